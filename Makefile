@@ -1,0 +1,36 @@
+# pingtree: `make demo` to see it, `make test` to prove it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint typecheck suite format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check pingtree tests
+	$(BIN)/ruff format --check pingtree tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy pingtree
+
+suite: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck suite
+
+format: $(STAMP)
+	$(BIN)/ruff format pingtree tests
+	$(BIN)/ruff check --fix pingtree tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+import sys
+
+from pingtree.cli import main
+
+sys.exit(main())

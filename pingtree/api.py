@@ -1,0 +1,246 @@
+"""The HTTP API: the seller routes, the operator routes, health, metrics and OpenAPI.
+
+The only module that talks to sellers and operators. Every error leaves as JSON
+`{"error", "detail", "fields"}` with the status its exception carries; nothing a client sends can
+produce a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from pingtree import jsonenc
+from pingtree.config import Config, SellerConfig
+from pingtree.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    PingtreeError,
+    StoreUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from pingtree.lead import parse_lead
+from pingtree.metrics import Metrics
+from pingtree.openapi import openapi_document
+from pingtree.outcome import operator_view, seller_view
+from pingtree.router import Router
+from pingtree.store.base import IdempotencyKey, Store
+from pingtree.store.memory import MemoryStore
+from pingtree.transport import HttpTransport, Transport
+
+log = logging.getLogger(__name__)
+
+ROUTER = web.AppKey("router", Router)
+STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
+TRANSPORT = web.AppKey("transport", Transport)  # type: ignore[type-abstract]
+METRICS = web.AppKey("metrics", Metrics)
+CONFIG = web.AppKey("config", Config)
+
+_JSON_TYPES = ("application/json", "text/json")
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_IDEMPOTENCY_KEY_MAX = 255
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=jsonenc.dumps(payload), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(error: PingtreeError) -> web.Response:
+    headers = {}
+    if isinstance(error, StoreUnavailable):
+        headers["Retry-After"] = str(error.retry_after_s)
+    body = {"error": error.code, "detail": error.detail, "fields": error.fields}
+    return json_response(body, error.status, headers)
+
+
+_STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    try:
+        response = await handler(request)
+    except PingtreeError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        response = json_response({"error": code, "detail": exc.reason, "fields": {}}, exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, route)
+        response = json_response({"error": "internal", "detail": "internal error", "fields": {}}, 500)
+    metrics.requests.labels(route, str(response.status)).inc()
+    return response
+
+
+# authentication --------------------------------------------------------------------------------
+
+
+def _presented_key(request: web.Request) -> str | None:
+    key = request.headers.get("X-API-Key")
+    if key:
+        return key.strip()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def authenticate_seller(request: web.Request) -> SellerConfig:
+    key = _presented_key(request)
+    seller = request.app[ROUTER].tree.seller_for_key(key) if key else None
+    if seller is None:
+        raise Unauthorized("unknown or missing API key (X-API-Key or Authorization: Bearer)")
+    return seller
+
+
+def authenticate_operator(request: web.Request) -> None:
+    token = request.app[CONFIG].router.admin_token
+    if token is None:
+        raise Unauthorized("the operator API is disabled: set router.admin_token")
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    expected = hashlib.sha256(token.get_secret_value().encode()).digest()
+    given = hashlib.sha256(presented.strip().encode()).digest()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(expected, given):
+        raise Unauthorized("admin token required (Authorization: Bearer)")
+
+
+# the seller API --------------------------------------------------------------------------------
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_lead_body(content_type: str, body: bytes) -> dict[str, Any]:
+    if content_type in _JSON_TYPES or content_type.endswith("+json"):
+        try:
+            decoded = jsonenc.loads(body)
+        except jsonenc.JSONDecodeError:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(decoded, dict):
+            raise BadRequest("the body must be a JSON object of lead fields")
+        return decoded
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the body is not valid form encoding") from None
+    form: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in form:
+            raise BadRequest(f"field {name!r} appears more than once", fields={name: "repeated"})
+        form[name] = value if value != "" else None
+    return form
+
+
+def _idempotency_key(request: web.Request, seller: SellerConfig, lead_id: str | None, fingerprint: str) -> IdempotencyKey | None:
+    key = request.headers.get("Idempotency-Key", "").strip() or lead_id
+    if key is None:
+        return None
+    if len(key) > _IDEMPOTENCY_KEY_MAX:
+        raise BadRequest("Idempotency-Key is too long", fields={"Idempotency-Key": f"at most {_IDEMPOTENCY_KEY_MAX} characters"})
+    return IdempotencyKey(seller.id, key, fingerprint)
+
+
+async def post_lead(request: web.Request) -> web.Response:
+    seller = authenticate_seller(request)
+    config = request.app[CONFIG]
+    content_type = request.content_type.lower()
+    if not (content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE):
+        raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
+    body = await _read_body(request, config.router.max_body_kb * 1024)
+    lead = parse_lead(_decode_lead_body(content_type, body))
+    fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
+    key = _idempotency_key(request, seller, lead.lead_id, fingerprint)
+    outcome, replayed = await request.app[ROUTER].submit(seller, lead, key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return json_response(seller_view(outcome, seller), headers=headers)
+
+
+async def get_lead(request: web.Request) -> web.Response:
+    seller = authenticate_seller(request)
+    outcome = await request.app[STORE].get_outcome(request.match_info["id"])
+    if outcome is None or outcome.seller_id != seller.id:
+        raise NotFound("no such lead for this seller")
+    return json_response(seller_view(outcome, seller))
+
+
+# the operator API and the rest -----------------------------------------------------------------
+
+
+async def admin_get_lead(request: web.Request) -> web.Response:
+    authenticate_operator(request)
+    outcome = await request.app[STORE].get_outcome(request.match_info["id"])
+    if outcome is None:
+        raise NotFound("no such lead (or its retention has passed)")
+    return json_response(operator_view(outcome))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    payload = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+def create_app(
+    config: Config,
+    *,
+    store: Store | None = None,
+    transport: Transport | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    # The body limit is enforced by _read_body with a JSON 413; aiohttp's own cap sits above it.
+    app = web.Application(middlewares=[errors_as_json], client_max_size=(config.router.max_body_kb + 64) * 1024)
+    store = store or MemoryStore(config.router.retention)
+    transport = transport or HttpTransport()
+    metrics = Metrics(registry)
+    app[CONFIG] = config
+    app[STORE] = store
+    app[TRANSPORT] = transport
+    app[METRICS] = metrics
+    app[ROUTER] = Router(config, store, transport, metrics)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await transport.start()
+        yield
+        await transport.close()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/v1/leads", post_lead)
+    app.router.add_get("/v1/leads/{id}", get_lead)
+    app.router.add_get("/admin/leads/{id}", admin_get_lead)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/openapi.json", openapi)
+    return app

@@ -1,0 +1,117 @@
+"""The native buyer protocol (DESIGN §8). PURE: lead → request body; response → what it means.
+
+Strict by design: an HTTP status never means acceptance by itself, and anything that does not say
+`"accepted": true` in the expected shape is not a bid and not a sale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pingtree import jsonenc
+from pingtree.lead import Lead
+from pingtree.money import cents, parse_price
+
+_REASON_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Bid:
+    price: Decimal
+    bid_id: str | None
+    expires_in_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    """The buyer answered properly and said no."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The answer cannot be understood; `reason` is a trace code, `detail` says why."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    buyer_lead_id: str | None
+    redirect_url: str | None
+
+
+PingAnswer = Bid | Decline | Failure
+PostAnswer = Accepted | Decline | Failure
+
+
+def encode_ping(ping: dict[str, Any]) -> bytes:
+    return jsonenc.dumps(ping)
+
+
+def post_body(
+    lead: Lead, *, lead_id: str, seller_id: str, ping_id: str | None, bid_id: str | None, price: Decimal
+) -> dict[str, Any]:
+    """The full lead for the winner, with the ping it answers and the price it bid."""
+    body = lead.model_dump(exclude_none=True)
+    body.update(id=lead_id, seller=seller_id, ping_id=ping_id, bid_id=bid_id, price=price)
+    return body
+
+
+def encode_post(body: dict[str, Any]) -> bytes:
+    return jsonenc.dumps(body)
+
+
+def _json_object(status: int, body: bytes) -> dict[str, Any] | Failure:
+    if not 200 <= status < 300:
+        return Failure("http_error", f"HTTP {status}")
+    try:
+        decoded = jsonenc.loads(body)
+    except jsonenc.JSONDecodeError:
+        return Failure("bad_response", "body is not JSON")
+    if not isinstance(decoded, dict):
+        return Failure("bad_response", "body is not a JSON object")
+    accepted = decoded.get("accepted")
+    if not isinstance(accepted, bool):
+        return Failure("bad_response", "no boolean 'accepted'")
+    return decoded
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value[:_REASON_MAX]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def parse_ping_answer(status: int, body: bytes) -> PingAnswer:
+    decoded = _json_object(status, body)
+    if isinstance(decoded, Failure):
+        return decoded
+    if not decoded["accepted"]:
+        return Decline(_text(decoded.get("reason")) or "declined")
+    price = parse_price(decoded.get("bid"))
+    if price is None:
+        return Failure("bad_response", "accepted without a finite numeric 'bid'")
+    expires = decoded.get("expires_in_ms")
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
+        return Failure("bad_response", "'expires_in_ms' is not a number")
+    return Bid(price=cents(price), bid_id=_text(decoded.get("bid_id")), expires_in_ms=expires)
+
+
+def parse_post_answer(status: int, body: bytes) -> PostAnswer:
+    decoded = _json_object(status, body)
+    if isinstance(decoded, Failure):
+        return decoded
+    if not decoded["accepted"]:
+        return Decline(_text(decoded.get("reason")) or "rejected")
+    redirect = decoded.get("redirect_url")
+    return Accepted(
+        buyer_lead_id=_text(decoded.get("buyer_lead_id")),
+        redirect_url=redirect if isinstance(redirect, str) and redirect.startswith("http") else None,
+    )

@@ -1,0 +1,364 @@
+"""buyers.yaml: typed, frozen models, `${ENV}` interpolation, and validation once, at load.
+
+Request-time code never reads raw YAML: it reads these models. Secrets (`api_key`, `admin_token`,
+`dedup_secret`) are `SecretStr`, so no repr, log line or error prints them back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import time as clock_time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pingtree.errors import ConfigError
+from pingtree.states import STATE_CODES
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+Scalar = str | int | float | bool
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r}") from exc
+    return name
+
+
+class Retention(_Frozen):
+    """How long the store keeps things. Idempotency records outlive outcomes and traces."""
+
+    outcomes_hours: float = Field(72, gt=0)
+    idempotency_days: float = Field(7, gt=0)
+    max_leads: int = Field(100_000, ge=100)
+
+
+class BreakerPolicy(_Frozen):
+    """A buyer whose last `window` calls failed at `failure_ratio` or more is skipped."""
+
+    window: int = Field(20, ge=1)
+    min_calls: int = Field(10, ge=1)
+    failure_ratio: float = Field(0.5, gt=0, le=1)
+    cooldown_s: float = Field(30, gt=0)
+
+
+class RouterSettings(_Frozen):
+    budget_ms: int = Field(3000, ge=100, le=60_000)
+    post_reserve_ms: int = Field(1000, ge=0)
+    min_ping_ms: int = Field(100, ge=1)
+    mode: Literal["tiered", "waterfall", "parallel"] = "tiered"
+    floor: Money = Decimal("0.01")
+    max_bid: Money = Decimal("1000")
+    min_margin: Money = Decimal("0")
+    require_consent: bool = True
+    timezone: str = "UTC"
+    admin_token: SecretStr | None = None
+    dedup_secret: SecretStr | None = None
+    max_body_kb: int = Field(64, ge=1, le=10_240)
+    max_response_kb: int = Field(256, ge=1, le=10_240)
+    retention: Retention = Retention()
+    breaker: BreakerPolicy = BreakerPolicy()
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _reserve_fits(self) -> RouterSettings:
+        if self.post_reserve_ms >= self.budget_ms:
+            raise ValueError("post_reserve_ms must be less than budget_ms")
+        if self.floor > self.max_bid:
+            raise ValueError("floor must not exceed max_bid")
+        return self
+
+
+class SellerConfig(_Frozen):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    api_key: SecretStr
+    revshare: Decimal | None = Field(None, ge=0, le=1)
+    payout: Money | None = None
+    verticals: tuple[str, ...] | None = None
+    reveal: tuple[Literal["buyer", "price"], ...] = ()
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("api_key must be at least 8 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _one_payout_rule(self) -> SellerConfig:
+        if self.revshare is not None and self.payout is not None:
+            raise ValueError("give revshare or payout, not both")
+        return self
+
+    @property
+    def effective_revshare(self) -> Decimal:
+        """With neither rule set the seller is paid the full price: the operator keeps nothing
+        unless the config says so, rather than silently taking a cut."""
+        return Decimal(1) if self.revshare is None else self.revshare
+
+
+class Endpoint(_Frozen):
+    url: str = Field(pattern=r"^https?://")
+    timeout_ms: int = Field(1000, ge=10, le=60_000)
+
+
+class Range(_Frozen):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class Filters(_Frozen):
+    states: frozenset[str] | None = None
+    zip_prefixes: tuple[str, ...] | None = None
+    sellers: frozenset[str] | None = None
+    require: Mapping[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
+    ranges: Mapping[str, Range] = Field(default_factory=dict)
+
+    @field_validator("states", mode="before")
+    @classmethod
+    def _upper_states(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple | set | frozenset):
+            return frozenset(str(s).strip().upper() for s in value)
+        return value
+
+    @field_validator("states")
+    @classmethod
+    def _known_states(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        unknown = sorted(s for s in value or () if s not in STATE_CODES)
+        if unknown:
+            raise ValueError(f"unknown state code(s): {', '.join(unknown)}")
+        return value
+
+    @field_validator("zip_prefixes", mode="before")
+    @classmethod
+    def _zip_strings(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(str(z) for z in value)
+        return value
+
+    @field_validator("zip_prefixes")
+    @classmethod
+    def _zip_digits(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for prefix in value or ():
+            if not (prefix.isdigit() and 1 <= len(prefix) <= 5):
+                raise ValueError(f"zip prefix {prefix!r} must be 1 to 5 digits")
+        return value
+
+
+class Schedule(_Frozen):
+    days: tuple[Weekday, ...] = WEEKDAYS
+    hours: str = "00:00-24:00"
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _lower_days(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(str(d).strip().lower()[:3] for d in value)
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_shape(cls, value: str) -> str:
+        match = _HOURS.match(value.replace(" ", ""))
+        if not match:
+            raise ValueError("hours must look like 08:00-20:00")
+        start, end = _minutes(match.group(1), match.group(2)), _minutes(match.group(3), match.group(4))
+        if start > 24 * 60 or end > 24 * 60 or start == end:
+            raise ValueError("hours must be a non-empty range within 00:00-24:00")
+        return value.replace(" ", "")
+
+    @property
+    def window_minutes(self) -> tuple[int, int]:
+        """(start, end) in minutes after midnight; end < start means the window spans midnight."""
+        start, end = self.hours.split("-")
+        return _minutes(*start.split(":")), _minutes(*end.split(":"))
+
+
+def _minutes(hours: str, minutes: str) -> int:
+    return int(hours) * 60 + int(minutes)
+
+
+class Caps(_Frozen):
+    hourly: int | None = Field(None, ge=0)
+    daily: int | None = Field(None, ge=0)
+    daily_budget: Money | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.hourly is not None or self.daily is not None or self.daily_budget is not None
+
+
+class BuyerConfig(_Frozen):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    priority: int = Field(1, ge=1)
+    verticals: frozenset[str] | None = None
+    timezone: str | None = None
+    filters: Filters = Filters()
+    schedule: Schedule | None = None
+    caps: Caps = Caps()
+    dedup_days: float | None = Field(None, gt=0, le=3650)
+    pricing: Literal["bid", "fixed"] = "bid"
+    price: Money | None = None
+    on_post_timeout: Literal["stop", "next"] = "stop"
+    pii_attributes: frozenset[str] = frozenset()
+    ping: Endpoint | None = None
+    post: Endpoint
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
+
+    @model_validator(mode="after")
+    def _pricing_complete(self) -> BuyerConfig:
+        if self.pricing == "fixed" and (self.price is None or self.price <= 0):
+            raise ValueError("pricing: fixed needs a positive price")
+        if self.pricing == "bid" and self.ping is None:
+            raise ValueError("pricing: bid needs ping.url (or set pricing: fixed with a price)")
+        if self.pricing == "bid" and self.price is not None:
+            raise ValueError("price is only for pricing: fixed")
+        return self
+
+
+class Config(_Frozen):
+    router: RouterSettings = RouterSettings()
+    pii_attributes: frozenset[str] = frozenset()
+    sellers: tuple[SellerConfig, ...] = Field(min_length=1)
+    buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
+
+    @field_validator("router", mode="before")
+    @classmethod
+    def _empty_router(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        _no_repeats("sellers", [s.id for s in self.sellers], "id")
+        _no_repeats("buyers", [b.id for b in self.buyers], "id")
+        _no_repeats("sellers", [s.api_key.get_secret_value() for s in self.sellers], "api_key")
+        for buyer in self.buyers:
+            for seller_id in buyer.filters.sellers or ():
+                if seller_id not in {s.id for s in self.sellers}:
+                    raise ValueError(f"buyer {buyer.id}: filters.sellers names unknown seller {seller_id!r}")
+        return self
+
+    def buyer_timezone(self, buyer: BuyerConfig) -> str:
+        return buyer.timezone or self.router.timezone
+
+    def pii_for(self, buyer: BuyerConfig) -> frozenset[str]:
+        return self.pii_attributes | buyer.pii_attributes
+
+
+def _no_repeats(section: str, values: list[str], key: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            shown = "(secret)" if key == "api_key" else repr(value)
+            raise ValueError(f"{section}: {key} {shown} appears more than once")
+        seen.add(value)
+
+
+def interpolate_env(node: Any, env: Mapping[str, str], path: str, errors: list[tuple[str, str]]) -> Any:
+    """Replace `${NAME}` in every string with the environment's value; a missing one is an error."""
+    if isinstance(node, dict):
+        return {k: interpolate_env(v, env, f"{path}.{k}" if path else str(k), errors) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate_env(v, env, f"{path}[{i}]", errors) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                errors.append((path, f"environment variable {name} is not set"))
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(substitute, node)
+    return node
+
+
+def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                ident = node[item].get("id")
+                label = f"[{item}]" if ident is None else f"[{item}:{ident}]"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            if item in ("function-after", "function-before", "function-wrap") or "[" in str(item):
+                continue
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(root)"
+
+
+def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
+    """Validate a decoded YAML document; raise ConfigError with every error and its path."""
+    if not isinstance(raw, dict):
+        raise ConfigError([("(root)", "the file must be a mapping with router, sellers and buyers")])
+    errors: list[tuple[str, str]] = []
+    resolved = interpolate_env(raw, os.environ if env is None else env, "", errors)
+    try:
+        config = Config.model_validate(resolved)
+    except ValidationError as exc:
+        for item in exc.errors(include_url=False, include_input=False):
+            message = str(item["msg"]).removeprefix("Value error, ")
+            errors.append((_error_path(tuple(item["loc"]), resolved), message))
+    else:
+        if not errors:
+            return config
+    raise ConfigError(errors)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([(str(path), f"cannot read: {exc.strerror}")]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
+    return parse_config(raw, env)
+
+
+def parse_hhmm(value: str) -> clock_time:
+    hours, minutes = value.split(":")
+    return clock_time(int(hours) % 24, int(minutes))

@@ -1,0 +1,103 @@
+"""The exception tree. Every error that can reach a client carries its HTTP status.
+
+    PingtreeError                 500 internal
+    ├── ConfigError               (not HTTP: refused at load, with every error and its path)
+    ├── BadRequest                400 malformed body
+    ├── Unauthorized              401 unknown key or admin token
+    ├── NotFound                  404
+    ├── IdempotencyConflict       409 same key, different lead
+    ├── PayloadTooLarge           413
+    ├── UnsupportedMediaType      415
+    ├── LeadInvalid               422 naming every bad field
+    ├── StoreUnavailable          503 with Retry-After
+    └── BuyerCallFailed           (never reaches a client: it becomes a trace reason)
+        ├── BuyerTimeout          timeout
+        ├── BuyerHTTPError        http_error (connection refused, reset, non-2xx)
+        └── BadBuyerResponse      bad_response (unparsable, too large, wrong shape)
+
+Messages never carry PII or secrets: they name fields, not values.
+"""
+
+from __future__ import annotations
+
+
+class PingtreeError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, detail: str = "", *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields or {}
+
+
+class ConfigError(PingtreeError):
+    code = "config_invalid"
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  {path}: {message}" for path, message in errors)
+        super().__init__(f"{len(errors)} error(s) in config:\n{lines}")
+
+
+class BadRequest(PingtreeError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(PingtreeError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(PingtreeError):
+    status = 404
+    code = "not_found"
+
+
+class IdempotencyConflict(PingtreeError):
+    status = 409
+    code = "idempotency_conflict"
+
+
+class PayloadTooLarge(PingtreeError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(PingtreeError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class LeadInvalid(PingtreeError):
+    status = 422
+    code = "lead_invalid"
+
+
+class StoreUnavailable(PingtreeError):
+    status = 503
+    code = "unavailable"
+    retry_after_s = 1
+
+
+class BuyerCallFailed(PingtreeError):
+    """A call to a buyer failed; `reason` is the trace reason code."""
+
+    reason = "http_error"
+
+    def __init__(self, detail: str = "", *, http_status: int | None = None) -> None:
+        super().__init__(detail)
+        self.http_status = http_status
+
+
+class BuyerTimeout(BuyerCallFailed):
+    reason = "timeout"
+
+
+class BuyerHTTPError(BuyerCallFailed):
+    reason = "http_error"
+
+
+class BadBuyerResponse(BuyerCallFailed):
+    reason = "bad_response"

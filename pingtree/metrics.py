@@ -1,0 +1,54 @@
+"""Every Prometheus metric pingtree exports, on an injected registry. Labels are ids from the
+config (buyer, seller), statuses and reason codes: never a value from a lead."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from pingtree.outcome import Outcome
+
+_AUCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+_BUYER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+_PRICE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.leads = Counter("pingtree_leads", "Leads answered, by seller and status", ["seller", "status"], registry=r)
+        self.auction_seconds = Histogram(
+            "pingtree_auction_duration_seconds", "Receipt to answer", ["status"], buckets=_AUCTION_BUCKETS, registry=r
+        )
+        self.pings = Counter("pingtree_pings", "Pings by buyer and result", ["buyer", "result", "reason"], registry=r)
+        self.posts = Counter("pingtree_posts", "Posts by buyer and result", ["buyer", "result", "reason"], registry=r)
+        self.skips = Counter("pingtree_skips", "Buyers skipped, by reason", ["buyer", "reason"], registry=r)
+        self.timeouts = Counter("pingtree_buyer_timeouts", "Buyer calls that timed out", ["buyer", "step"], registry=r)
+        self.bids = Histogram("pingtree_bid_price", "Valid bids, in currency units", ["buyer"], buckets=_PRICE_BUCKETS, registry=r)
+        self.buyer_seconds = Histogram(
+            "pingtree_buyer_response_seconds", "Buyer answer time", ["buyer", "step"], buckets=_BUYER_BUCKETS, registry=r
+        )
+        self.revenue = Counter("pingtree_revenue", "Sold price, excluding test leads", ["buyer"], registry=r)
+        self.payouts = Counter("pingtree_payouts", "Seller payouts, excluding test leads", ["seller"], registry=r)
+        self.requests = Counter("pingtree_http_responses", "API responses by route and status", ["route", "status"], registry=r)
+
+    def observe(self, outcome: Outcome) -> None:
+        """Count one finished auction from its outcome and trace."""
+        self.leads.labels(outcome.seller_id, outcome.status).inc()
+        self.auction_seconds.labels(outcome.status).observe(outcome.auction_ms / 1000)
+        for event in outcome.trace:
+            reason = event.reason or ""
+            if event.step == "skip":
+                self.skips.labels(event.buyer_id, reason).inc()
+                continue
+            counter = self.pings if event.step == "ping" else self.posts
+            counter.labels(event.buyer_id, event.result, reason).inc()
+            if reason in ("timeout", "post_unknown"):
+                self.timeouts.labels(event.buyer_id, event.step).inc()
+            if event.duration_ms is not None:
+                self.buyer_seconds.labels(event.buyer_id, event.step).observe(event.duration_ms / 1000)
+            if event.step == "ping" and event.result == "bid" and event.bid is not None:
+                self.bids.labels(event.buyer_id).observe(float(event.bid))
+        if outcome.status == "sold" and not outcome.test and outcome.price is not None:
+            self.revenue.labels(outcome.buyer_id or "").inc(float(outcome.price))
+            self.payouts.labels(outcome.seller_id).inc(float(outcome.payout or 0))

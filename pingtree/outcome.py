@@ -1,0 +1,116 @@
+"""What happened to a lead: the outcome, its trace, and the two views of it (DESIGN §2, §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+from pingtree.config import SellerConfig
+
+Status = Literal["sold", "unsold", "rejected", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    at_ms: int
+    buyer_id: str
+    step: Literal["skip", "ping", "post"]
+    result: str
+    reason: str | None = None
+    http_status: int | None = None
+    duration_ms: int | None = None
+    bid: Decimal | None = None
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "at_ms": self.at_ms,
+            "buyer_id": self.buyer_id,
+            "step": self.step,
+            "result": self.result,
+        }
+        for name in ("reason", "http_status", "duration_ms", "bid", "detail"):
+            value = getattr(self, name)
+            if value is not None:
+                event[name] = value
+        return event
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: str
+    seller_id: str
+    status: Status
+    received_at: str
+    auction_ms: int
+    lead_id: str | None = None
+    reason: str | None = None
+    buyer_id: str | None = None
+    price: Decimal | None = None
+    payout: Decimal | None = None
+    redirect_url: str | None = None
+    buyer_lead_id: str | None = None
+    vertical: str | None = None
+    test: bool = False
+    trace: tuple[TraceEvent, ...] = field(default=())
+
+    @property
+    def margin(self) -> Decimal | None:
+        if self.price is None or self.payout is None:
+            return None
+        return self.price - self.payout
+
+    def summary(self) -> Outcome:
+        """The outcome without its trace: what an idempotency record keeps for a replay."""
+        return replace(self, trace=())
+
+
+def seller_view(outcome: Outcome, seller: SellerConfig | None) -> dict[str, Any]:
+    """What the seller may see: its own answer; buyer and price only if its config reveals them."""
+    view: dict[str, Any] = {
+        "id": outcome.id,
+        "lead_id": outcome.lead_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "payout": outcome.payout,
+        "auction_ms": outcome.auction_ms,
+    }
+    if outcome.redirect_url is not None:
+        view["redirect_url"] = outcome.redirect_url
+    reveal = seller.reveal if seller is not None else ()
+    if "buyer" in reveal:
+        view["buyer_id"] = outcome.buyer_id
+    if "price" in reveal:
+        view["price"] = outcome.price
+    if outcome.test:
+        view["test"] = True
+    return view
+
+
+def operator_view(outcome: Outcome) -> dict[str, Any]:
+    """Everything: who bought at what price, the seller's payout, our margin, every bid and the trace."""
+    bids = [
+        {"buyer_id": e.buyer_id, "bid": e.bid, "result": e.result, "reason": e.reason}
+        for e in outcome.trace
+        if e.step == "ping" and e.bid is not None
+    ]
+    return {
+        "id": outcome.id,
+        "lead_id": outcome.lead_id,
+        "seller_id": outcome.seller_id,
+        "vertical": outcome.vertical,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "buyer_id": outcome.buyer_id,
+        "price": outcome.price,
+        "payout": outcome.payout,
+        "margin": outcome.margin,
+        "redirect_url": outcome.redirect_url,
+        "buyer_lead_id": outcome.buyer_lead_id,
+        "test": outcome.test,
+        "received_at": outcome.received_at,
+        "auction_ms": outcome.auction_ms,
+        "bids": bids,
+        "trace": [event.as_json() for event in outcome.trace],
+    }

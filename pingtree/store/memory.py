@@ -1,0 +1,238 @@
+"""The embedded store: one process, in memory, bounded.
+
+Atomicity comes from the event loop: no method awaits between reading and writing its state.
+Everything kept has an expiry, and outcomes are also capped in number (oldest evicted first), so a
+router that runs for months holds a bounded amount of memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from pingtree.breaker import CLOSED, BreakerState, admits, after_call
+from pingtree.config import BreakerPolicy, Retention
+from pingtree.outcome import Outcome
+from pingtree.rules import cap_reason
+from pingtree.store.base import (
+    CapRequest,
+    Claimed,
+    Conflict,
+    Done,
+    IdempotencyClaim,
+    IdempotencyKey,
+    InFlight,
+    Refused,
+    Reservation,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+_HOUR_WINDOW_TTL_S = 2 * 3600 + 60
+_DAY_WINDOW_TTL_S = 50 * 3600  # a local day is at most 25 h; keep it a little past its end
+
+
+class ExpiringMap(Generic[K, V]):
+    """A dict whose entries expire and whose size is capped; oldest insert evicted first.
+
+    Entries are kept in insertion order and re-inserted on update, so expired ones are at the front
+    and the sweep stops at the first live one. Callers that use mixed TTLs accept that a long-lived
+    entry at the front may shield shorter ones behind it until it expires or is evicted by size.
+    """
+
+    def __init__(self, clock: Callable[[], float], max_items: int | None = None) -> None:
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._clock = clock
+        self._max_items = max_items
+
+    def get(self, key: K) -> V | None:
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._items[key]
+            return None
+        return entry[1]
+
+    def put(self, key: K, value: V, ttl_s: float) -> None:
+        self._items.pop(key, None)
+        self._items[key] = (self._clock() + ttl_s, value)
+        self.sweep()
+
+    def pop(self, key: K) -> V | None:
+        entry = self._items.pop(key, None)
+        return None if entry is None else entry[1]
+
+    def sweep(self) -> None:
+        now = self._clock()
+        while self._items:
+            key, (expires, _) = next(iter(self._items.items()))
+            if expires > now and (self._max_items is None or len(self._items) <= self._max_items):
+                break
+            del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class _IdempotencyRecord:
+    fingerprint: str
+    outcome: Outcome | None = None
+    waiters: list[asyncio.Future[Outcome | None]] = field(default_factory=list)
+
+
+@dataclass
+class _Usage:
+    count: int = 0
+    spend: Decimal = Decimal(0)
+
+
+class MemoryStore:
+    def __init__(self, retention: Retention | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self._retention = retention or Retention()
+        self._clock = clock
+        max_leads = self._retention.max_leads
+        self._outcome_ttl_s = self._retention.outcomes_hours * 3600
+        self._outcomes: ExpiringMap[str, Outcome] = ExpiringMap(clock, max_leads)
+        self._journal: ExpiringMap[str, tuple[str, ...]] = ExpiringMap(clock, max_leads)
+        self._idempotency: ExpiringMap[tuple[str, str], _IdempotencyRecord] = ExpiringMap(clock, 10 * max_leads)
+        self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
+        self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
+        self._breakers: dict[str, BreakerState] = {}
+
+    # idempotency ------------------------------------------------------------------------------
+
+    async def claim_idempotency(self, key: IdempotencyKey, ttl_s: float) -> IdempotencyClaim:
+        scope = (key.seller_id, key.key)
+        record = self._idempotency.get(scope)
+        if record is None:
+            self._idempotency.put(scope, _IdempotencyRecord(key.fingerprint), ttl_s)
+            return Claimed()
+        if record.fingerprint != key.fingerprint:
+            return Conflict()
+        if record.outcome is not None:
+            return Done(record.outcome)
+        waiter: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
+        record.waiters.append(waiter)
+
+        async def wait(timeout_s: float) -> Outcome | None:
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+            except TimeoutError:
+                return None
+
+        return InFlight(wait)
+
+    async def complete_idempotency(self, key: IdempotencyKey, outcome: Outcome) -> None:
+        record = self._idempotency.get((key.seller_id, key.key))
+        if record is None:
+            return
+        record.outcome = outcome.summary()
+        self._wake(record, record.outcome)
+
+    async def abandon_idempotency(self, key: IdempotencyKey) -> None:
+        record = self._idempotency.pop((key.seller_id, key.key))
+        if record is not None:
+            self._wake(record, None)
+
+    @staticmethod
+    def _wake(record: _IdempotencyRecord, outcome: Outcome | None) -> None:
+        for waiter in record.waiters:
+            if not waiter.done():
+                waiter.set_result(outcome)
+        record.waiters.clear()
+
+    # caps and dedup ---------------------------------------------------------------------------
+
+    def _refusal(self, request: CapRequest, price: Decimal) -> Refused | None:
+        for dedup_key in request.dedup_keys:
+            owner = self._dedup.get((request.buyer_id, dedup_key))
+            if owner is not None and owner != request.lead_id:
+                return Refused("dedup")
+        if not request.caps.any:
+            return None
+        hour = self._usage.get((request.buyer_id, "h" + request.windows.hour)) or _Usage()
+        day = self._usage.get((request.buyer_id, "d" + request.windows.day)) or _Usage()
+        reason = cap_reason(request.caps, hour.count, day.count, day.spend, price)
+        return None if reason is None else Refused(reason)
+
+    async def check(self, request: CapRequest) -> Refused | None:
+        return self._refusal(request, Decimal(0))
+
+    async def reserve(self, request: CapRequest) -> Reservation | Refused:
+        refused = self._refusal(request, request.price)
+        if refused is not None:
+            return refused
+        self._count(request, +1)
+        for dedup_key in request.dedup_keys:
+            ttl = request.dedup_ttl_s or 0
+            self._dedup.put((request.buyer_id, dedup_key), request.lead_id, ttl)
+        return Reservation(request)
+
+    def _count(self, request: CapRequest, sign: int) -> None:
+        windows = (("h" + request.windows.hour, _HOUR_WINDOW_TTL_S), ("d" + request.windows.day, _DAY_WINDOW_TTL_S))
+        for suffix, ttl in windows:
+            key = (request.buyer_id, suffix)
+            usage = self._usage.get(key)
+            if usage is None:
+                usage = _Usage()
+                self._usage.put(key, usage, ttl)
+            usage.count += sign
+            usage.spend += sign * request.price
+
+    async def release(self, reservation: Reservation) -> None:
+        request = reservation.request
+        self._count(request, -1)
+        for dedup_key in request.dedup_keys:
+            if self._dedup.get((request.buyer_id, dedup_key)) == request.lead_id:
+                self._dedup.pop((request.buyer_id, dedup_key))
+
+    async def confirm(self, reservation: Reservation) -> None:
+        # The reservation already counts; confirming only means it is not released.
+        return None
+
+    # journal and outcomes ---------------------------------------------------------------------
+
+    async def journal_post(self, lead_id: str, buyer_id: str) -> None:
+        posted = self._journal.get(lead_id) or ()
+        self._journal.put(lead_id, (*posted, buyer_id), self._outcome_ttl_s)
+
+    async def journal(self, lead_id: str) -> tuple[str, ...]:
+        return self._journal.get(lead_id) or ()
+
+    async def record_outcome(self, outcome: Outcome) -> None:
+        self._outcomes.put(outcome.id, outcome, self._outcome_ttl_s)
+
+    async def get_outcome(self, lead_id: str) -> Outcome | None:
+        return self._outcomes.get(lead_id)
+
+    # circuit breaker --------------------------------------------------------------------------
+
+    async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool:
+        admitted, state = admits(self._breakers.get(buyer_id, CLOSED), self._clock(), policy)
+        self._breakers[buyer_id] = state
+        return admitted
+
+    async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None:
+        state = self._breakers.get(buyer_id, CLOSED)
+        self._breakers[buyer_id] = after_call(state, ok, self._clock(), policy)
+
+    async def close(self) -> None:
+        return None
+
+    def sizes(self) -> dict[str, int]:
+        """Entry counts, for tests and benchmarks that prove the store stays bounded."""
+        return {
+            "outcomes": len(self._outcomes),
+            "journal": len(self._journal),
+            "idempotency": len(self._idempotency),
+            "usage": len(self._usage),
+            "dedup": len(self._dedup),
+        }

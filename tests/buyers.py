@@ -1,0 +1,96 @@
+"""Real local buyer servers for end-to-end tests: one aiohttp server on a loopback port, each
+buyer at /{name}/ping and /{name}/post, each with a scripted behaviour, every request recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class Behaviour:
+    """What one simulated buyer does. `bid=None` declines the ping."""
+
+    bid: float | None = 10.0
+    ping_delay_s: float = 0.0
+    ping_status: int = 200
+    ping_body: bytes | None = None  # raw answer, overrides bid
+    expires_in_ms: int | None = None
+    accept_post: bool = True
+    post_delay_s: float = 0.0
+    post_status: int = 200
+    post_body: bytes | None = None  # raw answer, overrides accept_post
+    redirect_url: str | None = None
+
+
+@dataclass
+class Recorded:
+    pings: list[dict[str, Any]] = field(default_factory=list)
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    raw_pings: list[bytes] = field(default_factory=list)
+
+
+class BuyerServer:
+    def __init__(self) -> None:
+        self.behaviours: dict[str, Behaviour] = {}
+        self.seen: dict[str, Recorded] = {}
+        app = web.Application()
+        app.router.add_post("/{name}/ping", self._ping)
+        app.router.add_post("/{name}/post", self._post)
+        self._server = TestServer(app, host="127.0.0.1")
+
+    async def start(self) -> None:
+        await self._server.start_server()
+
+    async def close(self) -> None:
+        await self._server.close()
+
+    def url(self, name: str, step: str) -> str:
+        return str(self._server.make_url(f"/{name}/{step}"))
+
+    def set(self, name: str, **behaviour: Any) -> Behaviour:
+        self.behaviours[name] = Behaviour(**behaviour)
+        self.seen.setdefault(name, Recorded())
+        return self.behaviours[name]
+
+    def recorded(self, name: str) -> Recorded:
+        return self.seen.setdefault(name, Recorded())
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        raw = await request.read()
+        self.recorded(name).raw_pings.append(raw)
+        self.recorded(name).pings.append(orjson.loads(raw))
+        b = self.behaviours.get(name, Behaviour())
+        if b.ping_delay_s:
+            await asyncio.sleep(b.ping_delay_s)
+        if b.ping_body is not None:
+            return web.Response(body=b.ping_body, status=b.ping_status, content_type="application/json")
+        if b.bid is None:
+            answer: dict[str, Any] = {"accepted": False, "reason": "not interested"}
+        else:
+            answer = {"accepted": True, "bid": b.bid, "bid_id": f"b-{name}"}
+            if b.expires_in_ms is not None:
+                answer["expires_in_ms"] = b.expires_in_ms
+        return web.Response(body=orjson.dumps(answer), status=b.ping_status, content_type="application/json")
+
+    async def _post(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.recorded(name).posts.append(orjson.loads(await request.read()))
+        b = self.behaviours.get(name, Behaviour())
+        if b.post_delay_s:
+            await asyncio.sleep(b.post_delay_s)
+        if b.post_body is not None:
+            return web.Response(body=b.post_body, status=b.post_status, content_type="application/json")
+        if b.accept_post:
+            answer: dict[str, Any] = {"accepted": True, "buyer_lead_id": f"{name}-{len(self.recorded(name).posts)}"}
+            if b.redirect_url:
+                answer["redirect_url"] = b.redirect_url
+        else:
+            answer = {"accepted": False, "reason": "Duplicate"}
+        return web.Response(body=orjson.dumps(answer), status=b.post_status, content_type="application/json")
