@@ -40,8 +40,8 @@ from pingtree.transport import HttpTransport, Transport
 log = logging.getLogger(__name__)
 
 ROUTER = web.AppKey("router", Router)
-STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
-TRANSPORT = web.AppKey("transport", Transport)  # type: ignore[type-abstract]
+STORE = web.AppKey("store", Store)
+TRANSPORT = web.AppKey("transport", Transport)
 METRICS = web.AppKey("metrics", Metrics)
 CONFIG = web.AppKey("config", Config)
 
@@ -52,8 +52,12 @@ _IDEMPOTENCY_KEY_MAX = 255
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=jsonenc.dumps(payload), status=status, content_type="application/json", headers=headers)
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=jsonenc.dumps(payload), status=status, content_type="application/json", headers=headers
+    )
 
 
 def error_response(error: PingtreeError) -> web.Response:
@@ -64,13 +68,22 @@ def error_response(error: PingtreeError) -> web.Response:
     return json_response(body, error.status, headers)
 
 
-_STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_STATUS_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics = request.app[METRICS]
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    route = (
+        request.match_info.route.resource.canonical
+        if request.match_info.route.resource
+        else "unmatched"
+    )
     try:
         response = await handler(request)
     except PingtreeError as exc:
@@ -82,7 +95,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         response = json_response({"error": code, "detail": exc.reason, "fields": {}}, exc.status)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, route)
-        response = json_response({"error": "internal", "detail": "internal error", "fields": {}}, 500)
+        response = json_response(
+            {"error": "internal", "detail": "internal error", "fields": {}}, 500
+        )
     metrics.requests.labels(route, str(response.status)).inc()
     return response
 
@@ -156,12 +171,17 @@ def _decode_lead_body(content_type: str, body: bytes) -> dict[str, Any]:
     return form
 
 
-def _idempotency_key(request: web.Request, seller: SellerConfig, lead_id: str | None, fingerprint: str) -> IdempotencyKey | None:
+def _idempotency_key(
+    request: web.Request, seller: SellerConfig, lead_id: str | None, fingerprint: str
+) -> IdempotencyKey | None:
     key = request.headers.get("Idempotency-Key", "").strip() or lead_id
     if key is None:
         return None
     if len(key) > _IDEMPOTENCY_KEY_MAX:
-        raise BadRequest("Idempotency-Key is too long", fields={"Idempotency-Key": f"at most {_IDEMPOTENCY_KEY_MAX} characters"})
+        raise BadRequest(
+            "Idempotency-Key is too long",
+            fields={"Idempotency-Key": f"at most {_IDEMPOTENCY_KEY_MAX} characters"},
+        )
     return IdempotencyKey(seller.id, key, fingerprint)
 
 
@@ -169,7 +189,9 @@ async def post_lead(request: web.Request) -> web.Response:
     seller = authenticate_seller(request)
     config = request.app[CONFIG]
     content_type = request.content_type.lower()
-    if not (content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE):
+    if not (
+        content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE
+    ):
         raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
     body = await _read_body(request, config.router.max_body_kb * 1024)
     lead = parse_lead(_decode_lead_body(content_type, body))
@@ -220,7 +242,9 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
     # The body limit is enforced by _read_body with a JSON 413; aiohttp's own cap sits above it.
-    app = web.Application(middlewares=[errors_as_json], client_max_size=(config.router.max_body_kb + 64) * 1024)
+    app = web.Application(
+        middlewares=[errors_as_json], client_max_size=(config.router.max_body_kb + 64) * 1024
+    )
     store = store or MemoryStore(config.router.retention)
     transport = transport or HttpTransport()
     metrics = Metrics(registry)

@@ -23,7 +23,11 @@ def _summary(config: Config) -> str:
         f"sellers ({len(config.sellers)}):",
     ]
     for seller in config.sellers:
-        terms = f"payout {seller.payout}" if seller.payout is not None else f"revshare {seller.effective_revshare}"
+        terms = (
+            f"payout {seller.payout}"
+            if seller.payout is not None
+            else f"revshare {seller.effective_revshare}"
+        )
         verticals = ",".join(sorted(seller.verticals)) if seller.verticals else "any vertical"
         lines.append(f"  {seller.id}: {terms}, {verticals}")
     lines.append(f"buyers ({len(config.buyers)}):")
@@ -43,11 +47,21 @@ def _buyer_terms(buyer: object, config: Config) -> str:
     if buyer.filters.states:
         parts.append("states " + ",".join(sorted(buyer.filters.states)))
     caps = buyer.caps
-    cap_text = [f"{name} {value}" for name, value in (("hourly", caps.hourly), ("daily", caps.daily), ("budget", caps.daily_budget)) if value is not None]
+    cap_text = [
+        f"{name} {value}"
+        for name, value in (
+            ("hourly", caps.hourly),
+            ("daily", caps.daily),
+            ("budget", caps.daily_budget),
+        )
+        if value is not None
+    ]
     if cap_text:
         parts.append("caps " + " ".join(cap_text))
     if buyer.schedule:
-        parts.append(f"{'/'.join(buyer.schedule.days)} {buyer.schedule.hours} {config.buyer_timezone(buyer)}")
+        parts.append(
+            f"{'/'.join(buyer.schedule.days)} {buyer.schedule.hours} {config.buyer_timezone(buyer)}"
+        )
     if buyer.dedup_days:
         parts.append(f"dedup {buyer.dedup_days:g}d")
     return " · ".join(parts)
@@ -69,7 +83,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pingtree.api import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -78,7 +94,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"  {path}: {message}", file=sys.stderr)
         return 1
     app = create_app(config)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=lambda text: print(text, flush=True))
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=lambda text: print(text, flush=True),
+    )
     return 0
 
 

@@ -54,7 +54,13 @@ def encode_ping(ping: dict[str, Any]) -> bytes:
 
 
 def post_body(
-    lead: Lead, *, lead_id: str, seller_id: str, ping_id: str | None, bid_id: str | None, price: Decimal
+    lead: Lead,
+    *,
+    lead_id: str,
+    seller_id: str,
+    ping_id: str | None,
+    bid_id: str | None,
+    price: Decimal,
 ) -> dict[str, Any]:
     """The full lead for the winner, with the ping it answers and the price it bid."""
     body = lead.model_dump(exclude_none=True)
@@ -113,5 +119,7 @@ def parse_post_answer(status: int, body: bytes) -> PostAnswer:
     redirect = decoded.get("redirect_url")
     return Accepted(
         buyer_lead_id=_text(decoded.get("buyer_lead_id")),
-        redirect_url=redirect if isinstance(redirect, str) and redirect.startswith("http") else None,
+        redirect_url=redirect
+        if isinstance(redirect, str) and redirect.startswith("http")
+        else None,
     )

@@ -196,7 +196,10 @@ class Schedule(_Frozen):
         match = _HOURS.match(value.replace(" ", ""))
         if not match:
             raise ValueError("hours must look like 08:00-20:00")
-        start, end = _minutes(match.group(1), match.group(2)), _minutes(match.group(3), match.group(4))
+        start, end = (
+            _minutes(match.group(1), match.group(2)),
+            _minutes(match.group(3), match.group(4)),
+        )
         if start > 24 * 60 or end > 24 * 60 or start == end:
             raise ValueError("hours must be a non-empty range within 00:00-24:00")
         return value.replace(" ", "")
@@ -270,7 +273,9 @@ class Config(_Frozen):
         for buyer in self.buyers:
             for seller_id in buyer.filters.sellers or ():
                 if seller_id not in {s.id for s in self.sellers}:
-                    raise ValueError(f"buyer {buyer.id}: filters.sellers names unknown seller {seller_id!r}")
+                    raise ValueError(
+                        f"buyer {buyer.id}: filters.sellers names unknown seller {seller_id!r}"
+                    )
         return self
 
     def buyer_timezone(self, buyer: BuyerConfig) -> str:
@@ -289,10 +294,15 @@ def _no_repeats(section: str, values: list[str], key: str) -> None:
         seen.add(value)
 
 
-def interpolate_env(node: Any, env: Mapping[str, str], path: str, errors: list[tuple[str, str]]) -> Any:
+def interpolate_env(
+    node: Any, env: Mapping[str, str], path: str, errors: list[tuple[str, str]]
+) -> Any:
     """Replace `${NAME}` in every string with the environment's value; a missing one is an error."""
     if isinstance(node, dict):
-        return {k: interpolate_env(v, env, f"{path}.{k}" if path else str(k), errors) for k, v in node.items()}
+        return {
+            k: interpolate_env(v, env, f"{path}.{k}" if path else str(k), errors)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [interpolate_env(v, env, f"{path}[{i}]", errors) for i, v in enumerate(node)]
     if isinstance(node, str):
@@ -330,7 +340,9 @@ def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
 def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     """Validate a decoded YAML document; raise ConfigError with every error and its path."""
     if not isinstance(raw, dict):
-        raise ConfigError([("(root)", "the file must be a mapping with router, sellers and buyers")])
+        raise ConfigError(
+            [("(root)", "the file must be a mapping with router, sellers and buyers")]
+        )
     errors: list[tuple[str, str]] = []
     resolved = interpolate_env(raw, os.environ if env is None else env, "", errors)
     try:

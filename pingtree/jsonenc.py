@@ -1,4 +1,4 @@
-"""The one JSON codec: orjson, with Decimal written as a JSON number (never a string, never a float)."""
+"""The one JSON codec: orjson, with Decimal written as a JSON number (not a string, not a float)."""
 
 from __future__ import annotations
 

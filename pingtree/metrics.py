@@ -16,21 +16,57 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.leads = Counter("pingtree_leads", "Leads answered, by seller and status", ["seller", "status"], registry=r)
+        self.leads = Counter(
+            "pingtree_leads",
+            "Leads answered, by seller and status",
+            ["seller", "status"],
+            registry=r,
+        )
         self.auction_seconds = Histogram(
-            "pingtree_auction_duration_seconds", "Receipt to answer", ["status"], buckets=_AUCTION_BUCKETS, registry=r
+            "pingtree_auction_duration_seconds",
+            "Receipt to answer",
+            ["status"],
+            buckets=_AUCTION_BUCKETS,
+            registry=r,
         )
-        self.pings = Counter("pingtree_pings", "Pings by buyer and result", ["buyer", "result", "reason"], registry=r)
-        self.posts = Counter("pingtree_posts", "Posts by buyer and result", ["buyer", "result", "reason"], registry=r)
-        self.skips = Counter("pingtree_skips", "Buyers skipped, by reason", ["buyer", "reason"], registry=r)
-        self.timeouts = Counter("pingtree_buyer_timeouts", "Buyer calls that timed out", ["buyer", "step"], registry=r)
-        self.bids = Histogram("pingtree_bid_price", "Valid bids, in currency units", ["buyer"], buckets=_PRICE_BUCKETS, registry=r)
+        self.pings = Counter(
+            "pingtree_pings", "Pings by buyer and result", ["buyer", "result", "reason"], registry=r
+        )
+        self.posts = Counter(
+            "pingtree_posts", "Posts by buyer and result", ["buyer", "result", "reason"], registry=r
+        )
+        self.skips = Counter(
+            "pingtree_skips", "Buyers skipped, by reason", ["buyer", "reason"], registry=r
+        )
+        self.timeouts = Counter(
+            "pingtree_buyer_timeouts", "Buyer calls that timed out", ["buyer", "step"], registry=r
+        )
+        self.bids = Histogram(
+            "pingtree_bid_price",
+            "Valid bids, in currency units",
+            ["buyer"],
+            buckets=_PRICE_BUCKETS,
+            registry=r,
+        )
         self.buyer_seconds = Histogram(
-            "pingtree_buyer_response_seconds", "Buyer answer time", ["buyer", "step"], buckets=_BUYER_BUCKETS, registry=r
+            "pingtree_buyer_response_seconds",
+            "Buyer answer time",
+            ["buyer", "step"],
+            buckets=_BUYER_BUCKETS,
+            registry=r,
         )
-        self.revenue = Counter("pingtree_revenue", "Sold price, excluding test leads", ["buyer"], registry=r)
-        self.payouts = Counter("pingtree_payouts", "Seller payouts, excluding test leads", ["seller"], registry=r)
-        self.requests = Counter("pingtree_http_responses", "API responses by route and status", ["route", "status"], registry=r)
+        self.revenue = Counter(
+            "pingtree_revenue", "Sold price, excluding test leads", ["buyer"], registry=r
+        )
+        self.payouts = Counter(
+            "pingtree_payouts", "Seller payouts, excluding test leads", ["seller"], registry=r
+        )
+        self.requests = Counter(
+            "pingtree_http_responses",
+            "API responses by route and status",
+            ["route", "status"],
+            registry=r,
+        )
 
     def observe(self, outcome: Outcome) -> None:
         """Count one finished auction from its outcome and trace."""
@@ -46,7 +82,9 @@ class Metrics:
             if reason in ("timeout", "post_unknown"):
                 self.timeouts.labels(event.buyer_id, event.step).inc()
             if event.duration_ms is not None:
-                self.buyer_seconds.labels(event.buyer_id, event.step).observe(event.duration_ms / 1000)
+                self.buyer_seconds.labels(event.buyer_id, event.step).observe(
+                    event.duration_ms / 1000
+                )
             if event.step == "ping" and event.result == "bid" and event.bid is not None:
                 self.bids.labels(event.buyer_id).observe(float(event.bid))
         if outcome.status == "sold" and not outcome.test and outcome.price is not None:

@@ -89,7 +89,7 @@ def seller_view(outcome: Outcome, seller: SellerConfig | None) -> dict[str, Any]
 
 
 def operator_view(outcome: Outcome) -> dict[str, Any]:
-    """Everything: who bought at what price, the seller's payout, our margin, every bid and the trace."""
+    """Everything: buyer, price, the seller's payout, our margin, every bid and the trace."""
     bids = [
         {"buyer_id": e.buyer_id, "bid": e.bid, "result": e.result, "reason": e.reason}
         for e in outcome.trace

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,7 +34,14 @@ from pingtree.lead import Lead, anonymize, redact
 from pingtree.metrics import Metrics
 from pingtree.money import breakeven, seller_payout
 from pingtree.outcome import Outcome, Status, TraceEvent
-from pingtree.rules import BidLimits, bid_reason, cap_windows, filter_reason, local_time, schedule_open
+from pingtree.rules import (
+    BidLimits,
+    bid_reason,
+    cap_windows,
+    filter_reason,
+    local_time,
+    schedule_open,
+)
 from pingtree.store.base import CapRequest, Claimed, Conflict, Done, IdempotencyKey, Refused, Store
 from pingtree.transport import Transport
 from pingtree.tree import Candidate, Tree
@@ -63,7 +69,14 @@ class Auction:
     def elapsed_ms(self, now: float) -> int:
         return int((now - self.started) * 1000)
 
-    def note(self, now: float, buyer_id: str, step: Literal["skip", "ping", "post"], result: str, **kw: object) -> None:
+    def note(
+        self,
+        now: float,
+        buyer_id: str,
+        step: Literal["skip", "ping", "post"],
+        result: str,
+        **kw: object,
+    ) -> None:
         self.trace.append(TraceEvent(self.elapsed_ms(now), buyer_id, step, result, **kw))  # type: ignore[arg-type]
 
 
@@ -77,7 +90,9 @@ class Sale:
 
 
 class Router:
-    def __init__(self, config: Config, store: Store, transport: Transport, metrics: Metrics) -> None:
+    def __init__(
+        self, config: Config, store: Store, transport: Transport, metrics: Metrics
+    ) -> None:
         self.tree = Tree(config)
         self._store = store
         self._transport = transport
@@ -92,20 +107,25 @@ class Router:
 
     # the seller's request --------------------------------------------------------------------
 
-    async def submit(self, seller: SellerConfig, lead: Lead, key: IdempotencyKey | None) -> tuple[Outcome, bool]:
+    async def submit(
+        self, seller: SellerConfig, lead: Lead, key: IdempotencyKey | None
+    ) -> tuple[Outcome, bool]:
         """Run the lead's auction once per idempotency key; returns (outcome, replayed)."""
         if key is not None:
             claim = await self._store.claim_idempotency(key, self._idempotency_ttl_s)
             if isinstance(claim, Conflict):
                 raise IdempotencyConflict(
-                    "this idempotency key was used for a different lead", fields={"Idempotency-Key": "reused"}
+                    "this idempotency key was used for a different lead",
+                    fields={"Idempotency-Key": "reused"},
                 )
             if isinstance(claim, Done):
                 return claim.outcome, True
             if not isinstance(claim, Claimed):
                 first = await claim.wait(self._settings.budget_ms / 1000 + _REPLAY_GRACE_S)
                 if first is None:
-                    raise IdempotencyConflict("the first request with this key has not finished; retry later")
+                    raise IdempotencyConflict(
+                        "the first request with this key has not finished; retry later"
+                    )
                 return first, True
         # Shielded: if the seller disconnects, the auction still finishes and is recorded.
         task = asyncio.create_task(self._run(seller, lead, key))
@@ -123,12 +143,19 @@ class Router:
         self._metrics.observe(outcome)
         return outcome
 
-    async def _after_crash(self, auction: Auction, exc: Exception, key: IdempotencyKey | None) -> Outcome:
+    async def _after_crash(
+        self, auction: Auction, exc: Exception, key: IdempotencyKey | None
+    ) -> Outcome:
         """An auction that failed midway: if a post may have gone out, the lead is `pending` for
         the operator (never sold twice); otherwise the key is released so a resend can run."""
         posted = await self._store.journal(auction.id)
         if posted:
-            log.error("auction %s failed after posting to %s: %s", auction.id, posted[-1], type(exc).__name__)
+            log.error(
+                "auction %s failed after posting to %s: %s",
+                auction.id,
+                posted[-1],
+                type(exc).__name__,
+            )
             return self._finish(auction, "pending", reason="router_error", buyer_id=posted[-1])
         if key is not None:
             await self._store.abandon_idempotency(key)
@@ -148,7 +175,15 @@ class Router:
             deadline=now + self._settings.budget_ms / 1000,
         )
 
-    def _finish(self, auction: Auction, status: Status, *, reason: str | None = None, sale: Sale | None = None, buyer_id: str | None = None) -> Outcome:
+    def _finish(
+        self,
+        auction: Auction,
+        status: Status,
+        *,
+        reason: str | None = None,
+        sale: Sale | None = None,
+        buyer_id: str | None = None,
+    ) -> Outcome:
         price = sale.price if sale else None
         payout = seller_payout(sale.price, auction.seller) if sale and status == "sold" else None
         return Outcome(
@@ -163,7 +198,9 @@ class Router:
             payout=payout,
             redirect_url=sale.redirect_url if sale else None,
             buyer_lead_id=sale.buyer_lead_id if sale else None,
-            received_at=auction.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            received_at=auction.received_at.isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"
+            ),
             auction_ms=auction.elapsed_ms(self._now()),
             test=auction.lead.test,
             trace=tuple(auction.trace),
@@ -184,14 +221,27 @@ class Router:
         for tier in plan_tiers([c.buyer for c in eligible], self._settings.mode):
             sale = await self._run_tier(auction, tier, {c.buyer.id: c.order for c in eligible})
             if sale is not None:
-                return self._finish(auction, sale.status, sale=sale, reason="post_unknown" if sale.status == "pending" else None)
+                return self._finish(
+                    auction,
+                    sale.status,
+                    sale=sale,
+                    reason="post_unknown" if sale.status == "pending" else None,
+                )
         if auction.unknown_post is not None:
-            return self._finish(auction, "pending", reason="post_unknown", buyer_id=auction.unknown_post)
+            return self._finish(
+                auction, "pending", reason="post_unknown", buyer_id=auction.unknown_post
+            )
         if not eligible:
             return self._finish(auction, "unsold", reason="no_eligible_buyer")
-        return self._finish(auction, "unsold", reason="no_valid_bid" if auction.offers_seen == 0 else "no_buyer_accepted")
+        return self._finish(
+            auction,
+            "unsold",
+            reason="no_valid_bid" if auction.offers_seen == 0 else "no_buyer_accepted",
+        )
 
-    async def _eligible(self, auction: Auction, candidates: tuple[Candidate, ...]) -> list[Candidate]:
+    async def _eligible(
+        self, auction: Auction, candidates: tuple[Candidate, ...]
+    ) -> list[Candidate]:
         """Candidates minus those skipped by filters, schedule, caps, dedup or their breaker."""
         lead, now_utc = auction.lead, auction.received_at
         eligible: list[Candidate] = []
@@ -204,7 +254,9 @@ class Router:
             if reason is None and not lead.test and (buyer.caps.any or buyer.dedup_days):
                 refused = await self._store.check(self._cap_request(auction, buyer, Decimal(0)))
                 reason = refused.reason if refused else None
-            if reason is None and not await self._store.breaker_admit(buyer.id, self._settings.breaker):
+            if reason is None and not await self._store.breaker_admit(
+                buyer.id, self._settings.breaker
+            ):
                 reason = "breaker_open"
             if reason is not None:
                 auction.note(self._now(), buyer.id, "skip", "skipped", reason=reason)
@@ -220,14 +272,22 @@ class Router:
             caps=buyer.caps,
             windows=cap_windows(datetime.now(UTC), self.tree.config.buyer_timezone(buyer)),
             price=price,
-            dedup_keys=self.tree.dedup_keys(auction.lead.phone, auction.lead.email) if dedup else (),
+            dedup_keys=self.tree.dedup_keys(auction.lead.phone, auction.lead.email)
+            if dedup
+            else (),
             dedup_ttl_s=buyer.dedup_days * 86400 if buyer.dedup_days else None,
         )
 
     def _limits(self, seller: SellerConfig) -> BidLimits:
-        return BidLimits(self._settings.floor, self._settings.max_bid, breakeven(seller, self._settings.min_margin))
+        return BidLimits(
+            self._settings.floor,
+            self._settings.max_bid,
+            breakeven(seller, self._settings.min_margin),
+        )
 
-    async def _run_tier(self, auction: Auction, tier: list[BuyerConfig], order: dict[str, int]) -> Sale | None:
+    async def _run_tier(
+        self, auction: Auction, tier: list[BuyerConfig], order: dict[str, int]
+    ) -> Sale | None:
         offers: list[Offer] = []
         limits = self._limits(auction.seller)
         for buyer in tier:
@@ -235,7 +295,15 @@ class Router:
                 now = self._now()
                 reason = bid_reason(buyer.price, limits, None, 0)
                 if reason is None:
-                    offers.append(Offer(buyer.id, buyer.price, buyer.priority, auction.elapsed_ms(now), order[buyer.id]))
+                    offers.append(
+                        Offer(
+                            buyer.id,
+                            buyer.price,
+                            buyer.priority,
+                            auction.elapsed_ms(now),
+                            order[buyer.id],
+                        )
+                    )
                 else:
                     auction.note(now, buyer.id, "skip", "skipped", reason=reason, bid=buyer.price)
         bidders = [b for b in tier if b.pricing == "bid"]
@@ -250,7 +318,9 @@ class Router:
 
     # pings ------------------------------------------------------------------------------------
 
-    async def _ping_all(self, auction: Auction, bidders: list[BuyerConfig], limits: BidLimits, order: dict[str, int]) -> list[Offer]:
+    async def _ping_all(
+        self, auction: Auction, bidders: list[BuyerConfig], limits: BidLimits, order: dict[str, int]
+    ) -> list[Offer]:
         """Ping a tier at once; the phase closes when all have answered or at the ping deadline
         (the budget less the post reserve). Pings still open then are cancelled: `timeout`."""
         ping_deadline = auction.deadline - self._settings.post_reserve_ms / 1000
@@ -263,7 +333,9 @@ class Router:
             if timeout_s < min_ping_s:
                 auction.note(now, buyer.id, "skip", "skipped", reason="no_time_left")
                 continue
-            task = asyncio.create_task(self._ping(auction, buyer, timeout_s, limits, order[buyer.id]))
+            task = asyncio.create_task(
+                self._ping(auction, buyer, timeout_s, limits, order[buyer.id])
+            )
             tasks[task] = buyer
         if not tasks:
             return []
@@ -275,39 +347,84 @@ class Router:
             await asyncio.gather(*pending, return_exceptions=True)
             for task in pending:
                 buyer = tasks[task]
-                auction.note(self._now(), buyer.id, "ping", "failed", reason="timeout", detail="ping phase closed")
+                auction.note(
+                    self._now(),
+                    buyer.id,
+                    "ping",
+                    "failed",
+                    reason="timeout",
+                    detail="ping phase closed",
+                )
                 await self._store.breaker_record(buyer.id, False, self._settings.breaker)
         return offers
 
-    async def _ping(self, auction: Auction, buyer: BuyerConfig, timeout_s: float, limits: BidLimits, order: int) -> Offer | None:
+    async def _ping(
+        self, auction: Auction, buyer: BuyerConfig, timeout_s: float, limits: BidLimits, order: int
+    ) -> Offer | None:
         assert buyer.ping is not None
         ping_id = ids.ping_id()
         pii = self.tree.config.pii_for(buyer)
-        body = encode_ping(anonymize(auction.lead, seller_id=auction.seller.id, ping_id=ping_id, pii=pii))
+        body = encode_ping(
+            anonymize(auction.lead, seller_id=auction.seller.id, ping_id=ping_id, pii=pii)
+        )
         try:
-            response = await self._transport.post(buyer.ping.url, body, timeout_s=timeout_s, max_bytes=self._max_response)
+            response = await self._transport.post(
+                buyer.ping.url, body, timeout_s=timeout_s, max_bytes=self._max_response
+            )
         except BuyerCallFailed as exc:
             now = self._now()
-            auction.note(now, buyer.id, "ping", "failed", reason=exc.reason, http_status=exc.http_status, duration_ms=int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None, detail=exc.detail)
+            auction.note(
+                now,
+                buyer.id,
+                "ping",
+                "failed",
+                reason=exc.reason,
+                http_status=exc.http_status,
+                duration_ms=int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None,
+                detail=exc.detail,
+            )
             await self._store.breaker_record(buyer.id, False, self._settings.breaker)
             return None
         now = self._now()
         answer = parse_ping_answer(response.status, response.body)
-        await self._store.breaker_record(buyer.id, not isinstance(answer, Failure), self._settings.breaker)
+        await self._store.breaker_record(
+            buyer.id, not isinstance(answer, Failure), self._settings.breaker
+        )
         timing = {"http_status": response.status, "duration_ms": int(response.duration_ms)}
         if isinstance(answer, Bid):
             elapsed = auction.elapsed_ms(now)
             reason = bid_reason(answer.price, limits, None, elapsed)
             if reason is not None:
-                auction.note(now, buyer.id, "ping", "declined", reason=reason, bid=answer.price, **timing)
+                auction.note(
+                    now, buyer.id, "ping", "declined", reason=reason, bid=answer.price, **timing
+                )
                 return None
             auction.note(now, buyer.id, "ping", "bid", bid=answer.price, **timing)
             expires = elapsed + answer.expires_in_ms if answer.expires_in_ms is not None else None
-            return Offer(buyer.id, answer.price, buyer.priority, elapsed, order, ping_id, answer.bid_id, expires)
+            return Offer(
+                buyer.id,
+                answer.price,
+                buyer.priority,
+                elapsed,
+                order,
+                ping_id,
+                answer.bid_id,
+                expires,
+            )
         if isinstance(answer, Decline):
-            auction.note(now, buyer.id, "ping", "declined", reason="declined", detail=answer.reason, **timing)
+            auction.note(
+                now, buyer.id, "ping", "declined", reason="declined", detail=answer.reason, **timing
+            )
         else:
-            auction.note(now, buyer.id, "ping", "failed", reason=answer.reason, detail=answer.detail, **timing)
+            auction.note(
+                now,
+                buyer.id,
+                "ping",
+                "failed",
+                reason=answer.reason,
+                detail=answer.detail,
+                **timing,
+            )
         return None
 
     # posts ------------------------------------------------------------------------------------
@@ -328,19 +445,46 @@ class Router:
         if not auction.lead.test:
             reserved = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
             if isinstance(reserved, Refused):
-                auction.note(self._now(), buyer.id, "post", "skipped", reason=reserved.reason, bid=offer.price)
+                auction.note(
+                    self._now(),
+                    buyer.id,
+                    "post",
+                    "skipped",
+                    reason=reserved.reason,
+                    bid=offer.price,
+                )
                 return None
             reservation = reserved
         await self._store.journal_post(auction.id, buyer.id)
-        body = encode_post(post_body(auction.lead, lead_id=auction.id, seller_id=auction.seller.id, ping_id=offer.ping_id, bid_id=offer.bid_id, price=offer.price))
+        body = encode_post(
+            post_body(
+                auction.lead,
+                lead_id=auction.id,
+                seller_id=auction.seller.id,
+                ping_id=offer.ping_id,
+                bid_id=offer.bid_id,
+                price=offer.price,
+            )
+        )
         answer: Accepted | Decline | Failure | BuyerCallFailed
         try:
-            response = await self._transport.post(buyer.post.url, body, timeout_s=timeout_s, max_bytes=self._max_response)
+            response = await self._transport.post(
+                buyer.post.url, body, timeout_s=timeout_s, max_bytes=self._max_response
+            )
         except BuyerTimeout as exc:
             # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
             # cap) and stop, unless the buyer's config lets the lead go on.
             now = self._now()
-            auction.note(now, buyer.id, "post", "unknown", reason="post_unknown", duration_ms=int(timeout_s * 1000), bid=offer.price, detail=exc.detail)
+            auction.note(
+                now,
+                buyer.id,
+                "post",
+                "unknown",
+                reason="post_unknown",
+                duration_ms=int(timeout_s * 1000),
+                bid=offer.price,
+                detail=exc.detail,
+            )
             await self._store.breaker_record(buyer.id, False, self._settings.breaker)
             if reservation is not None:
                 await self._store.confirm(reservation)
@@ -355,7 +499,9 @@ class Router:
             answer = parse_post_answer(response.status, response.body)
             timing = {"http_status": response.status, "duration_ms": int(response.duration_ms)}
         now = self._now()
-        await self._store.breaker_record(buyer.id, not isinstance(answer, Failure | BuyerCallFailed), self._settings.breaker)
+        await self._store.breaker_record(
+            buyer.id, not isinstance(answer, Failure | BuyerCallFailed), self._settings.breaker
+        )
         if isinstance(answer, Accepted):
             if reservation is not None:
                 await self._store.confirm(reservation)
@@ -364,7 +510,25 @@ class Router:
         if reservation is not None:
             await self._store.release(reservation)
         if isinstance(answer, Decline):
-            auction.note(now, buyer.id, "post", "rejected", reason="post_rejected", bid=offer.price, detail=redact(answer.reason, auction.lead), **timing)
+            auction.note(
+                now,
+                buyer.id,
+                "post",
+                "rejected",
+                reason="post_rejected",
+                bid=offer.price,
+                detail=redact(answer.reason, auction.lead),
+                **timing,
+            )
         else:
-            auction.note(now, buyer.id, "post", "failed", reason=answer.reason, bid=offer.price, detail=redact(answer.detail, auction.lead), **timing)
+            auction.note(
+                now,
+                buyer.id,
+                "post",
+                "failed",
+                reason=answer.reason,
+                bid=offer.price,
+                detail=redact(answer.detail, auction.lead),
+                **timing,
+            )
         return None

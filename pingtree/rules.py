@@ -125,7 +125,9 @@ def schedule_open(schedule: Schedule | None, local: datetime) -> bool:
     yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
     if start < end:
         return today in schedule.days and start <= minute < end
-    return (today in schedule.days and minute >= start) or (yesterday in schedule.days and minute < end)
+    return (today in schedule.days and minute >= start) or (
+        yesterday in schedule.days and minute < end
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,9 @@ def cap_windows(now: datetime, timezone: str) -> CapWindows:
     return CapWindows(hour=local.strftime("%Y-%m-%dT%H%z"), day=local.strftime("%Y-%m-%d"))
 
 
-def cap_reason(caps: Caps, hour_count: int, day_count: int, day_spend: Decimal, price: Decimal) -> str | None:
+def cap_reason(
+    caps: Caps, hour_count: int, day_count: int, day_spend: Decimal, price: Decimal
+) -> str | None:
     """Whether one more sale at `price` would break a cap (price 0 asks only whether the buyer is
     already at one, as before a ping)."""
     if caps.hourly is not None and hour_count + 1 > caps.hourly:
@@ -163,7 +167,9 @@ class BidLimits:
     breakeven: Decimal | None
 
 
-def bid_reason(price: Decimal, limits: BidLimits, expires_at_ms: float | None, now_ms: float) -> str | None:
+def bid_reason(
+    price: Decimal, limits: BidLimits, expires_at_ms: float | None, now_ms: float
+) -> str | None:
     """Why an accepted bid is still not a valid one, or None (DESIGN §3)."""
     if price <= 0 or price < limits.floor:
         return "below_floor"

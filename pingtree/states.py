@@ -21,7 +21,9 @@ STATE_NAMES: dict[str, str] = {
 STATE_CODES: frozenset[str] = frozenset(STATE_NAMES)
 
 _BY_NAME: dict[str, str] = {name.lower(): code for code, name in STATE_NAMES.items()}
-_BY_NAME.update({"virgin islands": "VI", "us virgin islands": "VI", "washington dc": "DC", "d c": "DC"})
+_BY_NAME.update(
+    {"virgin islands": "VI", "us virgin islands": "VI", "washington dc": "DC", "d c": "DC"}
+)
 
 
 def state_code(value: str) -> str | None:

@@ -28,7 +28,9 @@ class Response:
 
 
 class Transport(Protocol):
-    async def post(self, url: str, body: bytes, *, timeout_s: float, max_bytes: int) -> Response: ...
+    async def post(
+        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int
+    ) -> Response: ...
 
     async def start(self) -> None: ...
 
@@ -87,13 +89,18 @@ class HttpTransport:
 async def _read_capped(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     declared = answer.content_length
     if declared is not None and declared > max_bytes:
-        raise BadBuyerResponse(f"body of {declared} bytes is over the {max_bytes} byte limit", http_status=answer.status)
+        raise BadBuyerResponse(
+            f"body of {declared} bytes is over the {max_bytes} byte limit",
+            http_status=answer.status,
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in answer.content.iter_any():
         size += len(chunk)
         if size > max_bytes:
-            raise BadBuyerResponse(f"body over the {max_bytes} byte limit", http_status=answer.status)
+            raise BadBuyerResponse(
+                f"body over the {max_bytes} byte limit", http_status=answer.status
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

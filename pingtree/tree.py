@@ -58,7 +58,8 @@ class Tree:
         """Keyed hashes of the consumer's phone and email: dedup never stores either in clear."""
         values = [f"phone:{phone}"] + ([f"email:{email}"] if email else [])
         return tuple(
-            hmac.new(self._dedup_secret, value.encode(), hashlib.sha256).hexdigest()[:32] for value in values
+            hmac.new(self._dedup_secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+            for value in values
         )
 
 

@@ -95,14 +95,18 @@ class _Usage:
 
 
 class MemoryStore:
-    def __init__(self, retention: Retention | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, retention: Retention | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._retention = retention or Retention()
         self._clock = clock
         max_leads = self._retention.max_leads
         self._outcome_ttl_s = self._retention.outcomes_hours * 3600
         self._outcomes: ExpiringMap[str, Outcome] = ExpiringMap(clock, max_leads)
         self._journal: ExpiringMap[str, tuple[str, ...]] = ExpiringMap(clock, max_leads)
-        self._idempotency: ExpiringMap[tuple[str, str], _IdempotencyRecord] = ExpiringMap(clock, 10 * max_leads)
+        self._idempotency: ExpiringMap[tuple[str, str], _IdempotencyRecord] = ExpiringMap(
+            clock, 10 * max_leads
+        )
         self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
         self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
         self._breakers: dict[str, BreakerState] = {}
@@ -177,7 +181,10 @@ class MemoryStore:
         return Reservation(request)
 
     def _count(self, request: CapRequest, sign: int) -> None:
-        windows = (("h" + request.windows.hour, _HOUR_WINDOW_TTL_S), ("d" + request.windows.day, _DAY_WINDOW_TTL_S))
+        windows = (
+            ("h" + request.windows.hour, _HOUR_WINDOW_TTL_S),
+            ("d" + request.windows.day, _DAY_WINDOW_TTL_S),
+        )
         for suffix, ttl in windows:
             key = (request.buyer_id, suffix)
             usage = self._usage.get(key)
