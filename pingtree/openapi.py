@@ -1,9 +1,305 @@
-"""The OpenAPI 3 document of the seller and operator APIs, served at /openapi.json."""
+"""The OpenAPI 3.1 document of the seller and operator APIs, served at /openapi.json.
+
+Written by hand next to the code it describes; tests/test_openapi.py holds the two together (every
+route served is documented, every documented route is served, the examples validate).
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from pingtree import __version__
+from pingtree.lead import KNOWN_FIELDS
 
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_MONEY = {
+    "type": ["number", "null"],
+    "multipleOf": 0.01,
+    "description": "currency units, 2 decimals",
+}
+_STATUS = {"type": "string", "enum": ["sold", "unsold", "rejected", "pending"]}
+
+_LEAD_FIELDS: dict[str, dict[str, Any]] = {
+    "lead_id": {
+        "type": "string",
+        "description": "the seller's own reference; the default idempotency key",
+    },
+    "vertical": {"type": "string", "examples": ["mva", "solar", "final_expense"]},
+    "sub_id": {"type": "string"},
+    "first_name": {"type": "string"},
+    "last_name": {"type": "string"},
+    "phone": {"type": "string", "description": "any US format; normalized to E.164"},
+    "email": {"type": "string", "format": "email"},
+    "address": {"type": "string"},
+    "city": {"type": "string"},
+    "state": {"type": "string", "description": "two-letter code or name"},
+    "zip": {"type": "string", "description": "5 digits or ZIP+4"},
+    "dob": {"type": "string", "description": "YYYY-MM-DD or MM/DD/YYYY"},
+    "ip_address": {"type": "string"},
+    "tcpa_consent": {"type": "boolean"},
+    "consent_timestamp": {"type": "string", "format": "date-time"},
+    "trustedform_url": {"type": "string"},
+    "jornaya_leadid": {"type": "string"},
+    "source_url": {"type": "string"},
+    "test": {"type": "boolean", "description": "runs the auction but counts nowhere"},
+}
+assert set(_LEAD_FIELDS) == KNOWN_FIELDS, "the documented lead fields drifted from lead.py"
+
+_ERROR_CODES = {
+    "400": "Malformed body (not JSON, not a JSON object, bad form encoding)",
+    "401": "Unknown or missing key",
+    "404": "No such lead for this caller",
+    "409": "Idempotency key reused for a different lead",
+    "413": "Body over router.max_body_kb",
+    "415": "Content type is neither JSON nor form-encoded",
+    "422": "Invalid lead; `fields` names each bad field",
+    "503": "Overloaded or store unavailable; see Retry-After",
+}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {
+        code: {
+            "description": _ERROR_CODES[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_LEAD_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+_SCHEMAS: dict[str, Any] = {
+    "Lead": {
+        "type": "object",
+        "required": ["vertical", "phone"],
+        "properties": _LEAD_FIELDS,
+        "additionalProperties": {
+            "type": ["string", "number", "boolean", "null"],
+            "description": "vertical attributes (case_type…), kept with their JSON type",
+        },
+    },
+    "SellerLead": {
+        "type": "object",
+        "required": ["id", "status", "auction_ms"],
+        "properties": {
+            "id": {"type": "string", "description": "pingtree's time-sortable id"},
+            "lead_id": _NULLABLE_STRING,
+            "status": _STATUS,
+            "reason": _NULLABLE_STRING,
+            "payout": _MONEY,
+            "auction_ms": {"type": "integer"},
+            "redirect_url": {"type": "string"},
+            "buyer_id": {**_NULLABLE_STRING, "description": "only with reveal: [buyer]"},
+            "price": {**_MONEY, "description": "only with reveal: [price]"},
+            "test": {"type": "boolean"},
+        },
+    },
+    "TraceEvent": {
+        "type": "object",
+        "required": ["at_ms", "buyer_id", "step", "result"],
+        "properties": {
+            "at_ms": {"type": "integer", "description": "ms after receipt"},
+            "buyer_id": {"type": "string"},
+            "step": {"type": "string", "enum": ["skip", "ping", "post"]},
+            "result": {
+                "type": "string",
+                "enum": ["skipped", "bid", "declined", "failed", "accepted", "rejected", "unknown"],
+            },
+            "reason": {"type": "string"},
+            "http_status": {"type": "integer"},
+            "duration_ms": {"type": "integer"},
+            "bid": {"type": "number"},
+            "detail": {"type": "string"},
+        },
+    },
+    "OperatorLead": {
+        "type": "object",
+        "required": ["id", "seller_id", "status", "received_at", "auction_ms", "bids", "trace"],
+        "properties": {
+            "id": {"type": "string"},
+            "lead_id": _NULLABLE_STRING,
+            "seller_id": {"type": "string"},
+            "vertical": _NULLABLE_STRING,
+            "status": _STATUS,
+            "reason": _NULLABLE_STRING,
+            "buyer_id": _NULLABLE_STRING,
+            "price": _MONEY,
+            "payout": _MONEY,
+            "margin": _MONEY,
+            "redirect_url": _NULLABLE_STRING,
+            "buyer_lead_id": _NULLABLE_STRING,
+            "test": {"type": "boolean"},
+            "received_at": {"type": "string", "format": "date-time"},
+            "auction_ms": {"type": "integer"},
+            "bids": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "buyer_id": {"type": "string"},
+                        "bid": {"type": "number"},
+                        "result": {"type": "string"},
+                        "reason": _NULLABLE_STRING,
+                    },
+                },
+            },
+            "trace": {"type": "array", "items": {"$ref": "#/components/schemas/TraceEvent"}},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error", "detail", "fields"],
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+}
+
+_SELLER_SECURITY = [{"ApiKey": []}, {"SellerBearer": []}]
+
+
+@cache
 def openapi_document() -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": "pingtree", "version": "0.1.0"}, "paths": {}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pingtree",
+            "version": __version__,
+            "description": "Ping-post lead router: the seller API and the operator API.",
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "SellerBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the seller's API key",
+                },
+                "AdminBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "router.admin_token",
+                },
+            },
+        },
+        "paths": {
+            "/v1/leads": {
+                "post": {
+                    "summary": "Sell a lead: run its auction and answer within the budget",
+                    "operationId": "postLead",
+                    "security": _SELLER_SECURITY,
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 255},
+                            "description": "defaults to the lead's lead_id; scoped to the seller",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Lead"}},
+                            "application/x-www-form-urlencoded": {
+                                "schema": {"$ref": "#/components/schemas/Lead"}
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            **_json(
+                                "SellerLead", "The outcome (sold, unsold, rejected or pending)"
+                            ),
+                            "headers": {
+                                "Idempotent-Replayed": {
+                                    "description": "true when this answers an earlier request",
+                                    "schema": {"type": "string", "enum": ["true"]},
+                                }
+                            },
+                        },
+                        **_errors("400", "401", "409", "413", "415", "422", "503"),
+                    },
+                }
+            },
+            "/v1/leads/{id}": {
+                "get": {
+                    "summary": "The seller's view of one of its own leads",
+                    "operationId": "getLead",
+                    "security": _SELLER_SECURITY,
+                    "parameters": [_LEAD_ID_PARAM],
+                    "responses": {
+                        "200": _json("SellerLead", "The outcome"),
+                        **_errors("401", "404"),
+                    },
+                }
+            },
+            "/admin/leads/{id}": {
+                "get": {
+                    "summary": "The operator view: buyer, price, payout, margin, bids, trace",
+                    "operationId": "adminGetLead",
+                    "security": [{"AdminBearer": []}],
+                    "parameters": [_LEAD_ID_PARAM],
+                    "responses": {
+                        "200": _json("OperatorLead", "Everything"),
+                        **_errors("401", "404"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"status": {"type": "string"}},
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, every one named pingtree_…",
+                    "operationId": "metrics",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+                    },
+                }
+            },
+        },
+    }
