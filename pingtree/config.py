@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -304,7 +303,9 @@ def interpolate_env(
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [interpolate_env(v, env, f"{path}[{i}]", errors) for i, v in enumerate(node)]
+        return [
+            interpolate_env(v, env, path + _index_label(i, v), errors) for i, v in enumerate(node)
+        ]
     if isinstance(node, str):
 
         def substitute(match: re.Match[str]) -> str:
@@ -318,23 +319,49 @@ def interpolate_env(
     return node
 
 
+def _index_label(index: int, item: Any) -> str:
+    """`[2:lawfirm-a]` rather than `[2]`: the operator finds the buyer by its id."""
+    ident = item.get("id") if isinstance(item, dict) else None
+    return f"[{index}]" if ident is None else f"[{index}:{ident}]"
+
+
 def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
     parts: list[str] = []
     node = raw
     for item in loc:
         if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
-                ident = node[item].get("id")
-                label = f"[{item}]" if ident is None else f"[{item}:{ident}]"
-            parts.append(label)
-            node = node[item] if isinstance(node, list) and item < len(node) else None
+            inside = isinstance(node, list) and item < len(node)
+            parts.append(_index_label(item, node[item] if inside else None))
+            node = node[item] if inside else None
         else:
             if item in ("function-after", "function-before", "function-wrap") or "[" in str(item):
                 continue
             parts.append(("." if parts else "") + str(item))
             node = node.get(item) if isinstance(node, dict) else None
     return "".join(parts) or "(root)"
+
+
+def _validation_errors(
+    exc: ValidationError, raw: Any, env_paths: set[str]
+) -> list[tuple[str, str]]:
+    """pydantic's errors with readable paths, less the echoes: a value whose ${ENV} was missing,
+    and a list "too short" only because its items were invalid."""
+    found = [
+        (
+            _error_path(tuple(item["loc"]), raw),
+            str(item["msg"]).removeprefix("Value error, "),
+            item["type"],
+        )
+        for item in exc.errors(include_url=False, include_input=False)
+    ]
+    kept = []
+    for path, message, kind in found:
+        if path in env_paths:
+            continue
+        if kind == "too_short" and any(other.startswith(path + "[") for other, _, _ in found):
+            continue
+        kept.append((path, message))
+    return kept
 
 
 def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
@@ -348,9 +375,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        for item in exc.errors(include_url=False, include_input=False):
-            message = str(item["msg"]).removeprefix("Value error, ")
-            errors.append((_error_path(tuple(item["loc"]), resolved), message))
+        errors.extend(_validation_errors(exc, resolved, {path for path, _ in errors}))
     else:
         if not errors:
             return config
@@ -369,8 +394,3 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
     return parse_config(raw, env)
-
-
-def parse_hhmm(value: str) -> clock_time:
-    hours, minutes = value.split(":")
-    return clock_time(int(hours) % 24, int(minutes))

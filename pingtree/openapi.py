@@ -166,7 +166,7 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
-_SELLER_SECURITY = [{"ApiKey": []}, {"SellerBearer": []}]
+_SELLER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"SellerBearer": []}]
 
 
 @cache
