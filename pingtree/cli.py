@@ -67,13 +67,20 @@ def _buyer_terms(buyer: object, config: Config) -> str:
     return " · ".join(parts)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def _load_or_report(path: str) -> Config | None:
+    """The config, or None after printing every error with its path to stderr."""
     try:
-        config = load_config(args.file)
+        return load_config(path)
     except ConfigError as exc:
-        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for path, message in exc.errors:
-            print(f"  {path}: {message}", file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for where, message in exc.errors:
+            print(f"  {where}: {message}", file=sys.stderr)
+        return None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load_or_report(args.file)
+    if config is None:
         return 1
     print(f"{args.file}: OK")
     print(_summary(config))
@@ -86,12 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"{args.config}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for path, message in exc.errors:
-            print(f"  {path}: {message}", file=sys.stderr)
+    config = _load_or_report(args.config)
+    if config is None:
         return 1
     app = create_app(config)
     web.run_app(
