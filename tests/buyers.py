@@ -4,6 +4,7 @@ buyer at /{name}/ping and /{name}/post, each with a scripted behaviour, every re
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ class Behaviour:
     post_status: int = 200
     post_body: bytes | None = None  # raw answer, overrides accept_post
     redirect_url: str | None = None
+    post_content_type: str = "application/json"  # e.g. text/html for a buyer answering a web page
 
 
 @dataclass
@@ -39,6 +41,10 @@ class BuyerServer:
     def __init__(self) -> None:
         self.behaviours: dict[str, Behaviour] = {}
         self.seen: dict[str, Recorded] = {}
+        # Every request's arrival ("in") and answer ("out") across all buyers, in the order they
+        # happened: (buyer, "ping" | "post", "in" | "out", monotonic seconds). A request the
+        # caller gave up on has no "out".
+        self.events: list[tuple[str, str, str, float]] = []
         app = web.Application()
         app.router.add_post("/{name}/ping", self._ping)
         app.router.add_post("/{name}/post", self._post)
@@ -61,36 +67,58 @@ class BuyerServer:
     def recorded(self, name: str) -> Recorded:
         return self.seen.setdefault(name, Recorded())
 
+    def timeline(self) -> list[tuple[str, str, str]]:
+        """`events` without the times: [(buyer, step, "in" | "out"), …]."""
+        return [(name, step, edge) for name, step, edge, _ in self.events]
+
+    def _event(self, name: str, step: str, edge: str) -> None:
+        self.events.append((name, step, edge, time.monotonic()))
+
     async def _ping(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         raw = await request.read()
+        self._event(name, "ping", "in")
         self.recorded(name).raw_pings.append(raw)
         self.recorded(name).pings.append(orjson.loads(raw))
         b = self.behaviours.get(name, Behaviour())
         if b.ping_delay_s:
             await asyncio.sleep(b.ping_delay_s)
+        self._event(name, "ping", "out")
         if b.ping_body is not None:
-            return web.Response(body=b.ping_body, status=b.ping_status, content_type="application/json")
+            return web.Response(
+                body=b.ping_body, status=b.ping_status, content_type="application/json"
+            )
         if b.bid is None:
             answer: dict[str, Any] = {"accepted": False, "reason": "not interested"}
         else:
             answer = {"accepted": True, "bid": b.bid, "bid_id": f"b-{name}"}
             if b.expires_in_ms is not None:
                 answer["expires_in_ms"] = b.expires_in_ms
-        return web.Response(body=orjson.dumps(answer), status=b.ping_status, content_type="application/json")
+        return web.Response(
+            body=orjson.dumps(answer), status=b.ping_status, content_type="application/json"
+        )
 
     async def _post(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.recorded(name).posts.append(orjson.loads(await request.read()))
+        self._event(name, "post", "in")
         b = self.behaviours.get(name, Behaviour())
         if b.post_delay_s:
             await asyncio.sleep(b.post_delay_s)
+        self._event(name, "post", "out")
         if b.post_body is not None:
-            return web.Response(body=b.post_body, status=b.post_status, content_type="application/json")
+            return web.Response(
+                body=b.post_body, status=b.post_status, content_type=b.post_content_type
+            )
         if b.accept_post:
-            answer: dict[str, Any] = {"accepted": True, "buyer_lead_id": f"{name}-{len(self.recorded(name).posts)}"}
+            answer: dict[str, Any] = {
+                "accepted": True,
+                "buyer_lead_id": f"{name}-{len(self.recorded(name).posts)}",
+            }
             if b.redirect_url:
                 answer["redirect_url"] = b.redirect_url
         else:
             answer = {"accepted": False, "reason": "Duplicate"}
-        return web.Response(body=orjson.dumps(answer), status=b.post_status, content_type="application/json")
+        return web.Response(
+            body=orjson.dumps(answer), status=b.post_status, content_type="application/json"
+        )
