@@ -77,6 +77,8 @@ class Metrics:
             if event.step == "skip":
                 self.skips.labels(event.buyer_id, reason).inc()
                 continue
+            if event.step == "offer":  # a fixed price: no call went out
+                continue
             counter = self.pings if event.step == "ping" else self.posts
             counter.labels(event.buyer_id, event.result, reason).inc()
             if reason in ("timeout", "post_unknown"):

@@ -109,7 +109,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "at_ms": {"type": "integer", "description": "ms after receipt"},
             "buyer_id": {"type": "string"},
-            "step": {"type": "string", "enum": ["skip", "ping", "post"]},
+            "step": {"type": "string", "enum": ["skip", "offer", "ping", "post"]},
             "result": {
                 "type": "string",
                 "enum": ["skipped", "bid", "declined", "failed", "accepted", "rejected", "unknown"],

@@ -9,13 +9,14 @@ from typing import Any, Literal
 from pingtree.config import SellerConfig
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
+Step = Literal["skip", "offer", "ping", "post"]
 
 
 @dataclass(frozen=True, slots=True)
 class TraceEvent:
     at_ms: int
     buyer_id: str
-    step: Literal["skip", "ping", "post"]
+    step: Step
     result: str
     reason: str | None = None
     http_status: int | None = None
@@ -93,7 +94,7 @@ def operator_view(outcome: Outcome) -> dict[str, Any]:
     bids = [
         {"buyer_id": e.buyer_id, "bid": e.bid, "result": e.result, "reason": e.reason}
         for e in outcome.trace
-        if e.step == "ping" and e.bid is not None
+        if e.step in ("ping", "offer") and e.bid is not None
     ]
     return {
         "id": outcome.id,

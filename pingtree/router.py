@@ -33,7 +33,7 @@ from pingtree.errors import BuyerCallFailed, BuyerTimeout, IdempotencyConflict, 
 from pingtree.lead import Lead, anonymize, redact
 from pingtree.metrics import Metrics
 from pingtree.money import breakeven, seller_payout
-from pingtree.outcome import Outcome, Status, TraceEvent
+from pingtree.outcome import Outcome, Status, Step, TraceEvent
 from pingtree.rules import (
     BidLimits,
     bid_reason,
@@ -73,7 +73,7 @@ class Auction:
         self,
         now: float,
         buyer_id: str,
-        step: Literal["skip", "ping", "post"],
+        step: Step,
         result: str,
         **kw: object,
     ) -> None:
@@ -294,18 +294,15 @@ class Router:
             if buyer.pricing == "fixed" and buyer.price is not None:
                 now = self._now()
                 reason = bid_reason(buyer.price, limits, None, 0)
+                # Not pinged: its price is its offer, traced as an `offer` step.
                 if reason is None:
+                    auction.note(now, buyer.id, "offer", "bid", bid=buyer.price)
+                    answered_ms = auction.elapsed_ms(now)
                     offers.append(
-                        Offer(
-                            buyer.id,
-                            buyer.price,
-                            buyer.priority,
-                            auction.elapsed_ms(now),
-                            order[buyer.id],
-                        )
+                        Offer(buyer.id, buyer.price, buyer.priority, answered_ms, order[buyer.id])
                     )
                 else:
-                    auction.note(now, buyer.id, "skip", "skipped", reason=reason, bid=buyer.price)
+                    auction.note(now, buyer.id, "offer", "declined", reason=reason, bid=buyer.price)
         bidders = [b for b in tier if b.pricing == "bid"]
         if bidders:
             offers.extend(await self._ping_all(auction, bidders, limits, order))

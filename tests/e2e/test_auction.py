@@ -446,7 +446,8 @@ async def test_a_fixed_price_buyer_wins_without_a_ping_and_loses_to_a_higher_bid
     assert answer["status"] == "sold" and answer["payout"] == 32.0
     assert view["buyer_id"] == "fixed" and view["price"] == 40
     assert not any(e["step"] == "ping" for e in view["trace"] if e["buyer_id"] == "fixed")
-    assert ("post", "accepted", None) in steps(view, "fixed")
+    assert steps(view, "fixed") == [("offer", "bid", None), ("post", "accepted", None)]
+    assert {"buyer_id": "fixed", "bid": 40, "result": "bid", "reason": None} in view["bids"]
     assert buyers.recorded("fixed").pings == []
     assert [p["price"] for p in buyers.recorded("fixed").posts] == [40]
     assert buyers.recorded("bidder").posts == []
@@ -499,7 +500,7 @@ async def test_a_fixed_price_below_breakeven_is_skipped(buyers, start_router):
 
     assert answer["status"] == "sold" and answer["payout"] == 20
     assert view["buyer_id"] == "bidder" and view["price"] == 26
-    assert steps(view, "fixed") == [("skip", "skipped", "below_breakeven")]
+    assert steps(view, "fixed") == [("offer", "declined", "below_breakeven")]
     assert buyers.recorded("fixed").pings == [] and buyers.recorded("fixed").posts == []
 
 
