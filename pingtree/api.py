@@ -92,7 +92,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         code = _STATUS_CODES.get(exc.status, "http_error")
-        response = json_response({"error": code, "detail": exc.reason, "fields": {}}, exc.status)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        body = {"error": code, "detail": exc.reason, "fields": {}}
+        response = json_response(body, exc.status, allow)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, route)
         response = json_response(
@@ -129,7 +131,8 @@ def authenticate_operator(request: web.Request) -> None:
         raise Unauthorized("the operator API is disabled: set router.admin_token")
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     expected = hashlib.sha256(token.get_secret_value().encode()).digest()
-    given = hashlib.sha256(presented.strip().encode()).digest()
+    # Header bytes that are not UTF-8 arrive surrogate-escaped: hash them as they came.
+    given = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
     if scheme.lower() != "bearer" or not hmac.compare_digest(expected, given):
         raise Unauthorized("admin token required (Authorization: Bearer)")
 
@@ -142,11 +145,14 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
+            chunks.append(chunk)
+    except web.RequestPayloadError:
+        raise BadRequest("the body could not be read (bad Content-Encoding or framing)") from None
     return b"".join(chunks)
 
 
@@ -174,15 +180,19 @@ def _decode_lead_body(content_type: str, body: bytes) -> dict[str, Any]:
 def _idempotency_key(
     request: web.Request, seller: SellerConfig, lead_id: str | None, fingerprint: str
 ) -> IdempotencyKey | None:
-    key = request.headers.get("Idempotency-Key", "").strip() or lead_id
-    if key is None:
-        return None
-    if len(key) > _IDEMPOTENCY_KEY_MAX:
+    """The header's key, else the lead_id; each in its own namespace, so a header key "123"
+    never meets another lead whose lead_id is "123"."""
+    header = request.headers.get("Idempotency-Key", "").strip()
+    if len(header) > _IDEMPOTENCY_KEY_MAX:
         raise BadRequest(
             "Idempotency-Key is too long",
             fields={"Idempotency-Key": f"at most {_IDEMPOTENCY_KEY_MAX} characters"},
         )
-    return IdempotencyKey(seller.id, key, fingerprint)
+    if header:
+        return IdempotencyKey(seller.id, "header:" + header, fingerprint, "Idempotency-Key")
+    if lead_id is not None:
+        return IdempotencyKey(seller.id, "lead_id:" + lead_id, fingerprint, "lead_id")
+    return None
 
 
 async def post_lead(request: web.Request) -> web.Response:

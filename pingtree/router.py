@@ -116,7 +116,7 @@ class Router:
             if isinstance(claim, Conflict):
                 raise IdempotencyConflict(
                     "this idempotency key was used for a different lead",
-                    fields={"Idempotency-Key": "reused"},
+                    fields={key.source: "already used for a different lead"},
                 )
             if isinstance(claim, Done):
                 return claim.outcome, True

@@ -32,8 +32,14 @@ def make_buyer(buyer_id: str, server: BuyerServer | None = None, **fields: Any) 
     base = "http://127.0.0.1:9"
     entry: dict[str, Any] = {"id": buyer_id}
     if fields.get("pricing") != "fixed":
-        entry["ping"] = {"url": server.url(buyer_id, "ping") if server else f"{base}/ping", "timeout_ms": 800}
-    entry["post"] = {"url": server.url(buyer_id, "post") if server else f"{base}/post", "timeout_ms": 1000}
+        entry["ping"] = {
+            "url": server.url(buyer_id, "ping") if server else f"{base}/ping",
+            "timeout_ms": 800,
+        }
+    entry["post"] = {
+        "url": server.url(buyer_id, "post") if server else f"{base}/post",
+        "timeout_ms": 1000,
+    }
     for key in ("ping", "post"):
         if key in fields and isinstance(fields[key], dict):
             entry[key] = {**entry.get(key, {}), **fields.pop(key)}
@@ -41,9 +47,19 @@ def make_buyer(buyer_id: str, server: BuyerServer | None = None, **fields: Any) 
     return entry
 
 
-def make_config(buyers: list[dict[str, Any]], router: dict[str, Any] | None = None, sellers: list[dict[str, Any]] | None = None, **top: Any) -> Config:
+def make_config(
+    buyers: list[dict[str, Any]],
+    router: dict[str, Any] | None = None,
+    sellers: list[dict[str, Any]] | None = None,
+    **top: Any,
+) -> Config:
     raw = {
-        "router": {"admin_token": ADMIN_TOKEN, "budget_ms": 2000, "post_reserve_ms": 600, **(router or {})},
+        "router": {
+            "admin_token": ADMIN_TOKEN,
+            "budget_ms": 2000,
+            "post_reserve_ms": 600,
+            **(router or {}),
+        },
         "sellers": sellers
         or [
             {"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8},
@@ -66,12 +82,18 @@ class RouterClient:
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
 
-    async def send(self, lead: dict[str, Any], *, key: str = SELLER_KEY, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], aiohttp.typedefs.LooseHeaders]:
-        async with self.session.post(self.url("/v1/leads"), json=lead, headers={"X-API-Key": key, **(headers or {})}) as r:
+    async def send(
+        self, lead: dict[str, Any], *, key: str = SELLER_KEY, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any], aiohttp.typedefs.LooseHeaders]:
+        async with self.session.post(
+            self.url("/v1/leads"), json=lead, headers={"X-API-Key": key, **(headers or {})}
+        ) as r:
             return r.status, await r.json(), r.headers
 
     async def admin(self, lead_id: str) -> dict[str, Any]:
-        async with self.session.get(self.url(f"/admin/leads/{lead_id}"), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as r:
+        async with self.session.get(
+            self.url(f"/admin/leads/{lead_id}"), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as r:
             assert r.status == 200, await r.text()
             return dict(await r.json())
 

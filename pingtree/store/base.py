@@ -21,6 +21,7 @@ class IdempotencyKey:
     seller_id: str
     key: str
     fingerprint: str  # hash of the normalized lead: the same key with another lead is a conflict
+    source: str = "Idempotency-Key"  # where the key came from, to name it in a 409
 
 
 @dataclass(frozen=True, slots=True)

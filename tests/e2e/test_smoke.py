@@ -7,7 +7,7 @@ async def test_highest_bid_wins_a_parallel_tier(buyers, start_router):
     buyers.set("c", bid=None)
     config = make_config([make_buyer(n, buyers) for n in "abc"])
     router = await start_router(config)
-    status, body, headers = await router.send(sample("mva-legal"))
+    status, body, _ = await router.send(sample("mva-legal"))
     assert status == 200, body
     assert body["status"] == "sold"
     assert body["payout"] == 28.4

@@ -1,0 +1,470 @@
+"""The Store protocol (pingtree/store/base.py) as a contract every store must keep.
+
+The suite speaks only through the protocol's methods, so the Redis store can run it unchanged by
+adding its name to the `store` fixture. Time moves through an injected clock (`clock.advance`);
+a store that cannot take one must make its fixture's `clock` move time for it. Only the last
+section is about the memory store itself (that it stays bounded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from pingtree.config import BreakerPolicy, Caps, Retention
+from pingtree.outcome import Outcome, TraceEvent
+from pingtree.rules import CapWindows
+from pingtree.store.base import (
+    CapRequest,
+    Claimed,
+    Conflict,
+    Done,
+    IdempotencyKey,
+    InFlight,
+    Refused,
+    Reservation,
+    Store,
+)
+from pingtree.store.memory import MemoryStore
+
+RETENTION = Retention(outcomes_hours=1, idempotency_days=1, max_leads=100)
+DAY_S = 86400.0
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory"])
+async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        made: Store = MemoryStore(RETENTION, clock=clock)
+    else:  # pragma: no cover - a new store adds its branch here
+        raise AssertionError(request.param)
+    yield made
+    await made.close()
+
+
+def outcome(lead_id: str = "ld_1", status: str = "sold", **fields: object) -> Outcome:
+    return Outcome(
+        id=lead_id,
+        seller_id="acme-media",
+        status=status,  # type: ignore[arg-type]
+        received_at="2026-01-01T00:00:00.000Z",
+        auction_ms=42,
+        lead_id="seller-ref-1",
+        buyer_id="lawfirm-a" if status == "sold" else None,
+        price=Decimal("35.00") if status == "sold" else None,
+        payout=Decimal("28.00") if status == "sold" else None,
+        trace=(TraceEvent(3, "lawfirm-a", "ping", "bid", bid=Decimal("35.00")),),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def key(name: str = "k1", fingerprint: str = "fp-a", seller: str = "acme-media") -> IdempotencyKey:
+    return IdempotencyKey(seller, name, fingerprint)
+
+
+HOUR_9 = CapWindows(hour="2026-01-01T09+0000", day="2026-01-01")
+HOUR_10 = CapWindows(hour="2026-01-01T10+0000", day="2026-01-01")
+NEXT_DAY = CapWindows(hour="2026-01-02T09+0000", day="2026-01-02")
+
+
+def sale(
+    lead_id: str,
+    caps: Caps | None = None,
+    *,
+    buyer: str = "lawfirm-a",
+    windows: CapWindows = HOUR_9,
+    price: str = "10",
+    dedup: tuple[str, ...] = (),
+    dedup_ttl_s: float | None = None,
+) -> CapRequest:
+    return CapRequest(
+        buyer_id=buyer,
+        lead_id=lead_id,
+        caps=caps or Caps(),
+        windows=windows,
+        price=Decimal(price),
+        dedup_keys=dedup,
+        dedup_ttl_s=dedup_ttl_s,
+    )
+
+
+async def reserved(store: Store, request: CapRequest) -> Reservation:
+    result = await store.reserve(request)
+    assert isinstance(result, Reservation), result
+    return result
+
+
+# idempotency -----------------------------------------------------------------------------------
+
+
+async def test_the_first_claim_owns_the_key(store: Store) -> None:
+    assert isinstance(await store.claim_idempotency(key(), DAY_S), Claimed)
+
+
+async def test_a_second_claim_waits_for_the_first_outcome(store: Store) -> None:
+    assert isinstance(await store.claim_idempotency(key(), DAY_S), Claimed)
+    second = await store.claim_idempotency(key(), DAY_S)
+    assert isinstance(second, InFlight)
+    waiting = asyncio.create_task(second.wait(10))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    first = outcome()
+    await store.complete_idempotency(key(), first)
+    replayed = await waiting
+    assert replayed is not None
+    assert (replayed.id, replayed.status, replayed.payout) == ("ld_1", "sold", Decimal("28.00"))
+
+
+async def test_every_waiter_gets_the_outcome(store: Store) -> None:
+    await store.claim_idempotency(key(), DAY_S)
+    claims = [await store.claim_idempotency(key(), DAY_S) for _ in range(3)]
+    waits = []
+    for claim in claims:
+        assert isinstance(claim, InFlight)
+        waits.append(asyncio.create_task(claim.wait(10)))
+    await store.complete_idempotency(key(), outcome())
+    assert [o.id if o else None for o in await asyncio.gather(*waits)] == ["ld_1"] * 3
+
+
+async def test_a_wait_that_times_out_returns_none(store: Store) -> None:
+    await store.claim_idempotency(key(), DAY_S)
+    second = await store.claim_idempotency(key(), DAY_S)
+    assert isinstance(second, InFlight)
+    assert await second.wait(0.01) is None
+
+
+async def test_after_completion_a_claim_is_done_with_the_outcome(store: Store) -> None:
+    await store.claim_idempotency(key(), DAY_S)
+    await store.complete_idempotency(key(), outcome(status="unsold", reason="no_valid_bid"))
+    for _ in range(2):
+        claim = await store.claim_idempotency(key(), DAY_S)
+        assert isinstance(claim, Done)
+        assert (claim.outcome.id, claim.outcome.status) == ("ld_1", "unsold")
+        assert claim.outcome.reason == "no_valid_bid"
+
+
+async def test_the_same_key_with_another_lead_is_a_conflict(store: Store) -> None:
+    await store.claim_idempotency(key(fingerprint="fp-a"), DAY_S)
+    assert isinstance(await store.claim_idempotency(key(fingerprint="fp-b"), DAY_S), Conflict)
+    await store.complete_idempotency(key(fingerprint="fp-a"), outcome())
+    assert isinstance(await store.claim_idempotency(key(fingerprint="fp-b"), DAY_S), Conflict)
+    assert isinstance(await store.claim_idempotency(key(fingerprint="fp-a"), DAY_S), Done)
+
+
+async def test_keys_are_scoped_to_their_seller(store: Store) -> None:
+    await store.claim_idempotency(key(seller="acme-media"), DAY_S)
+    claim = await store.claim_idempotency(key(seller="other-media", fingerprint="fp-z"), DAY_S)
+    assert isinstance(claim, Claimed)
+    assert isinstance(await store.claim_idempotency(key("k2"), DAY_S), Claimed)
+
+
+async def test_abandon_wakes_waiters_with_none_and_frees_the_key(store: Store) -> None:
+    await store.claim_idempotency(key(), DAY_S)
+    second = await store.claim_idempotency(key(), DAY_S)
+    assert isinstance(second, InFlight)
+    waiting = asyncio.create_task(second.wait(10))
+    await asyncio.sleep(0)
+    await store.abandon_idempotency(key())
+    assert await waiting is None
+    # A resend may run the auction now, even with a different body.
+    assert isinstance(await store.claim_idempotency(key(fingerprint="fp-b"), DAY_S), Claimed)
+
+
+async def test_an_idempotency_record_expires_after_its_ttl(store: Store, clock: FakeClock) -> None:
+    await store.claim_idempotency(key(), 60)
+    await store.complete_idempotency(key(), outcome())
+    clock.advance(59)
+    assert isinstance(await store.claim_idempotency(key(), 60), Done)
+    clock.advance(2)
+    assert isinstance(await store.claim_idempotency(key(fingerprint="fp-b"), 60), Claimed)
+
+
+# caps --------------------------------------------------------------------------------------------
+
+
+async def test_no_caps_never_refuse(store: Store) -> None:
+    for n in range(20):
+        await reserved(store, sale(f"ld_{n}"))
+    assert await store.check(sale("ld_x")) is None
+
+
+async def test_the_hourly_cap(store: Store) -> None:
+    caps = Caps(hourly=2)
+    assert await store.check(sale("ld_1", caps)) is None
+    first = await reserved(store, sale("ld_1", caps))
+    await reserved(store, sale("ld_2", caps))
+    assert await store.check(sale("ld_3", caps)) == Refused("cap:hourly")
+    assert await store.reserve(sale("ld_3", caps)) == Refused("cap:hourly")
+    # The next hour has room again.
+    assert await store.check(sale("ld_3", caps, windows=HOUR_10)) is None
+    # A failed post frees its slot.
+    await store.release(first)
+    assert await store.check(sale("ld_3", caps)) is None
+    await reserved(store, sale("ld_3", caps))
+    assert await store.reserve(sale("ld_4", caps)) == Refused("cap:hourly")
+
+
+async def test_the_daily_cap_counts_every_hour_of_the_day(store: Store) -> None:
+    caps = Caps(daily=2)
+    await reserved(store, sale("ld_1", caps, windows=HOUR_9))
+    await reserved(store, sale("ld_2", caps, windows=HOUR_10))
+    assert await store.check(sale("ld_3", caps, windows=HOUR_10)) == Refused("cap:daily")
+    assert await store.reserve(sale("ld_3", caps, windows=HOUR_9)) == Refused("cap:daily")
+    assert await store.check(sale("ld_3", caps, windows=NEXT_DAY)) is None
+    await reserved(store, sale("ld_3", caps, windows=NEXT_DAY))
+
+
+async def test_the_daily_budget(store: Store) -> None:
+    caps = Caps(daily_budget=Decimal("25"))
+    await reserved(store, sale("ld_1", caps, price="10"))
+    await reserved(store, sale("ld_2", caps, price="10"))
+    # 20 spent: a 10 sale would pass the budget, a 5 sale fits it exactly.
+    assert await store.check(sale("ld_3", caps, price="10")) is None
+    assert await store.reserve(sale("ld_3", caps, price="10")) == Refused("cap:budget")
+    last = await reserved(store, sale("ld_3", caps, price="5"))
+    assert await store.check(sale("ld_4", caps)) == Refused("cap:budget")
+    assert await store.reserve(sale("ld_4", caps, price="0.01")) == Refused("cap:budget")
+    await store.release(last)
+    assert await store.check(sale("ld_4", caps)) is None
+    assert await store.check(sale("ld_4", caps, windows=NEXT_DAY)) is None
+
+
+async def test_a_confirmed_sale_keeps_counting(store: Store) -> None:
+    caps = Caps(hourly=1)
+    reservation = await reserved(store, sale("ld_1", caps))
+    await store.confirm(reservation)
+    assert await store.check(sale("ld_2", caps)) == Refused("cap:hourly")
+    assert await store.reserve(sale("ld_2", caps)) == Refused("cap:hourly")
+
+
+async def test_caps_are_per_buyer(store: Store) -> None:
+    caps = Caps(hourly=1, daily=1, daily_budget=Decimal("10"))
+    await reserved(store, sale("ld_1", caps, buyer="lawfirm-a"))
+    assert await store.check(sale("ld_2", caps, buyer="lawfirm-a")) is not None
+    assert await store.check(sale("ld_2", caps, buyer="lawfirm-b")) is None
+    await reserved(store, sale("ld_2", caps, buyer="lawfirm-b"))
+
+
+async def test_a_cap_of_zero_refuses_everything(store: Store) -> None:
+    assert await store.check(sale("ld_1", Caps(daily=0))) == Refused("cap:daily")
+    assert await store.reserve(sale("ld_1", Caps(hourly=0))) == Refused("cap:hourly")
+
+
+async def test_concurrent_reservations_never_pass_the_cap(store: Store) -> None:
+    caps = Caps(hourly=3)
+    results = await asyncio.gather(*(store.reserve(sale(f"ld_{n}", caps)) for n in range(10)))
+    assert sum(isinstance(r, Reservation) for r in results) == 3
+    assert all(r == Refused("cap:hourly") for r in results if not isinstance(r, Reservation))
+
+
+# dedup -----------------------------------------------------------------------------------------
+
+PHONE, EMAIL = "h-phone-1", "h-email-1"
+
+
+async def test_a_sold_consumer_is_refused_to_the_same_buyer(store: Store) -> None:
+    await reserved(store, sale("ld_1", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S))
+    again = sale("ld_2", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S)
+    assert await store.check(again) == Refused("dedup")
+    assert await store.reserve(again) == Refused("dedup")
+
+
+@pytest.mark.parametrize("shared", [(PHONE,), (EMAIL,), ("h-phone-2", EMAIL)])
+async def test_one_shared_key_is_enough_to_refuse(store: Store, shared: tuple[str, ...]) -> None:
+    await reserved(store, sale("ld_1", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S))
+    assert await store.reserve(sale("ld_2", dedup=shared, dedup_ttl_s=DAY_S)) == Refused("dedup")
+
+
+async def test_dedup_is_per_buyer(store: Store) -> None:
+    await reserved(store, sale("ld_1", dedup=(PHONE,), dedup_ttl_s=DAY_S))
+    await reserved(store, sale("ld_2", buyer="lawfirm-b", dedup=(PHONE,), dedup_ttl_s=DAY_S))
+    assert await store.check(sale("ld_3", dedup=("h-phone-9",), dedup_ttl_s=DAY_S)) is None
+
+
+async def test_a_released_claim_frees_the_consumer(store: Store) -> None:
+    first = await reserved(store, sale("ld_1", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S))
+    await store.release(first)
+    again = sale("ld_2", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S)
+    assert await store.check(again) is None
+    await reserved(store, again)
+    assert await store.reserve(sale("ld_3", dedup=(PHONE,), dedup_ttl_s=DAY_S)) == Refused("dedup")
+
+
+async def test_a_dedup_claim_expires_after_its_ttl(store: Store, clock: FakeClock) -> None:
+    await reserved(store, sale("ld_1", dedup=(PHONE,), dedup_ttl_s=30 * DAY_S))
+    clock.advance(30 * DAY_S - 60)
+    assert await store.check(sale("ld_2", dedup=(PHONE,), dedup_ttl_s=30 * DAY_S)) == Refused(
+        "dedup"
+    )
+    clock.advance(120)
+    await reserved(store, sale("ld_2", dedup=(PHONE,), dedup_ttl_s=30 * DAY_S))
+
+
+async def test_caps_and_dedup_are_reserved_together(store: Store) -> None:
+    caps = Caps(hourly=1)
+    await reserved(store, sale("ld_1", caps, dedup=(PHONE,), dedup_ttl_s=DAY_S))
+    # Refused by the cap: its dedup claim must not be taken either.
+    assert await store.reserve(sale("ld_2", caps, dedup=("h-phone-2",), dedup_ttl_s=DAY_S)) == (
+        Refused("cap:hourly")
+    )
+    other_buyer_no_cap = sale("ld_3", dedup=("h-phone-2",), dedup_ttl_s=DAY_S)
+    assert await store.check(other_buyer_no_cap) is None
+    # Refused by dedup: no cap slot is spent.
+    roomy = Caps(hourly=2)
+    assert await store.reserve(sale("ld_4", roomy, dedup=(PHONE,), dedup_ttl_s=DAY_S)) == Refused(
+        "dedup"
+    )
+    await reserved(store, sale("ld_5", roomy))
+
+
+async def test_concurrent_leads_of_one_consumer_sell_once(store: Store) -> None:
+    requests = [sale(f"ld_{n}", dedup=(PHONE,), dedup_ttl_s=DAY_S) for n in range(5)]
+    results = await asyncio.gather(*(store.reserve(r) for r in requests))
+    assert sum(isinstance(r, Reservation) for r in results) == 1
+
+
+# journal and outcomes --------------------------------------------------------------------------
+
+
+async def test_the_journal_lists_posts_in_order(store: Store) -> None:
+    assert await store.journal("ld_1") == ()
+    await store.journal_post("ld_1", "lawfirm-a")
+    await store.journal_post("ld_1", "lawfirm-b")
+    await store.journal_post("ld_2", "lawfirm-c")
+    assert await store.journal("ld_1") == ("lawfirm-a", "lawfirm-b")
+    assert await store.journal("ld_2") == ("lawfirm-c",)
+
+
+async def test_an_outcome_is_kept_with_its_trace(store: Store) -> None:
+    assert await store.get_outcome("ld_1") is None
+    recorded = outcome("ld_1")
+    await store.record_outcome(recorded)
+    assert await store.get_outcome("ld_1") == recorded
+    assert await store.get_outcome("ld_2") is None
+
+
+async def test_recording_again_replaces_the_outcome(store: Store) -> None:
+    await store.record_outcome(outcome("ld_1", status="pending", reason="post_unknown"))
+    await store.record_outcome(outcome("ld_1"))
+    kept = await store.get_outcome("ld_1")
+    assert kept is not None and kept.status == "sold"
+
+
+async def test_outcomes_expire_after_the_retention(store: Store, clock: FakeClock) -> None:
+    await store.record_outcome(outcome("ld_1"))
+    clock.advance(RETENTION.outcomes_hours * 3600 - 1)
+    assert await store.get_outcome("ld_1") is not None
+    clock.advance(2)
+    assert await store.get_outcome("ld_1") is None
+
+
+# circuit breaker -------------------------------------------------------------------------------
+
+POLICY = BreakerPolicy(window=4, min_calls=4, failure_ratio=0.5, cooldown_s=30)
+
+
+async def trip(store: Store, buyer: str = "lawfirm-a") -> None:
+    for _ in range(POLICY.min_calls):
+        await store.breaker_record(buyer, False, POLICY)
+
+
+async def test_a_new_buyer_is_admitted(store: Store) -> None:
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+
+
+async def test_mostly_failing_calls_open_the_breaker(store: Store) -> None:
+    await store.breaker_record("lawfirm-a", True, POLICY)
+    await store.breaker_record("lawfirm-a", True, POLICY)
+    await store.breaker_record("lawfirm-a", False, POLICY)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+    await store.breaker_record("lawfirm-a", False, POLICY)  # 2 of 4 failed: ratio 0.5
+    assert await store.breaker_admit("lawfirm-a", POLICY) is False
+    assert await store.breaker_admit("lawfirm-b", POLICY) is True
+
+
+async def test_too_few_calls_do_not_open_the_breaker(store: Store) -> None:
+    for _ in range(POLICY.min_calls - 1):
+        await store.breaker_record("lawfirm-a", False, POLICY)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+
+
+async def test_after_the_cooldown_one_probe_closes_it(store: Store, clock: FakeClock) -> None:
+    await trip(store)
+    clock.advance(POLICY.cooldown_s - 1)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is False
+    clock.advance(2)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True  # the probe
+    assert await store.breaker_admit("lawfirm-a", POLICY) is False  # one probe at a time
+    await store.breaker_record("lawfirm-a", True, POLICY)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+
+
+async def test_a_failed_probe_keeps_it_open(store: Store, clock: FakeClock) -> None:
+    await trip(store)
+    clock.advance(POLICY.cooldown_s + 1)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+    await store.breaker_record("lawfirm-a", False, POLICY)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is False
+    clock.advance(POLICY.cooldown_s + 1)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+
+
+async def test_a_closed_breaker_starts_with_a_clean_window(store: Store, clock: FakeClock) -> None:
+    await trip(store)
+    clock.advance(POLICY.cooldown_s + 1)
+    await store.breaker_admit("lawfirm-a", POLICY)
+    await store.breaker_record("lawfirm-a", True, POLICY)
+    await store.breaker_record("lawfirm-a", False, POLICY)
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+
+
+# the memory store stays bounded ----------------------------------------------------------------
+
+
+async def test_the_memory_store_keeps_at_most_max_leads(clock: FakeClock) -> None:
+    memory = MemoryStore(RETENTION, clock=clock)
+    total = 5 * RETENTION.max_leads
+    for n in range(total):
+        await memory.record_outcome(outcome(f"ld_{n:04d}"))
+        await memory.journal_post(f"ld_{n:04d}", "lawfirm-a")
+        await memory.claim_idempotency(key(f"k{n}"), DAY_S)
+        clock.advance(0.001)
+        sizes = memory.sizes()
+        assert sizes["outcomes"] <= RETENTION.max_leads
+        assert sizes["journal"] <= RETENTION.max_leads
+    assert await memory.get_outcome(f"ld_{total - 1:04d}") is not None  # the newest are kept
+    assert await memory.get_outcome("ld_0000") is None  # the oldest were evicted
+    assert memory.sizes()["idempotency"] <= 10 * RETENTION.max_leads
+
+
+async def test_the_memory_store_forgets_what_expired(clock: FakeClock) -> None:
+    memory = MemoryStore(RETENTION, clock=clock)
+    for n in range(50):
+        await memory.record_outcome(outcome(f"ld_{n}"))
+        await memory.reserve(sale(f"ld_{n}", Caps(hourly=1000), dedup=(f"h{n}",), dedup_ttl_s=60))
+    clock.advance(3 * DAY_S)
+    await memory.record_outcome(outcome("ld_new"))
+    await memory.reserve(sale("ld_new", Caps(hourly=1000), dedup=("h-new",), dedup_ttl_s=60))
+    sizes = memory.sizes()
+    assert sizes["outcomes"] == 1
+    assert sizes["dedup"] == 1
+    assert sizes["usage"] == 2  # the new hour and the new day
