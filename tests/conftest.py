@@ -108,7 +108,7 @@ async def buyers() -> AsyncIterator[BuyerServer]:
 
 @pytest.fixture
 async def start_router() -> AsyncIterator[Callable[[Config], Any]]:
-    """`await start_router(config)` → RouterClient; every router started is closed after the test."""
+    """`await start_router(config)` → RouterClient; every router started is closed at the end."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
     async def start(config: Config) -> RouterClient:
