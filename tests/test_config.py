@@ -371,6 +371,7 @@ def test_every_field_error_is_reported_at_once() -> None:
         _set("buyers", 0, "schedule", "hours", value="8-20"),
         _set("sellers", 0, "revshare", value=1.5),
         _fixed_without_price,
+        _set("sellers", 1, "revshare", value=0.5),  # other-media also has payout: 20.00
     ):
         mutate(raw)
     raw["buyers"].append({"id": "no-ping", "post": {"url": "https://c.example/post"}})
@@ -382,6 +383,7 @@ def test_every_field_error_is_reported_at_once() -> None:
         f"{LAWFIRM}.filters.states",
         f"{LAWFIRM}.schedule.hours",
         "sellers[0:acme-media].revshare",
+        "sellers[1:other-media]",
         "buyers[1:fixed-b]",
         "buyers[2:no-ping]",
     } <= paths, errors
