@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from pingtree import jsonenc
 from pingtree.lead import Lead
 from pingtree.money import cents, parse_price
 
 _REASON_MAX = 200
+_URL_MAX = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +118,15 @@ def parse_post_answer(status: int, body: bytes) -> PostAnswer:
         return decoded
     if not decoded["accepted"]:
         return Decline(_text(decoded.get("reason")) or "rejected")
-    redirect = decoded.get("redirect_url")
     return Accepted(
         buyer_lead_id=_text(decoded.get("buyer_lead_id")),
-        redirect_url=redirect
-        if isinstance(redirect, str) and redirect.startswith("http")
-        else None,
+        redirect_url=_web_url(decoded.get("redirect_url")),
     )
+
+
+def _web_url(value: Any) -> str | None:
+    """A redirect the seller will send a consumer to: an absolute http(s) URL, or nothing."""
+    if not isinstance(value, str) or len(value) > _URL_MAX:
+        return None
+    parts = urlsplit(value)
+    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else None

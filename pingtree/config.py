@@ -37,6 +37,13 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
+def _lower_all(value: Any) -> Any:
+    """Verticals compare as the lead's do: trimmed, lower-case (`MVA` in the file is `mva`)."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [v.strip().lower() if isinstance(v, str) else v for v in value]
+    return value
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -64,6 +71,12 @@ class BreakerPolicy(_Frozen):
     min_calls: int = Field(10, ge=1)
     failure_ratio: float = Field(0.5, gt=0, le=1)
     cooldown_s: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _can_open(self) -> BreakerPolicy:
+        if self.min_calls > self.window:
+            raise ValueError("min_calls must not exceed window, or the breaker can never open")
+        return self
 
 
 class RouterSettings(_Frozen):
@@ -100,6 +113,8 @@ class SellerConfig(_Frozen):
     revshare: Decimal | None = Field(None, ge=0, le=1)
     payout: Money | None = None
     verticals: tuple[str, ...] | None = None
+
+    _verticals = field_validator("verticals", mode="before")(lambda v: _lower_all(v))
     reveal: tuple[Literal["buyer", "price"], ...] = ()
 
     @field_validator("api_key")
@@ -165,8 +180,11 @@ class Filters(_Frozen):
     @field_validator("zip_prefixes", mode="before")
     @classmethod
     def _zip_strings(cls, value: Any) -> Any:
+        # YAML reads an unquoted 021 as the octal number 17: only quoted prefixes are safe.
         if isinstance(value, list | tuple):
-            return tuple(str(z) for z in value)
+            if any(not isinstance(z, str) for z in value):
+                raise ValueError('quote zip prefixes ("021"): unquoted numbers lose leading zeros')
+            return tuple(value)
         return value
 
     @field_validator("zip_prefixes")
@@ -199,7 +217,7 @@ class Schedule(_Frozen):
             _minutes(match.group(1), match.group(2)),
             _minutes(match.group(3), match.group(4)),
         )
-        if start > 24 * 60 or end > 24 * 60 or start == end:
+        if start >= 24 * 60 or end > 24 * 60 or start == end:
             raise ValueError("hours must be a non-empty range within 00:00-24:00")
         return value.replace(" ", "")
 
@@ -229,6 +247,8 @@ class BuyerConfig(_Frozen):
     priority: int = Field(1, ge=1)
     verticals: frozenset[str] | None = None
     timezone: str | None = None
+
+    _verticals = field_validator("verticals", mode="before")(lambda v: _lower_all(v))
     filters: Filters = Filters()
     schedule: Schedule | None = None
     caps: Caps = Caps()

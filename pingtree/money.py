@@ -6,7 +6,7 @@ PURE: no I/O, no clock.
 from __future__ import annotations
 
 import math
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from pingtree.config import SellerConfig
@@ -14,14 +14,19 @@ from pingtree.config import SellerConfig
 CENT = Decimal("0.01")
 
 
+def _wide(amount: Decimal) -> Context:
+    # Enough digits for any finite amount (a buyer may bid 1e308): rounding must never raise.
+    return Context(prec=max(28, amount.adjusted() + 4))
+
+
 def cents(amount: Decimal) -> Decimal:
     """A price to the cent, half-up."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_wide(amount))
 
 
 def cents_down(amount: Decimal) -> Decimal:
     """A payout to the cent, never rounded in the seller's favour past what was earned."""
-    return amount.quantize(CENT, rounding=ROUND_DOWN)
+    return amount.quantize(CENT, rounding=ROUND_DOWN, context=_wide(amount))
 
 
 def parse_price(value: Any) -> Decimal | None:

@@ -91,7 +91,7 @@ def as_number(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         number = float(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and "_" not in value:
         try:
             number = float(value.strip().replace(",", ""))
         except ValueError:

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from pingtree.config import BuyerConfig, Caps, Filters, Range, Schedule
 from pingtree.lead import Lead, parse_lead
@@ -152,11 +153,6 @@ FILTER_CASES = [
         "33101, buyer wants 330xx or 331xx -> eligible on the second prefix",
         None,
         buyer=wants(zip_prefixes=["330", "331"]),
-    ),
-    case(
-        "zip prefix written as a YAML number 331 -> still matches 33101",
-        None,
-        buyer=wants(zip_prefixes=[331]),
     ),
     case(
         "buyer lists the exact 5-digit zip -> eligible",
@@ -1340,3 +1336,9 @@ def test_every_reason_in_these_tables_is_a_documented_code() -> None:
     )
     assert {"cap:hourly", "cap:daily", "cap:budget"} <= expected
     assert {"below_floor", "above_max_bid", "below_breakeven", "bid_expired"} <= expected
+
+
+def test_an_unquoted_zip_prefix_is_refused_at_load() -> None:
+    """YAML reads 021 as the octal 17: a number is never trusted as a zip prefix."""
+    with pytest.raises(ValidationError, match="quote zip prefixes"):
+        make_buyer(filters={"zip_prefixes": [331]})
