@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import phonenumbers
@@ -231,26 +231,40 @@ def anonymize(lead: Lead, *, seller_id: str, ping_id: str, pii: frozenset[str]) 
 
 
 def _pii_values(lead: Lead) -> tuple[str, ...]:
-    values = [str(getattr(lead, name)) for name in PII_FIELDS if getattr(lead, name) is not None]
-    values.append(lead.phone.removeprefix("+1") if lead.phone.startswith("+1") else lead.phone)
-    return tuple(v.lower() for v in values if len(v) >= 3)
+    """The lead's PII as text, lower-case, in the spellings a seller or buyer may repeat it in,
+    longest first (so a last name inside the email never leaves the rest of the email visible)."""
+    values = {str(getattr(lead, name)).lower() for name in PII_FIELDS if getattr(lead, name)}
+    values.add(_national_digits(lead.phone))
+    if lead.dob:
+        born = date.fromisoformat(lead.dob)
+        values.update({f"{born:%m/%d/%Y}", f"{born.month}/{born.day}/{born.year}"})
+    return tuple(sorted((v for v in values if len(v) >= 3), key=len, reverse=True))
+
+
+def _national_digits(phone: str) -> str:
+    return phone.removeprefix("+1") if phone.startswith("+1") else phone.removeprefix("+")
+
+
+def _phone_spelled(lead: Lead) -> re.Pattern[str]:
+    """The phone's digits with any punctuation between them: 404-555-0123, (404) 555 0123…"""
+    digits = _national_digits(lead.phone)
+    return re.compile(r"(?:\+?1[\s().-]{0,3})?" + r"[\s().-]{0,3}".join(digits))
 
 
 def _carries_pii(value: Any, secrets: tuple[str, ...]) -> bool:
-    if not isinstance(value, str | int) or isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return False
-    text = str(value).lower()
+    if isinstance(value, float):  # 4045550123.0 is the phone too
+        text = str(int(value)) if value.is_integer() else repr(value)
+    else:
+        text = str(value).lower()
     digits = re.sub(r"\D", "", text)
     return any(secret in text or (secret.isdigit() and secret in digits) for secret in secrets)
 
 
 def redact(text: str, lead: Lead) -> str:
     """A buyer's words about a lead (a post refusal may echo the phone) without the lead's PII."""
-    lowered = text.lower()
+    text = _phone_spelled(lead).sub(lambda m: "*" * len(m.group()), text)
     for secret in _pii_values(lead):
-        start = lowered.find(secret)
-        while start != -1:
-            text = text[:start] + "*" * len(secret) + text[start + len(secret) :]
-            lowered = text.lower()
-            start = lowered.find(secret)
+        text = re.sub(re.escape(secret), "*" * len(secret), text, flags=re.IGNORECASE)
     return text

@@ -146,11 +146,8 @@ def consumers(draw: st.DrawFn) -> Consumer:
     )
 
 
-def pii_copies(consumer: Consumer) -> st.SearchStrategy[str | int]:
-    """A PII value as a seller might repeat it in a vertical attribute.
-
-    Not generated here, because test_lead.py pins them as known bugs (xfail): the dob in a format
-    other than ISO, and the phone as a JSON float."""
+def pii_copies(consumer: Consumer) -> st.SearchStrategy[str | int | float]:
+    """A PII value as a seller might repeat it in a vertical attribute."""
     c = consumer
     digits = c.ten_digits
     return st.sampled_from(
@@ -171,6 +168,8 @@ def pii_copies(consumer: Consumer) -> st.SearchStrategy[str | int]:
             c.address,
             c.city,
             c.dob_iso,
+            c.dob_sent,
+            float(digits),
             c.ip_address,
             c.trustedform_url,
             c.jornaya_leadid.lower(),
