@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -21,6 +23,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -141,6 +144,21 @@ class Endpoint(_Frozen):
     url: str = Field(pattern=r"^https?://")
     timeout_ms: int = Field(1000, ge=10, le=60_000)
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Buyers often put their API key in the URL (?key=${BUYER_KEY}): never print it back.
+        yield "url", masked_url(self.url)
+        yield "timeout_ms", self.timeout_ms
+
+
+def masked_url(url: str) -> str:
+    """The URL without credentials: user:password and the query string become ***."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"***@{host}" if parts.username or parts.password else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
 
 class Range(_Frozen):
     min: float | None = None
@@ -161,6 +179,16 @@ class Filters(_Frozen):
     sellers: frozenset[str] | None = None
     require: Mapping[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
     ranges: Mapping[str, Range] = Field(default_factory=dict)
+
+    @field_validator("require", "ranges", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        # A frozen model with a plain dict inside is not frozen: request-time code cannot change it.
+        return MappingProxyType(dict(value))
+
+    @field_serializer("require", "ranges")
+    def _as_dict(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(value)
 
     @field_validator("states", mode="before")
     @classmethod
@@ -392,14 +420,50 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         )
     errors: list[tuple[str, str]] = []
     resolved = interpolate_env(raw, os.environ if env is None else env, "", errors)
+    cross = _cross_errors(resolved)
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        errors.extend(_validation_errors(exc, resolved, {path for path, _ in errors}))
+        found = _validation_errors(exc, resolved, {path for path, _ in errors})
+        # Config._unique says at the root what _cross_errors already said with paths.
+        errors.extend(e for e in found if not (cross and e[0] == "(root)"))
     else:
         if not errors:
             return config
-    raise ConfigError(errors)
+    raise ConfigError(errors + cross)
+
+
+def _cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Checks across entries (repeated ids and keys, unknown sellers), each at its own path and
+    all at once, even when other fields are invalid too."""
+    sellers = [s for s in raw.get("sellers") or () if isinstance(s, dict)]
+    buyers = [b for b in raw.get("buyers") or () if isinstance(b, dict)]
+    errors: list[tuple[str, str]] = []
+
+    def repeats(section: str, items: list[dict[str, Any]], key: str) -> None:
+        first: dict[Any, str] = {}
+        for index, item in enumerate(items):
+            value, where = item.get(key), f"{section}{_index_label(index, item)}"
+            if not isinstance(value, str) or not value:
+                continue
+            if value in first:
+                shown = "the same api_key" if key == "api_key" else f"{key} {value!r}"
+                errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
+            else:
+                first[value] = where
+
+    repeats("sellers", sellers, "id")
+    repeats("sellers", sellers, "api_key")
+    repeats("buyers", buyers, "id")
+    known = {s.get("id") for s in sellers}
+    for index, buyer in enumerate(buyers):
+        filters = buyer.get("filters")
+        named = filters.get("sellers") if isinstance(filters, dict) else None
+        for seller_id in named if isinstance(named, list) else ():
+            if seller_id not in known:
+                where = f"buyers{_index_label(index, buyer)}.filters.sellers"
+                errors.append((where, f"unknown seller {seller_id!r}"))
+    return errors
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -219,12 +219,6 @@ def _both_payout_rules(raw: dict[str, Any]) -> None:
 
 
 LAWFIRM = "buyers[0:lawfirm-a]"
-ROOT_PATH_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Config._unique is a model-level validator raising ValueError, so its errors "
-    "are reported at path '(root)' instead of the buyer/seller they concern",
-)
-
 ERROR_CASES = [
     pytest.param(
         _set("router", "budjet_ms", value=3000), "router.budjet_ms", "extra", True, id="typo:router"
@@ -266,12 +260,8 @@ ERROR_CASES = [
         _set("buyers", 1, "price", value=0), "buyers[1:fixed-b]", "price", False, id="fixed:zero"
     ),
     pytest.param(_drop_ping, LAWFIRM, "ping", False, id="bid:no-ping"),
-    pytest.param(
-        _duplicate_buyer, "buyers", "lawfirm-a", False, id="duplicate:buyer", marks=ROOT_PATH_BUG
-    ),
-    pytest.param(
-        _duplicate_key, "sellers", "api_key", False, id="duplicate:api_key", marks=ROOT_PATH_BUG
-    ),
+    pytest.param(_duplicate_buyer, "buyers", "lawfirm-a", False, id="duplicate:buyer"),
+    pytest.param(_duplicate_key, "sellers", "api_key", False, id="duplicate:api_key"),
     pytest.param(
         _set("router", "post_reserve_ms", value=3000),
         "router",
@@ -330,7 +320,6 @@ ERROR_CASES = [
         "nobody-media",
         False,
         id="filters.sellers:unknown",
-        marks=ROOT_PATH_BUG,
     ),
     pytest.param(
         _set("router", "mode", value="roundrobin"), "router.mode", "tiered", True, id="mode"
@@ -389,11 +378,6 @@ def test_every_field_error_is_reported_at_once() -> None:
     } <= paths, errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Config._unique raises at its first finding, and only runs when every field is "
-    "valid, so cross-checks (duplicates, unknown sellers) are not reported with the rest",
-)
 def test_cross_checks_are_reported_together_with_everything_else() -> None:
     raw = design_raw()
     _duplicate_buyer(raw)
@@ -495,17 +479,12 @@ def test_collections_in_the_config_are_immutable(config: Config) -> None:
     assert isinstance(buyer.verticals, frozenset)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Filters.require and Filters.ranges are plain dicts inside a frozen model: "
-    "request-time code can change a buyer's filters after load",
-)
 def test_filter_mappings_are_immutable(config: Config) -> None:
     filters = config.buyers[0].filters
     with pytest.raises(TypeError):
         filters.require["has_attorney"] = True  # type: ignore[index]
     with pytest.raises(TypeError):
-        filters.ranges.pop("monthly_electric_bill")  # type: ignore[attr-defined]
+        del filters.ranges["monthly_electric_bill"]  # type: ignore[attr-defined]
 
 
 # secrets ---------------------------------------------------------------------------------------
@@ -530,11 +509,6 @@ def test_secrets_never_appear_in_str_or_repr(config: Config) -> None:
         assert_no_secret(shown)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: only api_key/admin_token/dedup_secret are SecretStr; a buyer credential "
-    "interpolated from ${ENV} into a URL is printed by repr(config)",
-)
 def test_an_env_value_in_a_buyer_url_is_not_printed_back() -> None:
     raw = design_raw()
     raw["buyers"][0]["post"]["url"] = "https://a.example/post?key=${BUYER_KEY}"
