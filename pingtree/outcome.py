@@ -1,12 +1,16 @@
-"""What happened to a lead: the outcome, its trace, and the two views of it (DESIGN §2, §7)."""
+"""What happened to a lead: recorded as it happens (`Auction`), then frozen (`Outcome`), and the
+two views of it (DESIGN §2, §7)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pingtree.config import SellerConfig
+from pingtree.lead import Lead
+from pingtree.money import seller_payout
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
 Step = Literal["skip", "offer", "ping", "post"]
@@ -65,6 +69,67 @@ class Outcome:
     def summary(self) -> Outcome:
         """The outcome without its trace: what an idempotency record keeps for a replay."""
         return replace(self, trace=())
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """How an auction ended with a buyer: sold, or pending on an ambiguous post timeout."""
+
+    status: Literal["sold", "pending"]
+    buyer_id: str
+    price: Decimal
+    redirect_url: str | None = None
+    buyer_lead_id: str | None = None
+
+
+@dataclass
+class Auction:
+    """One lead's auction in progress: its clock, its trace, and what is known so far. Times are
+    the event loop's clock (seconds); the trace says milliseconds after receipt."""
+
+    lead: Lead
+    seller: SellerConfig
+    id: str
+    received_at: datetime
+    started: float
+    deadline: float
+    trace: list[TraceEvent] = field(default_factory=list)
+    offers_seen: int = 0
+    unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on
+
+    def elapsed_ms(self, now: float) -> int:
+        return int((now - self.started) * 1000)
+
+    def note(self, now: float, buyer_id: str, step: Step, result: str, **kw: Any) -> None:
+        self.trace.append(TraceEvent(self.elapsed_ms(now), buyer_id, step, result, **kw))
+
+    def finish(
+        self,
+        now: float,
+        status: Status,
+        *,
+        reason: str | None = None,
+        sale: Sale | None = None,
+        buyer_id: str | None = None,
+    ) -> Outcome:
+        sold = sale is not None and status == "sold"
+        return Outcome(
+            id=self.id,
+            seller_id=self.seller.id,
+            lead_id=self.lead.lead_id,
+            vertical=self.lead.vertical,
+            status=status,
+            reason=reason,
+            buyer_id=sale.buyer_id if sale else buyer_id,
+            price=sale.price if sale else None,
+            payout=seller_payout(sale.price, self.seller) if sale and sold else None,
+            redirect_url=sale.redirect_url if sale else None,
+            buyer_lead_id=sale.buyer_lead_id if sale else None,
+            received_at=self.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            auction_ms=self.elapsed_ms(now),
+            test=self.lead.test,
+            trace=tuple(self.trace),
+        )
 
 
 def seller_view(outcome: Outcome, seller: SellerConfig | None) -> dict[str, Any]:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TypeVar
 
 from pingtree import ids
 from pingtree.auction import Offer, plan_tiers, rank
 from pingtree.codec import (
     Accepted,
-    Bid,
     Decline,
     Failure,
+    PostAnswer,
     encode_ping,
     encode_post,
     parse_ping_answer,
@@ -32,8 +33,8 @@ from pingtree.config import BuyerConfig, Config, SellerConfig
 from pingtree.errors import BuyerCallFailed, BuyerTimeout, IdempotencyConflict, PingtreeError
 from pingtree.lead import Lead, anonymize, redact
 from pingtree.metrics import Metrics
-from pingtree.money import breakeven, seller_payout
-from pingtree.outcome import Outcome, Status, Step, TraceEvent
+from pingtree.money import breakeven
+from pingtree.outcome import Auction, Outcome, Sale
 from pingtree.rules import (
     BidLimits,
     bid_reason,
@@ -42,51 +43,24 @@ from pingtree.rules import (
     local_time,
     schedule_open,
 )
-from pingtree.store.base import CapRequest, Claimed, Conflict, Done, IdempotencyKey, Refused, Store
-from pingtree.transport import Transport
+from pingtree.store.base import (
+    CapRequest,
+    Claimed,
+    Conflict,
+    Done,
+    IdempotencyKey,
+    Refused,
+    Reservation,
+    Store,
+)
+from pingtree.transport import Response, Transport
 from pingtree.tree import Candidate, Tree
 
 log = logging.getLogger(__name__)
+A = TypeVar("A")
 
 # A replayed request waits for the first one's auction at most this long past the budget.
 _REPLAY_GRACE_S = 5.0
-
-
-@dataclass
-class Auction:
-    """One lead's auction in progress: its clock, its trace, and what is known so far."""
-
-    lead: Lead
-    seller: SellerConfig
-    id: str
-    received_at: datetime
-    started: float  # loop time
-    deadline: float  # loop time
-    trace: list[TraceEvent] = field(default_factory=list)
-    offers_seen: int = 0
-    unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on
-
-    def elapsed_ms(self, now: float) -> int:
-        return int((now - self.started) * 1000)
-
-    def note(
-        self,
-        now: float,
-        buyer_id: str,
-        step: Step,
-        result: str,
-        **kw: object,
-    ) -> None:
-        self.trace.append(TraceEvent(self.elapsed_ms(now), buyer_id, step, result, **kw))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class Sale:
-    status: Literal["sold", "pending"]
-    buyer_id: str
-    price: Decimal
-    redirect_url: str | None = None
-    buyer_lead_id: str | None = None
 
 
 class Router:
@@ -156,7 +130,9 @@ class Router:
                 posted[-1],
                 type(exc).__name__,
             )
-            return self._finish(auction, "pending", reason="router_error", buyer_id=posted[-1])
+            return auction.finish(
+                self._now(), "pending", reason="router_error", buyer_id=posted[-1]
+            )
         if key is not None:
             await self._store.abandon_idempotency(key)
         if isinstance(exc, PingtreeError):
@@ -175,66 +151,35 @@ class Router:
             deadline=now + self._settings.budget_ms / 1000,
         )
 
-    def _finish(
-        self,
-        auction: Auction,
-        status: Status,
-        *,
-        reason: str | None = None,
-        sale: Sale | None = None,
-        buyer_id: str | None = None,
-    ) -> Outcome:
-        price = sale.price if sale else None
-        payout = seller_payout(sale.price, auction.seller) if sale and status == "sold" else None
-        return Outcome(
-            id=auction.id,
-            seller_id=auction.seller.id,
-            lead_id=auction.lead.lead_id,
-            vertical=auction.lead.vertical,
-            status=status,
-            reason=reason,
-            buyer_id=sale.buyer_id if sale else buyer_id,
-            price=price,
-            payout=payout,
-            redirect_url=sale.redirect_url if sale else None,
-            buyer_lead_id=sale.buyer_lead_id if sale else None,
-            received_at=auction.received_at.isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ),
-            auction_ms=auction.elapsed_ms(self._now()),
-            test=auction.lead.test,
-            trace=tuple(auction.trace),
-        )
-
     # the auction ------------------------------------------------------------------------------
 
     async def _auction(self, auction: Auction) -> Outcome:
         lead, seller = auction.lead, auction.seller
         if self._settings.require_consent and lead.tcpa_consent is not True:
-            return self._finish(auction, "rejected", reason="consent_required")
+            return auction.finish(self._now(), "rejected", reason="consent_required")
         if seller.verticals is not None and lead.vertical not in seller.verticals:
-            return self._finish(auction, "rejected", reason="vertical_not_allowed")
+            return auction.finish(self._now(), "rejected", reason="vertical_not_allowed")
         candidates = self.tree.candidates(lead.vertical)
         if not candidates:
-            return self._finish(auction, "rejected", reason="no_buyer_for_vertical")
+            return auction.finish(self._now(), "rejected", reason="no_buyer_for_vertical")
         eligible = await self._eligible(auction, candidates)
         for tier in plan_tiers([c.buyer for c in eligible], self._settings.mode):
             sale = await self._run_tier(auction, tier, {c.buyer.id: c.order for c in eligible})
             if sale is not None:
-                return self._finish(
-                    auction,
+                return auction.finish(
+                    self._now(),
                     sale.status,
                     sale=sale,
                     reason="post_unknown" if sale.status == "pending" else None,
                 )
         if auction.unknown_post is not None:
-            return self._finish(
-                auction, "pending", reason="post_unknown", buyer_id=auction.unknown_post
+            return auction.finish(
+                self._now(), "pending", reason="post_unknown", buyer_id=auction.unknown_post
             )
         if not eligible:
-            return self._finish(auction, "unsold", reason="no_eligible_buyer")
-        return self._finish(
-            auction,
+            return auction.finish(self._now(), "unsold", reason="no_eligible_buyer")
+        return auction.finish(
+            self._now(),
             "unsold",
             reason="no_valid_bid" if auction.offers_seen == 0 else "no_buyer_accepted",
         )
@@ -355,74 +300,44 @@ class Router:
                 await self._store.breaker_record(buyer.id, False, self._settings.breaker)
         return offers
 
+    async def _call(self, url: str, body: bytes, timeout_s: float) -> Call:
+        try:
+            response = await self._transport.post(
+                url, body, timeout_s=timeout_s, max_bytes=self._max_response
+            )
+        except BuyerCallFailed as exc:
+            waited = int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None
+            return Call(exc, {"http_status": exc.http_status, "duration_ms": waited})
+        timing = {"http_status": response.status, "duration_ms": int(response.duration_ms)}
+        return Call(response, timing)
+
     async def _ping(
         self, auction: Auction, buyer: BuyerConfig, timeout_s: float, limits: BidLimits, order: int
     ) -> Offer | None:
         assert buyer.ping is not None
         ping_id = ids.ping_id()
         pii = self.tree.config.pii_for(buyer)
-        body = encode_ping(
-            anonymize(auction.lead, seller_id=auction.seller.id, ping_id=ping_id, pii=pii)
-        )
-        try:
-            response = await self._transport.post(
-                buyer.ping.url, body, timeout_s=timeout_s, max_bytes=self._max_response
-            )
-        except BuyerCallFailed as exc:
-            now = self._now()
-            auction.note(
-                now,
-                buyer.id,
-                "ping",
-                "failed",
-                reason=exc.reason,
-                http_status=exc.http_status,
-                duration_ms=int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None,
-                detail=exc.detail,
-            )
-            await self._store.breaker_record(buyer.id, False, self._settings.breaker)
-            return None
-        now = self._now()
-        answer = parse_ping_answer(response.status, response.body)
+        body = anonymize(auction.lead, seller_id=auction.seller.id, ping_id=ping_id, pii=pii)
+        call = await self._call(buyer.ping.url, encode_ping(body), timeout_s)
+        answer = call.read(parse_ping_answer)
         await self._store.breaker_record(
             buyer.id, not isinstance(answer, Failure), self._settings.breaker
         )
-        timing = {"http_status": response.status, "duration_ms": int(response.duration_ms)}
-        if isinstance(answer, Bid):
-            elapsed = auction.elapsed_ms(now)
-            reason = bid_reason(answer.price, limits, None, elapsed)
-            if reason is not None:
-                auction.note(
-                    now, buyer.id, "ping", "declined", reason=reason, bid=answer.price, **timing
-                )
-                return None
-            auction.note(now, buyer.id, "ping", "bid", bid=answer.price, **timing)
-            expires = elapsed + answer.expires_in_ms if answer.expires_in_ms is not None else None
-            return Offer(
-                buyer.id,
-                answer.price,
-                buyer.priority,
-                elapsed,
-                order,
-                ping_id,
-                answer.bid_id,
-                expires,
-            )
-        if isinstance(answer, Decline):
-            auction.note(
-                now, buyer.id, "ping", "declined", reason="declined", detail=answer.reason, **timing
-            )
-        else:
-            auction.note(
-                now,
-                buyer.id,
-                "ping",
-                "failed",
-                reason=answer.reason,
-                detail=answer.detail,
-                **timing,
-            )
-        return None
+        now = self._now()
+        if isinstance(answer, Decline | Failure):
+            result, reason, detail = _refusal(answer, "declined", "declined")
+            auction.note(now, buyer.id, "ping", result, reason=reason, detail=detail, **call.timing)
+            return None
+        elapsed = auction.elapsed_ms(now)
+        invalid = bid_reason(answer.price, limits, None, elapsed)
+        result = "bid" if invalid is None else "declined"
+        auction.note(now, buyer.id, "ping", result, reason=invalid, bid=answer.price, **call.timing)
+        if invalid is not None:
+            return None
+        expires = None if answer.expires_in_ms is None else elapsed + answer.expires_in_ms
+        return Offer(
+            buyer.id, answer.price, buyer.priority, elapsed, order, ping_id, answer.bid_id, expires
+        )
 
     # posts ------------------------------------------------------------------------------------
 
@@ -431,101 +346,97 @@ class Router:
         None means go on to the next offer."""
         buyer = self.tree.buyers[offer.buyer_id]
         now = self._now()
-        if offer.expires_at_ms is not None and auction.elapsed_ms(now) > offer.expires_at_ms:
-            auction.note(now, buyer.id, "post", "skipped", reason="bid_expired", bid=offer.price)
-            return None
         timeout_s = min(buyer.post.timeout_ms / 1000, auction.deadline - now)
-        if timeout_s < self._settings.min_ping_ms / 1000:
-            auction.note(now, buyer.id, "post", "skipped", reason="no_time_left", bid=offer.price)
+        skip = None
+        if offer.expires_at_ms is not None and auction.elapsed_ms(now) > offer.expires_at_ms:
+            skip = "bid_expired"
+        elif timeout_s < self._settings.min_ping_ms / 1000:
+            skip = "no_time_left"
+        reservation: Reservation | Refused | None = None
+        if skip is None and not auction.lead.test:
+            reservation = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
+            skip = reservation.reason if isinstance(reservation, Refused) else None
+        if skip is not None:
+            auction.note(self._now(), buyer.id, "post", "skipped", reason=skip, bid=offer.price)
             return None
-        reservation = None
-        if not auction.lead.test:
-            reserved = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
-            if isinstance(reserved, Refused):
-                auction.note(
-                    self._now(),
-                    buyer.id,
-                    "post",
-                    "skipped",
-                    reason=reserved.reason,
-                    bid=offer.price,
-                )
-                return None
-            reservation = reserved
+        assert not isinstance(reservation, Refused)
         await self._store.journal_post(auction.id, buyer.id)
-        body = encode_post(
-            post_body(
-                auction.lead,
-                lead_id=auction.id,
-                seller_id=auction.seller.id,
-                ping_id=offer.ping_id,
-                bid_id=offer.bid_id,
-                price=offer.price,
-            )
+        body = post_body(
+            auction.lead,
+            lead_id=auction.id,
+            seller_id=auction.seller.id,
+            ping_id=offer.ping_id,
+            bid_id=offer.bid_id,
+            price=offer.price,
         )
-        answer: Accepted | Decline | Failure | BuyerCallFailed
-        try:
-            response = await self._transport.post(
-                buyer.post.url, body, timeout_s=timeout_s, max_bytes=self._max_response
-            )
-        except BuyerTimeout as exc:
+        call = await self._call(buyer.post.url, encode_post(body), timeout_s)
+        answer = call.read(parse_post_answer)
+        await self._store.breaker_record(
+            buyer.id, not isinstance(answer, Failure), self._settings.breaker
+        )
+        return await self._settle(auction, buyer, offer, reservation, call, answer)
+
+    async def _settle(
+        self,
+        auction: Auction,
+        buyer: BuyerConfig,
+        offer: Offer,
+        reservation: Reservation | None,
+        call: Call,
+        answer: PostAnswer,
+    ) -> Sale | None:
+        """Keep or release the cap and dedup claim by what the post's answer means."""
+        now, price = self._now(), offer.price
+        if isinstance(call.outcome, BuyerTimeout):
             # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
             # cap) and stop, unless the buyer's config lets the lead go on.
-            now = self._now()
+            detail = call.outcome.detail
             auction.note(
                 now,
                 buyer.id,
                 "post",
                 "unknown",
                 reason="post_unknown",
-                duration_ms=int(timeout_s * 1000),
-                bid=offer.price,
-                detail=exc.detail,
+                bid=price,
+                detail=detail,
+                **call.timing,
             )
-            await self._store.breaker_record(buyer.id, False, self._settings.breaker)
             if reservation is not None:
                 await self._store.confirm(reservation)
             if buyer.on_post_timeout == "stop":
-                return Sale("pending", buyer.id, offer.price)
+                return Sale("pending", buyer.id, price)
             auction.unknown_post = auction.unknown_post or buyer.id
             return None
-        except BuyerCallFailed as exc:
-            answer = exc
-            timing: dict[str, object] = {"http_status": exc.http_status}
-        else:
-            answer = parse_post_answer(response.status, response.body)
-            timing = {"http_status": response.status, "duration_ms": int(response.duration_ms)}
-        now = self._now()
-        await self._store.breaker_record(
-            buyer.id, not isinstance(answer, Failure | BuyerCallFailed), self._settings.breaker
-        )
         if isinstance(answer, Accepted):
             if reservation is not None:
                 await self._store.confirm(reservation)
-            auction.note(now, buyer.id, "post", "accepted", bid=offer.price, **timing)
-            return Sale("sold", buyer.id, offer.price, answer.redirect_url, answer.buyer_lead_id)
+            auction.note(now, buyer.id, "post", "accepted", bid=price, **call.timing)
+            return Sale("sold", buyer.id, price, answer.redirect_url, answer.buyer_lead_id)
         if reservation is not None:
             await self._store.release(reservation)
-        if isinstance(answer, Decline):
-            auction.note(
-                now,
-                buyer.id,
-                "post",
-                "rejected",
-                reason="post_rejected",
-                bid=offer.price,
-                detail=redact(answer.reason, auction.lead),
-                **timing,
-            )
-        else:
-            auction.note(
-                now,
-                buyer.id,
-                "post",
-                "failed",
-                reason=answer.reason,
-                bid=offer.price,
-                detail=redact(answer.detail, auction.lead),
-                **timing,
-            )
+        result, reason, detail = _refusal(answer, "rejected", "post_rejected")
+        words = redact(detail, auction.lead)  # a buyer may echo the phone it was sent
+        auction.note(
+            now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **call.timing
+        )
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One buyer call: its answer or the transport's failure, and its timing for the trace."""
+
+    outcome: Response | BuyerCallFailed
+    timing: Mapping[str, int | None]
+
+    def read(self, parse: Callable[[int, bytes], A]) -> A | Failure:
+        if isinstance(self.outcome, BuyerCallFailed):
+            return Failure(self.outcome.reason, self.outcome.detail)
+        return parse(self.outcome.status, self.outcome.body)
+
+
+def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:
+    """(result, reason, detail) for the trace: a proper no, or a failure with its own reason."""
+    if isinstance(answer, Decline):
+        return result, reason, answer.reason
+    return "failed", answer.reason, answer.detail
