@@ -255,6 +255,24 @@ async def test_a_confirmed_sale_keeps_counting(store: Store) -> None:
     assert await store.reserve(sale("ld_2", caps)) == Refused("cap:hourly")
 
 
+async def test_releasing_twice_frees_one_slot_only(store: Store) -> None:
+    caps = Caps(hourly=2)
+    first = await reserved(store, sale("ld_1", caps))
+    await reserved(store, sale("ld_2", caps))
+    await store.release(first)
+    await store.release(first)
+    await reserved(store, sale("ld_3", caps))
+    assert await store.reserve(sale("ld_4", caps)) == Refused("cap:hourly")
+
+
+async def test_a_confirmed_sale_cannot_be_released(store: Store) -> None:
+    caps = Caps(daily=1)
+    reservation = await reserved(store, sale("ld_1", caps))
+    await store.confirm(reservation)
+    await store.release(reservation)
+    assert await store.reserve(sale("ld_2", caps)) == Refused("cap:daily")
+
+
 async def test_caps_are_per_buyer(store: Store) -> None:
     caps = Caps(hourly=1, daily=1, daily_budget=Decimal("10"))
     await reserved(store, sale("ld_1", caps, buyer="lawfirm-a"))

@@ -110,6 +110,7 @@ class MemoryStore:
         self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
         self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
         self._breakers: dict[str, BreakerState] = {}
+        self._held: set[tuple[str, str]] = set()  # reservations neither released nor confirmed
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class MemoryStore:
         if refused is not None:
             return refused
         self._count(request, +1)
+        self._held.add((request.buyer_id, request.lead_id))
         for dedup_key in request.dedup_keys:
             ttl = request.dedup_ttl_s or 0
             self._dedup.put((request.buyer_id, dedup_key), request.lead_id, ttl)
@@ -191,19 +193,22 @@ class MemoryStore:
             if usage is None:
                 usage = _Usage()
                 self._usage.put(key, usage, ttl)
-            usage.count += sign
-            usage.spend += sign * request.price
+            usage.count = max(usage.count + sign, 0)
+            usage.spend = max(usage.spend + sign * request.price, Decimal(0))
 
     async def release(self, reservation: Reservation) -> None:
         request = reservation.request
+        if (request.buyer_id, request.lead_id) not in self._held:
+            return  # already released or confirmed: a second release must not free a slot
+        self._held.discard((request.buyer_id, request.lead_id))
         self._count(request, -1)
         for dedup_key in request.dedup_keys:
             if self._dedup.get((request.buyer_id, dedup_key)) == request.lead_id:
                 self._dedup.pop((request.buyer_id, dedup_key))
 
     async def confirm(self, reservation: Reservation) -> None:
-        # The reservation already counts; confirming only means it is not released.
-        return None
+        # The reservation already counts; confirming only means it can no longer be released.
+        self._held.discard((reservation.request.buyer_id, reservation.request.lead_id))
 
     # journal and outcomes ---------------------------------------------------------------------
 
