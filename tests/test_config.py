@@ -1,4 +1,4 @@
-"""pingtree/config.py and `pingtree validate`: buyers.yaml is validated once, at load, every error
+"""pingtree/config/ and `pingtree validate`: buyers.yaml is validated once, at load, every error
 reported with its path, and secrets from `${ENV}` never printed back (DESIGN §9)."""
 
 from __future__ import annotations

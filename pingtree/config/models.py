@@ -1,4 +1,4 @@
-"""buyers.yaml: typed, frozen models, `${ENV}` interpolation, and validation once, at load.
+"""buyers.yaml as typed, frozen models, each checking its own values.
 
 Request-time code never reads raw YAML: it reads these models. Secrets (`api_key`, `admin_token`,
 `dedup_secret`) are `SecretStr`, so no repr, log line or error prints them back.
@@ -6,29 +6,24 @@ Request-time code never reads raw YAML: it reads these models. Secrets (`api_key
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_serializer,
     field_validator,
     model_validator,
 )
 
-from pingtree.errors import ConfigError
 from pingtree.states import STATE_CODES
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
@@ -36,7 +31,6 @@ Scalar = str | int | float | bool
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -339,142 +333,3 @@ def _no_repeats(section: str, values: list[str], key: str) -> None:
             shown = "(secret)" if key == "api_key" else repr(value)
             raise ValueError(f"{section}: {key} {shown} appears more than once")
         seen.add(value)
-
-
-def interpolate_env(
-    node: Any, env: Mapping[str, str], path: str, errors: list[tuple[str, str]]
-) -> Any:
-    """Replace `${NAME}` in every string with the environment's value; a missing one is an error."""
-    if isinstance(node, dict):
-        return {
-            k: interpolate_env(v, env, f"{path}.{k}" if path else str(k), errors)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [
-            interpolate_env(v, env, path + _index_label(i, v), errors) for i, v in enumerate(node)
-        ]
-    if isinstance(node, str):
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                errors.append((path, f"environment variable {name} is not set"))
-                return ""
-            return env[name]
-
-        return _ENV_REF.sub(substitute, node)
-    return node
-
-
-def _index_label(index: int, item: Any) -> str:
-    """`[2:lawfirm-a]` rather than `[2]`: the operator finds the buyer by its id."""
-    ident = item.get("id") if isinstance(item, dict) else None
-    return f"[{index}]" if ident is None else f"[{index}:{ident}]"
-
-
-def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
-    parts: list[str] = []
-    node = raw
-    for item in loc:
-        if isinstance(item, int):
-            inside = isinstance(node, list) and item < len(node)
-            parts.append(_index_label(item, node[item] if inside else None))
-            node = node[item] if inside else None
-        else:
-            if item in ("function-after", "function-before", "function-wrap") or "[" in str(item):
-                continue
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(root)"
-
-
-def _validation_errors(
-    exc: ValidationError, raw: Any, env_paths: set[str]
-) -> list[tuple[str, str]]:
-    """pydantic's errors with readable paths, less the echoes: a value whose ${ENV} was missing,
-    and a list "too short" only because its items were invalid."""
-    found = [
-        (
-            _error_path(tuple(item["loc"]), raw),
-            str(item["msg"]).removeprefix("Value error, "),
-            item["type"],
-        )
-        for item in exc.errors(include_url=False, include_input=False)
-    ]
-    kept = []
-    for path, message, kind in found:
-        if path in env_paths:
-            continue
-        if kind == "too_short" and any(other.startswith(path + "[") for other, _, _ in found):
-            continue
-        kept.append((path, message))
-    return kept
-
-
-def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
-    """Validate a decoded YAML document; raise ConfigError with every error and its path."""
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            [("(root)", "the file must be a mapping with router, sellers and buyers")]
-        )
-    errors: list[tuple[str, str]] = []
-    resolved = interpolate_env(raw, os.environ if env is None else env, "", errors)
-    cross = _cross_errors(resolved)
-    try:
-        config = Config.model_validate(resolved)
-    except ValidationError as exc:
-        found = _validation_errors(exc, resolved, {path for path, _ in errors})
-        # Config._unique says at the root what _cross_errors already said with paths.
-        errors.extend(e for e in found if not (cross and e[0] == "(root)"))
-    else:
-        if not errors:
-            return config
-    raise ConfigError(errors + cross)
-
-
-def _cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    """Checks across entries (repeated ids and keys, unknown sellers), each at its own path and
-    all at once, even when other fields are invalid too."""
-    sellers = [s for s in raw.get("sellers") or () if isinstance(s, dict)]
-    buyers = [b for b in raw.get("buyers") or () if isinstance(b, dict)]
-    errors: list[tuple[str, str]] = []
-
-    def repeats(section: str, items: list[dict[str, Any]], key: str) -> None:
-        first: dict[Any, str] = {}
-        for index, item in enumerate(items):
-            value, where = item.get(key), f"{section}{_index_label(index, item)}"
-            if not isinstance(value, str) or not value:
-                continue
-            if value in first:
-                shown = "the same api_key" if key == "api_key" else f"{key} {value!r}"
-                errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
-            else:
-                first[value] = where
-
-    repeats("sellers", sellers, "id")
-    repeats("sellers", sellers, "api_key")
-    repeats("buyers", buyers, "id")
-    known = {s.get("id") for s in sellers}
-    for index, buyer in enumerate(buyers):
-        filters = buyer.get("filters")
-        named = filters.get("sellers") if isinstance(filters, dict) else None
-        for seller_id in named if isinstance(named, list) else ():
-            if seller_id not in known:
-                where = f"buyers{_index_label(index, buyer)}.filters.sellers"
-                errors.append((where, f"unknown seller {seller_id!r}"))
-    return errors
-
-
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([(str(path), f"cannot read: {exc.strerror}")]) from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
-    return parse_config(raw, env)
