@@ -93,6 +93,7 @@ class Auction:
     received_at: datetime
     started: float
     deadline: float
+    dedup_keys: tuple[str, ...] = ()  # keyed hashes of the consumer's phone and email
     trace: list[TraceEvent] = field(default_factory=list)
     offers_seen: int = 0
     unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on

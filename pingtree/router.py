@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
@@ -53,7 +52,7 @@ from pingtree.store.base import (
     Reservation,
     Store,
 )
-from pingtree.transport import Response, Transport
+from pingtree.transport import Call, Transport, call
 from pingtree.tree import Candidate, Tree
 
 log = logging.getLogger(__name__)
@@ -124,12 +123,8 @@ class Router:
         the operator (never sold twice); otherwise the key is released so a resend can run."""
         posted = await self._store.journal(auction.id)
         if posted:
-            log.error(
-                "auction %s failed after posting to %s: %s",
-                auction.id,
-                posted[-1],
-                type(exc).__name__,
-            )
+            failure = type(exc).__name__
+            log.error("auction %s failed after posting to %s: %s", auction.id, posted[-1], failure)
             return auction.finish(
                 self._now(), "pending", reason="router_error", buyer_id=posted[-1]
             )
@@ -149,6 +144,7 @@ class Router:
             received_at=datetime.now(UTC),
             started=now,
             deadline=now + self._settings.budget_ms / 1000,
+            dedup_keys=self.tree.dedup_keys(lead.phone, lead.email),
         )
 
     # the auction ------------------------------------------------------------------------------
@@ -217,9 +213,7 @@ class Router:
             caps=buyer.caps,
             windows=cap_windows(datetime.now(UTC), self.tree.config.buyer_timezone(buyer)),
             price=price,
-            dedup_keys=self.tree.dedup_keys(auction.lead.phone, auction.lead.email)
-            if dedup
-            else (),
+            dedup_keys=auction.dedup_keys if dedup else (),
             dedup_ttl_s=buyer.dedup_days * 86400 if buyer.dedup_days else None,
         )
 
@@ -237,17 +231,7 @@ class Router:
         limits = self._limits(auction.seller)
         for buyer in tier:
             if buyer.pricing == "fixed" and buyer.price is not None:
-                now = self._now()
-                reason = bid_reason(buyer.price, limits, None, 0)
-                # Not pinged: its price is its offer, traced as an `offer` step.
-                if reason is None:
-                    auction.note(now, buyer.id, "offer", "bid", bid=buyer.price)
-                    answered_ms = auction.elapsed_ms(now)
-                    offers.append(
-                        Offer(buyer.id, buyer.price, buyer.priority, answered_ms, order[buyer.id])
-                    )
-                else:
-                    auction.note(now, buyer.id, "offer", "declined", reason=reason, bid=buyer.price)
+                offers.extend(self._fixed_offer(auction, buyer, buyer.price, limits, order))
         bidders = [b for b in tier if b.pricing == "bid"]
         if bidders:
             offers.extend(await self._ping_all(auction, bidders, limits, order))
@@ -257,6 +241,23 @@ class Router:
             if sale is not None:
                 return sale
         return None
+
+    def _fixed_offer(
+        self,
+        auction: Auction,
+        buyer: BuyerConfig,
+        price: Decimal,
+        limits: BidLimits,
+        order: dict[str, int],
+    ) -> list[Offer]:
+        """A fixed-price buyer is not pinged: its price is its offer, traced as an `offer` step."""
+        now = self._now()
+        invalid = bid_reason(price, limits, None, 0)
+        result = "bid" if invalid is None else "declined"
+        auction.note(now, buyer.id, "offer", result, reason=invalid, bid=price)
+        if invalid is not None:
+            return []
+        return [Offer(buyer.id, price, buyer.priority, auction.elapsed_ms(now), order[buyer.id])]
 
     # pings ------------------------------------------------------------------------------------
 
@@ -300,17 +301,6 @@ class Router:
                 await self._store.breaker_record(buyer.id, False, self._settings.breaker)
         return offers
 
-    async def _call(self, url: str, body: bytes, timeout_s: float) -> Call:
-        try:
-            response = await self._transport.post(
-                url, body, timeout_s=timeout_s, max_bytes=self._max_response
-            )
-        except BuyerCallFailed as exc:
-            waited = int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None
-            return Call(exc, {"http_status": exc.http_status, "duration_ms": waited})
-        timing = {"http_status": response.status, "duration_ms": int(response.duration_ms)}
-        return Call(response, timing)
-
     async def _ping(
         self, auction: Auction, buyer: BuyerConfig, timeout_s: float, limits: BidLimits, order: int
     ) -> Offer | None:
@@ -318,20 +308,26 @@ class Router:
         ping_id = ids.ping_id()
         pii = self.tree.config.pii_for(buyer)
         body = anonymize(auction.lead, seller_id=auction.seller.id, ping_id=ping_id, pii=pii)
-        call = await self._call(buyer.ping.url, encode_ping(body), timeout_s)
-        answer = call.read(parse_ping_answer)
+        answered = await call(
+            self._transport, buyer.ping.url, encode_ping(body), timeout_s, self._max_response
+        )
+        answer = _read(answered, parse_ping_answer)
         await self._store.breaker_record(
             buyer.id, not isinstance(answer, Failure), self._settings.breaker
         )
         now = self._now()
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
-            auction.note(now, buyer.id, "ping", result, reason=reason, detail=detail, **call.timing)
+            auction.note(
+                now, buyer.id, "ping", result, reason=reason, detail=detail, **answered.timing
+            )
             return None
         elapsed = auction.elapsed_ms(now)
         invalid = bid_reason(answer.price, limits, None, elapsed)
         result = "bid" if invalid is None else "declined"
-        auction.note(now, buyer.id, "ping", result, reason=invalid, bid=answer.price, **call.timing)
+        auction.note(
+            now, buyer.id, "ping", result, reason=invalid, bid=answer.price, **answered.timing
+        )
         if invalid is not None:
             return None
         expires = None if answer.expires_in_ms is None else elapsed + answer.expires_in_ms
@@ -369,12 +365,14 @@ class Router:
             bid_id=offer.bid_id,
             price=offer.price,
         )
-        call = await self._call(buyer.post.url, encode_post(body), timeout_s)
-        answer = call.read(parse_post_answer)
+        answered = await call(
+            self._transport, buyer.post.url, encode_post(body), timeout_s, self._max_response
+        )
+        answer = _read(answered, parse_post_answer)
         await self._store.breaker_record(
             buyer.id, not isinstance(answer, Failure), self._settings.breaker
         )
-        return await self._settle(auction, buyer, offer, reservation, call, answer)
+        return await self._settle(auction, buyer, offer, reservation, answered, answer)
 
     async def _settle(
         self,
@@ -382,15 +380,15 @@ class Router:
         buyer: BuyerConfig,
         offer: Offer,
         reservation: Reservation | None,
-        call: Call,
+        answered: Call,
         answer: PostAnswer,
     ) -> Sale | None:
         """Keep or release the cap and dedup claim by what the post's answer means."""
         now, price = self._now(), offer.price
-        if isinstance(call.outcome, BuyerTimeout):
+        if isinstance(answered.outcome, BuyerTimeout):
             # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
             # cap) and stop, unless the buyer's config lets the lead go on.
-            detail = call.outcome.detail
+            detail = answered.outcome.detail
             auction.note(
                 now,
                 buyer.id,
@@ -399,7 +397,7 @@ class Router:
                 reason="post_unknown",
                 bid=price,
                 detail=detail,
-                **call.timing,
+                **answered.timing,
             )
             if reservation is not None:
                 await self._store.confirm(reservation)
@@ -410,29 +408,23 @@ class Router:
         if isinstance(answer, Accepted):
             if reservation is not None:
                 await self._store.confirm(reservation)
-            auction.note(now, buyer.id, "post", "accepted", bid=price, **call.timing)
+            auction.note(now, buyer.id, "post", "accepted", bid=price, **answered.timing)
             return Sale("sold", buyer.id, price, answer.redirect_url, answer.buyer_lead_id)
         if reservation is not None:
             await self._store.release(reservation)
         result, reason, detail = _refusal(answer, "rejected", "post_rejected")
         words = redact(detail, auction.lead)  # a buyer may echo the phone it was sent
         auction.note(
-            now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **call.timing
+            now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **answered.timing
         )
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One buyer call: its answer or the transport's failure, and its timing for the trace."""
-
-    outcome: Response | BuyerCallFailed
-    timing: Mapping[str, int | None]
-
-    def read(self, parse: Callable[[int, bytes], A]) -> A | Failure:
-        if isinstance(self.outcome, BuyerCallFailed):
-            return Failure(self.outcome.reason, self.outcome.detail)
-        return parse(self.outcome.status, self.outcome.body)
+def _read(answered: Call, parse: Callable[[int, bytes], A]) -> A | Failure:
+    """What a buyer's answer means; a call that failed in transport is a Failure like the rest."""
+    if isinstance(answered.outcome, BuyerCallFailed):
+        return Failure(answered.outcome.reason, answered.outcome.detail)
+    return parse(answered.outcome.status, answered.outcome.body)
 
 
 def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:

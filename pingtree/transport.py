@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
 
-from pingtree.errors import BadBuyerResponse, BuyerHTTPError, BuyerTimeout
+from pingtree.errors import BadBuyerResponse, BuyerCallFailed, BuyerHTTPError, BuyerTimeout
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -103,6 +103,27 @@ async def _read_capped(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One buyer call that never raises: the response or the failure, and the trace's timing."""
+
+    outcome: Response | BuyerCallFailed
+    timing: Mapping[str, int | None]
+
+
+async def call(
+    transport: Transport, url: str, body: bytes, timeout_s: float, max_bytes: int
+) -> Call:
+    try:
+        response = await transport.post(url, body, timeout_s=timeout_s, max_bytes=max_bytes)
+    except BuyerCallFailed as exc:
+        waited = int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None
+        return Call(exc, {"http_status": exc.http_status, "duration_ms": waited})
+    return Call(
+        response, {"http_status": response.status, "duration_ms": int(response.duration_ms)}
+    )
 
 
 Handler = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
