@@ -62,17 +62,7 @@ PING_FAULTS = [
 async def test_a_bad_ping_answer_loses_the_buyer_not_the_lead(
     buyers, start_router, fault, expected
 ):
-    buyers.set("bad", bid=99, **fault)
-    buyers.set("honest", bid=20)
-    router = await start_router(
-        make_config([make_buyer("bad", buyers), make_buyer("honest", buyers)])
-    )
-
-    status, answer, _ = await router.send(_lead())
-
-    assert status == 200 and answer["status"] == "sold"
-    view = await router.admin(answer["id"])
-    assert view["buyer_id"] == "honest" and view["price"] == 20
+    view = await _bad_beside_honest(buyers, start_router, fault)
     result, reason, http_status = expected
     assert _trace(view, "bad")[0][1:3] == (result, reason)
     if http_status is not None:
@@ -93,6 +83,21 @@ async def test_a_buyer_that_refuses_connections_loses_only_itself(buyers, start_
     assert _trace(view, "gone") == [("ping", "failed", "http_error", None)]
 
 
+async def _bad_beside_honest(buyers, start_router, fault: dict[str, Any]) -> dict[str, Any]:
+    """One auction between a buyer bidding 99 with `fault` and an honest one bidding 20, which
+    must win; returns the operator's view."""
+    buyers.set("bad", bid=99, **fault)
+    buyers.set("honest", bid=20)
+    router = await start_router(
+        make_config([make_buyer("bad", buyers), make_buyer("honest", buyers)])
+    )
+    status, answer, _ = await router.send(_lead())
+    assert status == 200 and answer["status"] == "sold"
+    view = await router.admin(answer["id"])
+    assert view["buyer_id"] == "honest" and view["price"] == 20
+    return view
+
+
 POST_FAULTS = [
     pytest.param({"post_status": 500}, ("failed", "http_error"), id="500"),
     pytest.param({"post_body": b"OK"}, ("failed", "bad_response"), id="plain-ok"),
@@ -110,16 +115,6 @@ POST_FAULTS = [
 
 @pytest.mark.parametrize(("fault", "expected"), POST_FAULTS)
 async def test_a_bad_post_answer_is_never_a_sale(buyers, start_router, fault, expected):
-    buyers.set("bad", bid=99, **fault)
-    buyers.set("honest", bid=20)
-    router = await start_router(
-        make_config([make_buyer("bad", buyers), make_buyer("honest", buyers)])
-    )
-
-    status, answer, _ = await router.send(_lead())
-
-    assert status == 200 and answer["status"] == "sold"
-    view = await router.admin(answer["id"])
-    assert view["buyer_id"] == "honest" and view["price"] == 20
+    view = await _bad_beside_honest(buyers, start_router, fault)
     assert _trace(view, "bad")[-1][:3] == ("post", *expected)
     assert len(buyers.recorded("bad").posts) == 1  # posted once, never again
