@@ -13,9 +13,8 @@ from pingtree.api import create_app
 from pingtree.config import Config, parse_config
 from tests.buyers import BuyerServer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-if not SAMPLES.is_dir():  # a clone without shared/ beside it uses the copies in the repo
-    SAMPLES = Path(__file__).resolve().parent / "samples"
+# The repo's samples/ are copies of the project's shared samples, so a bare clone has them too.
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 SELLER_KEY = "acme-secret-key-1"
 OTHER_KEY = "other-secret-key-2"

@@ -629,3 +629,19 @@ def test_validate_refuses_an_empty_or_broken_file(tmp_path: Path, text: str) -> 
     result = validate(path, SECRETS)
     assert result.returncode == 1
     assert "1 error" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "fallback-key-1"),
+        ({"SELLER_KEY_X": ""}, "fallback-key-1"),
+        ({"SELLER_KEY_X": "from-env-key"}, "from-env-key"),
+    ],
+    ids=["unset", "empty", "set"],
+)
+def test_an_env_reference_may_carry_a_default(env: dict[str, str], expected: str) -> None:
+    raw = design_raw()
+    raw["sellers"][0]["api_key"] = "${SELLER_KEY_X:-fallback-key-1}"
+    config = parse_config(raw, {**SECRETS, **env})
+    assert config.sellers[0].api_key.get_secret_value() == expected

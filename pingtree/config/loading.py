@@ -17,13 +17,15 @@ from pydantic import ValidationError
 from pingtree.config.models import Config
 from pingtree.errors import ConfigError
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${NAME}, or ${NAME:-default} as in a shell: the default is used when NAME is unset or empty.
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def interpolate_env(
     node: Any, env: Mapping[str, str], path: str, errors: list[tuple[str, str]]
 ) -> Any:
-    """Replace `${NAME}` in every string with the environment's value; a missing one is an error."""
+    """Replace `${NAME}` in every string with the environment's value; a missing one is an error
+    unless the reference gives a default (`${NAME:-default}`)."""
     if isinstance(node, dict):
         return {
             k: interpolate_env(v, env, f"{path}.{k}" if path else str(k), errors)
@@ -36,11 +38,15 @@ def interpolate_env(
     if isinstance(node, str):
 
         def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                errors.append((path, f"environment variable {name} is not set"))
-                return ""
-            return env[name]
+            name, default = match.group(1), match.group(2)
+            if env.get(name):
+                return env[name]
+            if default is not None:
+                return default
+            if name in env:
+                return ""  # set but empty: the model says whether empty is acceptable
+            errors.append((path, f"environment variable {name} is not set"))
+            return ""
 
         return _ENV_REF.sub(substitute, node)
     return node
