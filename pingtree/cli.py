@@ -107,6 +107,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from pingtree.sim import DEFAULT_SPEC, create_sim_app, load_sim
+
+    try:
+        spec = DEFAULT_SPEC if args.config is None else load_sim(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for where, message in exc.errors:
+            print(f"  {where}: {message}", file=sys.stderr)
+        return 1
+    base = f"http://{args.host}:{args.port}"
+    print(f"simulated buyers at {base}/{{name}}/ping and /{{name}}/post, counters at {base}/stats")
+    for name, buyer in spec.buyers.items():
+        print(f"  {name}: {buyer.describe()}")
+    web.run_app(
+        create_sim_app(spec, seed=args.seed),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        handler_cancellation=True,  # a ping the router gave up on stops being held at once
+        print=lambda text: print(text, flush=True),
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pingtree", description="Ping-post lead router")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a buyers.yaml and summarize its tree")
     validate.add_argument("file")
     validate.set_defaults(run=cmd_validate)
+    sim = commands.add_parser("sim", help="run simulated buyers (for the demo, tests, benchmarks)")
+    sim.add_argument("--config", help="sim.yaml: {buyers: {name: behaviour}}; default: built-in")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8081)
+    sim.add_argument("--seed", type=int, help="make every random answer reproducible")
+    sim.set_defaults(run=cmd_sim)
     return parser
 
 
