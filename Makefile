@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck suite format clean
+.PHONY: install tools test lint typecheck suite format clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# System tools the suite uses (the README's curl example is run as written).
+tools:
+	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check pingtree tests
 	$(BIN)/ruff format --check pingtree tests
@@ -26,7 +30,7 @@ typecheck: $(STAMP)
 suite: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck suite
+test: tools lint typecheck suite
 
 format: $(STAMP)
 	$(BIN)/ruff format pingtree tests
@@ -34,3 +38,6 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+demo: $(STAMP)
+	$(BIN)/pingtree demo --config buyers.yaml --sim sim.yaml --samples samples

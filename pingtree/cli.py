@@ -1,70 +1,30 @@
-"""The command line: `pingtree serve` and `pingtree validate`."""
+"""The command line: serve · validate · sim · demo · send."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
+from pingtree import jsonenc
 from pingtree.config import Config, load_config
+from pingtree.config.summary import describe_tree
 from pingtree.errors import ConfigError
 
 
-def _summary(config: Config) -> str:
-    """One screen: the router settings that shape an auction, the sellers, and the tree by tier."""
-    r = config.router
-    lines = [
-        f"router: mode={r.mode} budget={r.budget_ms}ms post_reserve={r.post_reserve_ms}ms "
-        f"floor={r.floor} max_bid={r.max_bid} min_margin={r.min_margin} "
-        f"require_consent={'yes' if r.require_consent else 'no'} timezone={r.timezone}",
-        f"sellers ({len(config.sellers)}):",
-    ]
-    for seller in config.sellers:
-        terms = (
-            f"payout {seller.payout}"
-            if seller.payout is not None
-            else f"revshare {seller.effective_revshare}"
-        )
-        verticals = ",".join(sorted(seller.verticals)) if seller.verticals else "any vertical"
-        lines.append(f"  {seller.id}: {terms}, {verticals}")
-    lines.append(f"buyers ({len(config.buyers)}):")
-    for priority in sorted({b.priority for b in config.buyers}):
-        lines.append(f"  tier {priority}:")
-        for buyer in (b for b in config.buyers if b.priority == priority):
-            lines.append(f"    {buyer.id}: {_buyer_terms(buyer, config)}")
-    return "\n".join(lines)
-
-
-def _buyer_terms(buyer: object, config: Config) -> str:
-    from pingtree.config import BuyerConfig
-
-    assert isinstance(buyer, BuyerConfig)
-    parts = [f"fixed {buyer.price}" if buyer.pricing == "fixed" else "bid"]
-    parts.append(",".join(sorted(buyer.verticals)) if buyer.verticals else "any vertical")
-    if buyer.filters.states:
-        parts.append("states " + ",".join(sorted(buyer.filters.states)))
-    caps = buyer.caps
-    cap_text = [
-        f"{name} {value}"
-        for name, value in (
-            ("hourly", caps.hourly),
-            ("daily", caps.daily),
-            ("budget", caps.daily_budget),
-        )
-        if value is not None
-    ]
-    if cap_text:
-        parts.append("caps " + " ".join(cap_text))
-    if buyer.schedule:
-        parts.append(
-            f"{'/'.join(buyer.schedule.days)} {buyer.schedule.hours} {config.buyer_timezone(buyer)}"
-        )
-    if buyer.dedup_days:
-        parts.append(f"dedup {buyer.dedup_days:g}d")
-    return " · ".join(parts)
+def _print_errors(path: str, exc: ConfigError) -> None:
+    print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
+    for where, message in exc.errors:
+        print(f"  {where}: {message}", file=sys.stderr)
 
 
 def _load_or_report(path: str) -> Config | None:
@@ -72,9 +32,7 @@ def _load_or_report(path: str) -> Config | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for where, message in exc.errors:
-            print(f"  {where}: {message}", file=sys.stderr)
+        _print_errors(path, exc)
         return None
 
 
@@ -83,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     print(f"{args.file}: OK")
-    print(_summary(config))
+    print(describe_tree(config))
     return 0
 
 
@@ -113,9 +71,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     try:
         spec = DEFAULT_SPEC if args.config is None else load_sim(args.config)
     except ConfigError as exc:
-        print(f"{args.config}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for where, message in exc.errors:
-            print(f"  {where}: {message}", file=sys.stderr)
+        _print_errors(args.config, exc)
         return 1
     base = f"http://{args.host}:{args.port}"
     print(f"simulated buyers at {base}/{{name}}/ping and /{{name}}/post, counters at {base}/stats")
@@ -130,6 +86,79 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print=lambda text: print(text, flush=True),
     )
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pingtree.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        config=Path(args.config),
+        sim=Path(args.sim),
+        samples=Path(args.samples),
+        leads=args.leads,
+        port=args.port,
+        sim_port=args.sim_port,
+        seed=args.seed,
+        once=args.once,
+    )
+    try:
+        # Piped output (CI, a file) gets a width that fits the tables instead of rich's 80.
+        console = Console(width=None if sys.stdout.isatty() else 132)
+        return asyncio.run(run_demo(options, console, _forever))
+    except ConfigError as exc:
+        _print_errors(args.config, exc)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Post a lead file as a seller would and print the answer; exit 0 only for HTTP 200."""
+    try:
+        lead = jsonenc.loads(Path(args.file).read_bytes())
+    except (OSError, jsonenc.JSONDecodeError) as exc:
+        print(f"{args.file}: cannot read a JSON lead: {exc}", file=sys.stderr)
+        return 2
+    url = (
+        args.url if urlsplit(args.url).path not in ("", "/") else args.url.rstrip("/") + "/v1/leads"
+    )
+    headers = {"X-API-Key": args.key}
+    if args.idempotency_key:
+        headers["Idempotency-Key"] = args.idempotency_key
+    try:
+        status, replayed, answer = asyncio.run(_post_lead(url, lead, headers, form=args.form))
+    except aiohttp.ClientError as exc:
+        print(f"{url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(f"HTTP {status}" + (" (replayed)" if replayed else ""))
+    print(json.dumps(answer, indent=2))
+    return 0 if status == 200 else 1
+
+
+async def _post_lead(
+    url: str, lead: Any, headers: dict[str, str], *, form: bool
+) -> tuple[int, bool, Any]:
+    if form:  # booleans as the words a form sends
+        fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in lead.items()}
+        body: dict[str, Any] = {"data": fields}
+    else:
+        body = {"json": lead}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, headers=headers, **body) as response,
+    ):
+        text = await response.text()
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = text
+        return response.status, response.headers.get("Idempotent-Replayed") == "true", answer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +179,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8081)
     sim.add_argument("--seed", type=int, help="make every random answer reproducible")
     sim.set_defaults(run=cmd_sim)
+    demo = commands.add_parser("demo", help="the router and simulated buyers, with sample traffic")
+    demo.add_argument("--config", default="buyers.yaml")
+    demo.add_argument("--sim", default="sim.yaml", help="the simulated buyers' behaviours")
+    demo.add_argument("--samples", default="samples", help="folder of sample leads")
+    demo.add_argument("--leads", type=int, default=300, help="how many leads to send")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--sim-port", type=int, default=8081)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--once", action="store_true", help="exit after the summary")
+    demo.set_defaults(run=cmd_demo)
+    send = commands.add_parser("send", help="post a lead file as a seller would")
+    send.add_argument("file", help="a JSON lead")
+    send.add_argument(
+        "--url", default="http://127.0.0.1:8080", help="the router (or its /v1/leads)"
+    )
+    send.add_argument("--key", required=True, help="the seller's API key")
+    send.add_argument("--idempotency-key")
+    send.add_argument("--form", action="store_true", help="send form-encoded instead of JSON")
+    send.set_defaults(run=cmd_send)
     return parser
 
 

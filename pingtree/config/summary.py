@@ -1,0 +1,58 @@
+"""`pingtree validate`'s one-screen summary: the router settings that shape an auction, the
+sellers and their terms, and the buyers tier by tier with what limits each."""
+
+from __future__ import annotations
+
+from pingtree.config.models import BuyerConfig, Config
+from pingtree.money import cents
+
+
+def describe_tree(config: Config) -> str:
+    """One screen: the router settings that shape an auction, the sellers, and the tree by tier."""
+    r = config.router
+    lines = [
+        f"router: mode={r.mode} budget={r.budget_ms}ms post_reserve={r.post_reserve_ms}ms "
+        f"floor={cents(r.floor)} max_bid={cents(r.max_bid)} min_margin={cents(r.min_margin)} "
+        f"require_consent={'yes' if r.require_consent else 'no'} timezone={r.timezone}",
+        f"sellers ({len(config.sellers)}):",
+    ]
+    for seller in config.sellers:
+        terms = (
+            f"payout {cents(seller.payout)}"
+            if seller.payout is not None
+            else f"revshare {seller.effective_revshare}"
+        )
+        verticals = ",".join(sorted(seller.verticals)) if seller.verticals else "any vertical"
+        lines.append(f"  {seller.id}: {terms}, {verticals}")
+    lines.append(f"buyers ({len(config.buyers)}):")
+    for priority in sorted({b.priority for b in config.buyers}):
+        lines.append(f"  tier {priority}:")
+        for buyer in (b for b in config.buyers if b.priority == priority):
+            lines.append(f"    {buyer.id}: {_buyer_terms(buyer, config)}")
+    return "\n".join(lines)
+
+
+def _buyer_terms(buyer: BuyerConfig, config: Config) -> str:
+    parts = [f"fixed {cents(buyer.price)}" if buyer.price is not None else "bid"]
+    parts.append(",".join(sorted(buyer.verticals)) if buyer.verticals else "any vertical")
+    if buyer.filters.states:
+        parts.append("states " + ",".join(sorted(buyer.filters.states)))
+    caps = buyer.caps
+    cap_text = [
+        f"{name} {value}"
+        for name, value in (
+            ("hourly", caps.hourly),
+            ("daily", caps.daily),
+            ("budget", cents(caps.daily_budget) if caps.daily_budget is not None else None),
+        )
+        if value is not None
+    ]
+    if cap_text:
+        parts.append("caps " + " ".join(cap_text))
+    if buyer.schedule:
+        parts.append(
+            f"{'/'.join(buyer.schedule.days)} {buyer.schedule.hours} {config.buyer_timezone(buyer)}"
+        )
+    if buyer.dedup_days:
+        parts.append(f"dedup {buyer.dedup_days:g}d")
+    return " · ".join(parts)

@@ -1,0 +1,102 @@
+"""The newcomer's five minutes: `pingtree demo --once` runs a whole market and summarizes it, the
+bundled buyers.yaml and sim.yaml stay valid, and `pingtree send` sells a sample file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from asyncio.subprocess import PIPE, STDOUT
+from pathlib import Path
+
+from pingtree.config import load_config
+from pingtree.sim import load_sim
+from tests.conftest import SELLER_KEY, make_buyer, make_config
+from tests.e2e.test_cli import _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pingtree(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pingtree", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def _row(output: str, label: str) -> str:
+    """The value cell of a row of the market table."""
+    match = re.search(rf"│ {re.escape(label)}\s+│\s+(.+?)\s+│", output)
+    assert match, (label, output)
+    return match.group(1)
+
+
+def test_demo_once_runs_a_market_and_summarizes_it() -> None:
+    port, sim_port = _free_port(), _free_port()
+    result = _pingtree(
+        "demo", "--once", "--leads", "60", "--port", str(port), "--sim-port", str(sim_port)
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout
+    assert _row(output, "leads sent") == "60"
+    sold = int(_row(output, "sold").split()[0])
+    counted = sum(
+        int(_row(output, s).split()[0]) for s in ("sold", "unsold", "rejected", "pending")
+    )
+    replayed = int(_row(output, "replayed (idempotent resends)"))
+    assert counted + replayed == 60 and sold >= 30
+    revenue = float(_row(output, "revenue").replace(",", ""))
+    payouts = float(_row(output, "seller payouts").replace(",", ""))
+    margin = float(_row(output, "margin").replace(",", ""))
+    assert revenue > payouts > 0 and abs(revenue - payouts - margin) < 0.011
+    assert re.search(r"auction ms p50 / p95 / p99\s+│\s+\d+ / \d+ / \d+", output)
+    assert "Per buyer" in output and "leadvault-aggregator" in output
+    assert re.search(r"How lead ld_\w+ sold: ", output)
+    assert "demo-admin-token" not in output and "demo-acme-key" not in output
+
+
+def test_the_bundled_tree_and_simulator_are_valid() -> None:
+    result = _pingtree("validate", "buyers.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "tier 1:" in result.stdout and "tier 3:" in result.stdout
+    config = load_config(ROOT / "buyers.yaml", {})
+    spec = load_sim(ROOT / "sim.yaml")
+    assert {b.id for b in config.buyers} == set(spec.buyers)  # every buyer has a simulation
+    kinds = {b.pricing for b in config.buyers}
+    assert kinds == {"bid", "fixed"} and len({b.priority for b in config.buyers}) == 3
+    assert any(b.caps.any for b in config.buyers) and any(b.schedule for b in config.buyers)
+
+
+async def _send(*args: str) -> tuple[int, str]:
+    """`pingtree send …` in its own process, without blocking the loop the router runs on."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pingtree", "send", *args, cwd=ROOT, stdout=PIPE, stderr=STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, output.decode()
+
+
+async def test_send_posts_a_lead_file_as_a_seller_would(buyers, start_router) -> None:
+    buyers.set("a", bid=25)
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    base = router.url("/").rstrip("/")
+    code, output = await _send("samples/solar.json", "--url", base, "--key", SELLER_KEY)
+    assert code == 0, output
+    assert output.startswith("HTTP 200\n") and '"status": "sold"' in output
+    code, output = await _send(
+        "samples/solar.json", "--url", f"{base}/v1/leads", "--key", SELLER_KEY
+    )
+    assert code == 0 and output.startswith("HTTP 200 (replayed)"), output
+    code, output = await _send(
+        "samples/mva-legal.json", "--url", base, "--key", SELLER_KEY, "--form"
+    )
+    assert code == 0 and '"status": "sold"' in output, output
+    code, output = await _send("samples/solar.json", "--url", base, "--key", "not-a-real-key")
+    assert code == 1 and output.startswith("HTTP 401"), output
+    assert len(buyers.recorded("a").posts) == 2

@@ -1,0 +1,83 @@
+"""The README's curl example, run as written against `pingtree serve` on the bundled buyers.yaml,
+with `pingtree sim` behind it: a newcomer who follows it gets `sold`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.test_cli import _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKER = "<!-- the curl example below is run by tests/e2e/test_readme.py: keep it working -->"
+
+
+def readme_curl() -> str:
+    """The curl command of the README's example block (continuation lines joined)."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split(MARKER, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    command = block[block.index("curl ") :]
+    return "\n".join(line for line in command.splitlines() if not line.startswith("#"))
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(150):
+        assert process.poll() is None, process.stdout.read() if process.stdout else b""
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never came up")
+
+
+@pytest.fixture
+def running_router(tmp_path: Path) -> Iterator[int]:
+    """`pingtree sim` (every buyer of buyers.yaml bidding and accepting, so the story is the
+    README's, not the dice's) and `pingtree serve --config buyers.yaml`."""
+    names = [b["id"] for b in yaml.safe_load((ROOT / "buyers.yaml").read_text())["buyers"]]
+    sim_spec = tmp_path / "sim.yaml"
+    sim_spec.write_text(yaml.safe_dump({"buyers": {name: {"bid": 42.5} for name in names}}))
+    port, sim_port = _free_port(), _free_port()
+    env = {**os.environ, "PINGTREE_SIM_URL": f"http://127.0.0.1:{sim_port}"}
+    pingtree = [sys.executable, "-m", "pingtree"]
+    processes = [
+        subprocess.Popen(
+            [*pingtree, "sim", "--config", str(sim_spec), "--port", str(sim_port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [*pingtree, "serve", "--config", "buyers.yaml", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        ),
+    ]  # fmt: skip
+    try:
+        _wait_healthy(f"http://127.0.0.1:{sim_port}/healthz", processes[0])
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", processes[1])
+        yield port
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_the_readme_curl_example_sells(running_router: int) -> None:
+    command = readme_curl().replace("localhost:8080", f"127.0.0.1:{running_router}")
+    assert command.startswith("curl -s ") and "demo-acme-key" in command
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "sold", answer
+    assert answer["lead_id"] == "cs_lead_8f2a4b91" and re.fullmatch(r"ld_\w{26}", answer["id"])
+    assert answer["payout"] == 34.0  # 42.50 at revshare 0.80
