@@ -151,15 +151,19 @@ def _cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
     return errors
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file, read safely; unreadable or malformed is a ConfigError saying where."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror}")]) from exc
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
-    return parse_config(raw, env)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    return parse_config(read_yaml(path), env)

@@ -15,7 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -39,6 +41,25 @@ def _lower_all(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [v.strip().lower() if isinstance(v, str) else v for v in value]
     return value
+
+
+def _upper_states(value: Any) -> Any:
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(str(s).strip().upper() for s in value)
+    return value
+
+
+def _known_states(value: frozenset[str]) -> frozenset[str]:
+    unknown = sorted(s for s in value if s not in STATE_CODES)
+    if unknown:
+        raise ValueError(f"unknown state code(s): {', '.join(unknown)}")
+    return value
+
+
+# US state codes, any case in the file: `[fl, GA]` is {FL, GA}; an unknown code is an error.
+StateCodes = Annotated[
+    frozenset[str], BeforeValidator(_upper_states), AfterValidator(_known_states)
+]
 
 
 class _Frozen(BaseModel):
@@ -168,7 +189,7 @@ class Range(_Frozen):
 
 
 class Filters(_Frozen):
-    states: frozenset[str] | None = None
+    states: StateCodes | None = None
     zip_prefixes: tuple[str, ...] | None = None
     sellers: frozenset[str] | None = None
     require: Mapping[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
@@ -183,21 +204,6 @@ class Filters(_Frozen):
     @field_serializer("require", "ranges")
     def _as_dict(self, value: Mapping[str, Any]) -> dict[str, Any]:
         return dict(value)
-
-    @field_validator("states", mode="before")
-    @classmethod
-    def _upper_states(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple | set | frozenset):
-            return frozenset(str(s).strip().upper() for s in value)
-        return value
-
-    @field_validator("states")
-    @classmethod
-    def _known_states(cls, value: frozenset[str] | None) -> frozenset[str] | None:
-        unknown = sorted(s for s in value or () if s not in STATE_CODES)
-        if unknown:
-            raise ValueError(f"unknown state code(s): {', '.join(unknown)}")
-        return value
 
     @field_validator("zip_prefixes", mode="before")
     @classmethod
