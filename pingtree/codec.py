@@ -55,6 +55,20 @@ def encode_ping(ping: dict[str, Any]) -> bytes:
     return jsonenc.dumps(ping)
 
 
+class PingBody:
+    """A lead's anonymized ping, serialized once: every buyer's copy differs only by its ping_id,
+    which is spliced in front (the bytes are those `encode_ping` would give)."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self, ping: dict[str, Any]) -> None:
+        rest = {name: value for name, value in ping.items() if name != "ping_id"}
+        self._tail = b"," + jsonenc.dumps(rest)[1:] if rest else b"}"
+
+    def with_ping_id(self, ping_id: str) -> bytes:
+        return b'{"ping_id":' + jsonenc.dumps(ping_id) + self._tail
+
+
 def post_body(
     lead: Lead,
     *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -10,7 +10,8 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 def _ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    # Unique, not secret: the random module (reseeded in every forked process) spares a syscall.
+    value = (ms << 80) | random.getrandbits(80)
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

@@ -3,6 +3,8 @@ config (buyer, seller), statuses and reason codes: never a value from a lead."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from pingtree.outcome import Outcome
@@ -15,6 +17,7 @@ _PRICE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000)
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.leads = Counter(
             "pingtree_leads",
@@ -68,27 +71,36 @@ class Metrics:
             registry=r,
         )
 
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: the label sets are few (config ids, statuses,
+        reason codes) and an auction touches a dozen of them."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, outcome: Outcome) -> None:
         """Count one finished auction from its outcome and trace."""
-        self.leads.labels(outcome.seller_id, outcome.status).inc()
-        self.auction_seconds.labels(outcome.status).observe(outcome.auction_ms / 1000)
+        child = self._child
+        child(self.leads, outcome.seller_id, outcome.status).inc()
+        child(self.auction_seconds, outcome.status).observe(outcome.auction_ms / 1000)
         for event in outcome.trace:
             reason = event.reason or ""
             if event.step == "skip":
-                self.skips.labels(event.buyer_id, reason).inc()
+                child(self.skips, event.buyer_id, reason).inc()
                 continue
             if event.step == "offer":  # a fixed price: no call went out
                 continue
             counter = self.pings if event.step == "ping" else self.posts
-            counter.labels(event.buyer_id, event.result, reason).inc()
+            child(counter, event.buyer_id, event.result, reason).inc()
             if reason in ("timeout", "post_unknown"):
-                self.timeouts.labels(event.buyer_id, event.step).inc()
+                child(self.timeouts, event.buyer_id, event.step).inc()
             if event.duration_ms is not None:
-                self.buyer_seconds.labels(event.buyer_id, event.step).observe(
-                    event.duration_ms / 1000
-                )
+                seconds = event.duration_ms / 1000
+                child(self.buyer_seconds, event.buyer_id, event.step).observe(seconds)
             if event.step == "ping" and event.result == "bid" and event.bid is not None:
-                self.bids.labels(event.buyer_id).observe(float(event.bid))
+                child(self.bids, event.buyer_id).observe(float(event.bid))
         if outcome.status == "sold" and not outcome.test and outcome.price is not None:
-            self.revenue.labels(outcome.buyer_id or "").inc(float(outcome.price))
-            self.payouts.labels(outcome.seller_id).inc(float(outcome.payout or 0))
+            child(self.revenue, outcome.buyer_id or "").inc(float(outcome.price))
+            child(self.payouts, outcome.seller_id).inc(float(outcome.payout or 0))

@@ -21,8 +21,8 @@ from pingtree.codec import (
     Accepted,
     Decline,
     Failure,
+    PingBody,
     PostAnswer,
-    encode_ping,
     encode_post,
     parse_ping_answer,
     parse_post_answer,
@@ -269,6 +269,7 @@ class Router:
         ping_deadline = auction.deadline - self._settings.post_reserve_ms / 1000
         min_ping_s = self._settings.min_ping_ms / 1000
         tasks: dict[asyncio.Task[Offer | None], BuyerConfig] = {}
+        bodies: dict[frozenset[str], PingBody] = {}
         for buyer in bidders:
             assert buyer.ping is not None
             now = self._now()
@@ -276,8 +277,9 @@ class Router:
             if timeout_s < min_ping_s:
                 auction.note(now, buyer.id, "skip", "skipped", reason="no_time_left")
                 continue
+            body = self._ping_body(auction, buyer, bodies)
             task = asyncio.create_task(
-                self._ping(auction, buyer, timeout_s, limits, order[buyer.id])
+                self._ping(auction, buyer, body, timeout_s, limits, order[buyer.id])
             )
             tasks[task] = buyer
         if not tasks:
@@ -301,15 +303,33 @@ class Router:
                 await self._store.breaker_record(buyer.id, False, self._settings.breaker)
         return offers
 
+    def _ping_body(
+        self, auction: Auction, buyer: BuyerConfig, bodies: dict[frozenset[str], PingBody]
+    ) -> PingBody:
+        """One serialization per set of attributes withheld, not one per buyer."""
+        pii = self.tree.config.pii_for(buyer)
+        if pii not in bodies:
+            ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)
+            bodies[pii] = PingBody(ping)
+        return bodies[pii]
+
     async def _ping(
-        self, auction: Auction, buyer: BuyerConfig, timeout_s: float, limits: BidLimits, order: int
+        self,
+        auction: Auction,
+        buyer: BuyerConfig,
+        body: PingBody,
+        timeout_s: float,
+        limits: BidLimits,
+        order: int,
     ) -> Offer | None:
         assert buyer.ping is not None
         ping_id = ids.ping_id()
-        pii = self.tree.config.pii_for(buyer)
-        body = anonymize(auction.lead, seller_id=auction.seller.id, ping_id=ping_id, pii=pii)
         answered = await call(
-            self._transport, buyer.ping.url, encode_ping(body), timeout_s, self._max_response
+            self._transport,
+            buyer.ping.url,
+            body.with_ping_id(ping_id),
+            timeout_s,
+            self._max_response,
         )
         answer = _read(answered, parse_ping_answer)
         await self._store.breaker_record(

@@ -53,11 +53,13 @@ class HttpTransport:
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
             )
+            # Headers set once on the session: a call adds none of its own (cheaper per request).
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
-                headers={"User-Agent": "pingtree"},
+                headers={"User-Agent": "pingtree", **_JSON_HEADERS},
                 auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),  # buyers' cookies mean nothing to us
             )
 
     async def close(self) -> None:
@@ -72,9 +74,7 @@ class HttpTransport:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):
-                async with self._session.post(
-                    url, data=body, headers=_JSON_HEADERS, allow_redirects=False
-                ) as answer:
+                async with self._session.post(url, data=body, allow_redirects=False) as answer:
                     payload = await _read_capped(answer, max_bytes)
                     status = answer.status
         except TimeoutError:
@@ -93,6 +93,8 @@ async def _read_capped(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes:
             f"body of {declared} bytes is over the {max_bytes} byte limit",
             http_status=answer.status,
         )
+    if declared is not None and not answer.headers.get("Content-Encoding"):
+        return await answer.read()  # the length is known and within the limit: one read
     chunks: list[bytes] = []
     size = 0
     async for chunk in answer.content.iter_any():

@@ -562,3 +562,18 @@ def test_encode_post_writes_the_price_as_an_exact_json_number(
     encoded = encode_post(sent)
     assert written in encoded
     assert orjson.loads(encoded)["phone"] == "+13055551234"
+
+
+@pytest.mark.parametrize("name", ["mva-legal", "solar", "final-expense"])
+def test_a_ping_body_serialized_once_gives_each_buyer_the_same_bytes(name: str) -> None:
+    from pingtree.codec import PingBody
+    from pingtree.lead import anonymize
+    from tests.conftest import sample
+
+    lead = parse_lead(sample(name))
+    template = PingBody(anonymize(lead, seller_id="acme-media", ping_id="", pii=frozenset()))
+    for ping_id in ("pg_01ABC", "pg_02XYZ"):
+        expected = encode_ping(
+            anonymize(lead, seller_id="acme-media", ping_id=ping_id, pii=frozenset())
+        )
+        assert template.with_ping_id(ping_id) == expected

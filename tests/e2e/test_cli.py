@@ -48,8 +48,10 @@ def _write_config(path: Path, buyers: BuyerServer) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
-@pytest.fixture
-async def served(tmp_path: Path, buyers: BuyerServer) -> AsyncIterator[str]:
+@pytest.fixture(params=["asyncio", "uvloop"])
+async def served(
+    tmp_path: Path, buyers: BuyerServer, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
     config = tmp_path / "buyers.yaml"
     _write_config(config, buyers)
     port = _free_port()
@@ -63,6 +65,8 @@ async def served(tmp_path: Path, buyers: BuyerServer) -> AsyncIterator[str]:
         str(config),
         "--port",
         str(port),
+        "--loop",
+        request.param,
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: ASYNC220
     base = f"http://127.0.0.1:{port}"
