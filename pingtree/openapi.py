@@ -123,7 +123,16 @@ _SCHEMAS: dict[str, Any] = {
     },
     "OperatorLead": {
         "type": "object",
-        "required": ["id", "seller_id", "status", "received_at", "auction_ms", "bids", "trace"],
+        "required": [
+            "id",
+            "seller_id",
+            "status",
+            "received_at",
+            "auction_ms",
+            "bids",
+            "not_candidates",
+            "trace",
+        ],
         "properties": {
             "id": {"type": "string"},
             "lead_id": _NULLABLE_STRING,
@@ -151,6 +160,11 @@ _SCHEMAS: dict[str, Any] = {
                         "reason": _NULLABLE_STRING,
                     },
                 },
+            },
+            "not_candidates": {
+                "type": "object",
+                "description": "buyers left out by the vertical and state index, counted by reason",
+                "additionalProperties": {"type": "integer"},
             },
             "trace": {"type": "array", "items": {"$ref": "#/components/schemas/TraceEvent"}},
         },

@@ -58,6 +58,7 @@ class Outcome:
     buyer_lead_id: str | None = None
     vertical: str | None = None
     test: bool = False
+    excluded: tuple[tuple[str, int], ...] = ()
     trace: tuple[TraceEvent, ...] = field(default=())
 
     @property
@@ -94,6 +95,7 @@ class Auction:
     started: float
     deadline: float
     dedup_keys: tuple[str, ...] = ()  # keyed hashes of the consumer's phone and email
+    excluded: tuple[tuple[str, int], ...] = ()  # buyers the index left out, by reason
     trace: list[TraceEvent] = field(default_factory=list)
     offers_seen: int = 0
     unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on
@@ -129,6 +131,7 @@ class Auction:
             received_at=self.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             auction_ms=self.elapsed_ms(now),
             test=self.lead.test,
+            excluded=self.excluded,
             trace=tuple(self.trace),
         )
 
@@ -179,5 +182,6 @@ def operator_view(outcome: Outcome) -> dict[str, Any]:
         "received_at": outcome.received_at,
         "auction_ms": outcome.auction_ms,
         "bids": bids,
+        "not_candidates": dict(outcome.excluded),
         "trace": [event.as_json() for event in outcome.trace],
     }

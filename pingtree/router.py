@@ -155,10 +155,11 @@ class Router:
             return auction.finish(self._now(), "rejected", reason="consent_required")
         if seller.verticals is not None and lead.vertical not in seller.verticals:
             return auction.finish(self._now(), "rejected", reason="vertical_not_allowed")
-        candidates = self.tree.candidates(lead.vertical)
-        if not candidates:
+        if not self.tree.buys(lead.vertical):
             return auction.finish(self._now(), "rejected", reason="no_buyer_for_vertical")
-        eligible = await self._eligible(auction, candidates)
+        candidates = self.tree.candidates(lead.vertical, lead.state)
+        auction.excluded = candidates.excluded
+        eligible = await self._eligible(auction, candidates.buyers)
         for tier in plan_tiers([c.buyer for c in eligible], self._settings.mode):
             sale = await self._run_tier(auction, tier, {c.buyer.id: c.order for c in eligible})
             if sale is not None:

@@ -1,7 +1,8 @@
 """The config compiled for request time: lookups built once at load, never per lead.
 
-Buyers are indexed by vertical, so a lead only meets the buyers that buy its vertical; sellers are
-found by a digest of their key, so looking one up takes the same time whatever key is sent.
+Buyers are indexed by vertical and state, so a lead only meets the buyers that may buy it, however
+large the tree; sellers are found by a digest of their key, so looking one up takes the same time
+whatever key is sent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from pingtree.config import BuyerConfig, Config, SellerConfig
+from pingtree.states import STATE_CODES
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,14 @@ log = logging.getLogger(__name__)
 class Candidate:
     order: int  # position in buyers.yaml: the tie-breaker of last resort
     buyer: BuyerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    buyers: tuple[Candidate, ...]
+    # Buyers the index left out, counted by reason: (("filter:vertical", 740), ("filter:state", 3)).
+    # They are not traced one by one: a tree of a thousand buyers would bury the ten that matter.
+    excluded: tuple[tuple[str, int], ...]
 
 
 class Tree:
@@ -36,6 +46,7 @@ class Tree:
             v: tuple(c for c in every if c.buyer.verticals is None or v in c.buyer.verticals)
             for v in verticals
         }
+        self._by_key: dict[tuple[str | None, str | None], Candidates] = {}
         secret = config.router.dedup_secret
         if secret is None:
             # Fine for one embedded process; several routers sharing dedup need one secret.
@@ -44,9 +55,30 @@ class Tree:
         else:
             self._dedup_secret = secret.get_secret_value().encode()
 
-    def candidates(self, vertical: str) -> tuple[Candidate, ...]:
-        """Buyers that may buy this vertical, in file order."""
-        return self._by_vertical.get(vertical, self._any_vertical)
+    def buys(self, vertical: str) -> bool:
+        """Whether any buyer takes this vertical at all (if none, the lead is rejected)."""
+        return vertical in self._by_vertical or bool(self._any_vertical)
+
+    def candidates(self, vertical: str, state: str | None) -> Candidates:
+        """Buyers that may buy a lead of this vertical and state, in file order, found without
+        looking at the others; and how many the index left out, by reason."""
+        key = (vertical if vertical in self._by_vertical else None, state)
+        found = self._by_key.get(key)
+        if found is None:
+            of_vertical = self._by_vertical.get(vertical, self._any_vertical)
+            buyers = tuple(
+                c
+                for c in of_vertical
+                if c.buyer.filters.states is None or state in c.buyer.filters.states
+            )
+            excluded = (
+                ("filter:vertical", len(self.buyers) - len(of_vertical)),
+                ("filter:state", len(of_vertical) - len(buyers)),
+            )
+            found = Candidates(buyers, tuple((reason, n) for reason, n in excluded if n))
+            if state is None or state in STATE_CODES:  # bounded: known verticals by states
+                self._by_key[key] = found
+        return found
 
     def seller_for_key(self, api_key: str) -> SellerConfig | None:
         # Looked up by digest: the time taken says nothing about how much of a guess was right.
