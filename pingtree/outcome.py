@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from pingtree import jsonenc
 from pingtree.config import SellerConfig
 from pingtree.lead import Lead
 from pingtree.money import seller_payout
@@ -185,3 +186,49 @@ def operator_view(outcome: Outcome) -> dict[str, Any]:
         "not_candidates": dict(outcome.excluded),
         "trace": [event.as_json() for event in outcome.trace],
     }
+
+
+# Stored form -------------------------------------------------------------------------------------
+# A store keeps outcomes as bytes: compact, the same for every store (memory or Redis), and, kept by
+# the hundred thousand in memory, invisible to the garbage collector (bytes hold no references).
+
+_MONEY = ("price", "payout")
+_EVENT_FIELDS = (
+    "at_ms",
+    "buyer_id",
+    "step",
+    "result",
+    "reason",
+    "http_status",
+    "duration_ms",
+    "bid",
+    "detail",
+)
+
+
+def encode_outcome(outcome: Outcome) -> bytes:
+    fields = {
+        name: getattr(outcome, name) for name in Outcome.__dataclass_fields__ if name != "trace"
+    }
+    for name in _MONEY:
+        fields[name] = None if fields[name] is None else str(fields[name])
+    fields["excluded"] = [list(pair) for pair in outcome.excluded]
+    fields["trace"] = [
+        [str(v) if isinstance(v, Decimal) else v for v in (getattr(e, f) for f in _EVENT_FIELDS)]
+        for e in outcome.trace
+    ]
+    return jsonenc.dumps(fields)
+
+
+def decode_outcome(data: bytes) -> Outcome:
+    fields = jsonenc.loads(data)
+    for name in _MONEY:
+        fields[name] = None if fields[name] is None else Decimal(fields[name])
+    fields["excluded"] = tuple((reason, count) for reason, count in fields["excluded"])
+    trace = []
+    for values in fields.pop("trace"):
+        event = dict(zip(_EVENT_FIELDS, values, strict=True))
+        if event["bid"] is not None:
+            event["bid"] = Decimal(event["bid"])
+        trace.append(TraceEvent(**event))
+    return Outcome(**fields, trace=tuple(trace))

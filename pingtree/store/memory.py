@@ -11,13 +11,13 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Generic, TypeVar
 
 from pingtree.breaker import CLOSED, BreakerState, admits, after_call
 from pingtree.config import BreakerPolicy, Retention
-from pingtree.outcome import Outcome
+from pingtree.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.rules import cap_reason
 from pingtree.store.base import (
     CapRequest,
@@ -65,6 +65,10 @@ class ExpiringMap(Generic[K, V]):
         self._items[key] = (self._clock() + ttl_s, value)
         self.sweep()
 
+    def expires_at(self, key: K) -> float:
+        entry = self._items.get(key)
+        return 0.0 if entry is None else entry[0]
+
     def pop(self, key: K) -> V | None:
         entry = self._items.pop(key, None)
         return None if entry is None else entry[1]
@@ -82,13 +86,6 @@ class ExpiringMap(Generic[K, V]):
 
 
 @dataclass
-class _IdempotencyRecord:
-    fingerprint: str
-    outcome: Outcome | None = None
-    waiters: list[asyncio.Future[Outcome | None]] = field(default_factory=list)
-
-
-@dataclass
 class _Usage:
     count: int = 0
     spend: Decimal = Decimal(0)
@@ -102,11 +99,14 @@ class MemoryStore:
         self._clock = clock
         max_leads = self._retention.max_leads
         self._outcome_ttl_s = self._retention.outcomes_hours * 3600
-        self._outcomes: ExpiringMap[str, Outcome] = ExpiringMap(clock, max_leads)
+        # Outcomes and idempotency answers are kept encoded (see outcome.encode_outcome).
+        self._outcomes: ExpiringMap[str, bytes] = ExpiringMap(clock, max_leads)
         self._journal: ExpiringMap[str, tuple[str, ...]] = ExpiringMap(clock, max_leads)
-        self._idempotency: ExpiringMap[tuple[str, str], _IdempotencyRecord] = ExpiringMap(
+        # (seller, key) → (fingerprint of the lead, its answer once there is one)
+        self._idempotency: ExpiringMap[tuple[str, str], tuple[str, bytes | None]] = ExpiringMap(
             clock, 10 * max_leads
         )
+        self._waiters: dict[tuple[str, str], list[asyncio.Future[Outcome | None]]] = {}
         self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
         self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
         self._breakers: dict[str, BreakerState] = {}
@@ -118,14 +118,15 @@ class MemoryStore:
         scope = (key.seller_id, key.key)
         record = self._idempotency.get(scope)
         if record is None:
-            self._idempotency.put(scope, _IdempotencyRecord(key.fingerprint), ttl_s)
+            self._idempotency.put(scope, (key.fingerprint, None), ttl_s)
             return Claimed()
-        if record.fingerprint != key.fingerprint:
+        fingerprint, answer = record
+        if fingerprint != key.fingerprint:
             return Conflict()
-        if record.outcome is not None:
-            return Done(record.outcome)
+        if answer is not None:
+            return Done(decode_outcome(answer))
         waiter: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
-        record.waiters.append(waiter)
+        self._waiters.setdefault(scope, []).append(waiter)
 
         async def wait(timeout_s: float) -> Outcome | None:
             try:
@@ -136,23 +137,26 @@ class MemoryStore:
         return InFlight(wait)
 
     async def complete_idempotency(self, key: IdempotencyKey, outcome: Outcome) -> None:
-        record = self._idempotency.get((key.seller_id, key.key))
+        scope = (key.seller_id, key.key)
+        record = self._idempotency.get(scope)
         if record is None:
             return
-        record.outcome = outcome.summary()
-        self._wake(record, record.outcome)
+        summary = outcome.summary()
+        self._idempotency.put(scope, (record[0], encode_outcome(summary)), self._ttl_left(scope))
+        self._wake(scope, summary)
 
     async def abandon_idempotency(self, key: IdempotencyKey) -> None:
-        record = self._idempotency.pop((key.seller_id, key.key))
-        if record is not None:
-            self._wake(record, None)
+        scope = (key.seller_id, key.key)
+        if self._idempotency.pop(scope) is not None:
+            self._wake(scope, None)
 
-    @staticmethod
-    def _wake(record: _IdempotencyRecord, outcome: Outcome | None) -> None:
-        for waiter in record.waiters:
+    def _ttl_left(self, scope: tuple[str, str]) -> float:
+        return max(self._idempotency.expires_at(scope) - self._clock(), 0.0)
+
+    def _wake(self, scope: tuple[str, str], outcome: Outcome | None) -> None:
+        for waiter in self._waiters.pop(scope, ()):
             if not waiter.done():
                 waiter.set_result(outcome)
-        record.waiters.clear()
 
     # caps and dedup ---------------------------------------------------------------------------
 
@@ -220,10 +224,11 @@ class MemoryStore:
         return self._journal.get(lead_id) or ()
 
     async def record_outcome(self, outcome: Outcome) -> None:
-        self._outcomes.put(outcome.id, outcome, self._outcome_ttl_s)
+        self._outcomes.put(outcome.id, encode_outcome(outcome), self._outcome_ttl_s)
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
-        return self._outcomes.get(lead_id)
+        stored = self._outcomes.get(lead_id)
+        return None if stored is None else decode_outcome(stored)
 
     # circuit breaker --------------------------------------------------------------------------
 
