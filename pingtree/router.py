@@ -331,6 +331,7 @@ class Router:
             body.with_ping_id(ping_id),
             timeout_s,
             self._max_response,
+            idempotent=True,  # a ping changes nothing at the buyer: safe to retry on a fresh socket
         )
         answer = _read(answered, parse_ping_answer)
         await self._store.breaker_record(

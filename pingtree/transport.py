@@ -1,8 +1,9 @@
 """The one outbound HTTP client: deadlines, size limits, error translation.
 
-aiohttp exceptions stop here: callers get a `Response` or a `BuyerCallFailed` child. The deadline
+Client exceptions stop here: callers get a `Response` or a `BuyerCallFailed` child. The deadline
 covers connect, headers and the whole body, so a buyer that trickles its answer a byte at a time is
 cut off like one that hangs. Redirects are not followed: a buyer's 3xx is an http_error.
+`HttpTransport` speaks through the lean client of http1.py (why not aiohttp's client: see there).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
-
 from pingtree.errors import BadBuyerResponse, BuyerCallFailed, BuyerHTTPError, BuyerTimeout
+from pingtree.http1 import BadAnswer, Http1Client
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -29,8 +29,10 @@ class Response:
 
 class Transport(Protocol):
     async def post(
-        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int
-    ) -> Response: ...
+        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+    ) -> Response:
+        """POST `body`; `idempotent` (a ping) lets a call that met a connection the buyer had
+        closed be retried once on a fresh one."""
 
     async def start(self) -> None: ...
 
@@ -38,73 +40,39 @@ class Transport(Protocol):
 
 
 class HttpTransport:
-    """Pooled keep-alive connections sized for fan-out: every buyer of a tier is pinged at once."""
+    """Keep-alive connections pooled per buyer host, through the lean client of http1.py."""
 
-    def __init__(self, *, max_connections: int = 512, per_host: int = 128) -> None:
-        self._max_connections = max_connections
-        self._per_host = per_host
-        self._session: aiohttp.ClientSession | None = None
+    def __init__(self) -> None:
+        self._client: Http1Client | None = None
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                limit_per_host=self._per_host,
-                ttl_dns_cache=300,
-                enable_cleanup_closed=True,
-            )
-            # Headers set once on the session: a call adds none of its own (cheaper per request).
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                headers={"User-Agent": "pingtree", **_JSON_HEADERS},
-                auto_decompress=True,
-                cookie_jar=aiohttp.DummyCookieJar(),  # buyers' cookies mean nothing to us
-            )
+        if self._client is None:
+            self._client = Http1Client()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
-    async def post(self, url: str, body: bytes, *, timeout_s: float, max_bytes: int) -> Response:
-        if self._session is None:
+    async def post(
+        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+    ) -> Response:
+        if self._client is None:
             await self.start()
-        assert self._session is not None
+        assert self._client is not None
         started = time.perf_counter()
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):
-                async with self._session.post(url, data=body, allow_redirects=False) as answer:
-                    payload = await _read_capped(answer, max_bytes)
-                    status = answer.status
+                status, payload = await self._client.post(
+                    url, body, max_bytes, retry_stale=idempotent
+                )
         except TimeoutError:
             raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
-        except aiohttp.ClientResponseError as exc:
-            raise BuyerHTTPError(f"HTTP error: {exc.message}", http_status=exc.status) from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except BadAnswer as exc:
+            raise BadBuyerResponse(str(exc), http_status=exc.status) from None
+        except OSError as exc:
             raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
         return Response(status, payload, (time.perf_counter() - started) * 1000)
-
-
-async def _read_capped(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    declared = answer.content_length
-    if declared is not None and declared > max_bytes:
-        raise BadBuyerResponse(
-            f"body of {declared} bytes is over the {max_bytes} byte limit",
-            http_status=answer.status,
-        )
-    if declared is not None and not answer.headers.get("Content-Encoding"):
-        return await answer.read()  # the length is known and within the limit: one read
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in answer.content.iter_any():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BadBuyerResponse(
-                f"body over the {max_bytes} byte limit", http_status=answer.status
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +84,18 @@ class Call:
 
 
 async def call(
-    transport: Transport, url: str, body: bytes, timeout_s: float, max_bytes: int
+    transport: Transport,
+    url: str,
+    body: bytes,
+    timeout_s: float,
+    max_bytes: int,
+    *,
+    idempotent: bool = False,
 ) -> Call:
     try:
-        response = await transport.post(url, body, timeout_s=timeout_s, max_bytes=max_bytes)
+        response = await transport.post(
+            url, body, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent
+        )
     except BuyerCallFailed as exc:
         waited = int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None
         return Call(exc, {"http_status": exc.http_status, "duration_ms": waited})
@@ -144,7 +120,9 @@ class MockTransport:
     async def close(self) -> None:
         return None
 
-    async def post(self, url: str, body: bytes, *, timeout_s: float, max_bytes: int) -> Response:
+    async def post(
+        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+    ) -> Response:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):

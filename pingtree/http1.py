@@ -1,0 +1,277 @@
+"""A small HTTP/1.1 client for buyer calls: POST a body, read a bounded answer, keep the connection.
+
+Why not aiohttp's ClientSession (which the seller side still uses as a server): a lead costs a
+dozen buyer calls, and aiohttp's client spends most of the router's CPU on features a buyer call
+never uses (cookies, redirects, proxies, tracing, multipart, per-request header merging). This
+client writes one pre-built request head per URL, parses answers with llhttp (httptools), pools
+keep-alive connections per host, and nothing else; benchmarks/README.md has the figures.
+
+What it guarantees, as transport.py did with aiohttp:
+- the answer body is never read past `max_bytes` (the declared length is checked first);
+- a connection whose exchange did not finish cleanly (timeout, cancel, error, `Connection: close`)
+  is closed, never reused;
+- redirects are answers like any other (the caller treats a 3xx as an error);
+- `Accept-Encoding: identity` is asked; a gzip or deflate answer anyway is inflated within the cap.
+Errors are OSError (connection) or `BadAnswer` (protocol, size); transport.py translates them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+_IDLE_S = 4.0  # below the keep-alive timeout of most servers (Node's is 5 s)
+_MAX_IDLE_PER_HOST = 256
+
+
+class BadAnswer(Exception):
+    """The buyer's answer broke HTTP or the size limit; `status` when the head had arrived."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    host: str
+    port: int
+    tls: bool
+    head: bytes  # request line and headers up to (not including) Content-Length
+
+    @property
+    def key(self) -> tuple[str, int, bool]:
+        return (self.host, self.port, self.tls)
+
+
+def target_of(url: str, user_agent: str) -> Target:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadAnswer(f"not an http(s) URL: {parts.scheme}://")
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\n"
+        "Accept-Encoding: identity\r\n"
+    ).encode("latin-1")
+    return Target(parts.hostname, port, tls, head)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one exchange at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._limit = 0
+        self._status: int | None = None
+        self._body: list[bytes] = []
+        self._size = 0
+        self._encoding = b""
+        self._close_after = False
+        self._headers_done = False
+        self._length_known = False
+
+    # asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not derive from asyncio.Transport, but they are ones.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:  # bytes nobody asked for: this connection cannot be trusted
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            # httptools wraps an exception raised by a callback: the cause says what it was.
+            cause = exc.__context__
+            if isinstance(cause, BadAnswer):
+                self._fail(cause)
+            else:
+                self._fail(BadAnswer(f"not valid HTTP: {exc}", self._status))
+
+    def eof_received(self) -> bool | None:
+        # An answer without a length ends with the connection (HTTP/1.0 style).
+        if self._waiter is not None and self._headers_done and not self._length_known:
+            self.on_message_complete()
+            self._close_after = True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionResetError("the buyer closed the connection"))
+
+    # httptools callbacks --------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            self._length_known = True
+            if value.strip().isdigit() and int(value) > self._limit:
+                raise BadAnswer(f"body of {int(value)} bytes is over the {self._limit} byte limit")
+        elif lowered == b"transfer-encoding":
+            self._length_known = True
+        elif lowered == b"content-encoding":
+            self._encoding = value.strip().lower()
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        self._status = self._parser.get_status_code()
+        self._headers_done = True
+        self._close_after = not self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self._limit:
+            raise BadAnswer(f"body over the {self._limit} byte limit", self._status)
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        self._parser = None
+        if waiter is None or waiter.done() or self._status is None:
+            return
+        try:
+            waiter.set_result((self._status, self._decoded(b"".join(self._body))))
+        except BadAnswer as exc:
+            waiter.set_exception(exc)
+            self._close_after = True
+
+    # the exchange ---------------------------------------------------------------------------
+
+    def _decoded(self, body: bytes) -> bytes:
+        if self._encoding in (b"", b"identity"):
+            return body
+        if self._encoding not in (b"gzip", b"deflate"):
+            raise BadAnswer(
+                f"unsupported Content-Encoding {self._encoding.decode('latin-1')}", self._status
+            )
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        try:
+            inflated = inflater.decompress(body, self._limit + 1)
+        except zlib.error:
+            raise BadAnswer("body does not decompress", self._status) from None
+        if len(inflated) > self._limit:
+            raise BadAnswer(f"decompressed body over the {self._limit} byte limit", self._status)
+        return inflated
+
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def exchange(self, head: bytes, body: bytes, limit: int) -> tuple[int, bytes]:
+        assert self.transport is not None and self._waiter is None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._parser = httptools.HttpResponseParser(self)
+        self._limit, self._status, self._body, self._size = limit, None, [], 0
+        self._encoding, self._close_after, self._headers_done, self._length_known = (
+            b"",
+            False,
+            False,
+            False,
+        )
+        self.transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
+        return await self._waiter
+
+    @property
+    def reusable(self) -> bool:
+        return not (self.closed or self._close_after or self._parser is not None)
+
+
+class Http1Client:
+    """Keep-alive pools per host. Not thread-safe; one per event loop."""
+
+    def __init__(self, user_agent: str = "pingtree") -> None:
+        self._user_agent = user_agent
+        self._targets: dict[str, Target] = {}
+        self._idle: dict[tuple[str, int, bool], deque[_Connection]] = {}
+        self._tls = ssl.create_default_context()
+
+    def _target(self, url: str) -> Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = target_of(url, self._user_agent)
+            if len(self._targets) < 10_000:  # URLs come from buyers.yaml: few
+                self._targets[url] = target
+        return target
+
+    def _take_idle(self, target: Target) -> _Connection | None:
+        pool = self._idle.get(target.key)
+        now = time.monotonic()
+        while pool:
+            connection = pool.pop()
+            if not connection.closed and now - connection.idle_since < _IDLE_S:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, target: Target) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            _Connection,
+            target.host,
+            target.port,
+            ssl=self._tls if target.tls else None,
+            server_hostname=target.host if target.tls else None,
+        )
+        return connection
+
+    async def post(
+        self, url: str, body: bytes, max_bytes: int, *, retry_stale: bool = False
+    ) -> tuple[int, bytes]:
+        """POST `body`; (status, body). A reused connection that the server had closed is retried
+        once on a new one when `retry_stale` (only for calls that change nothing: pings)."""
+        target = self._target(url)
+        connection = self._take_idle(target)
+        reused = connection is not None
+        if connection is None:
+            connection = await self._connect(target)
+        try:
+            answer = await connection.exchange(target.head, body, max_bytes)
+        except ConnectionResetError:
+            connection.close()
+            if not (reused and retry_stale):
+                raise
+            return await self.post(url, body, max_bytes)
+        except BaseException:
+            connection.close()  # cancelled or failed mid-exchange: the stream is out of step
+            raise
+        if connection.reusable:
+            connection.idle_since = time.monotonic()
+            pool = self._idle.setdefault(target.key, deque())
+            if len(pool) < _MAX_IDLE_PER_HOST:
+                pool.append(connection)
+            else:
+                connection.close()
+        else:
+            connection.close()
+        return answer
+
+    async def close(self) -> None:
+        for pool in self._idle.values():
+            for connection in pool:
+                connection.close()
+        self._idle.clear()
