@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools test lint typecheck suite format clean demo
+.PHONY: install tools test lint typecheck suite format clean demo bench bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,17 @@ clean:
 
 demo: $(STAMP)
 	$(BIN)/pingtree demo --config buyers.yaml --sim sim.yaml --samples samples
+
+# The benchmark rig's system tools: nginx with the echo module (the buyers) and wrk (the sellers).
+BENCH_PACKAGES := nginx libnginx-mod-http-echo wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench-tools:
+	@missing=""; \
+	for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
+
+# Seven scenarios, about 7 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (benchmarks/README.md).
+bench: $(STAMP) bench-tools
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

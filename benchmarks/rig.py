@@ -1,0 +1,323 @@
+"""The rig's processes: servers pinned to cores, their readiness, the load tools, /proc readings.
+
+Core 0 runs the server under test (pingtree or the baseline) and nothing else of ours; core 1 runs
+everything that loads it (nginx as the buyers, the hang server, wrk, the open-loop generator), so
+the router's figures are the router's. Every process the rig starts dies with it (PDEATHSIG) and
+every tool run has a hard timeout, so no run can hang or leave a server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+ROUTER_CORE = "0"
+LOAD_CORE = "1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PR_SET_PDEATHSIG = 1
+_LEADS = "pingtree_leads_total{"
+
+
+class RigError(RuntimeError):
+    """The rig itself failed (a server did not start, a tool crashed): no figure is trustworthy."""
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if run.py is killed, the kernel stops its servers too.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def ensure_running(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            raise RigError(f"{self.name} exited with {code}:\n{self.log_tail()}")
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(how)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start(
+    name: str, argv: list[str], core: str, workdir: Path, env: dict[str, str] | None = None
+) -> Service:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["taskset", "-c", core, *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            preexec_fn=_die_with_parent,
+        )
+    return Service(name, process, log)
+
+
+def wait_for_tcp(service: Service, host: str, port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        service.ensure_running()
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RigError(f"{service.name} did not listen on {host}:{port} in {timeout_s:.0f} s")
+
+
+def start_router(config: Path, port: int, workdir: Path, source: Path) -> Service:
+    """`pingtree serve` from `source` (a folder holding the `pingtree` package to measure), which
+    PYTHONPATH puts before the package installed in the virtualenv."""
+    argv = [sys.executable, "-m", "pingtree", "serve", "--config", str(config)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    env = {"PYTHONPATH": str(source)}
+    service = start("pingtree", argv, ROUTER_CORE, workdir, env)
+    wait_for_tcp(service, "127.0.0.1", port)
+    return service
+
+
+def start_baseline(market: Path, port: int, workdir: Path, loop: str) -> Service:
+    argv = [sys.executable, str(HERE / "baseline.py"), "--config", str(market)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", loop]
+    service = start("baseline", argv, ROUTER_CORE, workdir)
+    wait_for_tcp(service, "127.0.0.1", port)
+    return service
+
+
+def start_nginx(conf: Path, port: int, workdir: Path) -> Service:
+    argv = ["nginx", "-c", str(conf), "-p", str(workdir), "-e", str(workdir / "nginx-error.log")]
+    argv += ["-g", "daemon off;"]
+    service = start("nginx", argv, LOAD_CORE, workdir)
+    wait_for_tcp(service, "127.0.0.1", port)
+    return service
+
+
+def start_hang(addresses: list[str], workdir: Path) -> Service:
+    service = start("hang", [sys.executable, str(HERE / "hang.py"), *addresses], LOAD_CORE, workdir)
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        wait_for_tcp(service, host, int(port))
+    return service
+
+
+# the load tools -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WrkRun:
+    requests: int
+    seconds: float
+    ok: int  # HTTP 200
+    sold: int  # HTTP 200 with status sold
+    errors: dict[str, int]  # wrk's socket errors and non-2xx count
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def problems(self) -> list[str]:
+        found = [f"{count} {kind} error(s)" for kind, count in self.errors.items() if count]
+        if self.ok != self.requests:
+            found.append(f"{self.requests - self.ok} of {self.requests} answers not HTTP 200")
+        if self.sold != self.requests:
+            found.append(f"{self.requests - self.sold} of {self.requests} answers not sold")
+        return found
+
+
+def wrk_argv(
+    url: str, template: Path, key: str, prefix: str, seconds: float, conns: int
+) -> list[str]:
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds:.0f}s"]
+    argv += ["--timeout", "10s", "-s", str(HERE / "leads.lua"), url]
+    return [*argv, "--", str(template), key, prefix]
+
+
+def parse_wrk(output: str) -> WrkRun:
+    match = re.search(r"^BENCH (.*)$", output, re.MULTILINE)
+    if match is None:
+        raise RigError(f"wrk printed no BENCH line:\n{output[-2000:]}")
+    values = {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+    errors = {k: values[k] for k in ("connect", "read", "write", "status", "timeout")}
+    return WrkRun(
+        requests=values["requests"],
+        seconds=values["duration_us"] / 1e6,
+        ok=values["ok"],
+        sold=values["sold"],
+        errors=errors,
+        p50_ms=values["p50_us"] / 1000,
+        p99_ms=values["p99_us"] / 1000,
+    )
+
+
+def run_tool(what: str, argv: list[str], limit_s: float) -> str:
+    """A load tool's stdout; it runs on the load core, within its time limit, and dies with us."""
+    try:
+        done = subprocess.run(
+            ["taskset", "-c", LOAD_CORE, *argv],
+            capture_output=True,
+            text=True,
+            timeout=limit_s,
+            preexec_fn=_die_with_parent,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RigError(f"{what} did not finish within {limit_s:.0f} s") from exc
+    if done.returncode != 0:
+        raise RigError(f"{what} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def run_wrk(url: str, template: Path, key: str, prefix: str, seconds: float, conns: int) -> WrkRun:
+    argv = wrk_argv(url, template, key, prefix, seconds, conns)
+    return parse_wrk(run_tool("wrk", argv, seconds + 30))
+
+
+def run_loadgen(
+    url: str, template: Path, key: str, prefix: str, *, rate: float, seconds: float, warmup: float
+) -> dict[str, Any]:
+    argv = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--key", key]
+    argv += ["--lead", str(template), "--prefix", prefix, "--rate", f"{rate:.1f}"]
+    argv += ["--duration", str(seconds), "--warmup", str(warmup), "--timeout", "10"]
+    result: dict[str, Any] = json.loads(run_tool("the load generator", argv, seconds + warmup + 40))
+    return result
+
+
+# /proc readings -------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (the router is one process: its threads are included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """VmRSS, and RssAnon (the heap: what a leak grows) from /proc/<pid>/status. File-backed
+    pages, the rest of VmRSS, come and go with the kernel's reclaim (DAMON on this VM)."""
+    fields = ("VmRSS", "RssAnon")
+    memory = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in fields:
+            memory[name] = int(value.split()[0]) / 1024
+    if len(memory) != len(fields):
+        raise RigError(f"no {fields} in /proc/{pid}/status")
+    return memory
+
+
+def core_busy_ticks() -> dict[str, tuple[int, int]]:
+    """Per core: (busy ticks, all ticks) since boot, from /proc/stat."""
+    ticks = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if re.fullmatch(r"cpu\d+", name):
+            numbers = [int(v) for v in values[:8]]
+            idle = numbers[3] + numbers[4]
+            ticks[name] = (sum(numbers) - idle, sum(numbers))
+    return ticks
+
+
+def core_load(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, float]:
+    """Each core's busy share between two readings, 0..1."""
+    load = {}
+    for core, (busy, total) in after.items():
+        busy0, total0 = before.get(core, (0, 0))
+        load[core] = round((busy - busy0) / max(total - total0, 1), 3)
+    return load
+
+
+class UsageMeter:
+    """A process's CPU time and each core's load from now until `read()`."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._started = time.monotonic()
+        self._cpu = cpu_seconds(pid)
+        self._cores = core_busy_ticks()
+
+    def read(self) -> Usage:
+        return Usage(
+            cpu_s=cpu_seconds(self._pid) - self._cpu,
+            seconds=time.monotonic() - self._started,
+            cores=core_load(self._cores, core_busy_ticks()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    cpu_s: float
+    seconds: float
+    cores: dict[str, float]
+
+    @property
+    def share(self) -> float:
+        """The process's share of one core over the span."""
+        return self.cpu_s / self.seconds if self.seconds else 0.0
+
+    @property
+    def others_on_router_core(self) -> float:
+        """What else ran on the router's core meanwhile (another user's processes)."""
+        return max(0.0, self.cores.get(f"cpu{ROUTER_CORE}", 0.0) - self.share)
+
+
+# small HTTP calls (probes, the operator's view, metrics), not on any measured path ------------
+
+
+def http_json(url: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def leads_counted(metrics_url: str) -> int:
+    """The router's own count of answered leads: the sum of pingtree_leads_total."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        text = answer.read().decode()
+    counts = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(_LEADS)]
+    return int(sum(float(count) for count in counts))
