@@ -104,7 +104,7 @@ class MemoryStore:
         self._journal: ExpiringMap[str, tuple[str, ...]] = ExpiringMap(clock, max_leads)
         # (seller, key) → (fingerprint of the lead, its answer once there is one)
         self._idempotency: ExpiringMap[tuple[str, str], tuple[str, bytes | None]] = ExpiringMap(
-            clock, 10 * max_leads
+            clock, 4 * max_leads
         )
         self._waiters: dict[tuple[str, str], list[asyncio.Future[Outcome | None]]] = {}
         self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
