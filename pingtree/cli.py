@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -54,10 +55,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _load_or_report(args.config)
     if config is None:
         return 1
+    app = create_app(config)
+    # Everything built so far lives as long as the process: keep it out of every GC pass.
+    gc.collect()
+    gc.freeze()
     loop = new_event_loop(args.loop)
     logging.getLogger("pingtree").info("event loop: %s", type(loop).__module__.split(".")[0])
     web.run_app(
-        create_app(config),
+        app,
         host=args.host,
         port=args.port,
         access_log=None,
