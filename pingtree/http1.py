@@ -119,6 +119,10 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks --------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None:  # a second answer to one request: the stream is out of step
+            raise BadAnswer("more than one answer to a request")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         lowered = name.lower()
         if lowered == b"content-length":

@@ -202,3 +202,18 @@ async def test_a_connection_the_buyer_closed_unseen(serve, client, retry_stale) 
 async def test_connection_refused_is_an_os_error(client) -> None:
     with pytest.raises(OSError):
         await client.post("http://127.0.0.1:9/ping", b"{}", 1024)
+
+
+async def test_a_second_unasked_answer_is_never_taken_for_the_next_one(serve, client) -> None:
+    """A buyer that answers twice: the extra answer must not become the next call's answer."""
+    calls = 0
+
+    async def answers_twice(request: bytes) -> bytes:
+        nonlocal calls
+        calls += 1
+        return http(OK) + http(b'{"accepted": true, "bid": 999}')
+
+    server, url = await serve(answers_twice)
+    assert await client.post(url, b"{}", 1024) == (200, OK)
+    assert await client.post(url, b"{}", 1024) == (200, OK)
+    assert server.connections == 2  # the out-of-step socket was dropped, not reused
