@@ -193,7 +193,7 @@ class Router:
             timezone = self.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
                 reason = "schedule"
-            if reason is None and not lead.test and (buyer.caps.any or buyer.dedup_days):
+            if reason is None and not lead.test and buyer.limits_sales:
                 refused = await self._store.check(self._cap_request(auction, buyer, Decimal(0)))
                 reason = refused.reason if refused else None
             if reason is None and not await self._store.breaker_admit(
@@ -371,7 +371,7 @@ class Router:
         elif timeout_s < self._settings.min_ping_ms / 1000:
             skip = "no_time_left"
         reservation: Reservation | Refused | None = None
-        if skip is None and not auction.lead.test:
+        if skip is None and not auction.lead.test and buyer.limits_sales:
             reservation = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
             skip = reservation.reason if isinstance(reservation, Refused) else None
         if skip is not None:

@@ -290,6 +290,11 @@ class BuyerConfig(_Frozen):
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
 
+    @property
+    def limits_sales(self) -> bool:
+        """Whether a sale to this buyer must be reserved: it has a cap or dedup to keep."""
+        return self.caps.any or self.dedup_days is not None
+
     @model_validator(mode="after")
     def _pricing_complete(self) -> BuyerConfig:
         if self.pricing == "fixed" and (self.price is None or self.price <= 0):
