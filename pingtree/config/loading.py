@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from pingtree.config.models import Config
+from pingtree.config.models import Config, cross_errors, index_label
 from pingtree.errors import ConfigError
 
 # ${NAME}, or ${NAME:-default} as in a shell: the default is used when NAME is unset or empty.
@@ -33,7 +33,7 @@ def interpolate_env(
         }
     if isinstance(node, list):
         return [
-            interpolate_env(v, env, path + _index_label(i, v), errors) for i, v in enumerate(node)
+            interpolate_env(v, env, path + index_label(i, v), errors) for i, v in enumerate(node)
         ]
     if isinstance(node, str):
 
@@ -52,19 +52,13 @@ def interpolate_env(
     return node
 
 
-def _index_label(index: int, item: Any) -> str:
-    """`[2:lawfirm-a]` rather than `[2]`: the operator finds the buyer by its id."""
-    ident = item.get("id") if isinstance(item, dict) else None
-    return f"[{index}]" if ident is None else f"[{index}:{ident}]"
-
-
 def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
     parts: list[str] = []
     node = raw
     for item in loc:
         if isinstance(item, int):
             inside = isinstance(node, list) and item < len(node)
-            parts.append(_index_label(item, node[item] if inside else None))
+            parts.append(index_label(item, node[item] if inside else None))
             node = node[item] if inside else None
         else:
             if item in ("function-after", "function-before", "function-wrap") or "[" in str(item):
@@ -105,50 +99,17 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         )
     errors: list[tuple[str, str]] = []
     resolved = interpolate_env(raw, os.environ if env is None else env, "", errors)
-    cross = _cross_errors(resolved)
+    cross = cross_errors(resolved)
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
         found = _validation_errors(exc, resolved, {path for path, _ in errors})
-        # Config._unique says at the root what _cross_errors already said with paths.
+        # Config._unique says at the root what cross_errors already said with paths.
         errors.extend(e for e in found if not (cross and e[0] == "(root)"))
     else:
         if not errors:
             return config
     raise ConfigError(errors + cross)
-
-
-def _cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    """Checks across entries (repeated ids and keys, unknown sellers), each at its own path and
-    all at once, even when other fields are invalid too."""
-    sellers = [s for s in raw.get("sellers") or () if isinstance(s, dict)]
-    buyers = [b for b in raw.get("buyers") or () if isinstance(b, dict)]
-    errors: list[tuple[str, str]] = []
-
-    def repeats(section: str, items: list[dict[str, Any]], key: str) -> None:
-        first: dict[Any, str] = {}
-        for index, item in enumerate(items):
-            value, where = item.get(key), f"{section}{_index_label(index, item)}"
-            if not isinstance(value, str) or not value:
-                continue
-            if value in first:
-                shown = "the same api_key" if key == "api_key" else f"{key} {value!r}"
-                errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
-            else:
-                first[value] = where
-
-    repeats("sellers", sellers, "id")
-    repeats("sellers", sellers, "api_key")
-    repeats("buyers", buyers, "id")
-    known = {s.get("id") for s in sellers}
-    for index, buyer in enumerate(buyers):
-        filters = buyer.get("filters")
-        named = filters.get("sellers") if isinstance(filters, dict) else None
-        for seller_id in named if isinstance(named, list) else ():
-            if seller_id not in known:
-                where = f"buyers{_index_label(index, buyer)}.filters.sellers"
-                errors.append((where, f"unknown seller {seller_id!r}"))
-    return errors
 
 
 def read_yaml(path: str | Path) -> Any:

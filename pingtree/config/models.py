@@ -319,15 +319,16 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
-        _no_repeats("sellers", [s.id for s in self.sellers], "id")
-        _no_repeats("buyers", [b.id for b in self.buyers], "id")
-        _no_repeats("sellers", [s.api_key.get_secret_value() for s in self.sellers], "api_key")
-        for buyer in self.buyers:
-            for seller_id in buyer.filters.sellers or ():
-                if seller_id not in {s.id for s in self.sellers}:
-                    raise ValueError(
-                        f"buyer {buyer.id}: filters.sellers names unknown seller {seller_id!r}"
-                    )
+        # The loader reports these at their paths (with every other error); a Config built in
+        # code gets them here, from the same check.
+        sellers = [{"id": s.id, "api_key": s.api_key.get_secret_value()} for s in self.sellers]
+        buyers = [
+            {"id": b.id, "filters": {"sellers": sorted(b.filters.sellers or ())}}
+            for b in self.buyers
+        ]
+        errors = cross_errors({"sellers": sellers, "buyers": buyers})
+        if errors:
+            raise ValueError("; ".join(f"{path}: {message}" for path, message in errors))
         return self
 
     def buyer_timezone(self, buyer: BuyerConfig) -> str:
@@ -337,10 +338,40 @@ class Config(_Frozen):
         return self.pii_attributes | buyer.pii_attributes
 
 
-def _no_repeats(section: str, values: list[str], key: str) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            shown = "(secret)" if key == "api_key" else repr(value)
-            raise ValueError(f"{section}: {key} {shown} appears more than once")
-        seen.add(value)
+def index_label(index: int, item: Any) -> str:
+    """`[2:lawfirm-a]` rather than `[2]`: the operator finds the buyer by its id."""
+    ident = item.get("id") if isinstance(item, dict) else None
+    return f"[{index}]" if ident is None else f"[{index}:{ident}]"
+
+
+def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Checks across entries (repeated ids and keys, unknown sellers), each at its own path and
+    all at once, even when other fields are invalid too."""
+    sellers = [s for s in raw.get("sellers") or () if isinstance(s, dict)]
+    buyers = [b for b in raw.get("buyers") or () if isinstance(b, dict)]
+    errors: list[tuple[str, str]] = []
+
+    def repeats(section: str, items: list[dict[str, Any]], key: str) -> None:
+        first: dict[Any, str] = {}
+        for index, item in enumerate(items):
+            value, where = item.get(key), f"{section}{index_label(index, item)}"
+            if not isinstance(value, str) or not value:
+                continue
+            if value in first:
+                shown = "the same api_key" if key == "api_key" else f"{key} {value!r}"
+                errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
+            else:
+                first[value] = where
+
+    repeats("sellers", sellers, "id")
+    repeats("sellers", sellers, "api_key")
+    repeats("buyers", buyers, "id")
+    known = {s.get("id") for s in sellers}
+    for index, buyer in enumerate(buyers):
+        filters = buyer.get("filters")
+        named = filters.get("sellers") if isinstance(filters, dict) else None
+        for seller_id in named if isinstance(named, list) else ():
+            if seller_id not in known:
+                where = f"buyers{index_label(index, buyer)}.filters.sellers"
+                errors.append((where, f"unknown seller {seller_id!r}"))
+    return errors
