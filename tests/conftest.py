@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from pingtree.api import create_app
@@ -105,19 +106,31 @@ async def buyers() -> AsyncIterator[BuyerServer]:
     await server.close()
 
 
+ServeApp = Callable[[web.Application], Awaitable[tuple[TestServer, aiohttp.ClientSession]]]
+
+
 @pytest.fixture
-async def start_router() -> AsyncIterator[Callable[[Config], Any]]:
-    """`await start_router(config)` → RouterClient; every router started is closed at the end."""
+async def serve_app() -> AsyncIterator[ServeApp]:
+    """`await serve_app(app)` → (loopback server, client session); all closed at the end."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
-    async def start(config: Config) -> RouterClient:
-        server = TestServer(create_app(config), host="127.0.0.1")
+    async def serve(app: web.Application) -> tuple[TestServer, aiohttp.ClientSession]:
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
-        session = aiohttp.ClientSession()
-        started.append((server, session))
-        return RouterClient(server, session)
+        started.append((server, aiohttp.ClientSession()))
+        return started[-1]
 
-    yield start
+    yield serve
     for server, session in started:
         await session.close()
         await server.close()
+
+
+@pytest.fixture
+async def start_router(serve_app: ServeApp) -> Callable[[Config], Awaitable[RouterClient]]:
+    """`await start_router(config)` → RouterClient; every router started is closed at the end."""
+
+    async def start(config: Config) -> RouterClient:
+        return RouterClient(*await serve_app(create_app(config)))
+
+    return start

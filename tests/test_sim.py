@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from pingtree.cli import build_parser
 from pingtree.errors import ConfigError
 from pingtree.sim import DEFAULT_SPEC, SimBuyer, SimSpec, create_sim_app, load_sim
-from tests.conftest import make_buyer, make_config, sample
+from tests.conftest import ServeApp, make_buyer, make_config, sample
 
 PING = {
     "ping_id": "pg_1",
@@ -76,21 +76,13 @@ StartSim = Callable[..., Awaitable[Sim]]
 
 
 @pytest.fixture
-async def start_sim() -> AsyncIterator[StartSim]:
+async def start_sim(serve_app: ServeApp) -> StartSim:
     """`await start_sim(seed=…, name=SimBuyer(…), …)` → Sim; every one started is closed after."""
-    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
     async def start(seed: int | None = None, **buyers: SimBuyer) -> Sim:
-        server = TestServer(create_sim_app(SimSpec(buyers=buyers), seed=seed), host="127.0.0.1")
-        await server.start_server()
-        session = aiohttp.ClientSession()
-        started.append((server, session))
-        return Sim(server, session)
+        return Sim(*await serve_app(create_sim_app(SimSpec(buyers=buyers), seed=seed)))
 
-    yield start
-    for server, session in started:
-        await session.close()
-        await server.close()
+    return start
 
 
 # pings -----------------------------------------------------------------------------------------

@@ -358,7 +358,7 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
             if not isinstance(value, str) or not value:
                 continue
             if value in first:
-                shown = "the same api_key" if key == "api_key" else f"{key} {value!r}"
+                shown = "the same api_key" if key == "api_key" else f"the same {key} {value!r}"
                 errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
             else:
                 first[value] = where
