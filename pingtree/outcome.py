@@ -12,6 +12,7 @@ from pingtree import jsonenc
 from pingtree.config import SellerConfig
 from pingtree.lead import Lead
 from pingtree.money import seller_payout
+from pingtree.tree import Tree
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
 Step = Literal["skip", "offer", "ping", "post"]
@@ -91,6 +92,7 @@ class Auction:
 
     lead: Lead
     seller: SellerConfig
+    tree: Tree  # the config it started on: a reload meanwhile does not change it
     id: str
     received_at: datetime
     started: float

@@ -70,9 +70,14 @@ class Router:
         self._store = store
         self._transport = transport
         self._metrics = metrics
-        self._settings = config.router
-        self._max_response = config.router.max_response_kb * 1024
+        # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400
+
+    def reload(self, config: Config) -> Tree:
+        """Swap in the tree of a new config for the leads that arrive from now on. An auction
+        under way keeps the tree it started with (`Auction.tree`) until it ends."""
+        self.tree = self.tree.rebuilt(config)
+        return self.tree
 
     @staticmethod
     def _now() -> float:
@@ -94,7 +99,8 @@ class Router:
             if isinstance(claim, Done):
                 return claim.outcome, True
             if not isinstance(claim, Claimed):
-                first = await claim.wait(self._settings.budget_ms / 1000 + _REPLAY_GRACE_S)
+                budget_s = self.tree.settings.budget_ms / 1000
+                first = await claim.wait(budget_s + _REPLAY_GRACE_S)
                 if first is None:
                     raise IdempotencyConflict(
                         "the first request with this key has not finished; retry later"
@@ -136,31 +142,32 @@ class Router:
         raise exc
 
     def _open(self, seller: SellerConfig, lead: Lead) -> Auction:
-        now = self._now()
+        now, tree = self._now(), self.tree  # this lead's snapshot, whatever reloads come
         return Auction(
             lead=lead,
             seller=seller,
+            tree=tree,
             id=ids.lead_id(),
             received_at=datetime.now(UTC),
             started=now,
-            deadline=now + self._settings.budget_ms / 1000,
-            dedup_keys=self.tree.dedup_keys(lead.phone, lead.email),
+            deadline=now + tree.settings.budget_ms / 1000,
+            dedup_keys=tree.dedup_keys(lead.phone, lead.email),
         )
 
     # the auction ------------------------------------------------------------------------------
 
     async def _auction(self, auction: Auction) -> Outcome:
-        lead, seller = auction.lead, auction.seller
-        if self._settings.require_consent and lead.tcpa_consent is not True:
+        lead, seller, tree = auction.lead, auction.seller, auction.tree
+        if tree.settings.require_consent and lead.tcpa_consent is not True:
             return auction.finish(self._now(), "rejected", reason="consent_required")
         if seller.verticals is not None and lead.vertical not in seller.verticals:
             return auction.finish(self._now(), "rejected", reason="vertical_not_allowed")
-        if not self.tree.buys(lead.vertical):
+        if not tree.buys(lead.vertical):
             return auction.finish(self._now(), "rejected", reason="no_buyer_for_vertical")
-        candidates = self.tree.candidates(lead.vertical, lead.state)
+        candidates = tree.candidates(lead.vertical, lead.state)
         auction.excluded = candidates.excluded
         eligible = await self._eligible(auction, candidates.buyers)
-        for tier in plan_tiers([c.buyer for c in eligible], self._settings.mode):
+        for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
             sale = await self._run_tier(auction, tier, {c.buyer.id: c.order for c in eligible})
             if sale is not None:
                 return auction.finish(
@@ -190,14 +197,14 @@ class Router:
         for candidate in candidates:
             buyer = candidate.buyer
             reason = filter_reason(buyer, lead, auction.seller.id)
-            timezone = self.tree.config.buyer_timezone(buyer)
+            timezone = auction.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
                 reason = "schedule"
             if reason is None and not lead.test and buyer.limits_sales:
                 refused = await self._store.check(self._cap_request(auction, buyer, Decimal(0)))
                 reason = refused.reason if refused else None
             if reason is None and not await self._store.breaker_admit(
-                buyer.id, self._settings.breaker
+                buyer.id, auction.tree.settings.breaker
             ):
                 reason = "breaker_open"
             if reason is not None:
@@ -212,24 +219,25 @@ class Router:
             buyer_id=buyer.id,
             lead_id=auction.id,
             caps=buyer.caps,
-            windows=cap_windows(datetime.now(UTC), self.tree.config.buyer_timezone(buyer)),
+            windows=cap_windows(datetime.now(UTC), auction.tree.config.buyer_timezone(buyer)),
             price=price,
             dedup_keys=auction.dedup_keys if dedup else (),
             dedup_ttl_s=buyer.dedup_days * 86400 if buyer.dedup_days else None,
         )
 
-    def _limits(self, seller: SellerConfig) -> BidLimits:
+    def _limits(self, auction: Auction) -> BidLimits:
+        settings = auction.tree.settings
         return BidLimits(
-            self._settings.floor,
-            self._settings.max_bid,
-            breakeven(seller, self._settings.min_margin),
+            settings.floor,
+            settings.max_bid,
+            breakeven(auction.seller, settings.min_margin),
         )
 
     async def _run_tier(
         self, auction: Auction, tier: list[BuyerConfig], order: dict[str, int]
     ) -> Sale | None:
         offers: list[Offer] = []
-        limits = self._limits(auction.seller)
+        limits = self._limits(auction)
         for buyer in tier:
             if buyer.pricing == "fixed" and buyer.price is not None:
                 offers.extend(self._fixed_offer(auction, buyer, buyer.price, limits, order))
@@ -267,8 +275,9 @@ class Router:
     ) -> list[Offer]:
         """Ping a tier at once; the phase closes when all have answered or at the ping deadline
         (the budget less the post reserve). Pings still open then are cancelled: `timeout`."""
-        ping_deadline = auction.deadline - self._settings.post_reserve_ms / 1000
-        min_ping_s = self._settings.min_ping_ms / 1000
+        settings = auction.tree.settings
+        ping_deadline = auction.deadline - settings.post_reserve_ms / 1000
+        min_ping_s = settings.min_ping_ms / 1000
         tasks: dict[asyncio.Task[Offer | None], BuyerConfig] = {}
         bodies: dict[frozenset[str], PingBody] = {}
         for buyer in bidders:
@@ -301,14 +310,14 @@ class Router:
                     reason="timeout",
                     detail="ping phase closed",
                 )
-                await self._store.breaker_record(buyer.id, False, self._settings.breaker)
+                await self._store.breaker_record(buyer.id, False, settings.breaker)
         return offers
 
     def _ping_body(
         self, auction: Auction, buyer: BuyerConfig, bodies: dict[frozenset[str], PingBody]
     ) -> PingBody:
         """One serialization per set of attributes withheld, not one per buyer."""
-        pii = self.tree.config.pii_for(buyer)
+        pii = auction.tree.config.pii_for(buyer)
         if pii not in bodies:
             ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)
             bodies[pii] = PingBody(ping)
@@ -330,12 +339,12 @@ class Router:
             buyer.ping.url,
             body.with_ping_id(ping_id),
             timeout_s,
-            self._max_response,
+            auction.tree.max_response,
             idempotent=True,  # a ping changes nothing at the buyer: safe to retry on a fresh socket
         )
         answer = _read(answered, parse_ping_answer)
         await self._store.breaker_record(
-            buyer.id, not isinstance(answer, Failure), self._settings.breaker
+            buyer.id, not isinstance(answer, Failure), auction.tree.settings.breaker
         )
         now = self._now()
         if isinstance(answer, Decline | Failure):
@@ -362,13 +371,13 @@ class Router:
     async def _sell(self, auction: Auction, offer: Offer) -> Sale | None:
         """Post to one offer. A Sale ends the auction (sold, or pending on an ambiguous timeout);
         None means go on to the next offer."""
-        buyer = self.tree.buyers[offer.buyer_id]
+        buyer = auction.tree.buyers[offer.buyer_id]
         now = self._now()
         timeout_s = min(buyer.post.timeout_ms / 1000, auction.deadline - now)
         skip = None
         if offer.expires_at_ms is not None and auction.elapsed_ms(now) > offer.expires_at_ms:
             skip = "bid_expired"
-        elif timeout_s < self._settings.min_ping_ms / 1000:
+        elif timeout_s < auction.tree.settings.min_ping_ms / 1000:
             skip = "no_time_left"
         reservation: Reservation | Refused | None = None
         if skip is None and not auction.lead.test and buyer.limits_sales:
@@ -388,11 +397,15 @@ class Router:
             price=offer.price,
         )
         answered = await call(
-            self._transport, buyer.post.url, encode_post(body), timeout_s, self._max_response
+            self._transport,
+            buyer.post.url,
+            encode_post(body),
+            timeout_s,
+            auction.tree.max_response,
         )
         answer = _read(answered, parse_post_answer)
         await self._store.breaker_record(
-            buyer.id, not isinstance(answer, Failure), self._settings.breaker
+            buyer.id, not isinstance(answer, Failure), auction.tree.settings.breaker
         )
         return await self._settle(auction, buyer, offer, reservation, answered, answer)
 

@@ -34,8 +34,10 @@ class Candidates:
 
 
 class Tree:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, fallback_secret: bytes | None = None) -> None:
         self.config = config
+        self.settings = config.router
+        self.max_response = config.router.max_response_kb * 1024  # bytes of a buyer's answer
         self.buyers: dict[str, BuyerConfig] = {b.id: b for b in config.buyers}
         self.sellers: dict[str, SellerConfig] = {s.id: s for s in config.sellers}
         self._sellers_by_key = {_digest(s.api_key.get_secret_value()): s for s in config.sellers}
@@ -48,12 +50,26 @@ class Tree:
         }
         self._by_key: dict[tuple[str | None, str | None], Candidates] = {}
         secret = config.router.dedup_secret
-        if secret is None:
+        if secret is not None:
+            self._dedup_secret = secret.get_secret_value().encode()
+        elif fallback_secret is not None:
+            self._dedup_secret = fallback_secret
+        else:
             # Fine for one embedded process; several routers sharing dedup need one secret.
             log.warning("router.dedup_secret is not set: using a random key for this process")
             self._dedup_secret = os.urandom(32)
-        else:
-            self._dedup_secret = secret.get_secret_value().encode()
+
+    def rebuilt(self, config: Config) -> Tree:
+        """The tree of a reloaded config, keeping what must not change while the process runs:
+        without a dedup_secret in the new file, the running key. A fresh random key would change
+        every dedup hash, and a consumer already sold would be sold again."""
+        tree = Tree(config, fallback_secret=self._dedup_secret)
+        if not hmac.compare_digest(tree._dedup_secret, self._dedup_secret):
+            log.warning(
+                "router.dedup_secret changed: consumers sold before this reload are not recognized"
+                " by dedup"
+            )
+        return tree
 
     def buys(self, vertical: str) -> bool:
         """Whether any buyer takes this vertical at all (if none, the lead is rejected)."""
