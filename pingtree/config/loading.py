@@ -73,14 +73,13 @@ def _validation_errors(
 ) -> list[tuple[str, str]]:
     """pydantic's errors with readable paths, less the echoes: a value whose ${ENV} was missing,
     and a list "too short" only because its items were invalid."""
-    found = [
-        (
-            _error_path(tuple(item["loc"]), raw),
-            str(item["msg"]).removeprefix("Value error, "),
-            item["type"],
-        )
-        for item in exc.errors(include_url=False, include_input=False)
-    ]
+    found: list[tuple[str, str, str]] = []
+    for item in exc.errors(include_url=False, include_input=False):
+        if item["type"] == "located":  # a model check that names its own paths (models.located)
+            found += [(path, message, "located") for path, message in item["ctx"]["errors"]]
+            continue
+        path = _error_path(tuple(item["loc"]), raw)
+        found.append((path, str(item["msg"]).removeprefix("Value error, "), item["type"]))
     kept = []
     for path, message, kind in found:
         if path in env_paths:

@@ -25,7 +25,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
+from pingtree.config.verticals import VerticalSchema
+from pingtree.lead import PII_FIELDS
 from pingtree.states import STATE_CODES
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
@@ -156,13 +160,109 @@ class SellerConfig(_Frozen):
 
 
 class Endpoint(_Frozen):
+    """Where and how a buyer is called: the native protocol by default, or the buyer's own
+    dialect (config/dialect.py describes every key)."""
+
     url: str = Field(pattern=r"^https?://")
     timeout_ms: int = Field(1000, ge=10, le=60_000)
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    format: Literal["json", "form", "xml"] = "json"
+    root: str = Field("lead", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    query: Mapping[str, str] = Field(default_factory=dict)
+    headers: Mapping[str, str] = Field(default_factory=dict)
+    auth: Auth | None = None
+    sign: Signing | None = None
+    sandbox_url: str | None = Field(None, pattern=r"^https?://")
+    fields: tuple[FieldMap, ...] | None = None
+    response: ResponseMap | None = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("query", "headers", mode="before")
+    @classmethod
+    def _text_values(cls, value: Any) -> Any:
+        # `X-Campaign: 12` in YAML is a number; a header or query value is text.
+        if isinstance(value, dict):
+            return {str(k): v if isinstance(v, str) else _as_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("query", "headers", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        return MappingProxyType(dict(value))
+
+    @field_serializer("query", "headers")
+    def _as_dict(self, value: Mapping[str, str]) -> dict[str, str]:
+        return dict(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _settable(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"header {name!r} is set by pingtree itself")
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"header {name!r}: a value cannot hold a line break")
+        return value
+
+    @model_validator(mode="after")
+    def _body_described(self) -> Endpoint:
+        if self.format != "json" and self.fields is None:
+            raise ValueError(f"format: {self.format} needs `fields` (the native body is JSON)")
+        if self.method == "GET" and self.fields is None:
+            raise ValueError("method: GET sends `fields` as the query string: give `fields`")
+        if self.fields is not None:
+            seen: set[str] = set()
+            for index, field in enumerate(self.fields):
+                if field.to in seen:
+                    raise ValueError(f"fields[{index}].to: {field.to!r} is given twice")
+                seen.add(field.to)
+                if self.format == "xml":
+                    for part in field.to.split("."):
+                        name = part.removeprefix("@")
+                        if not _XML_NAME.match(name):
+                            raise ValueError(f"fields[{index}].to: {part!r} is not an XML name")
+        return self
+
+    @property
+    def native(self) -> bool:
+        """Whether this endpoint speaks the native protocol both ways (the fast path)."""
+        return (
+            self.fields is None
+            and self.response is None
+            and self.method == "POST"
+            and not self.query
+            and not self.headers
+            and self.auth is None
+            and self.sign is None
+        )
+
+    def url_for(self, test: bool) -> str:
+        """A test lead goes to the sandbox when there is one."""
+        return self.sandbox_url if test and self.sandbox_url else self.url
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Buyers often put their API key in the URL (?key=${BUYER_KEY}): never print it back.
         yield "url", masked_url(self.url)
         yield "timeout_ms", self.timeout_ms
+        yield "method", self.method
+        yield "format", self.format
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_RESERVED_HEADERS = frozenset({"content-length", "host", "transfer-encoding", "connection"})
 
 
 def masked_url(url: str) -> str:
@@ -309,6 +409,7 @@ class BuyerConfig(_Frozen):
 class Config(_Frozen):
     router: RouterSettings = RouterSettings()
     pii_attributes: frozenset[str] = frozenset()
+    verticals: Mapping[str, VerticalSchema] = Field(default_factory=dict)
     sellers: tuple[SellerConfig, ...] = Field(min_length=1)
     buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
 
@@ -316,6 +417,29 @@ class Config(_Frozen):
     @classmethod
     def _empty_router(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("verticals", mode="before")
+    @classmethod
+    def _vertical_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # compared as the lead's are: trimmed, lower-case
+            return {str(k).strip().lower(): v for k, v in value.items()}
+        return value
+
+    @field_validator("verticals", mode="after")
+    @classmethod
+    def _frozen_verticals(cls, value: Mapping[str, VerticalSchema]) -> Mapping[str, VerticalSchema]:
+        return MappingProxyType(dict(value))
+
+    @field_serializer("verticals")
+    def _verticals_dict(self, value: Mapping[str, VerticalSchema]) -> dict[str, Any]:
+        return {k: v.model_dump() for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _pings_without_pii(self) -> Config:
+        errors = ping_mapping_errors(self)
+        if errors:
+            raise located(errors)
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
@@ -334,8 +458,48 @@ class Config(_Frozen):
     def buyer_timezone(self, buyer: BuyerConfig) -> str:
         return buyer.timezone or self.router.timezone
 
-    def pii_for(self, buyer: BuyerConfig) -> frozenset[str]:
-        return self.pii_attributes | buyer.pii_attributes
+    def pii_for(self, buyer: BuyerConfig, vertical: str | None = None) -> frozenset[str]:
+        """Attributes withheld from this buyer's pings: the operator's, the buyer's, and those the
+        vertical's schema marks `pii` (every vertical the buyer may buy when none is given)."""
+        pii = self.pii_attributes | buyer.pii_attributes
+        if vertical is not None:
+            schema = self.verticals.get(vertical)
+            return pii | schema.pii_attributes if schema else pii
+        for name, schema in self.verticals.items():
+            if buyer.verticals is None or name in buyer.verticals:
+                pii |= schema.pii_attributes
+        return pii
+
+
+# Sources a ping mapping cannot read: PII, and what only exists once a ping has been answered.
+_POST_ONLY_SOURCES = frozenset({"auction.bid_id", "auction.price"})
+
+
+def ping_mapping_errors(config: Config) -> list[tuple[str, str]]:
+    """A ping mapping that would send PII (DESIGN §8, or an attribute marked pii) is refused."""
+    errors: list[tuple[str, str]] = []
+    for index, buyer in enumerate(config.buyers):
+        if buyer.ping is None or buyer.ping.fields is None:
+            continue
+        pii = config.pii_for(buyer)
+        for number, field in enumerate(buyer.ping.fields):
+            source = field.source
+            if source is None:
+                continue
+            where = f"buyers[{index}:{buyer.id}].ping.fields[{number}].from"
+            head, _, name = source.partition(".")
+            if source in PII_FIELDS or (head == "attributes" and name in pii):
+                errors.append((where, f"{source!r} is PII: it can go in a post, never in a ping"))
+            elif head == "ping" or source in _POST_ONLY_SOURCES:
+                errors.append((where, f"{source!r} is only known after the ping: use it in posts"))
+    return errors
+
+
+def located(errors: list[tuple[str, str]]) -> PydanticCustomError:
+    """A model check that knows the paths of what it found: the loader reports each at its own
+    path (loading._validation_errors), code that builds a Config gets them in one message."""
+    summary = "; ".join(f"{path}: {message}" for path, message in errors)
+    return PydanticCustomError("located", "{summary}", {"summary": summary, "errors": errors})
 
 
 def index_label(index: int, item: Any) -> str:

@@ -1,0 +1,348 @@
+"""How a buyer that does not speak the native protocol is described: the request it wants and
+how to read its answer. Models only; codec/ turns them into bytes and back.
+
+A buyer's `ping:` and `post:` each take, besides `url` and `timeout_ms`:
+
+    method: POST              # POST | PUT | GET (GET sends the fields as the query string)
+    format: json              # json | form | xml: the body's encoding
+    root: lead                # xml only: the document element
+    query: {src: pingtree}    # added to the URL's query string
+    headers: {X-Api-Key: "${ACME_KEY}"}
+    auth: {type: bearer, token: "${ACME_TOKEN}"}    # or {type: basic, username:, password:}
+    sign: {secret: "${ACME_WHSEC}"}                 # Standard Webhooks signature headers
+    sandbox_url: https://sandbox.acme.example/ping  # test leads go here instead
+    fields:                   # absent: the native body of DESIGN §8 (json only)
+      - {to: Mobile, from: phone, transform: [phone:10]}
+      - {to: State, from: state, transform: [state:name]}
+      - {to: contact.email, from: email}             # dotted: nested JSON objects / XML elements
+      - {to: Source, value: pingtree}                # a fixed value
+      - {to: Token, from: ping.token}                # carried from the ping's answer (posts)
+    response:                 # absent: the native answer of DESIGN §8
+      format: xml             # json | xml | text
+      accepted: {xpath: status, values: [Accepted]}
+      rejected: {xpath: status, values: [Rejected, Quota Reached]}
+      duplicate: {xpath: status, values: [Duplicate]}
+      price: {xpath: price}
+      carry: {token: {xpath: token}}
+
+Every string here may hold `${ENV}` references; values that came from the environment, auth,
+signing secrets and header values with secret-sounding names are never printed back.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+Scalar = str | int | float | bool
+
+# Lead fields a mapping may read (besides `attributes.NAME`), and the other namespaces.
+LEAD_SOURCES: frozenset[str] = frozenset(
+    {
+        "lead_id", "vertical", "sub_id", "first_name", "last_name", "phone", "email", "address",
+        "city", "state", "zip", "dob", "ip_address", "tcpa_consent", "consent_timestamp",
+        "trustedform_url", "jornaya_leadid", "source_url", "test",
+    }
+)  # fmt: skip
+# Computed from the lead, never PII: the first three digits of the zip, the consumer's age band.
+DERIVED_SOURCES: frozenset[str] = frozenset({"zip3", "age_band"})
+# What the router knows of this auction: its lead id, the seller, and (posts) the winning ping.
+AUCTION_SOURCES: frozenset[str] = frozenset(
+    {"auction.lead_id", "auction.seller", "auction.ping_id", "auction.bid_id", "auction.price"}
+)
+
+# A transform is a name and, for some, an argument after a colon: `date:%m/%d/%Y`, `truncate:20`.
+TRANSFORMS: Mapping[str, str] = MappingProxyType(
+    {
+        "phone:e164": "+13055551234",
+        "phone:10": "3055551234",
+        "phone:us": "(305) 555-1234",
+        "phone:dashes": "305-555-1234",
+        "state:name": "FL → Florida",
+        "state:code": "Florida → FL",
+        "date": "date:%m/%d/%Y (strftime pattern; the value is an ISO date)",
+        "datetime": "datetime:%Y-%m-%d %H:%M:%S (the value is an ISO datetime)",
+        "bool:yes/no": "true → yes",
+        "bool:Yes/No": "true → Yes",
+        "bool:1/0": "true → 1",
+        "bool:true/false": "true → true (as text)",
+        "upper": "abc → ABC",
+        "lower": "ABC → abc",
+        "title": "jane doe → Jane Doe",
+        "truncate": "truncate:20 (at most 20 characters)",
+        "string": "42 → '42'",
+        "number": "'42.5' → 42.5",
+    }
+)
+_WITH_ARGUMENT = ("date", "datetime", "truncate")
+
+
+def check_transform(spec: str) -> str:
+    name, _, argument = spec.partition(":")
+    if name in _WITH_ARGUMENT:
+        if not argument:
+            raise ValueError(f"transform {name!r} needs an argument ({TRANSFORMS[name]})")
+        if name == "truncate" and not (argument.isdigit() and int(argument) > 0):
+            raise ValueError("truncate needs a positive length: truncate:20")
+        if name in ("date", "datetime") and "%" not in argument:
+            raise ValueError(f"{name} needs a strftime pattern: {TRANSFORMS[name]}")
+        return spec
+    if spec not in TRANSFORMS:
+        known = [t for t in TRANSFORMS if t not in _WITH_ARGUMENT]
+        known += ["date:PATTERN", "datetime:PATTERN", "truncate:N"]
+        raise ValueError(f"unknown transform {spec!r}; known: {', '.join(known)}")
+    return spec
+
+
+_PATH = re.compile(r"^[A-Za-z0-9_@$-][A-Za-z0-9_.@$ -]*$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class FieldMap(_Frozen):
+    """One field of the buyer's body: where it goes (`to`), where its value comes from (`from`
+    or a fixed `value`), and how it is changed on the way (`map` first, then `transform`s)."""
+
+    to: str = Field(min_length=1, max_length=200)
+    source: str | None = Field(None, alias="from", min_length=1, max_length=200)
+    value: Scalar | None = None
+    default: Scalar | None = None
+    map: Mapping[str, Scalar] = Field(default_factory=dict)
+    transform: tuple[str, ...] = ()
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("transform")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_transform(spec) for spec in value)
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `true: Yes` with a boolean key: keys compare with the value's text form.
+        if isinstance(value, dict):
+            return {_as_key(k): v for k, v in value.items()}
+        return value
+
+    @field_validator("map", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, Scalar]) -> Mapping[str, Scalar]:
+        return MappingProxyType(dict(value))
+
+    @field_serializer("map")
+    def _as_dict(self, value: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        return dict(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldMap:
+        if (self.source is None) == (self.value is None):
+            raise ValueError("give `from` (a lead field) or `value` (a fixed value), not both")
+        if self.source is not None:
+            check_source(self.source)
+        return self
+
+
+def _as_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def check_source(source: str) -> str:
+    """A `from` must name something a mapping can read; the error lists what can be."""
+    if source in LEAD_SOURCES or source in DERIVED_SOURCES or source in AUCTION_SOURCES:
+        return source
+    head, _, name = source.partition(".")
+    if head in ("attributes", "ping") and name and _PATH.match(name):
+        return source
+    raise ValueError(
+        f"unknown source {source!r}: a lead field ({', '.join(sorted(LEAD_SOURCES))}), "
+        "attributes.NAME, zip3, age_band, auction.(lead_id|seller|ping_id|bid_id|price) "
+        "or ping.NAME (a value carried from the ping's answer)"
+    )
+
+
+class Locator(_Frozen):
+    """Where a value sits in the buyer's answer: a dotted JSON path (`data.result.price`,
+    `items.0.id`), an XPath for XML (ElementTree's subset; `lead/@id` reads an attribute), or a
+    regex for text (group 1 if it has one, else the whole match)."""
+
+    path: str | None = Field(None, min_length=1)
+    xpath: str | None = Field(None, min_length=1)
+    regex: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Locator:
+        given = [k for k in ("path", "xpath", "regex") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of path (JSON), xpath (XML) or regex (text)")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from None
+        return self
+
+    @property
+    def kind(self) -> Literal["path", "xpath", "regex"]:
+        return "path" if self.path is not None else "xpath" if self.xpath is not None else "regex"
+
+
+class Matcher(Locator):
+    """A test on the answer: the value found is one of `values` (trimmed, any case; `true` matches
+    a JSON true). Without `values`: the value is found (a regex matches, a path exists)."""
+
+    values: tuple[str, ...] | None = None
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _texts(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(_as_key(v) for v in value)
+        if isinstance(value, str | int | float | bool):
+            return (_as_key(value),)
+        return value
+
+
+class ResponseMap(_Frozen):
+    """How to read the buyer's answer. A 2xx is needed, then: `accepted` matches → a bid (ping;
+    `price` must read as a price) or a sale (post); else `duplicate` → declined `duplicate`; else
+    `rejected` → declined with `reason`; else, when `rejected` is given, the answer is unknown: a
+    failure with a snippet of it in the trace. Without `rejected`, any answer whose `accepted`
+    value is found but not among its values is a decline; one without it is unknown."""
+
+    format: Literal["json", "xml", "text"] = "json"
+    accepted: Matcher
+    rejected: Matcher | None = None
+    duplicate: Matcher | None = None
+    price: Locator | None = None
+    bid_id: Locator | None = None
+    reason: Locator | None = None
+    buyer_lead_id: Locator | None = None
+    redirect_url: Locator | None = None
+    expires_in_ms: Locator | None = None
+    carry: Mapping[str, Locator] = Field(default_factory=dict)
+
+    @field_validator("carry", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, Locator]) -> Mapping[str, Locator]:
+        for name in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"carry name {name!r} must be a plain identifier")
+        return MappingProxyType(dict(value))
+
+    @field_serializer("carry")
+    def _as_dict(self, value: Mapping[str, Locator]) -> dict[str, Locator]:
+        return dict(value)
+
+    @model_validator(mode="after")
+    def _locators_fit_format(self) -> ResponseMap:
+        wanted = {"json": "path", "xml": "xpath", "text": "regex"}[self.format]
+        for name in (
+            "accepted", "rejected", "duplicate", "price", "bid_id", "reason",
+            "buyer_lead_id", "redirect_url", "expires_in_ms",
+        ):  # fmt: skip
+            locator = getattr(self, name)
+            if locator is not None and locator.kind != wanted:
+                raise ValueError(
+                    f"{name}: a {self.format} answer is read with `{wanted}`, not `{locator.kind}`"
+                )
+        for name, locator in self.carry.items():
+            if locator.kind != wanted:
+                raise ValueError(f"carry.{name}: a {self.format} answer is read with `{wanted}`")
+        return self
+
+
+class BasicAuth(_Frozen):
+    type: Literal["basic"]
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+class BearerAuth(_Frozen):
+    type: Literal["bearer"]
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("token must not be empty")
+        return value
+
+
+Auth = Annotated[BasicAuth | BearerAuth, Field(discriminator="type")]
+
+
+class Signing(_Frozen):
+    """Standard Webhooks (https://www.standardwebhooks.com): `webhook-id`, `webhook-timestamp`
+    and `webhook-signature` (v1, HMAC-SHA256) headers, with a `whsec_…` secret."""
+
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr) -> SecretStr:
+        secret_key(value)
+        return value
+
+
+def secret_key(secret: SecretStr) -> bytes:
+    """The HMAC key of a `whsec_…` secret: the base64 after the prefix."""
+    text = secret.get_secret_value()
+    if not text.startswith("whsec_"):
+        raise ValueError("secret must be a Standard Webhooks secret: whsec_ then base64")
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise ValueError("secret must be whsec_ followed by base64") from None
+    if len(key) < 16:
+        raise ValueError("secret is too short: at least 16 bytes once decoded")
+    return key
+
+
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|password|cookie|session", re.I)
+
+
+def secret_header(name: str) -> bool:
+    """Header names whose values are credentials: never printed back."""
+    return bool(_SECRET_HEADER.search(name))
+
+
+__all__ = [
+    "AUCTION_SOURCES",
+    "DERIVED_SOURCES",
+    "LEAD_SOURCES",
+    "TRANSFORMS",
+    "Auth",
+    "BasicAuth",
+    "BearerAuth",
+    "FieldMap",
+    "Locator",
+    "Matcher",
+    "ResponseMap",
+    "Signing",
+    "check_source",
+    "check_transform",
+    "secret_header",
+    "secret_key",
+]

@@ -1,0 +1,78 @@
+"""Vertical schemas: what a lead of each vertical must carry, and what of it is PII.
+
+    verticals:
+      final-expense:
+        required: [dob]                     # lead fields this vertical needs
+        attributes:
+          coverage_amount: {type: integer, required: true}
+          tobacco_use: {type: boolean}
+          beneficiary_name: {type: string, pii: true}   # never in a ping
+          plan: {type: string, values: [basic, premium]}
+        derived: [age_band]                 # added to every ping of this vertical
+
+A vertical without a schema takes any attributes (the lead's own limits still apply). Attributes
+marked `pii` join the DESIGN §8 list for leads of that vertical: withheld from pings, refused in
+ping mappings at load, scrubbed from logs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from pingtree.config.dialect import DERIVED_SOURCES, LEAD_SOURCES
+
+Scalar = str | int | float | bool
+AttributeType = Literal["string", "integer", "number", "boolean", "date"]
+Derived = Literal["zip3", "age_band"]
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AttributeSpec(_Frozen):
+    type: AttributeType = "string"
+    required: bool = False
+    pii: bool = False
+    values: tuple[Scalar, ...] | None = Field(None, min_length=1)
+
+
+class VerticalSchema(_Frozen):
+    required: tuple[str, ...] = ()
+    attributes: Mapping[str, AttributeSpec] = Field(default_factory=dict)
+    derived: tuple[Derived, ...] = ()
+
+    @field_validator("required")
+    @classmethod
+    def _lead_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in LEAD_SOURCES]
+        if unknown:
+            raise ValueError(
+                f"unknown lead field(s) {', '.join(unknown)}: require attributes under "
+                "`attributes` with `required: true`"
+            )
+        return value
+
+    @field_validator("attributes", mode="after")
+    @classmethod
+    def _names(cls, value: Mapping[str, AttributeSpec]) -> Mapping[str, AttributeSpec]:
+        for name in value:
+            if not re.match(_NAME, name):
+                raise ValueError(f"attribute name {name!r} must be a plain identifier")
+            if name in DERIVED_SOURCES:
+                raise ValueError(f"{name!r} is a derived field; list it under `derived`")
+        return MappingProxyType(dict(value))
+
+    @field_serializer("attributes")
+    def _as_dict(self, value: Mapping[str, AttributeSpec]) -> dict[str, Any]:
+        return {k: v.model_dump() for k, v in value.items()}
+
+    @property
+    def pii_attributes(self) -> frozenset[str]:
+        return frozenset(name for name, spec in self.attributes.items() if spec.pii)
