@@ -22,6 +22,7 @@ import ssl
 import time
 import zlib
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -53,6 +54,35 @@ class Target:
 
 
 def target_of(url: str, user_agent: str) -> Target:
+    """A native-protocol URL's pool key and pre-built head (a JSON POST)."""
+    host, port, tls, host_header, path = _split(url)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\n"
+        "Accept-Encoding: identity\r\n"
+    ).encode("latin-1")
+    return Target(host, port, tls, head)
+
+
+def head_of(
+    method: str, url: str, headers: Sequence[tuple[str, str]], user_agent: str
+) -> tuple[Target, bytes]:
+    """A buyer dialect's request head, built per call: its method, its URL with the query of this
+    lead, its own headers (config validated their names; values hold no line breaks)."""
+    host, port, tls, host_header, path = _split(url)
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {user_agent}"]
+    names = {name.lower() for name, _ in headers}
+    if "accept-encoding" not in names:
+        lines.append("Accept-Encoding: identity")
+    for name, value in headers:
+        if "\r" in value or "\n" in value:
+            raise BadAnswer(f"header {name} holds a line break")
+        lines.append(f"{name}: {value}")
+    head = ("\r\n".join(lines) + "\r\n").encode("utf-8")
+    return Target(host, port, tls, b""), head
+
+
+def _split(url: str) -> tuple[str, int, bool, str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadAnswer(f"not an http(s) URL: {parts.scheme}://")
@@ -60,12 +90,7 @@ def target_of(url: str, user_agent: str) -> Target:
     port = parts.port or (443 if tls else 80)
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\n"
-        "Content-Type: application/json\r\nAccept: application/json\r\n"
-        "Accept-Encoding: identity\r\n"
-    ).encode("latin-1")
-    return Target(parts.hostname, port, tls, head)
+    return parts.hostname, port, tls, host_header, path
 
 
 class _Connection(asyncio.Protocol):
@@ -246,20 +271,40 @@ class Http1Client:
     async def post(
         self, url: str, body: bytes, max_bytes: int, *, retry_stale: bool = False
     ) -> tuple[int, bytes]:
-        """POST `body`; (status, body). A reused connection that the server had closed is retried
-        once on a new one when `retry_stale` (only for calls that change nothing: pings)."""
+        """POST `body` as JSON to a native buyer; (status, body). A reused connection that the
+        server had closed is retried once on a new one when `retry_stale` (only for calls that
+        change nothing: pings)."""
         target = self._target(url)
+        return await self._exchange(target, target.head, body, max_bytes, retry_stale)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        max_bytes: int,
+        *,
+        retry_stale: bool = False,
+    ) -> tuple[int, bytes]:
+        """Any method, any headers: a buyer dialect's call (config/dialect.py)."""
+        target, head = head_of(method, url, headers, self._user_agent)
+        return await self._exchange(target, head, body, max_bytes, retry_stale)
+
+    async def _exchange(
+        self, target: Target, head: bytes, body: bytes, max_bytes: int, retry_stale: bool
+    ) -> tuple[int, bytes]:
         connection = self._take_idle(target)
         reused = connection is not None
         if connection is None:
             connection = await self._connect(target)
         try:
-            answer = await connection.exchange(target.head, body, max_bytes)
+            answer = await connection.exchange(head, body, max_bytes)
         except ConnectionResetError:
             connection.close()
             if not (reused and retry_stale):
                 raise
-            return await self.post(url, body, max_bytes)
+            return await self._exchange(target, head, body, max_bytes, False)
         except BaseException:
             connection.close()  # cancelled or failed mid-exchange: the stream is out of step
             raise

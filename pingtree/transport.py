@@ -27,16 +27,49 @@ class Response:
     duration_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A buyer dialect's call (codec/request.py builds it); native calls skip it for speed."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
 class Transport(Protocol):
     async def post(
         self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
     ) -> Response:
-        """POST `body`; `idempotent` (a ping) lets a call that met a connection the buyer had
-        closed be retried once on a fresh one."""
+        """POST `body` as JSON (the native protocol); `idempotent` (a ping) lets a call that met a
+        connection the buyer had closed be retried once on a fresh one."""
+
+    async def send(
+        self, request: Request, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+    ) -> Response:
+        """Any method and headers: a buyer that speaks its own dialect."""
 
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+Exchange = Callable[[], Awaitable[tuple[int, bytes]]]
+
+
+async def _timed(exchange: Exchange, timeout_s: float) -> Response:
+    """One call under its deadline, its failures translated (BuyerCallFailed children)."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(max(timeout_s, 0.0)):
+            status, payload = await exchange()
+    except TimeoutError:
+        raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
+    except BadAnswer as exc:
+        raise BadBuyerResponse(str(exc), http_status=exc.status) from None
+    except OSError as exc:
+        raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
+    return Response(status, payload, (time.perf_counter() - started) * 1000)
 
 
 class HttpTransport:
@@ -54,25 +87,34 @@ class HttpTransport:
             await self._client.close()
             self._client = None
 
+    def _started(self) -> Http1Client:
+        if self._client is None:
+            self._client = Http1Client()
+        return self._client
+
     async def post(
         self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
     ) -> Response:
-        if self._client is None:
-            await self.start()
-        assert self._client is not None
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(max(timeout_s, 0.0)):
-                status, payload = await self._client.post(
-                    url, body, max_bytes, retry_stale=idempotent
-                )
-        except TimeoutError:
-            raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
-        except BadAnswer as exc:
-            raise BadBuyerResponse(str(exc), http_status=exc.status) from None
-        except OSError as exc:
-            raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
-        return Response(status, payload, (time.perf_counter() - started) * 1000)
+        client = self._started()
+        return await _timed(
+            lambda: client.post(url, body, max_bytes, retry_stale=idempotent), timeout_s
+        )
+
+    async def send(
+        self, request: Request, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+    ) -> Response:
+        client = self._started()
+        return await _timed(
+            lambda: client.request(
+                request.method,
+                request.url,
+                request.headers,
+                request.body,
+                max_bytes,
+                retry_stale=idempotent,
+            ),
+            timeout_s,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +127,23 @@ class Call:
 
 async def call(
     transport: Transport,
-    url: str,
+    target: str | Request,
     body: bytes,
     timeout_s: float,
     max_bytes: int,
     *,
     idempotent: bool = False,
 ) -> Call:
+    """A native POST of `body` to a URL, or a dialect's `Request` (its own body; `body` unused)."""
     try:
-        response = await transport.post(
-            url, body, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent
-        )
+        if isinstance(target, Request):
+            response = await transport.send(
+                target, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent
+            )
+        else:
+            response = await transport.post(
+                target, body, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent
+            )
     except BuyerCallFailed as exc:
         waited = int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None
         return Call(exc, {"http_status": exc.http_status, "duration_ms": waited})
@@ -113,6 +161,7 @@ class MockTransport:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
+        self.requests: list[Request] = []  # dialect calls as sent, for tests to inspect
 
     async def start(self) -> None:
         return None
@@ -123,12 +172,16 @@ class MockTransport:
     async def post(
         self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
     ) -> Response:
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(max(timeout_s, 0.0)):
-                status, payload = await self._handler(url, body)
-        except TimeoutError:
-            raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
+        return await _timed(lambda: self._bounded(url, body, max_bytes), timeout_s)
+
+    async def send(
+        self, request: Request, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+    ) -> Response:
+        self.requests.append(request)
+        return await _timed(lambda: self._bounded(request.url, request.body, max_bytes), timeout_s)
+
+    async def _bounded(self, url: str, body: bytes, max_bytes: int) -> tuple[int, bytes]:
+        status, payload = await self._handler(url, body)
         if len(payload) > max_bytes:
-            raise BadBuyerResponse(f"body over the {max_bytes} byte limit", http_status=status)
-        return Response(status, payload, (time.perf_counter() - started) * 1000)
+            raise BadAnswer(f"body over the {max_bytes} byte limit", status)
+        return status, payload
