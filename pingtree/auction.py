@@ -45,6 +45,7 @@ class Offer:
     ping_id: str | None = None
     bid_id: str | None = None
     expires_at_ms: float | None = None  # ms after receipt, when the buyer gave expires_in_ms
+    carried: tuple[tuple[str, str], ...] = ()  # values the ping's answer gave for the post
 
 
 def rank(offers: Sequence[Offer]) -> list[Offer]:
