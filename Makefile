@@ -17,8 +17,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 # System tools the suite uses (the README's curl example is run as written).
+# redis-server: the Redis store's tests start their own on a free loopback port.
 tools:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check pingtree tests
