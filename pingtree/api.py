@@ -2,15 +2,18 @@
 
 The only module that talks to sellers and operators. Every error leaves as JSON
 `{"error", "detail", "fields"}` with the status its exception carries; nothing a client sends can
-produce a 500.
+produce a 500. The config is read from the router's current tree on every request, never kept
+aside: after a reload, keys, tokens and limits are the new file's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,9 +21,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from pingtree import jsonenc
-from pingtree.config import Config, SellerConfig
+from pingtree.config import Config, SellerConfig, load_config
 from pingtree.errors import (
     BadRequest,
+    ConfigError,
     NotFound,
     PayloadTooLarge,
     PingtreeError,
@@ -36,6 +40,7 @@ from pingtree.router import Router
 from pingtree.store.base import IdempotencyKey, Store
 from pingtree.store.memory import MemoryStore
 from pingtree.transport import HttpTransport, Transport
+from pingtree.tree import Tree
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,6 @@ ROUTER = web.AppKey("router", Router)
 STORE = web.AppKey("store", Store)
 TRANSPORT = web.AppKey("transport", Transport)
 METRICS = web.AppKey("metrics", Metrics)
-CONFIG = web.AppKey("config", Config)
 
 _JSON_TYPES = ("application/json", "text/json")
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -126,7 +130,7 @@ def authenticate_seller(request: web.Request) -> SellerConfig:
 
 
 def authenticate_operator(request: web.Request) -> None:
-    token = request.app[CONFIG].router.admin_token
+    token = request.app[ROUTER].tree.settings.admin_token
     if token is None:
         raise Unauthorized("the operator API is disabled: set router.admin_token")
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
@@ -197,13 +201,12 @@ def _idempotency_key(
 
 async def post_lead(request: web.Request) -> web.Response:
     seller = authenticate_seller(request)
-    config = request.app[CONFIG]
     content_type = request.content_type.lower()
     if not (
         content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE
     ):
         raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
-    body = await _read_body(request, config.router.max_body_kb * 1024)
+    body = await _read_body(request, request.app[ROUTER].tree.settings.max_body_kb * 1024)
     lead = parse_lead(_decode_lead_body(content_type, body))
     fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
     key = _idempotency_key(request, seller, lead.lead_id, fingerprint)
@@ -231,6 +234,36 @@ async def admin_get_lead(request: web.Request) -> web.Response:
     return json_response(operator_view(outcome))
 
 
+async def admin_reload(request: web.Request) -> web.Response:
+    authenticate_operator(request)
+    reloader = request.app[RELOADER]
+    if reloader.path is None:
+        detail = "this router was not started from a file: there is nothing to re-read"
+        return json_response({"error": "no_config_file", "detail": detail, "fields": {}}, 409)
+    try:
+        tree, generation = await reloader.reload()
+    except ConfigError as exc:
+        detail = f"{len(exc.errors)} error(s) in {reloader.path}; the running config is kept"
+        body = {"error": exc.code, "detail": detail, "fields": _error_fields(exc)}
+        return json_response(body, 422)
+    return json_response(
+        {
+            "reloaded": True,
+            "buyers": len(tree.buyers),
+            "sellers": len(tree.sellers),
+            "generation": generation,
+        }
+    )
+
+
+def _error_fields(exc: ConfigError) -> dict[str, str]:
+    """{path: message}, every error kept: two at one path are joined, not overwritten."""
+    fields: dict[str, str] = {}
+    for path, message in exc.errors:
+        fields[path] = f"{fields[path]}; {message}" if path in fields else message
+    return fields
+
+
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -244,9 +277,75 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document())
 
 
+# reloading buyers.yaml --------------------------------------------------------------------------
+
+
+class ConfigReloader:
+    """Re-reads the file the router was started with and swaps its tree, one reload at a time; a
+    file that does not validate changes nothing. Reading and validating run in a worker thread
+    (the models come out frozen, so handing them over is safe); the swap is one assignment on the
+    event loop, and auctions under way finish on the tree they started with."""
+
+    def __init__(self, path: Path | None, router: Router, metrics: Metrics) -> None:
+        self.path = path
+        self._generation = 1  # the config the router started with
+        self._router = router
+        self._retention = router.tree.settings.retention  # what the store was built with
+        self._metrics = metrics
+        self._lock = asyncio.Lock()
+        self._signalled: set[asyncio.Task[None]] = set()
+        metrics.config_generation.set(self._generation)
+
+    async def reload(self) -> tuple[Tree, int]:
+        """(the new tree, its generation), or ConfigError with every error and its path."""
+        if self.path is None:
+            raise RuntimeError("no config file to reload")
+        async with self._lock:
+            try:
+                config = await asyncio.to_thread(load_config, self.path)
+            except ConfigError as exc:
+                self._metrics.config_reloads.labels("refused").inc()
+                errors = "; ".join(f"{where}: {message}" for where, message in exc.errors)
+                log.error("config reload refused, old config kept: %s: %s", self.path, errors)
+                raise
+            if config.router.retention != self._retention:
+                log.warning(
+                    "router.retention differs from the running one: takes effect on restart"
+                )
+            tree = self._router.reload(config)
+            self._generation += 1
+            self._metrics.config_reloads.labels("applied").inc()
+            self._metrics.config_generation.set(self._generation)
+            log.info(
+                "config reloaded: %d buyers, %d sellers (generation %d)",
+                len(tree.buyers),
+                len(tree.sellers),
+                self._generation,
+            )
+            return tree, self._generation
+
+    def reload_soon(self) -> None:
+        """Start a reload from a signal handler; the log and the metrics tell how it went."""
+        task = asyncio.get_running_loop().create_task(self._reload_logged())
+        self._signalled.add(task)  # a task nobody holds may be collected before it runs
+        task.add_done_callback(self._signalled.discard)
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload()
+        except ConfigError:
+            pass  # logged and counted by reload()
+        except Exception:
+            log.exception("config reload failed, old config kept")
+
+
+RELOADER = web.AppKey("reloader", ConfigReloader)
+
+
 def create_app(
     config: Config,
     *,
+    config_path: str | Path | None = None,
     store: Store | None = None,
     transport: Transport | None = None,
     registry: CollectorRegistry | None = None,
@@ -258,11 +357,12 @@ def create_app(
     store = store or MemoryStore(config.router.retention)
     transport = transport or HttpTransport()
     metrics = Metrics(registry)
-    app[CONFIG] = config
     app[STORE] = store
     app[TRANSPORT] = transport
     app[METRICS] = metrics
-    app[ROUTER] = Router(config, store, transport, metrics)
+    app[ROUTER] = router = Router(config, store, transport, metrics)
+    path = None if config_path is None else Path(config_path)
+    app[RELOADER] = ConfigReloader(path, router, metrics)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await transport.start()
@@ -274,6 +374,7 @@ def create_app(
     app.router.add_post("/v1/leads", post_lead)
     app.router.add_get("/v1/leads/{id}", get_lead)
     app.router.add_get("/admin/leads/{id}", admin_get_lead)
+    app.router.add_post("/admin/reload", admin_reload)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/openapi.json", openapi)

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pingtree.api import create_app
+    from pingtree.api import RELOADER, create_app
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,7 +56,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _load_or_report(args.config)
     if config is None:
         return 1
-    app = create_app(config)
+    app = create_app(config, config_path=args.config)
+
+    async def reload_on_sighup(app: web.Application) -> None:
+        # `kill -HUP` does what POST /admin/reload does: re-read, validate, swap or refuse.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[RELOADER].reload_soon)
+
+    app.on_startup.append(reload_on_sighup)
     # Everything built so far lives as long as the process: keep it out of every GC pass.
     gc.collect()
     gc.freeze()

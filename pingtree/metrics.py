@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pingtree.outcome import Outcome
 
@@ -68,6 +68,19 @@ class Metrics:
             "pingtree_http_responses",
             "API responses by route and status",
             ["route", "status"],
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "pingtree_config_reloads",
+            "Reloads of buyers.yaml: applied, or refused with the old config kept",
+            ["result"],
+            registry=r,
+        )
+        for result in ("applied", "refused"):  # both at 0 from the start, for alert rules
+            self.config_reloads.labels(result)
+        self.config_generation = Gauge(
+            "pingtree_config_generation",
+            "The config serving: 1 at start, one more per applied reload",
             registry=r,
         )
 

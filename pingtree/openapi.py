@@ -58,14 +58,15 @@ _ERROR_CODES = {
 }
 
 
-def _errors(*codes: str) -> dict[str, Any]:
+def _error(description: str) -> dict[str, Any]:
     return {
-        code: {
-            "description": _ERROR_CODES[code],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for code in codes
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: _error(_ERROR_CODES[code]) for code in codes}
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
@@ -169,6 +170,19 @@ _SCHEMAS: dict[str, Any] = {
             "trace": {"type": "array", "items": {"$ref": "#/components/schemas/TraceEvent"}},
         },
     },
+    "Reloaded": {
+        "type": "object",
+        "required": ["reloaded", "buyers", "sellers", "generation"],
+        "properties": {
+            "reloaded": {"type": "boolean", "const": True},
+            "buyers": {"type": "integer"},
+            "sellers": {"type": "integer"},
+            "generation": {
+                "type": "integer",
+                "description": "1 at start, one more per applied reload",
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error", "detail", "fields"],
@@ -269,6 +283,25 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("OperatorLead", "Everything"),
                         **_errors("401", "404"),
+                    },
+                }
+            },
+            "/admin/reload": {
+                "post": {
+                    "summary": "Re-read buyers.yaml, validate it and swap it in (like SIGHUP)",
+                    "description": "Leads that arrive afterwards use the new file; auctions "
+                    "under way finish on the config they started with. A file that does not "
+                    "validate changes nothing.",
+                    "operationId": "adminReload",
+                    "security": [{"AdminBearer": []}],
+                    "responses": {
+                        "200": _json("Reloaded", "The new config is serving"),
+                        **_errors("401"),
+                        "409": _error("The router was not started from a file: nothing to re-read"),
+                        "422": _error(
+                            "The file is invalid (`fields`: every error by its path); "
+                            "the running config is kept"
+                        ),
                     },
                 }
             },
