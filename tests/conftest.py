@@ -47,13 +47,14 @@ def make_buyer(buyer_id: str, server: BuyerServer | None = None, **fields: Any) 
     return entry
 
 
-def make_config(
+def config_dict(
     buyers: list[dict[str, Any]],
     router: dict[str, Any] | None = None,
     sellers: list[dict[str, Any]] | None = None,
     **top: Any,
-) -> Config:
-    raw = {
+) -> dict[str, Any]:
+    """The buyers.yaml document `make_config` validates; dump it to a file to serve from one."""
+    return {
         "router": {
             "admin_token": ADMIN_TOKEN,
             "budget_ms": 2000,
@@ -68,7 +69,15 @@ def make_config(
         "buyers": buyers,
         **top,
     }
-    return parse_config(raw, env={})
+
+
+def make_config(
+    buyers: list[dict[str, Any]],
+    router: dict[str, Any] | None = None,
+    sellers: list[dict[str, Any]] | None = None,
+    **top: Any,
+) -> Config:
+    return parse_config(config_dict(buyers, router, sellers, **top), env={})
 
 
 class RouterClient:
@@ -126,11 +135,15 @@ async def serve_app() -> AsyncIterator[ServeApp]:
         await server.close()
 
 
-@pytest.fixture
-async def start_router(serve_app: ServeApp) -> Callable[[Config], Awaitable[RouterClient]]:
-    """`await start_router(config)` → RouterClient; every router started is closed at the end."""
+StartRouter = Callable[..., Awaitable[RouterClient]]
 
-    async def start(config: Config) -> RouterClient:
-        return RouterClient(*await serve_app(create_app(config)))
+
+@pytest.fixture
+async def start_router(serve_app: ServeApp) -> StartRouter:
+    """`await start_router(config, config_path=None)` → RouterClient; every router started is
+    closed at the end. With `config_path`, POST /admin/reload re-reads that file."""
+
+    async def start(config: Config, *, config_path: Path | None = None) -> RouterClient:
+        return RouterClient(*await serve_app(create_app(config, config_path=config_path)))
 
     return start
