@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestServer
 from pingtree.api import create_app
 from pingtree.config import Config, parse_config
 from tests.buyers import BuyerServer
+from tests.redis_server import redis_server as redis_server
+from tests.redis_server import redis_url as redis_url
 
 # The repo's samples/ are copies of the project's shared samples, so a bare clone has them too.
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

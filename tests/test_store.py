@@ -1,22 +1,34 @@
 """The Store protocol (pingtree/store/base.py) as a contract every store must keep.
 
-The suite speaks only through the protocol's methods, so the Redis store can run it unchanged by
-adding its name to the `store` fixture. Time moves through an injected clock (`clock.advance`);
-a store that cannot take one must make its fixture's `clock` move time for it. Only the last
-section is about the memory store itself (that it stays bounded).
+The suite speaks only through the protocol's methods and runs unchanged on every store named in
+the `store` fixture: memory, and Redis (a real redis-server the session starts, see
+tests/redis_server.py). Time moves through an injected clock (`clock.advance`); a store that
+cannot take one must make its fixture's `clock` move time for it. The last two sections are about
+one store each: that the memory store stays bounded (Redis is bounded by TTLs instead), and what
+only Redis has (key layout, TTLs, several stores on one server, a dead server).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
+from redis.exceptions import ResponseError
 
+from pingtree.breaker import CLOSED, BreakerState, admits, after_call
 from pingtree.config import BreakerPolicy, Caps, Retention
+from pingtree.errors import StoreUnavailable
 from pingtree.outcome import Outcome, TraceEvent
-from pingtree.rules import CapWindows
+from pingtree.rules import CapWindows, cap_windows
 from pingtree.store.base import (
     CapRequest,
     Claimed,
@@ -29,6 +41,8 @@ from pingtree.store.base import (
     Store,
 )
 from pingtree.store.memory import MemoryStore
+from pingtree.store.redis import Keys, RedisStore
+from tests.redis_server import free_port
 
 RETENTION = Retention(outcomes_hours=1, idempotency_days=1, max_leads=100)
 DAY_S = 86400.0
@@ -50,10 +64,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
     if request.param == "memory":
         made: Store = MemoryStore(RETENTION, clock=clock)
+    elif request.param == "redis":
+        made = RedisStore(request.getfixturevalue("redis_url"), RETENTION, clock=clock)
     else:  # pragma: no cover - a new store adds its branch here
         raise AssertionError(request.param)
     yield made
@@ -245,6 +261,13 @@ async def test_the_daily_budget(store: Store) -> None:
     await store.release(last)
     assert await store.check(sale("ld_4", caps)) is None
     assert await store.check(sale("ld_4", caps, windows=NEXT_DAY)) is None
+
+
+async def test_the_budget_counts_cents_exactly(store: Store) -> None:
+    caps = Caps(daily_budget=Decimal("0.30"))
+    for n in range(3):  # in floats, 0.1 + 0.1 + 0.1 > 0.3
+        await reserved(store, sale(f"ld_{n}", caps, price="0.10"))
+    assert await store.reserve(sale("ld_3", caps, price="0.01")) == Refused("cap:budget")
 
 
 async def test_a_confirmed_sale_keeps_counting(store: Store) -> None:
@@ -456,6 +479,8 @@ async def test_a_closed_breaker_starts_with_a_clean_window(store: Store, clock: 
 
 
 # the memory store stays bounded ----------------------------------------------------------------
+# Memory only: it caps its entries by count (Retention.max_leads). Redis is bounded by TTLs and the
+# operator's maxmemory instead (test_every_key_has_the_prefix_a_hash_tag_and_a_ttl).
 
 
 async def test_the_memory_store_keeps_at_most_max_leads(clock: FakeClock) -> None:
@@ -486,3 +511,275 @@ async def test_the_memory_store_forgets_what_expired(clock: FakeClock) -> None:
     assert sizes["outcomes"] == 1
     assert sizes["dedup"] == 1
     assert sizes["usage"] == 2  # the new hour and the new day
+
+
+# the Redis store -------------------------------------------------------------------------------
+
+MakeRedisStore = Callable[..., RedisStore]
+
+
+@pytest.fixture
+async def make_redis_store(redis_url: str, clock: FakeClock) -> AsyncIterator[MakeRedisStore]:
+    """`make_redis_store(**options)` → a RedisStore on the tests' server; all closed at the end."""
+    made: list[RedisStore] = []
+
+    def make(**options: Any) -> RedisStore:
+        made.append(RedisStore(redis_url, RETENTION, clock=clock, **options))
+        return made[-1]
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain client on the tests' server, to look at what the stores wrote."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def write_everything(store: Store) -> None:
+    """Every method that writes, so that every kind of key exists."""
+    caps = Caps(hourly=5, daily=10, daily_budget=Decimal("100"))
+    await store.claim_idempotency(key("k1"), DAY_S)
+    await store.claim_idempotency(key("k2"), DAY_S)
+    await store.complete_idempotency(key("k2"), outcome("ld_2"))
+    sold = await reserved(store, sale("ld_1", caps, dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S))
+    await store.confirm(sold)
+    await reserved(store, sale("ld_2", caps, buyer="lawfirm-b"))  # still held
+    await store.journal_post("ld_1", "lawfirm-a")
+    await store.record_outcome(outcome("ld_1"))
+    await trip(store)
+    await store.breaker_record("lawfirm-b", True, POLICY)
+
+
+async def test_every_key_has_the_prefix_a_hash_tag_and_a_ttl(
+    make_redis_store: MakeRedisStore, raw: Redis
+) -> None:
+    await write_everything(make_redis_store(prefix="pt-test"))
+    keys = sorted([k.decode() async for k in raw.scan_iter()])
+    kinds = set()
+    for name in keys:
+        shape = re.fullmatch(r"pt-test:\{([bio]):[^{}]+\}:([a-z]+)(:.+)?", name)
+        assert shape is not None, name
+        kinds.add(shape.group(2))
+        ttl_s = await raw.pttl(name) / 1000
+        # Relative TTLs as long as the store keeps each thing (not the fake clock's 2026 dates).
+        assert 0 < ttl_s <= 50 * 3600, (name, ttl_s)
+    assert kinds == {
+        *("idempotency", "hour", "day", "held", "dedup", "breaker", "outcome", "journal"),
+    }
+    assert 3590 < await raw.pttl("pt-test:{o:ld_1}:outcome") / 1000 <= 3600
+
+
+def test_the_keys_of_one_script_share_one_slot() -> None:
+    keys = Keys("pingtree")
+    request = sale("ld_1", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S)
+    assert len({key_slot(name.encode()) for name in keys.cap_keys(request)}) == 1
+    assert key_slot(keys.breaker("lawfirm-a").encode()) == key_slot(
+        keys.cap_keys(request)[0].encode()
+    )
+    assert key_slot(keys.outcome("ld_1").encode()) == key_slot(keys.journal("ld_1").encode())
+    # ...while different buyers, leads and keys spread over the cluster.
+    assert len({key_slot(keys.breaker(f"buyer-{n}").encode()) for n in range(50)}) > 40
+    assert len({key_slot(keys.outcome(f"ld_{n}").encode()) for n in range(50)}) > 40
+
+
+async def test_the_test_server_refuses_scripts_across_slots(raw: Redis) -> None:
+    # Why the contract suite proves the key layout too: its server is a Redis Cluster node.
+    with pytest.raises(ResponseError, match="same slot"):
+        await raw.eval("return 1", 2, "{b:one}:x", "{b:two}:x")  # type: ignore[misc]
+
+
+async def test_stores_on_one_server_share_caps(make_redis_store: MakeRedisStore) -> None:
+    stores = (make_redis_store(), make_redis_store())
+    caps = Caps(hourly=7)
+    results = await asyncio.gather(
+        *(stores[n % 2].reserve(sale(f"ld_{n}", caps)) for n in range(40))
+    )
+    assert sum(isinstance(r, Reservation) for r in results) == 7
+
+
+async def test_stores_on_one_server_share_everything_else(make_redis_store: MakeRedisStore) -> None:
+    first, second = make_redis_store(), make_redis_store()
+    await reserved(first, sale("ld_1", dedup=(PHONE,), dedup_ttl_s=DAY_S))
+    assert await second.reserve(sale("ld_2", dedup=(PHONE,), dedup_ttl_s=DAY_S)) == Refused("dedup")
+
+    assert isinstance(await first.claim_idempotency(key(), DAY_S), Claimed)
+    claim = await second.claim_idempotency(key(), DAY_S)
+    assert isinstance(claim, InFlight)
+    waiting = asyncio.create_task(claim.wait(5))
+    await first.record_outcome(outcome("ld_1"))
+    await first.complete_idempotency(key(), outcome("ld_1"))
+    assert await waiting == outcome("ld_1").summary()
+    assert await second.get_outcome("ld_1") == outcome("ld_1")
+
+    await first.journal_post("ld_1", "lawfirm-a")
+    assert await second.journal("ld_1") == ("lawfirm-a",)
+    await trip(first)
+    assert await second.breaker_admit("lawfirm-a", POLICY) is False
+
+
+async def test_a_waiter_in_another_store_learns_of_an_abandon(
+    make_redis_store: MakeRedisStore,
+) -> None:
+    first, second = make_redis_store(), make_redis_store()
+    await first.claim_idempotency(key(), DAY_S)
+    claim = await second.claim_idempotency(key(), DAY_S)
+    assert isinstance(claim, InFlight)
+    waiting = asyncio.create_task(claim.wait(5))
+    await asyncio.sleep(0.03)
+    await first.abandon_idempotency(key())
+    assert await waiting is None
+    # A claim that took the key's place since is not the one waited for.
+    await first.claim_idempotency(key(), DAY_S)
+    claim = await second.claim_idempotency(key(), DAY_S)
+    assert isinstance(claim, InFlight)
+    waiting = asyncio.create_task(claim.wait(5))
+    await first.abandon_idempotency(key())
+    assert isinstance(await first.claim_idempotency(key(), DAY_S), Claimed)
+    assert await waiting is None
+
+
+async def test_connections_the_server_dropped_are_replaced(
+    make_redis_store: MakeRedisStore, raw: Redis
+) -> None:
+    store = make_redis_store()
+    await store.record_outcome(outcome())
+    await raw.client_kill_filter(_type="normal", skipme=True)  # as a restart or an idle timeout
+    await asyncio.sleep(0.05)  # the drop happened a while before the next call
+    assert await store.get_outcome("ld_1") == outcome()
+
+
+STORE_CALLS: dict[str, Callable[[Store], Awaitable[object]]] = {
+    "claim_idempotency": lambda s: s.claim_idempotency(key(), DAY_S),
+    "complete_idempotency": lambda s: s.complete_idempotency(key(), outcome()),
+    "abandon_idempotency": lambda s: s.abandon_idempotency(key()),
+    "check": lambda s: s.check(sale("ld_1", Caps(hourly=1))),
+    "reserve": lambda s: s.reserve(sale("ld_1", Caps(hourly=1))),
+    "release": lambda s: s.release(Reservation(sale("ld_1"))),
+    "confirm": lambda s: s.confirm(Reservation(sale("ld_1"))),
+    "journal_post": lambda s: s.journal_post("ld_1", "lawfirm-a"),
+    "journal": lambda s: s.journal("ld_1"),
+    "record_outcome": lambda s: s.record_outcome(outcome()),
+    "get_outcome": lambda s: s.get_outcome("ld_1"),
+    "breaker_admit": lambda s: s.breaker_admit("lawfirm-a", POLICY),
+    "breaker_record": lambda s: s.breaker_record("lawfirm-a", False, POLICY),
+}
+
+
+@pytest.mark.parametrize("call", STORE_CALLS)
+async def test_a_dead_redis_is_unavailable_at_once(call: str) -> None:
+    store = RedisStore(f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0", RETENTION)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        await STORE_CALLS[call](store)
+    assert time.monotonic() - started < 2
+    assert raised.value.status == 503
+    said = []
+    error: BaseException | None = raised.value
+    while error is not None:
+        said.append(f"{error!r} {error}")
+        error = error.__cause__ or error.__context__
+    assert "s3cret-pw" not in " ".join(said)
+    await store.close()
+
+
+async def test_connect_checks_the_server_answers(redis_url: str) -> None:
+    with pytest.raises(StoreUnavailable):
+        await RedisStore.connect(f"redis://127.0.0.1:{free_port()}/0")
+    store = await RedisStore.connect(redis_url)
+    await store.close()
+
+
+async def test_a_store_needs_bytes_and_a_prefix_without_braces(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="braces"):
+        RedisStore(redis_url, prefix="pt{1}")
+    decoding = Redis.from_url(redis_url, decode_responses=True)
+    with pytest.raises(ValueError, match="decode_responses"):
+        RedisStore(decoding)
+    await decoding.aclose()
+
+
+# The scripts hold logic that also lives in Python (rules.cap_reason, breaker.py): random histories
+# through both must agree at every step. Times are whole or half seconds, exact in floats and ms.
+# (Caps and dedup are compared with the memory store, which calls cap_reason.)
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_caps_and_dedup_decide_as_the_memory_store_does(
+    seed: int, make_redis_store: MakeRedisStore, clock: FakeClock
+) -> None:
+    rng = random.Random(seed)
+    memory, redis_store = MemoryStore(RETENTION, clock=clock), make_redis_store()
+    held: list[Reservation] = []
+    for step in range(150):
+        caps = Caps(
+            hourly=rng.choice([None, 0, 1, 3, 5]),
+            daily=rng.choice([None, 2, 6, 10]),
+            daily_budget=rng.choice([None, Decimal(0), Decimal("0.30"), Decimal("25.05")]),
+        )
+        request = sale(
+            f"ld_{step}",
+            caps,
+            buyer=rng.choice(["lawfirm-a", "lawfirm-b"]),
+            # As the router does: a counter's TTL outlasts its window, so none is used expired.
+            windows=cap_windows(datetime.fromtimestamp(clock(), UTC), "America/New_York"),
+            price=rng.choice(["0", "0.10", "5", "9.99", "10"]),
+            dedup=tuple(rng.sample(["h1", "h2", "h3", "h4"], rng.randint(0, 2))),
+            dedup_ttl_s=rng.choice([60, DAY_S]),
+        )
+        roll = rng.random()
+        if roll < 0.5:
+            answer = await memory.reserve(request)
+            assert await redis_store.reserve(request) == answer, (step, request)
+            if isinstance(answer, Reservation):
+                held.append(answer)
+        elif roll < 0.7:
+            assert await redis_store.check(request) == await memory.check(request), step
+        elif held:
+            reservation = rng.choice(held)
+            end = rng.choice(["release", "confirm"])
+            await getattr(memory, end)(reservation)
+            await getattr(redis_store, end)(reservation)
+        clock.advance(rng.choice([0, 0, 1, 30, 600, 1800]))
+
+
+async def stored_breaker(raw: Redis, store: RedisStore, buyer_id: str) -> BreakerState:
+    recent, open_until, probing = await raw.hmget(
+        store.keys.breaker(buyer_id), ["recent", "open_until", "probing"]
+    )
+    if recent is None:
+        return CLOSED
+    return BreakerState(
+        recent=tuple(c == ord("1") for c in recent),
+        open_until=int(open_until) / 1000 if open_until else None,
+        probing=probing == b"1",
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_the_lua_breaker_is_breaker_py(
+    seed: int, make_redis_store: MakeRedisStore, clock: FakeClock, raw: Redis
+) -> None:
+    rng = random.Random(seed)
+    window = rng.randint(1, 6)
+    policy = BreakerPolicy(
+        window=window,
+        min_calls=rng.randint(1, window),
+        failure_ratio=rng.choice([0.2, 0.5, 0.75, 1.0]),
+        cooldown_s=rng.choice([1, 5, 30]),
+    )
+    store, state = make_redis_store(), CLOSED
+    for step in range(150):
+        clock.advance(rng.choice([0, 0.5, 1, 2, 5, 29, 30, 31]))
+        if rng.random() < 0.4:
+            admitted, state = admits(state, clock(), policy)
+            assert await store.breaker_admit("lawfirm-a", policy) is admitted, step
+        else:
+            ok = rng.random() < 0.5
+            state = after_call(state, ok, clock(), policy)
+            await store.breaker_record("lawfirm-a", ok, policy)
+        assert await stored_breaker(raw, store, "lawfirm-a") == state, step
