@@ -3,7 +3,13 @@
 (`api_key`, `admin_token`, `dedup_secret`) are `SecretStr`, and buyer URLs print without
 credentials, so no repr, log line or error prints them back."""
 
-from pingtree.config.loading import interpolate_env, load_config, parse_config
+from pingtree.config.loading import (
+    env_values,
+    interpolate_env,
+    load_config,
+    parse_config,
+    read_yaml,
+)
 from pingtree.config.models import (
     WEEKDAYS,
     BreakerPolicy,
@@ -35,8 +41,10 @@ __all__ = [
     "Schedule",
     "SellerConfig",
     "Weekday",
+    "env_values",
     "interpolate_env",
     "load_config",
     "masked_url",
     "parse_config",
+    "read_yaml",
 ]

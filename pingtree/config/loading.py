@@ -52,6 +52,28 @@ def interpolate_env(
     return node
 
 
+def env_values(node: Any, env: Mapping[str, str]) -> frozenset[str]:
+    """The values a document's `${NAME}` references take from the environment: what must never
+    be printed back (`pingtree try` masks them in what it shows)."""
+    found: set[str] = set()
+
+    def walk(item: Any) -> None:
+        if isinstance(item, dict):
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, list):
+            for value in item:
+                walk(value)
+        elif isinstance(item, str):
+            for match in _ENV_REF.finditer(item):
+                value = env.get(match.group(1))
+                if value:
+                    found.add(value)
+
+    walk(node)
+    return frozenset(found)
+
+
 def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
     parts: list[str] = []
     node = raw
