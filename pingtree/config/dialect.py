@@ -36,6 +36,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
+from xml.etree import ElementTree
 
 from pydantic import (
     BaseModel,
@@ -125,6 +126,13 @@ class FieldMap(_Frozen):
     map: Mapping[str, Scalar] = Field(default_factory=dict)
     transform: tuple[str, ...] = ()
 
+    @field_validator("to")
+    @classmethod
+    def _no_empty_segment(cls, value: str) -> str:
+        if "" in value.split("."):
+            raise ValueError(f"{value!r} has an empty segment: dots separate nested names")
+        return value
+
     @field_validator("transform", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
@@ -200,11 +208,45 @@ class Locator(_Frozen):
                 re.compile(self.regex)
             except re.error as exc:
                 raise ValueError(f"regex does not compile: {exc}") from None
+        if self.path is not None and "" in self.path.split("."):
+            raise ValueError(f"path {self.path!r} has an empty segment: data.result.price")
+        if self.xpath is not None:
+            _check_xpath(self.xpath)
         return self
 
     @property
     def kind(self) -> Literal["path", "xpath", "regex"]:
         return "path" if self.path is not None else "xpath" if self.xpath is not None else "regex"
+
+
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+# `b:status` → `status`: answers are read with their namespaces stripped, so the prefixes an
+# operator copies from a buyer's documentation are stripped from the path too.
+_PREFIX = re.compile(r"(^|[/\[@])[A-Za-z_][\w.-]*:(?=[A-Za-z_*])")
+
+
+def split_xpath(xpath: str) -> tuple[str, str | None]:
+    """An answer's XPath as (element path without namespace prefixes, attribute name or None):
+    `lead/@id` → ("lead", "id"), `@code` → ("", "code"), `/b:response/b:status` →
+    ("/response/status", None). A `@` in a predicate (`item[@id='1']`) belongs to the path."""
+    path, attribute = xpath.strip(), None
+    head, at, tail = path.rpartition("@")
+    name = tail.rpartition(":")[2]  # `@xlink:href` reads `href`: namespaces are stripped
+    if at and (not head or head.endswith("/")) and _XML_NAME.match(name):
+        path, attribute = head.rstrip("/"), name
+    return _PREFIX.sub(r"\1", path), attribute
+
+
+def _check_xpath(xpath: str) -> None:
+    # ElementTree understands a subset of XPath: refuse at load what it would refuse per answer.
+    path, _ = split_xpath(xpath)
+    relative = "." + path if path.startswith("//") else path.lstrip("/") or "."
+    try:
+        ElementTree.Element("answer").find(relative)
+    except Exception:  # its path compiler raises SyntaxError, KeyError, TypeError… by case
+        raise ValueError(f"xpath {xpath!r} is not one ElementTree can read") from None
 
 
 class Matcher(Locator):
@@ -220,6 +262,13 @@ class Matcher(Locator):
             return tuple(_as_key(v) for v in value)
         if isinstance(value, str | int | float | bool):
             return (_as_key(value),)
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("values is empty, so nothing would ever match: list the words")
         return value
 
 
@@ -345,4 +394,5 @@ __all__ = [
     "check_transform",
     "secret_header",
     "secret_key",
+    "split_xpath",
 ]
