@@ -1,12 +1,14 @@
 """The native buyer protocol (DESIGN §8). PURE: lead → request body; response → what it means.
 
 Strict by design: an HTTP status never means acceptance by itself, and anything that does not say
-`"accepted": true` in the expected shape is not a bid and not a sale.
+`"accepted": true` in the expected shape is not a bid and not a sale. The answer types here are
+shared with the buyer dialects (request.py, response.py): a dialect's answer means the same things.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,13 +26,18 @@ class Bid:
     price: Decimal
     bid_id: str | None
     expires_in_ms: float | None
+    # Values a dialect's `carry` read from the ping's answer, for the post (`from: ping.NAME`).
+    # Not hashed: a bid is compared, never used as a key.
+    carried: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Decline:
-    """The buyer answered properly and said no."""
+    """The buyer answered properly and said no; `code` is "duplicate" when it said it already has
+    this consumer (a dialect's `duplicate` matcher), else "declined"."""
 
     reason: str
+    code: str = "declined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +141,11 @@ def parse_post_answer(status: int, body: bytes) -> PostAnswer:
         return Decline(_text(decoded.get("reason")) or "rejected")
     return Accepted(
         buyer_lead_id=_text(decoded.get("buyer_lead_id")),
-        redirect_url=_web_url(decoded.get("redirect_url")),
+        redirect_url=web_url(decoded.get("redirect_url")),
     )
 
 
-def _web_url(value: Any) -> str | None:
+def web_url(value: Any) -> str | None:
     """A redirect the seller will send a consumer to: an absolute http(s) URL, or nothing."""
     if not isinstance(value, str) or len(value) > _URL_MAX:
         return None

@@ -1,0 +1,39 @@
+"""PURE: a lead → a buyer's request; a buyer's answer → Bid | Accepted | Decline | Failure.
+
+    native.py      the native protocol of DESIGN §8 and the answer types every dialect shares
+    transforms.py  typed value transforms of a field mapping (phone:10, state:name, date:…)
+
+No module here awaits, reads the clock, draws a random number or logs: time and ids are arguments.
+"""
+
+from pingtree.codec.native import (
+    Accepted,
+    Bid,
+    Decline,
+    Failure,
+    PingAnswer,
+    PingBody,
+    PostAnswer,
+    encode_ping,
+    encode_post,
+    parse_ping_answer,
+    parse_post_answer,
+    post_body,
+)
+from pingtree.codec.transforms import MappingError
+
+__all__ = [
+    "Accepted",
+    "Bid",
+    "Decline",
+    "Failure",
+    "MappingError",
+    "PingAnswer",
+    "PingBody",
+    "PostAnswer",
+    "encode_ping",
+    "encode_post",
+    "parse_ping_answer",
+    "parse_post_answer",
+    "post_body",
+]
