@@ -2,6 +2,8 @@
 
     native.py      the native protocol of DESIGN §8 and the answer types every dialect shares
     transforms.py  typed value transforms of a field mapping (phone:10, state:name, date:…)
+    request.py     a buyer's dialect → the request: sources, field mapping, URL, headers, auth
+    bodies.py      json / form / xml bodies and query strings from mapped fields
 
 No module here awaits, reads the clock, draws a random number or logs: time and ids are arguments.
 """
@@ -20,6 +22,13 @@ from pingtree.codec.native import (
     parse_post_answer,
     post_body,
 )
+from pingtree.codec.request import (
+    OutboundRequest,
+    Sources,
+    build_body,
+    build_request,
+    derived_fields,
+)
 from pingtree.codec.transforms import MappingError
 
 __all__ = [
@@ -28,9 +37,14 @@ __all__ = [
     "Decline",
     "Failure",
     "MappingError",
+    "OutboundRequest",
     "PingAnswer",
     "PingBody",
     "PostAnswer",
+    "Sources",
+    "build_body",
+    "build_request",
+    "derived_fields",
     "encode_ping",
     "encode_post",
     "parse_ping_answer",
