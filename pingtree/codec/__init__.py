@@ -4,6 +4,8 @@
     transforms.py  typed value transforms of a field mapping (phone:10, state:name, date:…)
     request.py     a buyer's dialect → the request: sources, field mapping, URL, headers, auth
     bodies.py      json / form / xml bodies and query strings from mapped fields
+    locate.py      reading a value at a JSON path, an XPath or a regex in a buyer's answer
+    response.py    a buyer's answer → what it means, by its ResponseMap (or the native rules)
 
 No module here awaits, reads the clock, draws a random number or logs: time and ids are arguments.
 """
@@ -29,6 +31,7 @@ from pingtree.codec.request import (
     build_request,
     derived_fields,
 )
+from pingtree.codec.response import read_ping_answer, read_post_answer
 from pingtree.codec.transforms import MappingError
 
 __all__ = [
@@ -50,4 +53,6 @@ __all__ = [
     "parse_ping_answer",
     "parse_post_answer",
     "post_body",
+    "read_ping_answer",
+    "read_post_answer",
 ]

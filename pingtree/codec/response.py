@@ -1,0 +1,203 @@
+"""A buyer's answer → what it means, read with its ResponseMap (config/dialect.py states the
+rules), or with the native rules of DESIGN §8 when it has none. PURE.
+
+Strict like the native protocol: a status code never means acceptance, and an answer the map
+cannot place is a Failure whose detail quotes the start of the body (the router redacts the
+lead's PII from it before tracing), never a bid and never a sale. The Content-Type a buyer sends
+is ignored: buyers that answer JSON as text/html are common, HTML error pages with a 200 too.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from pingtree import jsonenc
+from pingtree.codec.locate import as_text, find, strip_namespaces
+from pingtree.codec.native import (
+    Accepted,
+    Bid,
+    Decline,
+    Failure,
+    PingAnswer,
+    PostAnswer,
+    parse_ping_answer,
+    parse_post_answer,
+    web_url,
+)
+from pingtree.config.dialect import Locator, Matcher, ResponseMap
+from pingtree.money import cents, parse_price
+
+_BOM = b"\xef\xbb\xbf"
+_SNIPPET_CHARS = 120
+_TEXT_MAX = 200
+_ACCEPTED: Literal["accepted"] = "accepted"
+
+
+def read_ping_answer(response: ResponseMap | None, status: int, body: bytes) -> PingAnswer:
+    if response is None:
+        return parse_ping_answer(status, body)
+    document = _document(response.format, status, body)
+    if isinstance(document, Failure):
+        return document
+    verdict = _verdict(response, document, body, refusal="declined")
+    if isinstance(verdict, Decline | Failure):
+        return verdict
+    if response.price is None:
+        return Failure("bad_response", "accepted, but the response map reads no price")
+    price = read_price(find(document, response.price))
+    if price is None:
+        return Failure("bad_response", "accepted without a readable price")
+    expires = _number(_found(document, response.expires_in_ms))
+    if isinstance(expires, Failure):
+        return expires
+    carried = {
+        name: text
+        for name, locator in response.carry.items()
+        if (text := as_text(find(document, locator))) is not None
+    }
+    return Bid(
+        price=cents(price),
+        bid_id=_short_text(_found(document, response.bid_id)),
+        expires_in_ms=expires,
+        carried=carried,
+    )
+
+
+def read_post_answer(response: ResponseMap | None, status: int, body: bytes) -> PostAnswer:
+    if response is None:
+        return parse_post_answer(status, body)
+    document = _document(response.format, status, body)
+    if isinstance(document, Failure):
+        return document
+    verdict = _verdict(response, document, body, refusal="rejected")
+    if isinstance(verdict, Decline | Failure):
+        return verdict
+    redirect = _short_text(_found(document, response.redirect_url), limit=None)
+    return Accepted(
+        buyer_lead_id=_short_text(_found(document, response.buyer_lead_id)),
+        redirect_url=web_url(redirect),
+    )
+
+
+def _document(format: Literal["json", "xml", "text"], status: int, body: bytes) -> Any:
+    """The parsed answer (JSON value, XML document element with namespaces stripped, or text),
+    or the Failure that says why there is none."""
+    if not 200 <= status < 300:
+        return Failure("http_error", f"HTTP {status}")
+    body = body.removeprefix(_BOM)
+    if not body.strip():
+        return Failure("bad_response", "empty body")
+    if format == "json":
+        try:
+            return jsonenc.loads(body)
+        except jsonenc.JSONDecodeError:
+            return Failure("bad_response", f"not JSON: {snippet(body)}")
+    if format == "xml":
+        try:
+            # No DTD, no entities, no external references: an entity bomb never expands.
+            return strip_namespaces(fromstring(body, forbid_dtd=True))
+        except DefusedXmlException:
+            return Failure("bad_response", f"XML with a DTD or entities refused: {snippet(body)}")
+        except (ParseError, ValueError, RecursionError):
+            return Failure("bad_response", f"not XML: {snippet(body)}")
+    return body.decode("utf-8", errors="replace")
+
+
+def _verdict(
+    response: ResponseMap, document: Any, body: bytes, *, refusal: str
+) -> Literal["accepted"] | Decline | Failure:
+    """accepted → duplicate → rejected, in that order (ResponseMap's docstring)."""
+    accepted = find(document, response.accepted)
+    if _matches(response.accepted, accepted):
+        return _ACCEPTED
+    reason = _short_text(_found(document, response.reason))
+    if response.duplicate is not None and _matches(
+        response.duplicate, find(document, response.duplicate)
+    ):
+        return Decline(reason or "duplicate", code="duplicate")
+    if response.rejected is not None:
+        if _matches(response.rejected, find(document, response.rejected)):
+            return Decline(reason or refusal)
+    elif accepted is not None:
+        return Decline(reason or refusal)  # it said something, and not the accepting word
+    return Failure("bad_response", f"unknown answer: {snippet(body.removeprefix(_BOM))}")
+
+
+def _matches(matcher: Matcher, found: Any) -> bool:
+    if found is None:
+        return False
+    if matcher.values is None:
+        return True
+    text = as_text(found)
+    if text is None:
+        return False
+    wanted = text.strip().casefold()
+    return any(value.strip().casefold() == wanted for value in matcher.values)
+
+
+def _found(document: Any, locator: Locator | None) -> Any:
+    return None if locator is None else find(document, locator)
+
+
+def _short_text(found: Any, *, limit: int | None = _TEXT_MAX) -> str | None:
+    text = as_text(found)
+    if text is None or not text.strip():
+        return None
+    return text.strip()[:limit]
+
+
+# $12.50, 12.50 USD, US$ 1,250.00: currency marks around digits, thousands with commas. No sign:
+# a negative price is not a price. "12,50" is refused rather than guessed at.
+_PRICE = re.compile(
+    r"(?:US\$|\$|USD)?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d*)(?P<fraction>\.\d*)?\s*(?:USD)?",
+    re.IGNORECASE,
+)
+
+
+def read_price(found: Any) -> Decimal | None:
+    """A price as a buyer writes one: a JSON number, or text like "12.50", "$12.50",
+    "12.50 USD", "1,250.00". Negative, NaN, infinite, empty or words: None."""
+    if isinstance(found, str):
+        match = _PRICE.fullmatch(found.strip())
+        if match is None or not any(c.isdigit() for c in match.group(0)):
+            return None
+        digits = match.group("whole").replace(",", "") + (match.group("fraction") or "")
+        try:
+            amount: Decimal | None = Decimal(digits.rstrip(".") or "0")
+        except InvalidOperation:  # pragma: no cover - the pattern admits only digits
+            return None
+    else:
+        amount = parse_price(found)
+    return amount if amount is not None and amount >= 0 else None
+
+
+def _number(found: Any) -> float | Failure | None:
+    """expires_in_ms: a JSON number, or text holding one; absent (or empty text) is None."""
+    if found is None or (isinstance(found, str) and not found.strip()):
+        return None
+    if isinstance(found, int | float) and not isinstance(found, bool):
+        return found
+    if isinstance(found, str):
+        try:
+            number = Decimal(found.strip())
+        except InvalidOperation:
+            number = None
+        # Bounded before int(): "1e999999999" would be a billion-digit integer.
+        if number is not None and number.is_finite() and number.adjusted() < 16:
+            return int(number) if number == number.to_integral_value() else float(number)
+    return Failure("bad_response", "'expires_in_ms' is not a number")
+
+
+def snippet(body: bytes) -> str:
+    """The start of a body for the trace: decoded leniently, whitespace collapsed."""
+    text = " ".join(body[: _SNIPPET_CHARS * 4].decode("utf-8", errors="replace").split())
+    return text[:_SNIPPET_CHARS]
+
+
+__all__ = ["read_ping_answer", "read_post_answer", "read_price", "snippet"]
