@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
 from pingtree import ids
 from pingtree.auction import Offer, plan_tiers, rank
-from pingtree.codec import (
-    Accepted,
-    Decline,
-    Failure,
-    PingBody,
-    PostAnswer,
-    encode_post,
-    parse_ping_answer,
-    parse_post_answer,
-    post_body,
-)
+from pingtree.codec import Accepted, Decline, Failure, PostAnswer
+from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, Config, SellerConfig
-from pingtree.errors import BuyerCallFailed, BuyerTimeout, IdempotencyConflict, PingtreeError
-from pingtree.lead import Lead, anonymize, redact
+from pingtree.errors import BuyerTimeout, IdempotencyConflict, PingtreeError
+from pingtree.lead import Lead, redact
 from pingtree.metrics import Metrics
 from pingtree.money import breakeven
 from pingtree.outcome import Auction, Outcome, Sale
@@ -54,6 +44,7 @@ from pingtree.store.base import (
 )
 from pingtree.transport import Call, Transport, call
 from pingtree.tree import Candidate, Tree
+from pingtree.wire import Wire, read_ping, read_post
 
 log = logging.getLogger(__name__)
 A = TypeVar("A")
@@ -167,8 +158,11 @@ class Router:
         candidates = tree.candidates(lead.vertical, lead.state)
         auction.excluded = candidates.excluded
         eligible = await self._eligible(auction, candidates.buyers)
+        wire = Wire(auction)
         for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
-            sale = await self._run_tier(auction, tier, {c.buyer.id: c.order for c in eligible})
+            sale = await self._run_tier(
+                auction, wire, tier, {c.buyer.id: c.order for c in eligible}
+            )
             if sale is not None:
                 return auction.finish(
                     self._now(),
@@ -234,7 +228,7 @@ class Router:
         )
 
     async def _run_tier(
-        self, auction: Auction, tier: list[BuyerConfig], order: dict[str, int]
+        self, auction: Auction, wire: Wire, tier: list[BuyerConfig], order: dict[str, int]
     ) -> Sale | None:
         offers: list[Offer] = []
         limits = self._limits(auction)
@@ -243,10 +237,10 @@ class Router:
                 offers.extend(self._fixed_offer(auction, buyer, buyer.price, limits, order))
         bidders = [b for b in tier if b.pricing == "bid"]
         if bidders:
-            offers.extend(await self._ping_all(auction, bidders, limits, order))
+            offers.extend(await self._ping_all(auction, wire, bidders, limits, order))
         auction.offers_seen += len(offers)
         for offer in rank(offers):
-            sale = await self._sell(auction, offer)
+            sale = await self._sell(auction, wire, offer)
             if sale is not None:
                 return sale
         return None
@@ -271,7 +265,12 @@ class Router:
     # pings ------------------------------------------------------------------------------------
 
     async def _ping_all(
-        self, auction: Auction, bidders: list[BuyerConfig], limits: BidLimits, order: dict[str, int]
+        self,
+        auction: Auction,
+        wire: Wire,
+        bidders: list[BuyerConfig],
+        limits: BidLimits,
+        order: dict[str, int],
     ) -> list[Offer]:
         """Ping a tier at once; the phase closes when all have answered or at the ping deadline
         (the budget less the post reserve). Pings still open then are cancelled: `timeout`."""
@@ -279,7 +278,6 @@ class Router:
         ping_deadline = auction.deadline - settings.post_reserve_ms / 1000
         min_ping_s = settings.min_ping_ms / 1000
         tasks: dict[asyncio.Task[Offer | None], BuyerConfig] = {}
-        bodies: dict[frozenset[str], PingBody] = {}
         for buyer in bidders:
             assert buyer.ping is not None
             now = self._now()
@@ -287,9 +285,8 @@ class Router:
             if timeout_s < min_ping_s:
                 auction.note(now, buyer.id, "skip", "skipped", reason="no_time_left")
                 continue
-            body = self._ping_body(auction, buyer, bodies)
             task = asyncio.create_task(
-                self._ping(auction, buyer, body, timeout_s, limits, order[buyer.id])
+                self._ping(auction, wire, buyer, timeout_s, limits, order[buyer.id])
             )
             tasks[task] = buyer
         if not tasks:
@@ -313,44 +310,41 @@ class Router:
                 await self._store.breaker_record(buyer.id, False, settings.breaker)
         return offers
 
-    def _ping_body(
-        self, auction: Auction, buyer: BuyerConfig, bodies: dict[frozenset[str], PingBody]
-    ) -> PingBody:
-        """One serialization per set of attributes withheld, not one per buyer."""
-        pii = auction.tree.config.pii_for(buyer)
-        if pii not in bodies:
-            ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)
-            bodies[pii] = PingBody(ping)
-        return bodies[pii]
-
     async def _ping(
         self,
         auction: Auction,
+        wire: Wire,
         buyer: BuyerConfig,
-        body: PingBody,
         timeout_s: float,
         limits: BidLimits,
         order: int,
     ) -> Offer | None:
-        assert buyer.ping is not None
         ping_id = ids.ping_id()
+        built = wire.ping(buyer, ping_id)
+        if isinstance(built, MappingError):
+            auction.note(
+                self._now(), buyer.id, "ping", "skipped", reason="mapping", detail=str(built)
+            )
+            return None
+        target, body = built
         answered = await call(
             self._transport,
-            buyer.ping.url,
-            body.with_ping_id(ping_id),
+            target,
+            body,
             timeout_s,
             auction.tree.max_response,
             idempotent=True,  # a ping changes nothing at the buyer: safe to retry on a fresh socket
         )
-        answer = _read(answered, parse_ping_answer)
+        answer = read_ping(buyer, answered)
         await self._store.breaker_record(
             buyer.id, not isinstance(answer, Failure), auction.tree.settings.breaker
         )
         now = self._now()
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
+            words = redact(detail, auction.lead)  # a buyer's snippet is shown as it came
             auction.note(
-                now, buyer.id, "ping", result, reason=reason, detail=detail, **answered.timing
+                now, buyer.id, "ping", result, reason=reason, detail=words, **answered.timing
             )
             return None
         elapsed = auction.elapsed_ms(now)
@@ -363,47 +357,55 @@ class Router:
             return None
         expires = None if answer.expires_in_ms is None else elapsed + answer.expires_in_ms
         return Offer(
-            buyer.id, answer.price, buyer.priority, elapsed, order, ping_id, answer.bid_id, expires
+            buyer.id,
+            answer.price,
+            buyer.priority,
+            elapsed,
+            order,
+            ping_id,
+            answer.bid_id,
+            expires,
+            tuple(answer.carried.items()),
         )
 
     # posts ------------------------------------------------------------------------------------
 
-    async def _sell(self, auction: Auction, offer: Offer) -> Sale | None:
+    async def _sell(self, auction: Auction, wire: Wire, offer: Offer) -> Sale | None:
         """Post to one offer. A Sale ends the auction (sold, or pending on an ambiguous timeout);
         None means go on to the next offer."""
         buyer = auction.tree.buyers[offer.buyer_id]
         now = self._now()
         timeout_s = min(buyer.post.timeout_ms / 1000, auction.deadline - now)
-        skip = None
+        skip, detail = None, None
         if offer.expires_at_ms is not None and auction.elapsed_ms(now) > offer.expires_at_ms:
             skip = "bid_expired"
         elif timeout_s < auction.tree.settings.min_ping_ms / 1000:
             skip = "no_time_left"
-        reservation: Reservation | Refused | None = None
+        built = wire.post(buyer, offer) if skip is None else None
+        if isinstance(built, MappingError):
+            skip, detail = "mapping", str(built)
+        reservation: Reservation | None = None
         if skip is None and not auction.lead.test and buyer.limits_sales:
-            reservation = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
-            skip = reservation.reason if isinstance(reservation, Refused) else None
-        if skip is not None:
-            auction.note(self._now(), buyer.id, "post", "skipped", reason=skip, bid=offer.price)
+            reserved = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
+            if isinstance(reserved, Refused):
+                skip = reserved.reason
+            else:
+                reservation = reserved
+        if skip is not None or built is None or isinstance(built, MappingError):
+            auction.note(
+                self._now(),
+                buyer.id,
+                "post",
+                "skipped",
+                reason=skip,
+                bid=offer.price,
+                detail=detail,
+            )
             return None
-        assert not isinstance(reservation, Refused)
         await self._store.journal_post(auction.id, buyer.id)
-        body = post_body(
-            auction.lead,
-            lead_id=auction.id,
-            seller_id=auction.seller.id,
-            ping_id=offer.ping_id,
-            bid_id=offer.bid_id,
-            price=offer.price,
-        )
-        answered = await call(
-            self._transport,
-            buyer.post.url,
-            encode_post(body),
-            timeout_s,
-            auction.tree.max_response,
-        )
-        answer = _read(answered, parse_post_answer)
+        target, body = built
+        answered = await call(self._transport, target, body, timeout_s, auction.tree.max_response)
+        answer = read_post(buyer, answered)
         await self._store.breaker_record(
             buyer.id, not isinstance(answer, Failure), auction.tree.settings.breaker
         )
@@ -455,15 +457,8 @@ class Router:
         return None
 
 
-def _read(answered: Call, parse: Callable[[int, bytes], A]) -> A | Failure:
-    """What a buyer's answer means; a call that failed in transport is a Failure like the rest."""
-    if isinstance(answered.outcome, BuyerCallFailed):
-        return Failure(answered.outcome.reason, answered.outcome.detail)
-    return parse(answered.outcome.status, answered.outcome.body)
-
-
 def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:
     """(result, reason, detail) for the trace: a proper no, or a failure with its own reason."""
     if isinstance(answer, Decline):
-        return result, reason, answer.reason
+        return result, answer.code if answer.code != "declined" else reason, answer.reason
     return "failed", answer.reason, answer.detail

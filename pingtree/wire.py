@@ -1,0 +1,135 @@
+"""What the router sends each buyer, and what the answer means.
+
+Two paths. A buyer on the native protocol (DESIGN §8) gets the lead's one pre-serialized ping,
+its ping_id spliced in (`codec.PingBody`): no per-buyer encoding on the hot path. A buyer that
+speaks its own dialect (config/dialect.py) gets a request built from its field map, with its
+method, query, headers, auth and signature, and its answer is read with its response map. Both
+paths end in the same answer types, so the router does not know which one a buyer is on.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from pingtree.auction import Offer
+from pingtree.codec import Failure, PingAnswer, PingBody, PostAnswer, encode_post, post_body
+from pingtree.codec.request import Sources, build_request, derived_fields
+from pingtree.codec.response import read_ping_answer, read_post_answer
+from pingtree.codec.transforms import MappingError
+from pingtree.config import BuyerConfig, Endpoint
+from pingtree.errors import BuyerCallFailed
+from pingtree.lead import anonymize
+from pingtree.outcome import Auction
+from pingtree.transport import Call, Request
+
+Target = str | Request  # a native buyer's URL, or a dialect's whole request
+
+
+class Wire:
+    """One auction's outgoing calls: native ping bodies serialized once per set of attributes
+    withheld (not once per buyer), dialect requests built per buyer."""
+
+    def __init__(self, auction: Auction) -> None:
+        self._auction = auction
+        self._bodies: dict[frozenset[str], PingBody] = {}
+        self._today: date = auction.received_at.date()
+        schema = auction.tree.config.verticals.get(auction.lead.vertical)
+        # Derived fields (zip3, age_band) a vertical's schema adds to every native ping.
+        self._derived: dict[str, str] = (
+            {
+                str(name): value
+                for name, value in derived_fields(auction.lead, self._today).items()
+                if name in schema.derived and value is not None
+            }
+            if schema is not None and schema.derived
+            else {}
+        )
+
+    def ping(self, buyer: BuyerConfig, ping_id: str) -> tuple[Target, bytes] | MappingError:
+        endpoint = buyer.ping
+        assert endpoint is not None
+        if endpoint.native:
+            body = self._native_ping(buyer).with_ping_id(ping_id)
+            return endpoint.url_for(self._auction.lead.test), body
+        # A dialect without `fields` still sends the native ping (with its own headers, auth…).
+        native = None if endpoint.fields else self._native_ping(buyer).with_ping_id(ping_id)
+        return self._request(endpoint, self._sources(ping_id=ping_id), ping_id, native)
+
+    def post(self, buyer: BuyerConfig, offer: Offer) -> tuple[Target, bytes] | MappingError:
+        auction, endpoint = self._auction, buyer.post
+        if endpoint.native:
+            body = post_body(
+                auction.lead,
+                lead_id=auction.id,
+                seller_id=auction.seller.id,
+                ping_id=offer.ping_id,
+                bid_id=offer.bid_id,
+                price=offer.price,
+            )
+            return endpoint.url_for(auction.lead.test), encode_post(body)
+        sources = Sources(
+            lead=auction.lead,
+            today=self._today,
+            lead_id=auction.id,
+            seller=auction.seller.id,
+            ping_id=offer.ping_id,
+            bid_id=offer.bid_id,
+            price=offer.price,
+            carried=dict(offer.carried),
+        )
+        # One message id per (lead, buyer): a receiver that sees it twice knows it is a repeat.
+        return self._request(endpoint, sources, f"{auction.id}-{buyer.id}")
+
+    def _native_ping(self, buyer: BuyerConfig) -> PingBody:
+        auction = self._auction
+        pii = auction.tree.config.pii_for(buyer, auction.lead.vertical)
+        if pii not in self._bodies:
+            ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)
+            ping.update(self._derived)
+            self._bodies[pii] = PingBody(ping)
+        return self._bodies[pii]
+
+    def _sources(self, ping_id: str) -> Sources:
+        auction = self._auction
+        return Sources(
+            lead=auction.lead,
+            today=self._today,
+            lead_id=auction.id,
+            seller=auction.seller.id,
+            ping_id=ping_id,
+        )
+
+    def _request(
+        self,
+        endpoint: Endpoint,
+        sources: Sources,
+        message_id: str,
+        native_body: bytes | None = None,
+    ) -> tuple[Target, bytes] | MappingError:
+        try:
+            request = build_request(
+                endpoint,
+                sources,
+                test=self._auction.lead.test,
+                message_id=message_id,
+                timestamp=int(time.time()),
+                native_body=native_body,
+            )
+        except MappingError as exc:
+            return exc
+        return Request(request.method, request.url, request.headers, request.body), b""
+
+
+def read_ping(buyer: BuyerConfig, answered: Call) -> PingAnswer:
+    """What a ping's answer means; a call that failed in transport is a Failure like the rest."""
+    if isinstance(answered.outcome, BuyerCallFailed):
+        return Failure(answered.outcome.reason, answered.outcome.detail)
+    assert buyer.ping is not None
+    return read_ping_answer(buyer.ping.response, answered.outcome.status, answered.outcome.body)
+
+
+def read_post(buyer: BuyerConfig, answered: Call) -> PostAnswer:
+    if isinstance(answered.outcome, BuyerCallFailed):
+        return Failure(answered.outcome.reason, answered.outcome.detail)
+    return read_post_answer(buyer.post.response, answered.outcome.status, answered.outcome.body)
