@@ -32,7 +32,7 @@ from pingtree.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from pingtree.lead import parse_lead
+from pingtree.lead import apply_schema, parse_lead
 from pingtree.metrics import Metrics
 from pingtree.openapi import openapi_document
 from pingtree.outcome import operator_view, seller_view
@@ -206,8 +206,10 @@ async def post_lead(request: web.Request) -> web.Response:
         content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE
     ):
         raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
-    body = await _read_body(request, request.app[ROUTER].tree.settings.max_body_kb * 1024)
+    tree = request.app[ROUTER].tree
+    body = await _read_body(request, tree.settings.max_body_kb * 1024)
     lead = parse_lead(_decode_lead_body(content_type, body))
+    lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
     fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
     key = _idempotency_key(request, seller, lead.lead_id, fingerprint)
     outcome, replayed = await request.app[ROUTER].submit(seller, lead, key)

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from aiohttp import web
 from pingtree import jsonenc
 from pingtree.config import Config, load_config
 from pingtree.config.summary import describe_tree
-from pingtree.errors import ConfigError
+from pingtree.errors import ConfigError, PingtreeError
 
 
 def _print_errors(path: str, exc: ConfigError) -> None:
@@ -190,6 +191,36 @@ async def _post_lead(
         return response.status, response.headers.get("Idempotent-Replayed") == "true", answer
 
 
+def cmd_try(args: argparse.Namespace) -> int:
+    """The exact ping and post one buyer would get for a lead (secrets masked); with --send, the
+    buyer's raw answers and how pingtree read them. Exit 0 when the buyer would buy."""
+    from pingtree.tryout import masker_for, read_lead, try_buyer
+
+    logging.getLogger("pingtree.tree").setLevel(logging.ERROR)  # no dedup-key warning here
+    config = _load_or_report(args.config)
+    if config is None:
+        return 2
+    buyer = next((b for b in config.buyers if b.id == args.buyer), None)
+    if buyer is None:
+        known = ", ".join(b.id for b in config.buyers)
+        print(f"{args.config}: no buyer {args.buyer!r} (buyers: {known})", file=sys.stderr)
+        return 2
+    try:
+        lead = read_lead(args.lead, config)
+    except (OSError, jsonenc.JSONDecodeError) as exc:
+        print(f"{args.lead}: cannot read a JSON lead: {exc}", file=sys.stderr)
+        return 2
+    except PingtreeError as exc:
+        fields = "".join(f"\n  {name}: {message}" for name, message in exc.fields.items())
+        print(f"{args.lead}: {exc.detail}{fields}", file=sys.stderr)
+        return 2
+    if args.send:
+        where = "its sandbox" if lead.test and buyer.post.sandbox_url else "the buyer"
+        print(f"sending this lead to {where} (test: {str(lead.test).lower()})\n")
+    mask = masker_for(args.config, dict(os.environ))
+    return asyncio.run(try_buyer(config, buyer, lead, send=args.send, mask=mask, out=sys.stdout))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pingtree", description="Ping-post lead router")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -228,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--idempotency-key")
     send.add_argument("--form", action="store_true", help="send form-encoded instead of JSON")
     send.set_defaults(run=cmd_send)
+    try_ = commands.add_parser("try", help="show (and --send) what one buyer would be sent")
+    try_.add_argument("buyer", help="the buyer's id in the config")
+    try_.add_argument("--config", default="buyers.yaml")
+    try_.add_argument("--lead", required=True, help="a JSON lead (samples/*.json)")
+    try_.add_argument(
+        "--send", action="store_true", help="really call the buyer and show how it answered"
+    )
+    try_.set_defaults(run=cmd_try)
     return parser
 
 

@@ -173,7 +173,7 @@ class Endpoint(_Frozen):
     auth: Auth | None = None
     sign: Signing | None = None
     sandbox_url: str | None = Field(None, pattern=r"^https?://")
-    fields: tuple[FieldMap, ...] | None = None
+    fields: tuple[FieldMap, ...] | None = Field(None, min_length=1)
     response: ResponseMap | None = None
 
     @field_validator("method", mode="before")
@@ -403,6 +403,9 @@ class BuyerConfig(_Frozen):
             raise ValueError("pricing: bid needs ping.url (or set pricing: fixed with a price)")
         if self.pricing == "bid" and self.price is not None:
             raise ValueError("price is only for pricing: fixed")
+        answer = self.ping.response if self.ping is not None else None
+        if answer is not None and answer.price is None:
+            raise ValueError("ping.response needs `price`: a ping answer without one is no bid")
         return self
 
 

@@ -1,0 +1,192 @@
+"""`pingtree try BUYER --config FILE --lead FILE [--send]`: what this buyer would be sent, byte
+for byte, before it goes live; with `--send`, its raw answers and what pingtree made of them.
+
+Secrets are masked in everything shown: every value that came from a `${NAME}` reference, the
+credentials of `auth` and URLs, signatures, and headers whose names say they hold a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from pingtree import ids, jsonenc
+from pingtree.auction import Offer
+from pingtree.codec import Accepted, Bid, Decline, Failure
+from pingtree.codec.transforms import MappingError
+from pingtree.config import BuyerConfig, Config, env_values, masked_url, read_yaml
+from pingtree.config.dialect import secret_header
+from pingtree.errors import PingtreeError
+from pingtree.lead import Lead, apply_schema, parse_lead
+from pingtree.outcome import Auction
+from pingtree.transport import Call, HttpTransport, Request, call
+from pingtree.tree import Tree
+from pingtree.wire import Target, Wire, read_ping, read_post
+
+_SHOWN_BODY = 4000
+_MASKED_HEADERS = ("authorization", "webhook-signature")
+
+
+class Masker:
+    """Replaces every known secret in text with ***. A plain URL given whole by the environment
+    (`url: ${ACME_URL}`) is shown: where a call goes is not a secret, and `masked_url` already
+    hides a URL's credentials and query string."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        kept = sorted(
+            {s for s in secrets if len(s) >= 3 and not _plain_url(s)}, key=len, reverse=True
+        )
+        self._pattern = re.compile("|".join(map(re.escape, kept))) if kept else None
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub("***", text) if self._pattern else text
+
+
+def _plain_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and not (
+        parts.username or parts.password or parts.query
+    )
+
+
+def masker_for(config_path: str | Path, env: dict[str, str]) -> Masker:
+    return Masker(env_values(read_yaml(config_path), env))
+
+
+def read_lead(path: str | Path, config: Config) -> Lead:
+    body = jsonenc.loads(Path(path).read_bytes())
+    if not isinstance(body, dict):
+        raise PingtreeError(f"{path}: a lead is a JSON object")
+    lead = parse_lead(body)
+    return apply_schema(lead, config.verticals.get(lead.vertical))
+
+
+def show_request(
+    out: TextIO, title: str, target: Target, body: bytes, mask: Callable[[str], str]
+) -> None:
+    if isinstance(target, Request):
+        method, url, headers, body = target.method, target.url, target.headers, target.body
+    else:
+        method, url = "POST", target
+        headers = (("Content-Type", "application/json"),)
+    print(f"--- {title}: {method} {mask(masked_url(url))}", file=out)
+    for name, value in headers:
+        hidden = name.lower() in _MASKED_HEADERS or secret_header(name)
+        shown = _scheme_only(value) if hidden else mask(value)
+        print(f"{name}: {shown}", file=out)
+    print(file=out)
+    text = body.decode("utf-8", "replace")
+    print(mask(text[:_SHOWN_BODY]) + (" …" if len(text) > _SHOWN_BODY else ""), file=out)
+    print(file=out)
+
+
+def _scheme_only(value: str) -> str:
+    scheme, _, rest = value.partition(" ")
+    return f"{scheme} ***" if rest and scheme.lower() in ("basic", "bearer") else "***"
+
+
+def show_answer(out: TextIO, answered: Call, meaning: object, mask: Callable[[str], str]) -> None:
+    outcome = answered.outcome
+    if isinstance(outcome, PingtreeError):
+        print(f"answer: none ({type(outcome).__name__}: {mask(outcome.detail)})", file=out)
+    else:
+        text = outcome.body.decode("utf-8", "replace")
+        print(f"answer: HTTP {outcome.status} in {outcome.duration_ms:.0f} ms", file=out)
+        print(mask(text[:_SHOWN_BODY]), file=out)
+    print(f"read as: {mask(_meaning(meaning))}", file=out)
+    print(file=out)
+
+
+def _meaning(answer: object) -> str:
+    if isinstance(answer, Bid):
+        carried = f", carried {dict(answer.carried)}" if answer.carried else ""
+        bid_id = f", bid_id {answer.bid_id}" if answer.bid_id else ""
+        return f"bid {answer.price}{bid_id}{carried}"
+    if isinstance(answer, Accepted):
+        return f"accepted (buyer lead id {answer.buyer_lead_id}, redirect {answer.redirect_url})"
+    if isinstance(answer, Decline):
+        return f"declined ({answer.code}): {answer.reason}"
+    if isinstance(answer, Failure):
+        return f"failure ({answer.reason}): {answer.detail}"
+    return repr(answer)
+
+
+async def try_buyer(
+    config: Config,
+    buyer: BuyerConfig,
+    lead: Lead,
+    *,
+    send: bool,
+    mask: Callable[[str], str],
+    out: TextIO,
+) -> int:
+    """Show (and with `send`, make) the ping and the post; 0 when the buyer would buy."""
+    tree = Tree(config)
+    now = asyncio.get_running_loop().time()
+    seller = config.sellers[0]
+    auction = Auction(
+        lead=lead,
+        seller=seller,
+        tree=tree,
+        id=ids.lead_id(),
+        received_at=datetime.now(UTC),
+        started=now,
+        deadline=now + config.router.budget_ms / 1000,
+        dedup_keys=(),
+    )
+    wire = Wire(auction)
+    transport = HttpTransport()
+    max_bytes = config.router.max_response_kb * 1024
+    try:
+        offer = Offer(buyer.id, buyer.price or config.router.floor, buyer.priority, 0, 0)
+        if buyer.ping is not None:
+            ping_id = ids.ping_id()
+            built = wire.ping(buyer, ping_id)
+            if isinstance(built, MappingError):
+                print(f"ping: cannot be built: {built}", file=out)
+                return 1
+            show_request(out, f"ping to {buyer.id}", *built, mask)
+            if send:
+                target, body = built
+                timeout = buyer.ping.timeout_ms / 1000
+                answered = await call(transport, target, body, timeout, max_bytes)
+                answer = read_ping(buyer, answered)
+                show_answer(out, answered, answer, mask)
+                if not isinstance(answer, Bid):
+                    return 1
+                offer = Offer(
+                    buyer.id,
+                    answer.price,
+                    buyer.priority,
+                    0,
+                    0,
+                    ping_id,
+                    answer.bid_id,
+                    carried=tuple(answer.carried.items()),
+                )
+            else:
+                offer = Offer(buyer.id, Decimal("1.00"), buyer.priority, 0, 0, ping_id)
+        built = wire.post(buyer, offer)
+        if isinstance(built, MappingError):
+            print(f"post: cannot be built: {built}", file=out)
+            return 1
+        title = f"post to {buyer.id} at {offer.price}" + (
+            "" if send or buyer.ping is None else " (an example price: --send asks the ping)"
+        )
+        show_request(out, title, *built, mask)
+        if send:
+            target, body = built
+            timeout = buyer.post.timeout_ms / 1000
+            answered = await call(transport, target, body, timeout, max_bytes)
+            verdict = read_post(buyer, answered)
+            show_answer(out, answered, verdict, mask)
+            return 0 if isinstance(verdict, Accepted) else 1
+        return 0
+    finally:
+        await transport.close()
