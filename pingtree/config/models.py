@@ -101,6 +101,15 @@ class BreakerPolicy(_Frozen):
         return self
 
 
+class DeliverySettings(_Frozen):
+    """The delivery queue: how many deliveries go out at once per router process, how often due
+    ones are looked for, and how long finished ones (and dead letters) are kept."""
+
+    concurrency: int = Field(8, ge=1, le=256)
+    poll_ms: int = Field(250, ge=10, le=60_000)
+    keep_days: float = Field(7, gt=0)
+
+
 class RouterSettings(_Frozen):
     budget_ms: int = Field(3000, ge=100, le=60_000)
     post_reserve_ms: int = Field(1000, ge=0)
@@ -117,6 +126,12 @@ class RouterSettings(_Frozen):
     max_response_kb: int = Field(256, ge=1, le=10_240)
     retention: Retention = Retention()
     breaker: BreakerPolicy = BreakerPolicy()
+    deliveries: DeliverySettings = DeliverySettings()
+    # The embedded store's file (SQLite): deliveries, caps, dedup, idempotency and the post
+    # journal survive a restart. None: memory only (tests, throwaway runs).
+    state_file: str | None = None
+    # The CSV mirror: every sale appended to {exports_dir}/{buyer}/{date}.csv. None: off.
+    exports_dir: str | None = None
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -138,6 +153,21 @@ class SellerConfig(_Frozen):
 
     _verticals = field_validator("verticals", mode="before")(lambda v: _lower_all(v))
     reveal: tuple[Literal["buyer", "price"], ...] = ()
+    # Told of each sale (DESIGN §5's seller view, signed when `sign` is set); `postback_url: X`
+    # is short for `postback: {url: X}`.
+    postback: Destination | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _postback_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "postback_url" in value:
+            value = dict(value)
+            url = value.pop("postback_url")
+            if "postback" in value:
+                raise ValueError("give postback_url or postback, not both")
+            if url is not None:
+                value["postback"] = {"id": "postback", "url": url}
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -252,6 +282,32 @@ class Endpoint(_Frozen):
         yield "timeout_ms", self.timeout_ms
         yield "method", self.method
         yield "format", self.format
+
+
+DEFAULT_RETRY_S: tuple[float, ...] = (0, 30, 120, 600, 3600)  # at once, 30 s, 2 min, 10 min, 1 h
+
+
+class Destination(Endpoint):
+    """Where a sold lead goes besides the buyer's post (a CRM, a webhook, a dialer), or where a
+    seller hears of its sale: an Endpoint (every dialect key applies) with a retry schedule.
+
+    A destination answering 2xx has its lead. 410 disables it; 429 and 503 are retried after
+    their `Retry-After`; another 4xx is dead-lettered at once; 5xx, timeouts and connection
+    errors are retried on `retry_s` (the delay before each attempt, each ± `jitter`), then sent to
+    `failover_url` on the same schedule, then dead-lettered."""
+
+    id: str = Field("delivery", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    timeout_ms: int = Field(5000, ge=10, le=60_000)
+    retry_s: tuple[float, ...] = Field(DEFAULT_RETRY_S, min_length=1, max_length=50)
+    jitter: float = Field(0.1, ge=0, le=1)
+    failover_url: str | None = Field(None, pattern=r"^https?://")
+
+    @field_validator("retry_s")
+    @classmethod
+    def _delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay < 0 or delay > 7 * 86400 for delay in value):
+            raise ValueError("each delay is 0 to 604800 seconds (7 days)")
+        return value
 
 
 def _as_text(value: Any) -> str:
@@ -387,6 +443,7 @@ class BuyerConfig(_Frozen):
     pii_attributes: frozenset[str] = frozenset()
     ping: Endpoint | None = None
     post: Endpoint
+    deliveries: tuple[Destination, ...] = ()
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
 
@@ -403,6 +460,10 @@ class BuyerConfig(_Frozen):
             raise ValueError("pricing: bid needs ping.url (or set pricing: fixed with a price)")
         if self.pricing == "bid" and self.price is not None:
             raise ValueError("price is only for pricing: fixed")
+        names = [d.id for d in self.deliveries]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"deliveries: give each its own id ({', '.join(repeated)} repeated)")
         answer = self.ping.response if self.ping is not None else None
         if answer is not None and answer.price is None:
             raise ValueError("ping.response needs `price`: a ping answer without one is no bid")
