@@ -101,7 +101,7 @@ class DeliveryQueue(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
-    async def list(
+    async def jobs(
         self,
         *,
         state: JobState | None = None,
