@@ -31,6 +31,7 @@ import httptools
 
 _IDLE_S = 4.0  # below the keep-alive timeout of most servers (Node's is 5 s)
 _MAX_IDLE_PER_HOST = 256
+_RETRY_AFTER_MAX = 64  # a date or a number of seconds: anything longer is not one
 
 
 class BadAnswer(Exception):
@@ -110,6 +111,8 @@ class _Connection(asyncio.Protocol):
         self._close_after = False
         self._headers_done = False
         self._length_known = False
+        # The one answer header a caller sees: deliveries honour it on 429 and 503.
+        self.retry_after: str | None = None
 
     # asyncio.Protocol -----------------------------------------------------------------------
 
@@ -158,6 +161,8 @@ class _Connection(asyncio.Protocol):
             self._length_known = True
         elif lowered == b"content-encoding":
             self._encoding = value.strip().lower()
+        elif lowered == b"retry-after":
+            self.retry_after = value.strip()[:_RETRY_AFTER_MAX].decode("latin-1")
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
@@ -216,6 +221,7 @@ class _Connection(asyncio.Protocol):
         self._waiter = asyncio.get_running_loop().create_future()
         self._parser = httptools.HttpResponseParser(self)
         self._limit, self._status, self._body, self._size = limit, None, [], 0
+        self.retry_after = None
         self._encoding, self._close_after, self._headers_done, self._length_known = (
             b"",
             False,
@@ -275,7 +281,8 @@ class Http1Client:
         server had closed is retried once on a new one when `retry_stale` (only for calls that
         change nothing: pings)."""
         target = self._target(url)
-        return await self._exchange(target, target.head, body, max_bytes, retry_stale)
+        status, payload, _ = await self._exchange(target, target.head, body, max_bytes, retry_stale)
+        return status, payload
 
     async def request(
         self,
@@ -286,20 +293,21 @@ class Http1Client:
         max_bytes: int,
         *,
         retry_stale: bool = False,
-    ) -> tuple[int, bytes]:
-        """Any method, any headers: a buyer dialect's call (config/dialect.py)."""
+    ) -> tuple[int, bytes, str | None]:
+        """Any method, any headers: a buyer dialect's call (config/dialect.py), or a delivery;
+        (status, body, the answer's Retry-After or None)."""
         target, head = head_of(method, url, headers, self._user_agent)
         return await self._exchange(target, head, body, max_bytes, retry_stale)
 
     async def _exchange(
         self, target: Target, head: bytes, body: bytes, max_bytes: int, retry_stale: bool
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, str | None]:
         connection = self._take_idle(target)
         reused = connection is not None
         if connection is None:
             connection = await self._connect(target)
         try:
-            answer = await connection.exchange(head, body, max_bytes)
+            status, payload = await connection.exchange(head, body, max_bytes)
         except ConnectionResetError:
             connection.close()
             if not (reused and retry_stale):
@@ -317,7 +325,8 @@ class Http1Client:
                 connection.close()
         else:
             connection.close()
-        return answer
+        # Read before any other await: the connection may serve another exchange after that.
+        return status, payload, connection.retry_after
 
     async def close(self) -> None:
         for pool in self._idle.values():

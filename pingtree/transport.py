@@ -25,6 +25,7 @@ class Response:
     status: int
     body: bytes
     duration_ms: float
+    retry_after: str | None = None  # the answer's Retry-After (send() only): deliveries use it
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-Exchange = Callable[[], Awaitable[tuple[int, bytes]]]
+Exchange = Callable[[], Awaitable[tuple[int, bytes] | tuple[int, bytes, str | None]]]
 
 
 async def _timed(exchange: Exchange, timeout_s: float) -> Response:
@@ -62,14 +63,15 @@ async def _timed(exchange: Exchange, timeout_s: float) -> Response:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(max(timeout_s, 0.0)):
-            status, payload = await exchange()
+            answer = await exchange()
     except TimeoutError:
         raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
     except BadAnswer as exc:
         raise BadBuyerResponse(str(exc), http_status=exc.status) from None
     except OSError as exc:
         raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
-    return Response(status, payload, (time.perf_counter() - started) * 1000)
+    retry_after = answer[2] if len(answer) == 3 else None
+    return Response(answer[0], answer[1], (time.perf_counter() - started) * 1000, retry_after)
 
 
 class HttpTransport:
