@@ -12,6 +12,58 @@ from pingtree.outcome import Outcome
 _AUCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _BUYER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 _PRICE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000)
+_ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Sale to delivered: at once for most, up to the retry schedule's hours for the rest.
+_DELIVERY_BUCKETS = (0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+class DeliveryMetrics:
+    """The delivery queue's metrics. `destination` is a destination's key (`buyer:firm/crm`,
+    `seller:acme/postback`): ids from the config, so the label set stays bounded."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.attempts = Counter(
+            "pingtree_delivery_attempts", "Delivery attempts", ["destination"], registry=r
+        )
+        self.successes = Counter(
+            "pingtree_delivery_successes",
+            "Deliveries a destination took (2xx)",
+            ["destination"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "pingtree_delivery_retries",
+            "Attempts to be tried again (later, or on the failover URL)",
+            ["destination"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "pingtree_delivery_dead_letters",
+            "Deliveries given up on, kept for replay",
+            ["destination"],
+            registry=r,
+        )
+        self.disabled = Counter(
+            "pingtree_delivery_disabled",
+            "Answers of 410 Gone: the destination is disabled",
+            ["destination"],
+            registry=r,
+        )
+        self.attempt_seconds = Histogram(
+            "pingtree_delivery_attempt_seconds",
+            "One delivery attempt's HTTP exchange",
+            ["destination"],
+            buckets=_ATTEMPT_BUCKETS,
+            registry=r,
+        )
+        self.latency_seconds = Histogram(
+            "pingtree_delivery_latency_seconds",
+            "From the sale to its delivery, retries included",
+            ["destination"],
+            buckets=_DELIVERY_BUCKETS,
+            registry=r,
+        )
 
 
 class Metrics:
@@ -83,6 +135,7 @@ class Metrics:
             "The config serving: 1 at start, one more per applied reload",
             registry=r,
         )
+        self.deliveries = DeliveryMetrics(r)
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: the label sets are few (config ids, statuses,
