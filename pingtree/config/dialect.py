@@ -43,10 +43,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    field_serializer,
     field_validator,
     model_validator,
 )
+
+from pingtree.config.types import FrozenMap
 
 Scalar = str | int | float | bool
 
@@ -123,7 +124,7 @@ class FieldMap(_Frozen):
     source: str | None = Field(None, alias="from", min_length=1, max_length=200)
     value: Scalar | None = None
     default: Scalar | None = None
-    map: Mapping[str, Scalar] = Field(default_factory=dict)
+    map: FrozenMap[str, Scalar] = Field(default_factory=dict)
     transform: tuple[str, ...] = ()
 
     @field_validator("to")
@@ -150,15 +151,6 @@ class FieldMap(_Frozen):
         if isinstance(value, dict):
             return {_as_key(k): v for k, v in value.items()}
         return value
-
-    @field_validator("map", mode="after")
-    @classmethod
-    def _read_only(cls, value: Mapping[str, Scalar]) -> Mapping[str, Scalar]:
-        return MappingProxyType(dict(value))
-
-    @field_serializer("map")
-    def _as_dict(self, value: Mapping[str, Scalar]) -> dict[str, Scalar]:
-        return dict(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldMap:
@@ -289,19 +281,15 @@ class ResponseMap(_Frozen):
     buyer_lead_id: Locator | None = None
     redirect_url: Locator | None = None
     expires_in_ms: Locator | None = None
-    carry: Mapping[str, Locator] = Field(default_factory=dict)
+    carry: FrozenMap[str, Locator] = Field(default_factory=dict)
 
-    @field_validator("carry", mode="after")
+    @field_validator("carry")
     @classmethod
-    def _read_only(cls, value: Mapping[str, Locator]) -> Mapping[str, Locator]:
+    def _carry_names(cls, value: Mapping[str, Locator]) -> Mapping[str, Locator]:
         for name in value:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
                 raise ValueError(f"carry name {name!r} must be a plain identifier")
-        return MappingProxyType(dict(value))
-
-    @field_serializer("carry")
-    def _as_dict(self, value: Mapping[str, Locator]) -> dict[str, Locator]:
-        return dict(value)
+        return value
 
     @model_validator(mode="after")
     def _locators_fit_format(self) -> ResponseMap:

@@ -7,9 +7,10 @@ Request-time code never reads raw YAML: it reads these models. Secrets (`api_key
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from types import MappingProxyType
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,14 +21,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
-    field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
+from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
 from pingtree.lead import PII_FIELDS
 from pingtree.states import STATE_CODES
@@ -189,6 +191,41 @@ class SellerConfig(_Frozen):
         return Decimal(1) if self.revshare is None else self.revshare
 
 
+class TLS(_Frozen):
+    """How a buyer's https certificate is checked. `ca_file` is a PEM bundle of the CA(s) that
+    signed it, trusted for this endpoint *instead of* the system store: a buyer on a private CA is
+    trusted with certificates that CA signed and no others (a buyer that also wants the public
+    CAs lists them in the same file). The file is read at load, so a reload re-reads it; a file
+    that holds no certificate stops the load. Verification itself is never switched off: see the
+    README ("Buyers over https")."""
+
+    ca_file: Path
+    _ca_pem: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _read_bundle(self) -> TLS:
+        try:
+            pem = self.ca_file.read_text(encoding="ascii")  # PEM is ASCII by definition
+        except OSError as exc:
+            raise ValueError(f"cannot read {self.ca_file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.ca_file} is not a PEM file (not ASCII text)") from None
+        # An empty `cadata` would quietly mean "the system store": refuse it by name.
+        if "-----BEGIN CERTIFICATE-----" not in pem:
+            raise ValueError(f"{self.ca_file} holds no PEM certificate")
+        try:
+            ssl.create_default_context(cadata=pem)
+        except ssl.SSLError as exc:
+            raise ValueError(f"{self.ca_file}: not a valid PEM CA bundle ({exc.reason})") from None
+        self._ca_pem = pem
+        return self
+
+    @property
+    def ca_pem(self) -> str:
+        """The bundle's text as read at load (what the transport builds its SSL context from)."""
+        return self._ca_pem
+
+
 class Endpoint(_Frozen):
     """Where and how a buyer is called: the native protocol by default, or the buyer's own
     dialect (config/dialect.py describes every key)."""
@@ -198,13 +235,14 @@ class Endpoint(_Frozen):
     method: Literal["POST", "PUT", "GET"] = "POST"
     format: Literal["json", "form", "xml"] = "json"
     root: str = Field("lead", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-    query: Mapping[str, str] = Field(default_factory=dict)
-    headers: Mapping[str, str] = Field(default_factory=dict)
+    query: FrozenMap[str, str] = Field(default_factory=dict)
+    headers: FrozenMap[str, str] = Field(default_factory=dict)
     auth: Auth | None = None
     sign: Signing | None = None
     sandbox_url: str | None = Field(None, pattern=r"^https?://")
     fields: tuple[FieldMap, ...] | None = Field(None, min_length=1)
     response: ResponseMap | None = None
+    tls: TLS | None = None
 
     @field_validator("method", mode="before")
     @classmethod
@@ -219,15 +257,6 @@ class Endpoint(_Frozen):
             return {str(k): v if isinstance(v, str) else _as_text(v) for k, v in value.items()}
         return value
 
-    @field_validator("query", "headers", mode="after")
-    @classmethod
-    def _read_only(cls, value: Mapping[str, str]) -> Mapping[str, str]:
-        return MappingProxyType(dict(value))
-
-    @field_serializer("query", "headers")
-    def _as_dict(self, value: Mapping[str, str]) -> dict[str, str]:
-        return dict(value)
-
     @field_validator("headers")
     @classmethod
     def _settable(cls, value: Mapping[str, str]) -> Mapping[str, str]:
@@ -239,6 +268,13 @@ class Endpoint(_Frozen):
             if "\r" in text or "\n" in text:
                 raise ValueError(f"header {name!r}: a value cannot hold a line break")
         return value
+
+    @model_validator(mode="after")
+    def _tls_for_https(self) -> Endpoint:
+        urls = [self.url, self.sandbox_url or ""]
+        if self.tls is not None and not any(u.startswith("https://") for u in urls):
+            raise ValueError("tls applies to https URLs: url (or sandbox_url) is not https")
+        return self
 
     @model_validator(mode="after")
     def _body_described(self) -> Endpoint:
@@ -348,18 +384,8 @@ class Filters(_Frozen):
     states: StateCodes | None = None
     zip_prefixes: tuple[str, ...] | None = None
     sellers: frozenset[str] | None = None
-    require: Mapping[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
-    ranges: Mapping[str, Range] = Field(default_factory=dict)
-
-    @field_validator("require", "ranges", mode="after")
-    @classmethod
-    def _read_only(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
-        # A frozen model with a plain dict inside is not frozen: request-time code cannot change it.
-        return MappingProxyType(dict(value))
-
-    @field_serializer("require", "ranges")
-    def _as_dict(self, value: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(value)
+    require: FrozenMap[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
+    ranges: FrozenMap[str, Range] = Field(default_factory=dict)
 
     @field_validator("zip_prefixes", mode="before")
     @classmethod
@@ -473,7 +499,7 @@ class BuyerConfig(_Frozen):
 class Config(_Frozen):
     router: RouterSettings = RouterSettings()
     pii_attributes: frozenset[str] = frozenset()
-    verticals: Mapping[str, VerticalSchema] = Field(default_factory=dict)
+    verticals: FrozenMap[str, VerticalSchema] = Field(default_factory=dict)
     sellers: tuple[SellerConfig, ...] = Field(min_length=1)
     buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
 
@@ -488,15 +514,6 @@ class Config(_Frozen):
         if isinstance(value, dict):  # compared as the lead's are: trimmed, lower-case
             return {str(k).strip().lower(): v for k, v in value.items()}
         return value
-
-    @field_validator("verticals", mode="after")
-    @classmethod
-    def _frozen_verticals(cls, value: Mapping[str, VerticalSchema]) -> Mapping[str, VerticalSchema]:
-        return MappingProxyType(dict(value))
-
-    @field_serializer("verticals")
-    def _verticals_dict(self, value: Mapping[str, VerticalSchema]) -> dict[str, Any]:
-        return {k: v.model_dump() for k, v in value.items()}
 
     @model_validator(mode="after")
     def _pings_without_pii(self) -> Config:

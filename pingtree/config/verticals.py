@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pingtree.config.dialect import DERIVED_SOURCES, LEAD_SOURCES
+from pingtree.config.types import FrozenMap
 
 Scalar = str | int | float | bool
 AttributeType = Literal["string", "integer", "number", "boolean", "date"]
@@ -45,7 +45,7 @@ class AttributeSpec(_Frozen):
 
 class VerticalSchema(_Frozen):
     required: tuple[str, ...] = ()
-    attributes: Mapping[str, AttributeSpec] = Field(default_factory=dict)
+    attributes: FrozenMap[str, AttributeSpec] = Field(default_factory=dict)
     derived: tuple[Derived, ...] = ()
 
     @field_validator("required")
@@ -59,7 +59,7 @@ class VerticalSchema(_Frozen):
             )
         return value
 
-    @field_validator("attributes", mode="after")
+    @field_validator("attributes")
     @classmethod
     def _names(cls, value: Mapping[str, AttributeSpec]) -> Mapping[str, AttributeSpec]:
         for name in value:
@@ -67,11 +67,7 @@ class VerticalSchema(_Frozen):
                 raise ValueError(f"attribute name {name!r} must be a plain identifier")
             if name in DERIVED_SOURCES:
                 raise ValueError(f"{name!r} is a derived field; list it under `derived`")
-        return MappingProxyType(dict(value))
-
-    @field_serializer("attributes")
-    def _as_dict(self, value: Mapping[str, AttributeSpec]) -> dict[str, Any]:
-        return {k: v.model_dump() for k, v in value.items()}
+        return value
 
     @property
     def pii_attributes(self) -> frozenset[str]:
