@@ -11,7 +11,10 @@ What it guarantees, as transport.py did with aiohttp:
 - a connection whose exchange did not finish cleanly (timeout, cancel, error, `Connection: close`)
   is closed, never reused;
 - redirects are answers like any other (the caller treats a 3xx as an error);
-- `Accept-Encoding: identity` is asked; a gzip or deflate answer anyway is inflated within the cap.
+- `Accept-Encoding: identity` is asked; a gzip or deflate answer anyway is inflated within the cap;
+- https is verified, hostname included, against the system store or, for a buyer whose config
+  names a CA bundle, against that bundle alone; connections verified under one trust are pooled
+  apart from the others, so a reload that changes a buyer's CA never reuses an old connection.
 Errors are OSError (connection) or `BadAnswer` (protocol, size); transport.py translates them.
 """
 
@@ -31,6 +34,7 @@ import httptools
 
 _IDLE_S = 4.0  # below the keep-alive timeout of most servers (Node's is 5 s)
 _MAX_IDLE_PER_HOST = 256
+_MAX_TRUSTS = 1000  # CA bundles come from buyers.yaml: few
 _RETRY_AFTER_MAX = 64  # a date or a number of seconds: anything longer is not one
 
 
@@ -49,9 +53,9 @@ class Target:
     tls: bool
     head: bytes  # request line and headers up to (not including) Content-Length
 
-    @property
-    def key(self) -> tuple[str, int, bool]:
-        return (self.host, self.port, self.tls)
+
+# A pool: one origin under one trust (None for plain http).
+PoolKey = tuple[str, int, ssl.SSLContext | None]
 
 
 def target_of(url: str, user_agent: str) -> Target:
@@ -242,8 +246,21 @@ class Http1Client:
     def __init__(self, user_agent: str = "pingtree") -> None:
         self._user_agent = user_agent
         self._targets: dict[str, Target] = {}
-        self._idle: dict[tuple[str, int, bool], deque[_Connection]] = {}
-        self._tls = ssl.create_default_context()
+        self._idle: dict[PoolKey, deque[_Connection]] = {}
+        self._system_trust = ssl.create_default_context()
+        self._trusts: dict[str, ssl.SSLContext] = {}
+
+    def trust(self, ca_pem: str | None) -> ssl.SSLContext:
+        """The context that verifies a buyer: the system store, or only the CAs of `ca_pem` (one
+        context per bundle, built once: the same text after a reload finds the same context)."""
+        if ca_pem is None:
+            return self._system_trust
+        context = self._trusts.get(ca_pem)
+        if context is None:
+            context = ssl.create_default_context(cadata=ca_pem)
+            if len(self._trusts) < _MAX_TRUSTS:
+                self._trusts[ca_pem] = context
+        return context
 
     def _target(self, url: str) -> Target:
         target = self._targets.get(url)
@@ -253,8 +270,8 @@ class Http1Client:
                 self._targets[url] = target
         return target
 
-    def _take_idle(self, target: Target) -> _Connection | None:
-        pool = self._idle.get(target.key)
+    def _take_idle(self, key: PoolKey) -> _Connection | None:
+        pool = self._idle.get(key)
         now = time.monotonic()
         while pool:
             connection = pool.pop()
@@ -263,25 +280,34 @@ class Http1Client:
             connection.close()
         return None
 
-    async def _connect(self, target: Target) -> _Connection:
+    async def _connect(self, target: Target, context: ssl.SSLContext | None) -> _Connection:
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(
             _Connection,
             target.host,
             target.port,
-            ssl=self._tls if target.tls else None,
-            server_hostname=target.host if target.tls else None,
+            ssl=context,
+            server_hostname=target.host if context is not None else None,
         )
         return connection
 
     async def post(
-        self, url: str, body: bytes, max_bytes: int, *, retry_stale: bool = False
+        self,
+        url: str,
+        body: bytes,
+        max_bytes: int,
+        *,
+        retry_stale: bool = False,
+        ca_pem: str | None = None,
     ) -> tuple[int, bytes]:
         """POST `body` as JSON to a native buyer; (status, body). A reused connection that the
         server had closed is retried once on a new one when `retry_stale` (only for calls that
-        change nothing: pings)."""
+        change nothing: pings). `ca_pem`: the CA bundle an https buyer is verified against, in
+        place of the system store."""
         target = self._target(url)
-        status, payload, _ = await self._exchange(target, target.head, body, max_bytes, retry_stale)
+        status, payload, _ = await self._exchange(
+            target, target.head, body, max_bytes, retry_stale, ca_pem
+        )
         return status, payload
 
     async def request(
@@ -293,32 +319,41 @@ class Http1Client:
         max_bytes: int,
         *,
         retry_stale: bool = False,
+        ca_pem: str | None = None,
     ) -> tuple[int, bytes, str | None]:
         """Any method, any headers: a buyer dialect's call (config/dialect.py), or a delivery;
         (status, body, the answer's Retry-After or None)."""
         target, head = head_of(method, url, headers, self._user_agent)
-        return await self._exchange(target, head, body, max_bytes, retry_stale)
+        return await self._exchange(target, head, body, max_bytes, retry_stale, ca_pem)
 
     async def _exchange(
-        self, target: Target, head: bytes, body: bytes, max_bytes: int, retry_stale: bool
+        self,
+        target: Target,
+        head: bytes,
+        body: bytes,
+        max_bytes: int,
+        retry_stale: bool,
+        ca_pem: str | None,
     ) -> tuple[int, bytes, str | None]:
-        connection = self._take_idle(target)
+        context = self.trust(ca_pem) if target.tls else None
+        key: PoolKey = (target.host, target.port, context)
+        connection = self._take_idle(key)
         reused = connection is not None
         if connection is None:
-            connection = await self._connect(target)
+            connection = await self._connect(target, context)
         try:
             status, payload = await connection.exchange(head, body, max_bytes)
         except ConnectionResetError:
             connection.close()
             if not (reused and retry_stale):
                 raise
-            return await self._exchange(target, head, body, max_bytes, False)
+            return await self._exchange(target, head, body, max_bytes, False, ca_pem)
         except BaseException:
             connection.close()  # cancelled or failed mid-exchange: the stream is out of step
             raise
         if connection.reusable:
             connection.idle_since = time.monotonic()
-            pool = self._idle.setdefault(target.key, deque())
+            pool = self._idle.setdefault(key, deque())
             if len(pool) < _MAX_IDLE_PER_HOST:
                 pool.append(connection)
             else:

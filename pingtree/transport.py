@@ -2,18 +2,22 @@
 
 Client exceptions stop here: callers get a `Response` or a `BuyerCallFailed` child. The deadline
 covers connect, headers and the whole body, so a buyer that trickles its answer a byte at a time is
-cut off like one that hangs. Redirects are not followed: a buyer's 3xx is an http_error.
+cut off like one that hangs. Redirects are not followed: a buyer's 3xx is an http_error. An https
+buyer is verified against the system store, or against the CA bundle its endpoint's `tls` names;
+a certificate refused is an http_error whose detail says why (`TLS certificate refused: …`).
 `HttpTransport` speaks through the lean client of http1.py (why not aiohttp's client: see there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from pingtree.config.models import TLS
 from pingtree.errors import BadBuyerResponse, BuyerCallFailed, BuyerHTTPError, BuyerTimeout
 from pingtree.http1 import BadAnswer, Http1Client
 
@@ -40,13 +44,27 @@ class Request:
 
 class Transport(Protocol):
     async def post(
-        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+        self,
+        url: str,
+        body: bytes,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        idempotent: bool = False,
+        tls: TLS | None = None,
     ) -> Response:
         """POST `body` as JSON (the native protocol); `idempotent` (a ping) lets a call that met a
-        connection the buyer had closed be retried once on a fresh one."""
+        connection the buyer had closed be retried once on a fresh one; `tls` (the endpoint's)
+        names the CA bundle an https buyer is verified against instead of the system store."""
 
     async def send(
-        self, request: Request, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+        self,
+        request: Request,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        idempotent: bool = False,
+        tls: TLS | None = None,
     ) -> Response:
         """Any method and headers: a buyer that speaks its own dialect."""
 
@@ -68,6 +86,10 @@ async def _timed(exchange: Exchange, timeout_s: float) -> Response:
         raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
     except BadAnswer as exc:
         raise BadBuyerResponse(str(exc), http_status=exc.status) from None
+    except ssl.SSLCertVerificationError as exc:  # OpenSSL's words: no secret, no lead data
+        raise BuyerHTTPError(f"TLS certificate refused: {exc.verify_message}") from None
+    except ssl.SSLError as exc:
+        raise BuyerHTTPError(f"TLS handshake failed: {exc.reason or type(exc).__name__}") from None
     except OSError as exc:
         raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
     retry_after = answer[2] if len(answer) == 3 else None
@@ -95,17 +117,33 @@ class HttpTransport:
         return self._client
 
     async def post(
-        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+        self,
+        url: str,
+        body: bytes,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        idempotent: bool = False,
+        tls: TLS | None = None,
     ) -> Response:
         client = self._started()
+        ca_pem = None if tls is None else tls.ca_pem
         return await _timed(
-            lambda: client.post(url, body, max_bytes, retry_stale=idempotent), timeout_s
+            lambda: client.post(url, body, max_bytes, retry_stale=idempotent, ca_pem=ca_pem),
+            timeout_s,
         )
 
     async def send(
-        self, request: Request, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+        self,
+        request: Request,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        idempotent: bool = False,
+        tls: TLS | None = None,
     ) -> Response:
         client = self._started()
+        ca_pem = None if tls is None else tls.ca_pem
         return await _timed(
             lambda: client.request(
                 request.method,
@@ -114,6 +152,7 @@ class HttpTransport:
                 request.body,
                 max_bytes,
                 retry_stale=idempotent,
+                ca_pem=ca_pem,
             ),
             timeout_s,
         )
@@ -135,16 +174,23 @@ async def call(
     max_bytes: int,
     *,
     idempotent: bool = False,
+    tls: TLS | None = None,
 ) -> Call:
-    """A native POST of `body` to a URL, or a dialect's `Request` (its own body; `body` unused)."""
+    """A native POST of `body` to a URL, or a dialect's `Request` (its own body; `body` unused);
+    `tls`: the endpoint's, when it names the CA bundle its https certificate is checked against."""
     try:
         if isinstance(target, Request):
             response = await transport.send(
-                target, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent
+                target, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent, tls=tls
             )
         else:
             response = await transport.post(
-                target, body, timeout_s=timeout_s, max_bytes=max_bytes, idempotent=idempotent
+                target,
+                body,
+                timeout_s=timeout_s,
+                max_bytes=max_bytes,
+                idempotent=idempotent,
+                tls=tls,
             )
     except BuyerCallFailed as exc:
         waited = int(timeout_s * 1000) if isinstance(exc, BuyerTimeout) else None
@@ -172,12 +218,25 @@ class MockTransport:
         return None
 
     async def post(
-        self, url: str, body: bytes, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+        self,
+        url: str,
+        body: bytes,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        idempotent: bool = False,
+        tls: TLS | None = None,
     ) -> Response:
         return await _timed(lambda: self._bounded(url, body, max_bytes), timeout_s)
 
     async def send(
-        self, request: Request, *, timeout_s: float, max_bytes: int, idempotent: bool = False
+        self,
+        request: Request,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        idempotent: bool = False,
+        tls: TLS | None = None,
     ) -> Response:
         self.requests.append(request)
         return await _timed(lambda: self._bounded(request.url, request.body, max_bytes), timeout_s)
