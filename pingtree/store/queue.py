@@ -15,7 +15,10 @@ Semantics every implementation keeps (tests/test_queue.py is the contract):
   its retry does not hold back the ones behind it).
 - `settle` records one attempt's result: `Delivered`, `RetryAt` (back to waiting, on the primary
   URL or the failover), `DeadLetter` (kept, listed, replayable) or `Disabled` (the destination
-  answered 410; the job is kept like a dead letter, with that reason).
+  answered 410; the job is kept like a dead letter, with that reason). A settlement counts only
+  while the job is still leased under the `Job.lease` that `claim` gave: one from a consumer whose
+  lease ran out and was claimed by another is ignored, so a stalled router can neither undo the
+  new holder's result nor free the destination for its next job while the holder is sending.
 - Finished jobs and dead letters are kept `keep_s`, then purged; their bodies hold PII.
 - The sales ledger (`record_sale`, `sales`) backs the CSV export: every sale's row, queryable by
   buyer and time from any router.
@@ -49,6 +52,7 @@ class Job:
     state: JobState = "waiting"
     last_error: str | None = None  # the last attempt's outcome, for the operator
     history: tuple[str, ...] = field(default=())  # one line per attempt: "at status/error ms"
+    lease: str | None = None  # set by `claim`: which lease a `settle` of this job speaks for
 
     @property
     def key(self) -> str:
