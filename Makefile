@@ -45,8 +45,9 @@ clean:
 demo: $(STAMP)
 	$(BIN)/pingtree demo --config buyers.yaml --sim sim.yaml --samples samples
 
-# The benchmark rig's system tools: nginx with the echo module (the buyers) and wrk (the sellers).
-BENCH_PACKAGES := nginx libnginx-mod-http-echo wrk
+# The benchmark rig's system tools: nginx with the echo module (the buyers), wrk (the sellers) and
+# redis-server (scenario 8 starts its own).
+BENCH_PACKAGES := nginx libnginx-mod-http-echo wrk redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 bench-tools:

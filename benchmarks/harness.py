@@ -55,7 +55,7 @@ NOISE_SHARE = 0.10
 
 @dataclass(frozen=True, slots=True)
 class Timings:
-    """Seconds per measurement; QUICK trades precision for time (the seven in ~2.5 minutes)."""
+    """Seconds per measurement; QUICK trades precision for time (the eight in ~3.5 minutes)."""
 
     rounds: int
     warmup_s: float
@@ -70,6 +70,10 @@ FULL = Timings(
 QUICK = Timings(
     rounds=3, warmup_s=1, throughput_s=3, open_loop_s=5, memory_checkpoints=(5_000, 50_000)
 )
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISS"
 
 
 @dataclass
@@ -96,6 +100,18 @@ class Throughput:
     @property
     def cpu_ms_per_lead(self) -> float:
         return 1000 * self.usage.cpu_s / max(self.wrk.requests, 1)
+
+
+def throughput_figures(run: Throughput) -> dict[str, Any]:
+    """One wrk run's figures for --json."""
+    return {
+        "leads_per_s": round(run.rate, 1),
+        "requests": run.wrk.requests,
+        "cpu_ms_per_lead": round(run.cpu_ms_per_lead, 3),
+        "server_cpu_share": round(run.usage.share, 3),
+        "core_load": run.usage.cores,
+        "wrk_p99_ms": run.wrk.p99_ms,
+    }
 
 
 @dataclass
@@ -189,14 +205,14 @@ class Bench:
         run = run_wrk(url, self.template, SELLER_KEY, self.prefix(label), seconds, CONNECTIONS)
         measured = Throughput(run, meter.read())
         self.check_wrk(label, run)
-        self._check_quiet(label, measured.usage)
+        self.check_quiet(label, measured.usage)
         return measured
 
     def check_wrk(self, label: str, run: WrkRun) -> None:
         self.problems += [f"{label}: {problem}" for problem in run.problems()]
         self.checks.append(f"{label}: {run.sold}/{run.requests} answered 200 sold (wrk)")
 
-    def _check_quiet(self, label: str, usage: Usage) -> None:
+    def check_quiet(self, label: str, usage: Usage) -> None:
         if usage.others_on_router_core > NOISE_SHARE:
             self.problems.append(
                 f"{label}: other processes took {usage.others_on_router_core:.0%} of the "
@@ -240,7 +256,7 @@ class Bench:
         usage = meter.read()
         result |= {"server_cpu_share": round(usage.share, 3), "core_load": usage.cores}
         self._check_open_loop(label, result)
-        self._check_quiet(label, usage)
+        self.check_quiet(label, usage)
         return result
 
     def _check_open_loop(self, label: str, result: dict[str, Any]) -> None:

@@ -105,13 +105,23 @@ def wait_for_tcp(service: Service, host: str, port: int, timeout_s: float = 20.0
     raise RigError(f"{service.name} did not listen on {host}:{port} in {timeout_s:.0f} s")
 
 
-def start_router(config: Path, port: int, workdir: Path, source: Path) -> Service:
+def start_router(
+    config: Path,
+    port: int,
+    workdir: Path,
+    source: Path,
+    *,
+    name: str = "pingtree",
+    core: str = ROUTER_CORE,
+    options: tuple[str, ...] = (),
+) -> Service:
     """`pingtree serve` from `source` (a folder holding the `pingtree` package to measure), which
-    PYTHONPATH puts before the package installed in the virtualenv."""
+    PYTHONPATH puts before the package installed in the virtualenv; `options` are more of serve's
+    (`--redis-url`…)."""
     argv = [sys.executable, "-m", "pingtree", "serve", "--config", str(config)]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *options]
     env = {"PYTHONPATH": str(source)}
-    service = start("pingtree", argv, ROUTER_CORE, workdir, env)
+    service = start(name, argv, core, workdir, env)
     wait_for_tcp(service, "127.0.0.1", port)
     return service
 

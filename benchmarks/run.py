@@ -1,7 +1,7 @@
 """`make bench`: measure pingtree on this machine against real buyers (nginx) and real sellers (wrk
 and an open-loop generator), beside a minimal router on the same stack (baseline.py).
 
-    python benchmarks/run.py                      # the seven scenarios, a few minutes
+    python benchmarks/run.py                      # the eight scenarios, a few minutes
     python benchmarks/run.py --scenario 1 --quick # one scenario, shorter runs
     python benchmarks/run.py --json figures.json  # also write every figure
 
@@ -33,6 +33,7 @@ from rig import REPO, RigError
 from scenarios import SCENARIOS
 
 TIME_LIMIT_S = {False: 20 * 60, True: 6 * 60}  # by --quick
+REDIS_SCENARIO = 8  # the one that needs redis-server
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -61,8 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def missing_tools() -> list[str]:
-    missing = [tool for tool in ("nginx", "wrk", "taskset") if shutil.which(tool) is None]
+def missing_tools(chosen: list[int]) -> list[str]:
+    tools = ["nginx", "wrk", "taskset"] + (["redis-server"] if REDIS_SCENARIO in chosen else [])
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if not ECHO_MODULE.exists():
         missing.append(f"nginx echo module ({ECHO_MODULE}, package libnginx-mod-http-echo)")
     if (os.cpu_count() or 1) < 2:
@@ -161,7 +163,8 @@ def write_json(
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    missing = missing_tools()
+    chosen = sorted(set(args.scenario or SCENARIOS))
+    missing = missing_tools(chosen)
     if missing:
         print("missing: " + "; ".join(missing) + " (make bench installs them)", file=sys.stderr)
         return 2
@@ -180,7 +183,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.alarm(TIME_LIMIT_S[args.quick])
     try:
-        rows, figures = run_scenarios(bench, sorted(set(args.scenario or SCENARIOS)))
+        rows, figures = run_scenarios(bench, chosen)
     except (RigError, KeyboardInterrupt) as exc:
         # The configs and every server's log stay behind: they say what went wrong.
         print(f"benchmark aborted: {exc}\nconfigs and logs: {workdir}", file=sys.stderr)

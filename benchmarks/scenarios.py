@@ -1,5 +1,6 @@
-"""The seven scenarios of issue 4: each builds its market, measures, and returns table rows and the
-raw figures (for --json). Targets are for a 2-core machine and one router process.
+"""The scenarios: the seven of issue 4 here, the eighth (Redis, issue 6) in scenario_redis.py. Each
+builds its market, measures, and returns table rows and the raw figures (for --json). Targets are
+for a 2-core machine and one router process.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from harness import CONNECTIONS, Bench, Market, Row, Throughput
+from harness import CONNECTIONS, Bench, Market, Row, throughput_figures, verdict
 from market import SELLER_KEY, Buyer, instant_buyers
 from rig import (
     LOAD_CORE,
@@ -24,6 +25,7 @@ from rig import (
     start,
     wrk_argv,
 )
+from scenario_redis import redis_store
 
 Figures = dict[str, Any]
 Scenario = Callable[[Bench], tuple[list[Row], Figures]]
@@ -35,10 +37,6 @@ MEMORY_LIMIT_S = 600  # scenario 7 aborts if the router has not answered its lea
 # A breaker that never opens within a run: with the default one, the hanging buyers would be rested
 # after 10 timeouts and scenario 4 would stop measuring the budget at all.
 NEVER_OPENS = {"window": 1_000_000, "min_calls": 1_000_000, "failure_ratio": 1.0, "cooldown_s": 1}
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISS"
 
 
 def ms(value: float | None) -> str:
@@ -56,17 +54,6 @@ def latency_figures(result: dict[str, Any]) -> Figures:
         "core_load",
     )
     return {key: result[key] for key in keys}
-
-
-def throughput_figures(run: Throughput) -> Figures:
-    return {
-        "leads_per_s": round(run.rate, 1),
-        "requests": run.wrk.requests,
-        "cpu_ms_per_lead": round(run.cpu_ms_per_lead, 3),
-        "server_cpu_share": round(run.usage.share, 3),
-        "core_load": run.usage.cores,
-        "wrk_p99_ms": run.wrk.p99_ms,
-    }
 
 
 # 1 ------------------------------------------------------------------------------------------------
@@ -356,4 +343,5 @@ SCENARIOS: dict[int, Scenario] = {
     5: growth,
     6: waterfall,
     7: memory,
+    8: redis_store,
 }
