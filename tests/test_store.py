@@ -213,6 +213,182 @@ async def test_an_idempotency_record_expires_after_its_ttl(store: Store, clock: 
     assert isinstance(await store.claim_idempotency(key(fingerprint="fp-b"), 60), Claimed)
 
 
+# leases and takeovers --------------------------------------------------------------------------
+# A claim names its auction and holds the key for a lease; a claim after the lease ran out without
+# an answer takes the key over and learns who held it (base.py's docstring tells the whole story).
+
+LEASE_S = 5.0
+
+
+async def claim(store: Store, lead_id: str, lease_s: float = LEASE_S, **kw: str) -> object:
+    return await store.claim_idempotency(key(**kw), DAY_S, lead_id=lead_id, lease_s=lease_s)
+
+
+async def answer_of(store: Store) -> Outcome | None:
+    """The key's answer as a resend would find it, or None if it has none yet."""
+    found = await store.claim_idempotency(key(), DAY_S, lead_id="ld_reader", lease_s=LEASE_S)
+    assert not isinstance(found, Claimed), "the key was free or taken over"
+    return found.outcome if isinstance(found, Done) else None
+
+
+async def test_a_claim_within_the_lease_is_in_flight(store: Store, clock: FakeClock) -> None:
+    assert await claim(store, "ld_a") == Claimed()
+    clock.advance(LEASE_S - 0.5)
+    assert isinstance(await claim(store, "ld_b"), InFlight)
+
+
+async def test_the_same_auction_claiming_again_still_owns_the_key(store: Store) -> None:
+    assert await claim(store, "ld_a") == Claimed()
+    assert await claim(store, "ld_a") == Claimed()
+
+
+async def test_a_claim_after_the_lease_takes_over_and_names_the_previous_auction(
+    store: Store, clock: FakeClock
+) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    taken = await claim(store, "ld_b")
+    assert taken == Claimed(previous_lead_ids=("ld_a",)) and isinstance(taken, Claimed)
+    assert taken.takeover
+    # The new owner has a fresh lease of its own.
+    clock.advance(LEASE_S - 0.5)
+    assert isinstance(await claim(store, "ld_c"), InFlight)
+
+
+async def test_every_auction_that_held_the_key_is_named(store: Store, clock: FakeClock) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    await claim(store, "ld_b")  # died too, before it could even read ld_a's journal
+    clock.advance(LEASE_S)
+    assert await claim(store, "ld_c") == Claimed(previous_lead_ids=("ld_a", "ld_b"))
+
+
+async def test_a_takeover_still_checks_the_fingerprint(store: Store, clock: FakeClock) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    assert await claim(store, "ld_b", fingerprint="fp-b") == Conflict()
+
+
+async def test_an_answered_key_is_never_taken_over(store: Store, clock: FakeClock) -> None:
+    await claim(store, "ld_a")
+    await store.complete_idempotency(key(), outcome("ld_a"), lead_id="ld_a")
+    clock.advance(10 * LEASE_S)
+    done = await claim(store, "ld_b")
+    assert isinstance(done, Done) and done.outcome.id == "ld_a"
+
+
+async def test_a_lease_never_outlives_the_record(store: Store, clock: FakeClock) -> None:
+    await store.claim_idempotency(key(), 60, lead_id="ld_a", lease_s=3600)
+    clock.advance(61)
+    assert await store.claim_idempotency(key(), 60, lead_id="ld_b", lease_s=5) == Claimed()
+
+
+async def test_a_claim_without_a_lease_holds_the_key_for_its_ttl(
+    store: Store, clock: FakeClock
+) -> None:
+    await store.claim_idempotency(key(), 60)
+    clock.advance(59)
+    assert isinstance(await claim(store, "ld_b"), InFlight)
+
+
+async def test_waiters_on_a_taken_over_claim_are_told_it_is_gone(
+    store: Store, clock: FakeClock
+) -> None:
+    await claim(store, "ld_a")
+    waiting = await claim(store, "ld_w")
+    assert isinstance(waiting, InFlight)
+    wait = asyncio.create_task(waiting.wait(5))
+    await asyncio.sleep(0.01)
+    clock.advance(LEASE_S)
+    assert (await claim(store, "ld_b")).takeover  # type: ignore[attr-defined]
+    async with asyncio.timeout(2):
+        assert await wait is None
+
+
+async def test_only_the_owner_answers_the_key(store: Store, clock: FakeClock) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    await claim(store, "ld_b")
+    # ld_a was only stalled: it finishes without a post (its journal was sealed) and answers.
+    await store.complete_idempotency(key(), outcome("ld_a", "unsold"), lead_id="ld_a")
+    assert await answer_of(store) is None
+    await store.complete_idempotency(key(), outcome("ld_b"), lead_id="ld_b")
+    answered = await answer_of(store)
+    assert answered is not None and (answered.id, answered.status) == ("ld_b", "sold")
+    # The first answer is the answer.
+    await store.complete_idempotency(key(), outcome("ld_b", "unsold"), lead_id="ld_b")
+    assert (await answer_of(store)).status == "sold"  # type: ignore[union-attr]
+
+
+async def test_a_verdict_gives_way_to_the_answer_of_the_auction_it_was_about(
+    store: Store, clock: FakeClock
+) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    await claim(store, "ld_b")
+    # ld_b found a post in ld_a's journal: ld_a is pending, and that is the key's answer...
+    verdict = outcome("ld_a", "pending", reason="router_died")
+    await store.complete_idempotency(key(), verdict, lead_id="ld_b")
+    assert (await answer_of(store)).status == "pending"  # type: ignore[union-attr]
+    # ...until ld_a, slow but alive, learns its post was taken and says so.
+    await store.complete_idempotency(key(), outcome("ld_a", "sold"), lead_id="ld_a")
+    answered = await answer_of(store)
+    assert answered is not None and (answered.id, answered.status) == ("ld_a", "sold")
+    # An answer that is no verdict is not replaced, by anyone.
+    await store.complete_idempotency(key(), verdict, lead_id="ld_b")
+    await store.complete_idempotency(key(), outcome("ld_a", "unsold"), lead_id="ld_a")
+    assert (await answer_of(store)).status == "sold"  # type: ignore[union-attr]
+
+
+async def test_only_a_verdicts_own_auction_replaces_it(store: Store, clock: FakeClock) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    await claim(store, "ld_b")
+    await store.complete_idempotency(key(), outcome("ld_a", "pending"), lead_id="ld_b")
+    await store.complete_idempotency(key(), outcome("ld_x", "sold"), lead_id="ld_x")
+    await store.complete_idempotency(key(), outcome("ld_b", "sold"), lead_id="ld_b")
+    assert (await answer_of(store)).status == "pending"  # type: ignore[union-attr]
+
+
+async def test_only_the_owner_abandons_the_key(store: Store, clock: FakeClock) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    await claim(store, "ld_b")
+    await store.abandon_idempotency(key(), lead_id="ld_a")
+    assert isinstance(await claim(store, "ld_c"), InFlight)
+    await store.abandon_idempotency(key(), lead_id="ld_b")
+    assert await claim(store, "ld_c") == Claimed()  # free again: no takeover, nobody to ask
+
+
+async def test_an_answered_key_is_not_abandoned_by_its_owner(store: Store) -> None:
+    await claim(store, "ld_a")
+    await store.complete_idempotency(key(), outcome("ld_a"), lead_id="ld_a")
+    await store.abandon_idempotency(key(), lead_id="ld_a")
+    assert isinstance(await claim(store, "ld_b"), Done)
+
+
+async def test_a_sealed_journal_takes_no_more_posts(store: Store) -> None:
+    assert await store.journal_post("ld_1", "lawfirm-a") is True
+    assert await store.seal_journal("ld_1") == ("lawfirm-a",)
+    assert await store.journal_post("ld_1", "lawfirm-b") is False
+    assert await store.journal("ld_1") == ("lawfirm-a",)
+    assert await store.seal_journal("ld_1") == ("lawfirm-a",)  # sealing twice changes nothing
+    # An empty journal sealed: the lead never posted, and now it never will.
+    assert await store.seal_journal("ld_2") == ()
+    assert await store.journal_post("ld_2", "lawfirm-a") is False
+    assert await store.journal("ld_2") == ()
+    assert await store.journal_post("ld_3", "lawfirm-a") is True
+
+
+async def test_a_seal_lasts_as_long_as_the_journal(store: Store, clock: FakeClock) -> None:
+    await store.journal_post("ld_1", "lawfirm-a")
+    await store.seal_journal("ld_1")
+    clock.advance(RETENTION.outcomes_hours * 3600 - 1)
+    assert await store.journal_post("ld_1", "lawfirm-b") is False
+    clock.advance(2)
+    assert await store.journal("ld_1") == ()
+
+
 # caps --------------------------------------------------------------------------------------------
 
 
@@ -550,6 +726,7 @@ async def write_everything(store: Store) -> None:
     await store.confirm(sold)
     await reserved(store, sale("ld_2", caps, buyer="lawfirm-b"))  # still held
     await store.journal_post("ld_1", "lawfirm-a")
+    await store.seal_journal("ld_1")
     await store.record_outcome(outcome("ld_1"))
     await trip(store)
     await store.breaker_record("lawfirm-b", True, POLICY)
@@ -570,6 +747,7 @@ async def test_every_key_has_the_prefix_a_hash_tag_and_a_ttl(
         assert 0 < ttl_s <= 50 * 3600, (name, ttl_s)
     assert kinds == {
         *("idempotency", "hour", "day", "held", "dedup", "breaker", "outcome", "journal"),
+        "sealed",
     }
     assert 3590 < await raw.pttl("pt-test:{o:ld_1}:outcome") / 1000 <= 3600
 
@@ -663,10 +841,12 @@ STORE_CALLS: dict[str, Callable[[Store], Awaitable[object]]] = {
     "confirm": lambda s: s.confirm(Reservation(sale("ld_1"))),
     "journal_post": lambda s: s.journal_post("ld_1", "lawfirm-a"),
     "journal": lambda s: s.journal("ld_1"),
+    "seal_journal": lambda s: s.seal_journal("ld_1"),
     "record_outcome": lambda s: s.record_outcome(outcome()),
     "get_outcome": lambda s: s.get_outcome("ld_1"),
     "breaker_admit": lambda s: s.breaker_admit("lawfirm-a", POLICY),
     "breaker_record": lambda s: s.breaker_record("lawfirm-a", False, POLICY),
+    "ping": lambda s: s.ping(),
 }
 
 

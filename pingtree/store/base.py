@@ -1,7 +1,19 @@
 """The Store protocol: state, spoken in intents, so each method can be one atomic Redis script.
 
-Implementations: `memory.MemoryStore` (embedded default). Every method is async and atomic with
-respect to every other call on the same store: no caller ever reads-then-writes across two calls.
+Implementations: `memory.MemoryStore` (embedded default) and `redis.RedisStore` (shared by every
+router on one Redis); `guard.GuardedStore` wraps either with the health state the router uses.
+Every method is async and atomic with respect to every other call on the same store: no caller
+ever reads-then-writes across two calls.
+
+**Leases and takeovers.** An idempotency claim names the auction that owns the key (`lead_id`) and
+holds it for a lease (the budget and a grace). A router that dies mid-auction leaves its claim
+unanswered; once the lease has run out, the next claim of the key takes it over and is told which
+auctions owned it before (`Claimed.previous_lead_ids`). The new owner seals their journals
+(`seal_journal`: no post can be journaled for them any more, so a router that was only stalled can
+no longer post) and reads what they posted: a post that went out makes the answer `pending`, never
+a second auction. Writes on the key after the claim name their auction (`lead_id=`), so a stalled
+router cannot answer or free a key another auction owns; the one exception is the auction a
+takeover's verdict was about, whose real answer replaces that verdict.
 """
 
 from __future__ import annotations
@@ -26,13 +38,23 @@ class IdempotencyKey:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """This request owns the key: run the auction, then `complete_idempotency`."""
+    """This request owns the key: run the auction, then `complete_idempotency`.
+
+    After a takeover, `previous_lead_ids` are the auctions that owned the key before, oldest first,
+    whose leases ran out without an answer: their journals say whether a post went out."""
+
+    previous_lead_ids: tuple[str, ...] = ()
+
+    @property
+    def takeover(self) -> bool:
+        return bool(self.previous_lead_ids)
 
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
     """Another request owns the key and its auction is running; `wait(timeout_s)` returns its
-    outcome when it is recorded, or None if it was not within the timeout."""
+    outcome when it is recorded, or None if it was not within the timeout (or the claim was
+    abandoned or taken over meanwhile)."""
 
     wait: Callable[[float], Awaitable[Outcome | None]]
 
@@ -74,12 +96,27 @@ class Refused:
 
 
 class Store(Protocol):
-    async def claim_idempotency(self, key: IdempotencyKey, ttl_s: float) -> IdempotencyClaim: ...
+    async def claim_idempotency(
+        self,
+        key: IdempotencyKey,
+        ttl_s: float,
+        *,
+        lead_id: str | None = None,
+        lease_s: float | None = None,
+    ) -> IdempotencyClaim:
+        """Claim the key for the auction `lead_id` for `lease_s` (the whole `ttl_s` without one).
+        A claim of a key whose lease ran out unanswered takes it over (`Claimed.takeover`)."""
 
-    async def complete_idempotency(self, key: IdempotencyKey, outcome: Outcome) -> None: ...
+    async def complete_idempotency(
+        self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
+    ) -> None:
+        """Answer the key with `outcome`. With `lead_id` (the auction that claimed it), only
+        while that auction owns the key and it has no answer yet; or, when the answer is a
+        takeover's verdict about `lead_id` itself, with that auction's own outcome."""
 
-    async def abandon_idempotency(self, key: IdempotencyKey) -> None:
-        """The auction died before an outcome: let a resend try again."""
+    async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
+        """The auction died before an outcome: let a resend try again. With `lead_id`, only while
+        that auction still owns the key unanswered."""
 
     async def check(self, request: CapRequest) -> Refused | None:
         """Would this buyer refuse any sale now (at a cap, or the consumer already sold to it)?"""
@@ -90,10 +127,15 @@ class Store(Protocol):
 
     async def confirm(self, reservation: Reservation) -> None: ...
 
-    async def journal_post(self, lead_id: str, buyer_id: str) -> None:
-        """Written before every post, so a router that dies mid-post leaves word of it."""
+    async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
+        """Written before every post, so a router that dies mid-post leaves word of it. False (and
+        nothing written) when the lead's journal is sealed: another router took the lead over, and
+        the post must not go out."""
 
     async def journal(self, lead_id: str) -> tuple[str, ...]: ...
+
+    async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
+        """Close the lead's journal to further posts and return the buyers already posted to."""
 
     async def record_outcome(self, outcome: Outcome) -> None: ...
 
@@ -102,5 +144,8 @@ class Store(Protocol):
     async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool: ...
 
     async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None: ...
+
+    async def ping(self) -> None:
+        """Return when the store answers; StoreUnavailable when it does not."""
 
     async def close(self) -> None: ...

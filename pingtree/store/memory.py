@@ -8,6 +8,7 @@ router that runs for months holds a bounded amount of memory.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -85,6 +86,27 @@ class ExpiringMap(Generic[K, V]):
         return len(self._items)
 
 
+@dataclass(slots=True)
+class _Claim:
+    """One idempotency record: whose auction owns it, until when, and its answer once known."""
+
+    fingerprint: str  # of the lead: the same key with another lead is a conflict
+    owner: str  # the auction that owns the key (or a random token for a claim without one)
+    chain: tuple[str, ...]  # every auction that has owned it, oldest first
+    lease_until: float
+    answer: bytes | None = None  # the outcome's summary, encoded
+    answered_by: str | None = None  # the id of the outcome in `answer`
+    verdict: bool = False  # the answer is a takeover's verdict about an earlier owner
+
+    def may_answer(self, outcome_id: str, lead_id: str | None) -> bool:
+        if lead_id is None:
+            return True  # a caller that does not say who it is answers as before leases
+        if self.answer is None:
+            return self.owner == lead_id
+        # The auction a takeover's verdict was about finished after all: its own answer wins.
+        return self.verdict and self.answered_by == lead_id == outcome_id
+
+
 @dataclass
 class _Usage:
     count: int = 0
@@ -102,10 +124,9 @@ class MemoryStore:
         # Outcomes and idempotency answers are kept encoded (see outcome.encode_outcome).
         self._outcomes: ExpiringMap[str, bytes] = ExpiringMap(clock, max_leads)
         self._journal: ExpiringMap[str, tuple[str, ...]] = ExpiringMap(clock, max_leads)
-        # (seller, key) → (fingerprint of the lead, its answer once there is one)
-        self._idempotency: ExpiringMap[tuple[str, str], tuple[str, bytes | None]] = ExpiringMap(
-            clock, 4 * max_leads
-        )
+        # (seller, key) → its claim: owner, lease, answer
+        self._idempotency: ExpiringMap[tuple[str, str], _Claim] = ExpiringMap(clock, 4 * max_leads)
+        self._sealed: ExpiringMap[str, bool] = ExpiringMap(clock, max_leads)
         self._waiters: dict[tuple[str, str], list[asyncio.Future[Outcome | None]]] = {}
         self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
         self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
@@ -114,17 +135,37 @@ class MemoryStore:
 
     # idempotency ------------------------------------------------------------------------------
 
-    async def claim_idempotency(self, key: IdempotencyKey, ttl_s: float) -> IdempotencyClaim:
+    async def claim_idempotency(
+        self,
+        key: IdempotencyKey,
+        ttl_s: float,
+        *,
+        lead_id: str | None = None,
+        lease_s: float | None = None,
+    ) -> IdempotencyClaim:
         scope = (key.seller_id, key.key)
+        now = self._clock()
+        owner = lead_id or secrets.token_hex(8)
+        lease_until = now + min(ttl_s if lease_s is None else lease_s, ttl_s)
         record = self._idempotency.get(scope)
         if record is None:
-            self._idempotency.put(scope, (key.fingerprint, None), ttl_s)
+            chain = () if lead_id is None else (lead_id,)
+            self._idempotency.put(scope, _Claim(key.fingerprint, owner, chain, lease_until), ttl_s)
             return Claimed()
-        fingerprint, answer = record
-        if fingerprint != key.fingerprint:
+        if record.fingerprint != key.fingerprint:
             return Conflict()
-        if answer is not None:
-            return Done(decode_outcome(answer))
+        if record.answer is not None:
+            return Done(decode_outcome(record.answer))
+        if record.owner == owner:
+            return Claimed()  # this very claim, sent again
+        if record.lease_until <= now:
+            # The owner's lease ran out unanswered: this claim takes the key over. Whoever waited
+            # for the old owner is told it is gone (None), as a Redis waiter would find out.
+            previous = record.chain
+            record.owner, record.lease_until = owner, lease_until
+            record.chain = previous if lead_id is None else (*previous, lead_id)
+            self._wake(scope, None)
+            return Claimed(previous)
         waiter: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(scope, []).append(waiter)
 
@@ -136,22 +177,28 @@ class MemoryStore:
 
         return InFlight(wait)
 
-    async def complete_idempotency(self, key: IdempotencyKey, outcome: Outcome) -> None:
+    async def complete_idempotency(
+        self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
+    ) -> None:
+        scope = (key.seller_id, key.key)
+        record = self._idempotency.get(scope)
+        if record is None or not record.may_answer(outcome.id, lead_id):
+            return
+        summary = outcome.summary()
+        record.answer = encode_outcome(summary)
+        record.verdict = lead_id is not None and outcome.id != lead_id
+        record.answered_by = outcome.id
+        self._wake(scope, summary)
+
+    async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         scope = (key.seller_id, key.key)
         record = self._idempotency.get(scope)
         if record is None:
             return
-        summary = outcome.summary()
-        self._idempotency.put(scope, (record[0], encode_outcome(summary)), self._ttl_left(scope))
-        self._wake(scope, summary)
-
-    async def abandon_idempotency(self, key: IdempotencyKey) -> None:
-        scope = (key.seller_id, key.key)
-        if self._idempotency.pop(scope) is not None:
-            self._wake(scope, None)
-
-    def _ttl_left(self, scope: tuple[str, str]) -> float:
-        return max(self._idempotency.expires_at(scope) - self._clock(), 0.0)
+        if lead_id is not None and (record.owner != lead_id or record.answer is not None):
+            return  # another auction owns the key now, or it has its answer
+        self._idempotency.pop(scope)
+        self._wake(scope, None)
 
     def _wake(self, scope: tuple[str, str], outcome: Outcome | None) -> None:
         for waiter in self._waiters.pop(scope, ()):
@@ -216,11 +263,18 @@ class MemoryStore:
 
     # journal and outcomes ---------------------------------------------------------------------
 
-    async def journal_post(self, lead_id: str, buyer_id: str) -> None:
+    async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
+        if self._sealed.get(lead_id):
+            return False
         posted = self._journal.get(lead_id) or ()
         self._journal.put(lead_id, (*posted, buyer_id), self._outcome_ttl_s)
+        return True
 
     async def journal(self, lead_id: str) -> tuple[str, ...]:
+        return self._journal.get(lead_id) or ()
+
+    async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
+        self._sealed.put(lead_id, True, self._outcome_ttl_s)
         return self._journal.get(lead_id) or ()
 
     async def record_outcome(self, outcome: Outcome) -> None:
@@ -241,6 +295,9 @@ class MemoryStore:
         state = self._breakers.get(buyer_id, CLOSED)
         self._breakers[buyer_id] = after_call(state, ok, self._clock(), policy)
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -249,6 +306,7 @@ class MemoryStore:
         return {
             "outcomes": len(self._outcomes),
             "journal": len(self._journal),
+            "sealed": len(self._sealed),
             "idempotency": len(self._idempotency),
             "usage": len(self._usage),
             "dedup": len(self._dedup),

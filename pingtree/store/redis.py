@@ -3,14 +3,14 @@
 Semantics are MemoryStore's exactly; the contract suite (tests/test_store.py) runs on both.
 
 - **Atomic.** Every change that takes more than one command is one Lua script
-  (redis_scripts.py), registered once and run by EVALSHA; single commands (abandon, confirm) need
+  (redis_scripts.py), registered once and run by EVALSHA; single commands (confirm, reads) need
   none. The circuit breaker too is a script: breaker.py's state machine written again in Lua,
   because an optimistic WATCH/MULTI around the Python functions retries quadratically when many
   auctions record on one buyer at once; the tests hold the two to the same answers.
 - **Keys.** Built only by `Keys`: `<prefix>:{<tag>}:<what>`. The hash tag groups what one script
   touches into one Redis Cluster slot: `{b:<buyer>}` for a buyer's cap counters, dedup claims,
   held reservations and breaker; `{i:<seller>:<key>}` for an idempotency record; `{o:<lead>}` for
-  a lead's outcome and journal.
+  a lead's outcome, journal and journal seal.
 - **Time.** The injected clock's `now` (ms) goes to every script, which decides expiry itself;
   every key also gets a relative PEXPIRE of the same length (never an absolute time: the injected
   clock need not be Redis's), so Redis drops everything on its own. Bounded by TTLs and the
@@ -109,6 +109,9 @@ class Keys:
     def journal(self, lead_id: str) -> str:
         return f"{self.prefix}:{{o:{lead_id}}}:journal"
 
+    def seal(self, lead_id: str) -> str:
+        return f"{self.prefix}:{{o:{lead_id}}}:sealed"
+
     def cap_keys(self, request: CapRequest) -> list[str]:
         """The keys of one sale, in the order the cap scripts take them."""
         buyer = request.buyer_id
@@ -182,10 +185,12 @@ class RedisStore:
         register = self._redis.register_script
         self._claim = register(lua.CLAIM_IDEMPOTENCY)
         self._complete = register(lua.COMPLETE_IDEMPOTENCY)
+        self._abandon = register(lua.ABANDON_IDEMPOTENCY)
         self._check = register(lua.CHECK)
         self._reserve = register(lua.RESERVE)
         self._release = register(lua.RELEASE)
         self._journal_post = register(lua.JOURNAL_POST)
+        self._seal_journal = register(lua.SEAL_JOURNAL)
         self._put_record = register(lua.PUT_RECORD)
         self._breaker_admit = register(lua.BREAKER_ADMIT)
         self._breaker_record = register(lua.BREAKER_RECORD)
@@ -195,8 +200,7 @@ class RedisStore:
         """A store whose server answered a PING: a bad URL or a dead Redis fails at start-up."""
         store = cls(url, retention, **kw)
         try:
-            with _unavailable():
-                await store._redis.ping()
+            await store.ping()
         except StoreUnavailable:
             await store.close()
             raise
@@ -207,16 +211,26 @@ class RedisStore:
 
     # idempotency ------------------------------------------------------------------------------
 
-    async def claim_idempotency(self, key: IdempotencyKey, ttl_s: float) -> IdempotencyClaim:
+    async def claim_idempotency(
+        self,
+        key: IdempotencyKey,
+        ttl_s: float,
+        *,
+        lead_id: str | None = None,
+        lease_s: float | None = None,
+    ) -> IdempotencyClaim:
         record = self.keys.idempotency(key.seller_id, key.key)
         now, ttl_ms = self._now_ms(), _ms(ttl_s)
-        token = secrets.token_hex(8)
-        args = (now, now + ttl_ms, max(ttl_ms, 1), key.fingerprint, token)
+        lease_ms = ttl_ms if lease_s is None else min(_ms(lease_s), ttl_ms)
+        owner = lead_id or secrets.token_hex(8)
+        args = (now, now + ttl_ms, max(ttl_ms, 1), key.fingerprint, owner, now + lease_ms)
         with _unavailable():
-            answer = await self._claim(keys=[record], args=args)
+            answer = await self._claim(keys=[record], args=(*args, lead_id or ""))
         match answer:
             case [b"claimed"]:
                 return Claimed()
+            case [b"takeover", bytes(chain)]:
+                return Claimed(tuple(chain.decode().split()))
             case [b"conflict"]:
                 return Conflict()
             case [b"done", bytes(summary)]:
@@ -225,16 +239,17 @@ class RedisStore:
                 return InFlight(lambda timeout_s: self._wait(record, running, timeout_s))
         raise AssertionError(f"unexpected claim answer: {answer!r}")
 
-    async def _wait(self, record: str, token: bytes, timeout_s: float) -> Outcome | None:
+    async def _wait(self, record: str, owner: bytes, timeout_s: float) -> Outcome | None:
         """Polls the record until the claim it waits for has its answer. The claim is gone, or
-        another has taken its place, when the first request abandoned it (or it expired)."""
+        another has taken its place, when the first request abandoned it (or it expired, or its
+        lease ran out and another claim took it over)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         pause = _POLL_FIRST_S
         while True:
             with _unavailable():
-                exp, owner, answer = await self._redis.hmget(record, ["exp", "token", "answer"])
-            if exp is None or int(exp) <= self._now_ms() or owner != token:
+                exp, holder, answer = await self._redis.hmget(record, ["exp", "owner", "answer"])
+            if exp is None or int(exp) <= self._now_ms() or holder != owner:
                 return None
             if answer is not None:
                 return decode_outcome(_raw(answer))
@@ -244,15 +259,19 @@ class RedisStore:
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 1.5, _POLL_MAX_S)
 
-    async def complete_idempotency(self, key: IdempotencyKey, outcome: Outcome) -> None:
+    async def complete_idempotency(
+        self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
+    ) -> None:
         record = self.keys.idempotency(key.seller_id, key.key)
-        args = (self._now_ms(), encode_outcome(outcome.summary()))
+        summary = encode_outcome(outcome.summary())
+        args = (self._now_ms(), summary, outcome.id, lead_id or "")
         with _unavailable():
             await self._complete(keys=[record], args=args)
 
-    async def abandon_idempotency(self, key: IdempotencyKey) -> None:
+    async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
+        record = self.keys.idempotency(key.seller_id, key.key)
         with _unavailable():
-            await self._redis.delete(self.keys.idempotency(key.seller_id, key.key))
+            await self._abandon(keys=[record], args=(self._now_ms(), lead_id or ""))
 
     # caps and dedup ---------------------------------------------------------------------------
 
@@ -302,15 +321,31 @@ class RedisStore:
 
     # journal and outcomes ---------------------------------------------------------------------
 
-    async def journal_post(self, lead_id: str, buyer_id: str) -> None:
+    def _journal_keys(self, lead_id: str) -> list[str]:
+        return [self.keys.journal(lead_id), self.keys.seal(lead_id)]
+
+    async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
         now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
         args = (now, now + ttl_ms, ttl_ms, buyer_id)
         with _unavailable():
-            await self._journal_post(keys=[self.keys.journal(lead_id)], args=args)
+            written = await self._journal_post(keys=self._journal_keys(lead_id), args=args)
+        return bool(written)
 
     async def journal(self, lead_id: str) -> tuple[str, ...]:
         with _unavailable():
             entries = await self._redis.lrange(self.keys.journal(lead_id), 0, -1)
+        return self._posted(entries)
+
+    async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
+        now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
+        with _unavailable():
+            entries = await self._seal_journal(
+                keys=self._journal_keys(lead_id), args=(now, now + ttl_ms, ttl_ms)
+            )
+        return self._posted(entries)
+
+    def _posted(self, entries: list[bytes | str]) -> tuple[str, ...]:
+        """The buyers of a journal as LRANGE gives it (its expiry first), if it has not expired."""
         if not entries or int(entries[0]) <= self._now_ms():
             return ()
         return tuple(_raw(buyer).decode() for buyer in entries[1:])
@@ -347,6 +382,10 @@ class RedisStore:
         args += [policy.min_calls, repr(policy.failure_ratio)]
         with _unavailable():
             await self._breaker_record(keys=[key], args=args)
+
+    async def ping(self) -> None:
+        with _unavailable():
+            await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -27,33 +27,84 @@ local function field(key, name)
 end
 """
 
-# KEYS[1] the (seller, key) record · ARGV now, exp, ttl_ms, fingerprint, token
-# → {'claimed'} | {'conflict'} | {'done', answer} | {'inflight', token of the running claim}
+# KEYS[1] the (seller, key) record, a hash: fp, owner (the auction holding the key, or a random
+# token), lease (ms), chain (every auction that has owned it, space-separated, oldest first) and,
+# once there is one, answer, by (the id of the outcome answered) and verdict ('1' when the answer
+# is a takeover's verdict about an earlier owner).
+# ARGV now, exp, ttl_ms, fingerprint, owner, lease_until, lead ('' when the owner is no auction)
+# → {'claimed'} | {'conflict'} | {'done', answer} | {'inflight', owner}
+#   | {'takeover', the chain before this claim}
 CLAIM_IDEMPOTENCY = (
     _PRELUDE
     + """
 local key, now = KEYS[1], tonumber(ARGV[1])
+local owner, lease_until, lead = ARGV[5], ARGV[6], ARGV[7]
 if live(key, now) then
-  local record = redis.call('HMGET', key, 'fp', 'answer', 'token')
+  local record = redis.call('HMGET', key, 'fp', 'answer', 'owner', 'lease', 'chain')
   if record[1] ~= ARGV[4] then return {'conflict'} end
   if record[2] then return {'done', record[2]} end
-  if record[3] == ARGV[5] then return {'claimed'} end  -- this very claim, sent again
-  return {'inflight', record[3]}
+  if record[3] == owner then return {'claimed'} end  -- this very claim, sent again
+  if not record[4] or tonumber(record[4]) > now then return {'inflight', record[3]} end
+  -- The owner's lease ran out unanswered: this claim takes the key over.
+  local chain = record[5] or ''
+  local grown = chain
+  if lead ~= '' then
+    if chain == '' then grown = lead else grown = chain .. ' ' .. lead end
+  end
+  redis.call('HSET', key, 'owner', owner, 'lease', lease_until, 'chain', grown)
+  return {'takeover', chain}
 end
-redis.call('HSET', key, 'exp', ARGV[2], 'fp', ARGV[4], 'token', ARGV[5])
+redis.call('HSET', key, 'exp', ARGV[2], 'fp', ARGV[4], 'owner', owner, 'lease', lease_until,
+  'chain', lead)
 redis.call('PEXPIRE', key, ARGV[3])
 return {'claimed'}
 """
 )
 
-# KEYS[1] the record · ARGV now, answer. The record keeps its expiry: an answer does not extend it.
+# KEYS[1] the record · ARGV now, answer, the answered outcome's id, the claiming auction ('' for a
+# caller that does not say: it answers whatever the record holds). The record keeps its expiry:
+# an answer does not extend it. → 1 answered, 0 not (another auction owns the key, or it has an
+# answer already)
 COMPLETE_IDEMPOTENCY = (
     _PRELUDE
     + """
-if live(KEYS[1], tonumber(ARGV[1])) then
-  redis.call('HSET', KEYS[1], 'answer', ARGV[2])
+local key = KEYS[1]
+if not live(key, tonumber(ARGV[1])) then return 0 end
+local answer, by, claimer = ARGV[2], ARGV[3], ARGV[4]
+if claimer == '' then
+  redis.call('HSET', key, 'answer', answer, 'by', by, 'verdict', '0')
+  return 1
+end
+local record = redis.call('HMGET', key, 'owner', 'answer', 'verdict', 'by')
+if not record[2] then
+  if record[1] ~= claimer then return 0 end
+  local verdict = '0'
+  if by ~= claimer then verdict = '1' end
+  redis.call('HSET', key, 'answer', answer, 'by', by, 'verdict', verdict)
+  return 1
+end
+-- The auction a takeover's verdict was about finished after all: its own answer wins.
+if record[3] == '1' and record[4] == claimer and by == claimer then
+  redis.call('HSET', key, 'answer', answer, 'verdict', '0')
+  return 1
 end
 return 0
+"""
+)
+
+# KEYS[1] the record · ARGV now, the claiming auction ('' for a caller that does not say).
+# → 1 freed, 0 not (another auction owns the key now, or it has its answer)
+ABANDON_IDEMPOTENCY = (
+    _PRELUDE
+    + """
+local key = KEYS[1]
+if not live(key, tonumber(ARGV[1])) then return 0 end
+if ARGV[2] ~= '' then
+  local record = redis.call('HMGET', key, 'owner', 'answer')
+  if record[1] ~= ARGV[2] or record[2] then return 0 end
+end
+redis.call('DEL', key)
+return 1
 """
 )
 
@@ -156,9 +207,14 @@ return 1
 )
 
 # KEYS[1] the lead's journal, a list whose first item is its logical expiry and the rest the
-# buyers posted to, in order · ARGV now, exp, ttl_ms, buyer_id. Each post extends the expiry.
-JOURNAL_POST = """
+# buyers posted to, in order; KEYS[2] its seal, a hash {exp} set when another router takes the lead
+# over · ARGV now, exp, ttl_ms, buyer_id. Each post extends the expiry.
+# → 1 journaled, 0 sealed (nothing written: the post must not go out)
+JOURNAL_POST = (
+    _PRELUDE
+    + """
 local key, now = KEYS[1], tonumber(ARGV[1])
+if live(KEYS[2], now) then return 0 end
 local exp = redis.call('LINDEX', key, 0)
 if exp and tonumber(exp) > now then
   redis.call('LSET', key, 0, ARGV[2])
@@ -168,7 +224,16 @@ else
 end
 redis.call('RPUSH', key, ARGV[4])
 redis.call('PEXPIRE', key, ARGV[3])
-return 0
+return 1
+"""
+)
+
+# KEYS as JOURNAL_POST · ARGV now, exp, ttl_ms. Seals the journal and returns it as it stands
+# (the list as LRANGE gives it: its expiry first, then the buyers).
+SEAL_JOURNAL = """
+redis.call('HSET', KEYS[2], 'exp', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return redis.call('LRANGE', KEYS[1], 0, -1)
 """
 
 # KEYS[1] · ARGV exp, ttl_ms, value: a whole record replaced, with its expiry.
