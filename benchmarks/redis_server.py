@@ -21,6 +21,15 @@ KEY_PREFIX = "pingtree"  # RedisStore's default prefix: the scenario's routers u
 SAMPLED_KEYS = 200  # of each kind, for MEMORY USAGE
 
 
+@dataclass(frozen=True, slots=True)
+class Calls:
+    scripts: int
+    commands: int
+
+    def __sub__(self, before: Calls) -> Calls:
+        return Calls(self.scripts - before.scripts, self.commands - before.commands)
+
+
 @dataclass
 class RedisServer:
     service: Service
@@ -39,6 +48,16 @@ class RedisServer:
         with self.client() as client:
             info: dict[str, Any] = client.info("memory")
         return {key: int(info[key]) for key in ("used_memory", "mem_clients_normal")}
+
+    def calls(self) -> Calls:
+        """Scripts and commands Redis has run since it started (INFO commandstats, less the INFO
+        commands that read them). A script's own commands count as commands: round trips are the
+        scripts plus the commands sent on their own."""
+        with self.client() as client:
+            stats: dict[str, Any] = client.info("commandstats")
+        calls = {name: int(stat["calls"]) for name, stat in stats.items()}
+        scripts = sum(calls.get(f"cmdstat_{name}", 0) for name in ("evalsha", "eval"))
+        return Calls(scripts, sum(calls.values()) - calls.get("cmdstat_info", 0))
 
     def stored_bytes(self) -> int:
         """What the data costs: used_memory less the clients' buffers."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from harness import CONNECTIONS, Bench, Market, Row, Throughput, throughput_figures
 from market import SELLER_KEY, instant_buyers
-from redis_server import RedisServer, redis_server
+from redis_server import Calls, RedisServer, redis_server
 from rig import (
     LOAD_CORE,
     ROUTER_CORE,
@@ -57,6 +57,7 @@ class Round:
     seconds: float
     router_cpu_s: float
     redis_cpu_s: float
+    redis_calls: Calls
     runs: list[Throughput]
 
     @property
@@ -124,10 +125,11 @@ def _alternate(
 
 
 def _one(bench: Bench, server: RedisServer, market: Market, label: str, seconds: float) -> Round:
-    redis_cpu = cpu_seconds(server.service.pid)
+    redis_cpu, calls = cpu_seconds(server.service.pid), server.calls()
     run = bench.throughput(market.router_url, market.router, label, seconds)
     redis_cpu = cpu_seconds(server.service.pid) - redis_cpu
-    return Round(run.wrk.requests, run.wrk.seconds, run.usage.cpu_s, redis_cpu, [run])
+    calls = server.calls() - calls
+    return Round(run.wrk.requests, run.wrk.seconds, run.usage.cpu_s, redis_cpu, calls, [run])
 
 
 def _two(
@@ -137,13 +139,14 @@ def _two(
     for market in markets:
         market.router.ensure_running()
     meters = [UsageMeter(market.router.pid) for market in markets]
-    redis_cpu = cpu_seconds(server.service.pid)
+    redis_cpu, calls = cpu_seconds(server.service.pid), server.calls()
     tools = [
         _start_wrk(bench, market, f"{label} process {n}", seconds)
         for n, market in enumerate(markets, start=1)
     ]
     runs = [_wait_wrk(tool, seconds) for tool in tools]
     redis_cpu = cpu_seconds(server.service.pid) - redis_cpu
+    calls = server.calls() - calls
     measured = [Throughput(run, meter.read()) for run, meter in zip(runs, meters, strict=True)]
     for n, run in enumerate(measured, start=1):
         bench.check_wrk(f"{label} process {n}", run.wrk)
@@ -152,7 +155,7 @@ def _two(
     leads = sum(run.wrk.requests for run in measured)
     span = max(run.wrk.seconds for run in measured)
     cpu = sum(run.usage.cpu_s for run in measured)
-    return Round(leads, span, cpu, redis_cpu, measured)
+    return Round(leads, span, cpu, redis_cpu, calls, measured)
 
 
 def _start_wrk(bench: Bench, market: Market, label: str, seconds: float) -> Service:
@@ -207,13 +210,18 @@ def _retained(server: RedisServer, before: int) -> Figures:
     if leads == 0:
         raise RigError("s8: no outcome in Redis after the runs")
     per_lead = (after - before) / leads
+    sizes = {kind: server.mean_key_bytes(kind) for kind in KIND_OF_KEYS}
+    # What MEMORY USAGE leaves out (the keyspace's and the TTLs' own entries), shared evenly by
+    # a lead's keys: after outcomes_hours, the idempotency record alone stays, with its share.
+    bookkeeping = (per_lead - sum(sizes.values())) / len(KIND_OF_KEYS)
     return {
         "leads": leads,
         "keys": counts,
         "stored_bytes_before": before,
         "stored_bytes_after": after,
         "bytes_per_lead": round(per_lead),
-        "mean_key_bytes": {kind: round(server.mean_key_bytes(kind)) for kind in KIND_OF_KEYS},
+        "mean_key_bytes": {kind: round(size) for kind, size in sizes.items()},
+        "idempotency_alone_bytes": round(sizes["idempotency"] + bookkeeping),
         "gib_per_million_leads": round(per_lead * 1_000_000 / GIB, 2),
     }
 
@@ -223,6 +231,12 @@ def _medians(rounds: list[Round]) -> dict[str, float]:
         "leads_per_s": statistics.median(r.rate for r in rounds),
         "router_cpu_ms_per_lead": statistics.median(r.per_lead_ms(r.router_cpu_s) for r in rounds),
         "redis_cpu_ms_per_lead": statistics.median(r.per_lead_ms(r.redis_cpu_s) for r in rounds),
+        "redis_scripts_per_lead": statistics.median(
+            r.redis_calls.scripts / max(r.leads, 1) for r in rounds
+        ),
+        "redis_commands_per_lead": statistics.median(
+            r.redis_calls.commands / max(r.leads, 1) for r in rounds
+        ),
     }
 
 
@@ -244,6 +258,12 @@ def _rows(rounds: dict[str, list[Round]], retained: Figures) -> list[Row]:
         Row(scenario, f"{ONE}: leads/s · router · Redis CPU/lead", cost(ONE), "core 0"),
         Row(scenario, f"{TWO}: leads/s · routers · Redis CPU/lead", cost(TWO), "cores 0 + 1"),
         Row(scenario, "router CPU/lead, Redis ÷ memory", f"{cpu_ratio:.2f}"),
+        Row(
+            scenario,
+            "Redis scripts · commands per lead",
+            f"{median[ONE]['redis_scripts_per_lead']:.1f} · "
+            f"{median[ONE]['redis_commands_per_lead']:.1f}",
+        ),
         Row(scenario, "leads/s, 2 ÷ 1 process (core 1 shared with the load)", f"{rate_ratio:.2f}"),
         Row(
             scenario,
@@ -255,6 +275,11 @@ def _rows(rounds: dict[str, list[Round]], retained: Figures) -> list[Row]:
             scenario,
             "Redis memory per million retained leads",
             f"{retained['gib_per_million_leads']:.2f} GiB",
+        ),
+        Row(
+            scenario,
+            "  after outcomes_hours, the idempotency record alone",
+            f"{retained['idempotency_alone_bytes']:,} B",
         ),
     ]
 
@@ -269,6 +294,8 @@ def _figures(rounds: dict[str, list[Round]], retained: Figures) -> Figures:
                     "leads_per_s": round(r.rate, 1),
                     "router_cpu_ms_per_lead": round(r.per_lead_ms(r.router_cpu_s), 3),
                     "redis_cpu_ms_per_lead": round(r.per_lead_ms(r.redis_cpu_s), 3),
+                    "redis_scripts": r.redis_calls.scripts,
+                    "redis_commands": r.redis_calls.commands,
                     "processes": [throughput_figures(run) for run in r.runs],
                 }
                 for r in runs
