@@ -38,6 +38,7 @@ from pingtree.openapi import openapi_document
 from pingtree.outcome import operator_view, seller_view
 from pingtree.router import Router
 from pingtree.store.base import IdempotencyKey, Store
+from pingtree.store.guard import GuardedStore
 from pingtree.store.memory import MemoryStore
 from pingtree.transport import HttpTransport, Transport
 from pingtree.tree import Tree
@@ -45,7 +46,7 @@ from pingtree.tree import Tree
 log = logging.getLogger(__name__)
 
 ROUTER = web.AppKey("router", Router)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", GuardedStore)
 TRANSPORT = web.AppKey("transport", Transport)
 METRICS = web.AppKey("metrics", Metrics)
 
@@ -267,7 +268,13 @@ def _error_fields(exc: ConfigError) -> dict[str, str]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    """200 `{"status": "ok"}`; 503 `{"status": "degraded", "store": "unavailable"}` with
+    Retry-After while the store is down (new leads get 503 too). The router itself is alive
+    either way: a readiness check, not a liveness one."""
+    if await request.app[STORE].healthy():
+        return json_response({"status": "ok"})
+    retry = {"Retry-After": str(StoreUnavailable.retry_after_s)}
+    return json_response({"status": "degraded", "store": "unavailable"}, 503, retry)
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -356,9 +363,13 @@ def create_app(
     app = web.Application(
         middlewares=[errors_as_json], client_max_size=(config.router.max_body_kb + 64) * 1024
     )
-    store = store or MemoryStore(config.router.retention)
+    # Guarded: down after any StoreUnavailable, new leads refused at once until a probe finds it
+    # back, and the writes that must reach it held until then (store/guard.py).
+    store = GuardedStore(store or MemoryStore(config.router.retention))
     transport = transport or HttpTransport()
     metrics = Metrics(registry)
+    metrics.store_up.set_function(lambda: float(store.up))
+    metrics.store_deferred_writes.set_function(lambda: float(store.deferred))
     app[STORE] = store
     app[TRANSPORT] = transport
     app[METRICS] = metrics

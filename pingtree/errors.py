@@ -6,6 +6,7 @@
     ├── Unauthorized              401 unknown key or admin token
     ├── NotFound                  404
     ├── IdempotencyConflict       409 same key, different lead
+    │   └── TakenOver             409 another router took the key over (this one outlived its lease)
     ├── PayloadTooLarge           413
     ├── UnsupportedMediaType      415
     ├── LeadInvalid               422 naming every bad field
@@ -58,6 +59,11 @@ class NotFound(PingtreeError):
 class IdempotencyConflict(PingtreeError):
     status = 409
     code = "idempotency_conflict"
+
+
+class TakenOver(IdempotencyConflict):
+    """This router outlived its claim's lease (stalled, not dead) and another router took the
+    lead's key over and sealed its journal: this auction stops before its next post."""
 
 
 class PayloadTooLarge(PingtreeError):

@@ -135,6 +135,17 @@ class Metrics:
             "The config serving: 1 at start, one more per applied reload",
             registry=r,
         )
+        # Both read from the store guard when scraped (create_app binds them).
+        self.store_up = Gauge(
+            "pingtree_store_up",
+            "1 while the store answers, 0 while it is down and new leads get 503",
+            registry=r,
+        )
+        self.store_deferred_writes = Gauge(
+            "pingtree_store_deferred_writes",
+            "Outcomes, answers and releases waiting for the store to come back",
+            registry=r,
+        )
         self.deliveries = DeliveryMetrics(r)
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:

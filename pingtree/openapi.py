@@ -183,6 +183,18 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "store": {
+                "type": "string",
+                "enum": ["unavailable"],
+                "description": "present when degraded: what is wrong",
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error", "detail", "fields"],
@@ -270,7 +282,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_LEAD_ID_PARAM],
                     "responses": {
                         "200": _json("SellerLead", "The outcome"),
-                        **_errors("401", "404"),
+                        **_errors("401", "404", "503"),
                     },
                 }
             },
@@ -282,7 +294,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_LEAD_ID_PARAM],
                     "responses": {
                         "200": _json("OperatorLead", "Everything"),
-                        **_errors("401", "404"),
+                        **_errors("401", "404", "503"),
                     },
                 }
             },
@@ -307,21 +319,23 @@ def openapi_document() -> dict[str, Any]:
             },
             "/healthz": {
                 "get": {
-                    "summary": "Liveness",
+                    "summary": "Readiness: the router serves and its store answers",
+                    "description": "While the store (Redis) is down the router answers new "
+                    "leads with 503 and Retry-After, and this says so; it recovers by itself "
+                    "when the store comes back.",
                     "operationId": "healthz",
                     "security": [],
                     "responses": {
-                        "200": {
-                            "description": "ok",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {"status": {"type": "string"}},
-                                    }
+                        "200": _json("Health", "ok: leads are being routed"),
+                        "503": {
+                            **_json("Health", "degraded: the store is unavailable"),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "seconds",
+                                    "schema": {"type": "string"},
                                 }
                             },
-                        }
+                        },
                     },
                 }
             },

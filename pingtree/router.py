@@ -4,12 +4,32 @@ submit: idempotency claim → auction (shielded: a seller who hangs up does not 
 record outcome → answer. The auction: business rules → eligible buyers → tiers in order, each
 pinged at once under the ping deadline → valid offers ranked → reserve cap + dedup, journal, post,
 fallback → outcome. Every decision comes from the pure modules; this file only sequences I/O.
+
+When the store fails (StoreUnavailable; store/guard.py keeps it down and refuses new leads until a
+probe finds it back), each store call fails safe:
+
+  claim, check, breaker_admit, takeover reads    before any post: 503, the claim freed (later)
+  reserve                                       no post; the slot it may have taken freed (later)
+  journal_post                                  no post (a post without its entry could be sold
+                                                twice after a crash); the slot freed (later)
+  any of these after a refused post             the auction stops: unsold, store_unavailable
+  confirm (after a sale or a post timeout)      ignored: the slot stays counted, the safe side
+  release (after a refused post)                queued until the store is back
+  breaker_record                                ignored: health statistics, not state
+  record_outcome, complete_idempotency          queued: the seller still gets the outcome
+
+A claim holds its key for a lease (the budget and `_LEASE_GRACE_S`). A resend that comes after the
+lease of a claim that was never answered takes the key over (`_take_over`): the journal of the
+auction that held it says whether a post went out, and if one did, the answer is `pending`
+(reason `router_died`), never a second auction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
@@ -19,7 +39,13 @@ from pingtree.auction import Offer, plan_tiers, rank
 from pingtree.codec import Accepted, Decline, Failure, PostAnswer
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, Config, SellerConfig
-from pingtree.errors import BuyerTimeout, IdempotencyConflict, PingtreeError
+from pingtree.errors import (
+    BuyerTimeout,
+    IdempotencyConflict,
+    PingtreeError,
+    StoreUnavailable,
+    TakenOver,
+)
 from pingtree.lead import Lead, redact
 from pingtree.metrics import Metrics
 from pingtree.money import breakeven
@@ -34,14 +60,15 @@ from pingtree.rules import (
 )
 from pingtree.store.base import (
     CapRequest,
-    Claimed,
     Conflict,
     Done,
     IdempotencyKey,
+    InFlight,
     Refused,
     Reservation,
     Store,
 )
+from pingtree.store.guard import GuardedStore
 from pingtree.transport import Call, Transport, call
 from pingtree.tree import Candidate, Tree
 from pingtree.wire import Wire, read_ping, read_post
@@ -51,6 +78,10 @@ A = TypeVar("A")
 
 # A replayed request waits for the first one's auction at most this long past the budget.
 _REPLAY_GRACE_S = 5.0
+# A claim's lease: the budget and this much more, time to record the outcome and answer the key.
+# Too short costs little: a live router outlived by its lease cannot post any more (its journal
+# is sealed), and its own answer replaces the takeover's `pending` verdict (store/base.py).
+_LEASE_GRACE_S = 2.0
 
 
 class Router:
@@ -58,7 +89,7 @@ class Router:
         self, config: Config, store: Store, transport: Transport, metrics: Metrics
     ) -> None:
         self.tree = Tree(config)
-        self._store = store
+        self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._transport = transport
         self._metrics = metrics
         # The store was built with this retention: a reload's new value waits for a restart.
@@ -79,54 +110,128 @@ class Router:
     async def submit(
         self, seller: SellerConfig, lead: Lead, key: IdempotencyKey | None
     ) -> tuple[Outcome, bool]:
-        """Run the lead's auction once per idempotency key; returns (outcome, replayed)."""
+        """Run the lead's auction once per idempotency key; returns (outcome, replayed).
+        StoreUnavailable (503) while the store is down, or when it fails before any post."""
+        self._store.refuse_if_down()
+        auction = self._open(seller, lead)  # its id names the claim, for a takeover to find
         if key is not None:
-            claim = await self._store.claim_idempotency(key, self._idempotency_ttl_s)
-            if isinstance(claim, Conflict):
-                raise IdempotencyConflict(
-                    "this idempotency key was used for a different lead",
-                    fields={key.source: "already used for a different lead"},
-                )
-            if isinstance(claim, Done):
-                return claim.outcome, True
-            if not isinstance(claim, Claimed):
-                budget_s = self.tree.settings.budget_ms / 1000
-                first = await claim.wait(budget_s + _REPLAY_GRACE_S)
-                if first is None:
-                    raise IdempotencyConflict(
-                        "the first request with this key has not finished; retry later"
-                    )
-                return first, True
+            answered = await self._claim(auction, key)
+            if answered is not None:
+                return answered, True
         # Shielded: if the seller disconnects, the auction still finishes and is recorded.
-        task = asyncio.create_task(self._run(seller, lead, key))
+        task = asyncio.create_task(self._run(auction, key))
         return await asyncio.shield(task), False
 
-    async def _run(self, seller: SellerConfig, lead: Lead, key: IdempotencyKey | None) -> Outcome:
-        auction = self._open(seller, lead)
+    async def _claim(self, auction: Auction, key: IdempotencyKey) -> Outcome | None:
+        """Own the key (None: run the auction), or the answer of the auction that owned it."""
+        budget_s = auction.tree.settings.budget_ms / 1000
+        try:
+            claim = await self._store.claim_idempotency(
+                key,
+                self._idempotency_ttl_s,
+                lead_id=auction.id,
+                lease_s=budget_s + _LEASE_GRACE_S,
+            )
+        except StoreUnavailable:
+            # The claim may have been written and only its answer lost: free it once it can be.
+            await self._store.abandon_eventually(key, lead_id=auction.id)
+            raise
+        if isinstance(claim, Conflict):
+            raise IdempotencyConflict(
+                "this idempotency key was used for a different lead",
+                fields={key.source: "already used for a different lead"},
+            )
+        if isinstance(claim, Done):
+            return claim.outcome
+        if isinstance(claim, InFlight):
+            first = await claim.wait(budget_s + _REPLAY_GRACE_S)
+            if first is None:
+                raise IdempotencyConflict(
+                    "the first request with this key has not finished; retry later"
+                )
+            return first
+        if claim.takeover:
+            return await self._take_over(auction, key, claim.previous_lead_ids)
+        return None
+
+    async def _take_over(
+        self, auction: Auction, key: IdempotencyKey, previous: tuple[str, ...]
+    ) -> Outcome | None:
+        """The auctions that held the key before ran out of lease unanswered: their router died
+        (or stalled). Their journals are sealed first, so none of them can post from now on; then
+        the newest that left an outcome, or a post, decides the answer: that outcome, or `pending`
+        with the last buyer posted to. None when none of them posted: a new auction runs."""
+        posted = [await self._store.seal_journal(lead_id) for lead_id in previous]
+        for lead_id, buyers in reversed(list(zip(previous, posted, strict=True))):
+            answer = await self._store.get_outcome(lead_id)
+            if answer is None and buyers:
+                log.warning(
+                    "lead %s: its router stopped after posting to %s; pending for the operator",
+                    lead_id,
+                    buyers[-1],
+                )
+                answer = self._router_died(auction, lead_id, buyers[-1])
+                self._metrics.observe(answer)
+            if answer is not None:
+                await self._store.record(answer, key, lead_id=auction.id)
+                return answer
+        return None
+
+    def _router_died(self, auction: Auction, lead_id: str, buyer_id: str) -> Outcome:
+        """`pending` for an earlier auction of this key that posted to `buyer_id` and never said
+        how it ended. The earlier receipt time is not kept: this one's stands in for it."""
+        earlier = replace(auction, id=lead_id, trace=[])
+        now = self._now()
+        detail = "the router running this auction stopped after this post; found on a resend"
+        earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
+        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyer_id)
+
+    async def _run(self, auction: Auction, key: IdempotencyKey | None) -> Outcome:
         try:
             outcome = await self._auction(auction)
+        except StoreUnavailable as exc:
+            outcome = await self._after_store_failure(auction, exc, key)
+        except TakenOver:
+            raise  # the key and its answer belong to another auction now
         except Exception as exc:
             outcome = await self._after_crash(auction, exc, key)
-        await self._store.record_outcome(outcome)
-        if key is not None:
-            await self._store.complete_idempotency(key, outcome)
+        await self._store.record(outcome, key, lead_id=auction.id)
         self._metrics.observe(outcome)
         return outcome
+
+    async def _after_store_failure(
+        self, auction: Auction, exc: StoreUnavailable, key: IdempotencyKey | None
+    ) -> Outcome:
+        """The store failed mid-auction. Store calls and posts take turns, so the trace knows every
+        post that went out. None: 503, and the key is freed for a resend. Otherwise the auction
+        stops with what is known: `pending` if a post's answer never came, else `unsold`."""
+        if not any(e.step == "post" and e.result != "skipped" for e in auction.trace):
+            if key is not None:
+                await self._store.abandon_eventually(key, lead_id=auction.id)
+            raise exc
+        log.warning("auction %s stopped after a post: the store is unavailable", auction.id)
+        if auction.unknown_post is not None:
+            return auction.finish(
+                self._now(), "pending", reason="post_unknown", buyer_id=auction.unknown_post
+            )
+        return auction.finish(self._now(), "unsold", reason="store_unavailable")
 
     async def _after_crash(
         self, auction: Auction, exc: Exception, key: IdempotencyKey | None
     ) -> Outcome:
         """An auction that failed midway: if a post may have gone out, the lead is `pending` for
         the operator (never sold twice); otherwise the key is released so a resend can run."""
-        posted = await self._store.journal(auction.id)
-        if posted:
+        try:
+            posted: tuple[str, ...] | None = await self._store.journal(auction.id)
+        except StoreUnavailable:
+            posted = None  # cannot tell: assume the worst
+        if posted is None or posted:
             failure = type(exc).__name__
-            log.error("auction %s failed after posting to %s: %s", auction.id, posted[-1], failure)
-            return auction.finish(
-                self._now(), "pending", reason="router_error", buyer_id=posted[-1]
-            )
+            buyer_id = posted[-1] if posted else None
+            log.error("auction %s failed after posting to %s: %s", auction.id, buyer_id, failure)
+            return auction.finish(self._now(), "pending", reason="router_error", buyer_id=buyer_id)
         if key is not None:
-            await self._store.abandon_idempotency(key)
+            await self._store.abandon_eventually(key, lead_id=auction.id)
         if isinstance(exc, PingtreeError):
             raise exc
         log.exception("auction %s failed before any post", auction.id)
@@ -307,7 +412,7 @@ class Router:
                     reason="timeout",
                     detail="ping phase closed",
                 )
-                await self._store.breaker_record(buyer.id, False, settings.breaker)
+                await self._breaker_record(buyer.id, False, auction)
         return offers
 
     async def _ping(
@@ -336,9 +441,7 @@ class Router:
             idempotent=True,  # a ping changes nothing at the buyer: safe to retry on a fresh socket
         )
         answer = read_ping(buyer, answered)
-        await self._store.breaker_record(
-            buyer.id, not isinstance(answer, Failure), auction.tree.settings.breaker
-        )
+        await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
         now = self._now()
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
@@ -386,7 +489,7 @@ class Router:
             skip, detail = "mapping", str(built)
         reservation: Reservation | None = None
         if skip is None and not auction.lead.test and buyer.limits_sales:
-            reserved = await self._store.reserve(self._cap_request(auction, buyer, offer.price))
+            reserved = await self._reserve(self._cap_request(auction, buyer, offer.price))
             if isinstance(reserved, Refused):
                 skip = reserved.reason
             else:
@@ -402,13 +505,11 @@ class Router:
                 detail=detail,
             )
             return None
-        await self._store.journal_post(auction.id, buyer.id)
+        await self._journal_post(auction, buyer.id, reservation)
         target, body = built
         answered = await call(self._transport, target, body, timeout_s, auction.tree.max_response)
         answer = read_post(buyer, answered)
-        await self._store.breaker_record(
-            buyer.id, not isinstance(answer, Failure), auction.tree.settings.breaker
-        )
+        await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
         return await self._settle(auction, buyer, offer, reservation, answered, answer)
 
     async def _settle(
@@ -436,25 +537,65 @@ class Router:
                 detail=detail,
                 **answered.timing,
             )
-            if reservation is not None:
-                await self._store.confirm(reservation)
+            await self._confirm(reservation)
             if buyer.on_post_timeout == "stop":
                 return Sale("pending", buyer.id, price)
             auction.unknown_post = auction.unknown_post or buyer.id
             return None
         if isinstance(answer, Accepted):
-            if reservation is not None:
-                await self._store.confirm(reservation)
+            await self._confirm(reservation)
             auction.note(now, buyer.id, "post", "accepted", bid=price, **answered.timing)
             return Sale("sold", buyer.id, price, answer.redirect_url, answer.buyer_lead_id)
         if reservation is not None:
-            await self._store.release(reservation)
+            await self._store.release_eventually(reservation)
         result, reason, detail = _refusal(answer, "rejected", "post_rejected")
         words = redact(detail, auction.lead)  # a buyer may echo the phone it was sent
         auction.note(
             now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **answered.timing
         )
         return None
+
+    # store calls that fail safe (the table in the module docstring) ---------------------------
+
+    async def _reserve(self, request: CapRequest) -> Reservation | Refused:
+        try:
+            return await self._store.reserve(request)
+        except StoreUnavailable:
+            # The script may have run and only its answer been lost: free what it may hold.
+            await self._store.release_eventually(Reservation(request))
+            raise
+
+    async def _journal_post(
+        self, auction: Auction, buyer_id: str, reservation: Reservation | None
+    ) -> None:
+        """Journal the post before it goes out. If the store fails, or another router took the
+        lead over (its journal is sealed), the post does not go out and the slot is freed."""
+        try:
+            journaled = await self._store.journal_post(auction.id, buyer_id)
+        except StoreUnavailable:
+            if reservation is not None:
+                await self._store.release_eventually(reservation)
+            raise
+        if not journaled:
+            if reservation is not None:
+                await self._store.release_eventually(reservation)
+            log.warning("auction %s outlived its lease: another router took it over", auction.id)
+            raise TakenOver(
+                "another router took this lead over when this one outlived its lease; "
+                "resend it to read the answer"
+            )
+
+    async def _confirm(self, reservation: Reservation | None) -> None:
+        if reservation is None:
+            return
+        # Unconfirmed, the slot stays counted until its held marker expires: the safe side.
+        with suppress(StoreUnavailable):
+            await self._store.confirm(reservation)
+
+    async def _breaker_record(self, buyer_id: str, ok: bool, auction: Auction) -> None:
+        # The breaker's statistics miss a call: no lead's state depends on it.
+        with suppress(StoreUnavailable):
+            await self._store.breaker_record(buyer_id, ok, auction.tree.settings.breaker)
 
 
 def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:

@@ -1,0 +1,268 @@
+"""The store as the router and the API use it: whether it is up, and the writes that must reach it.
+
+**Up or down.** Any StoreUnavailable marks the store down. While it is down every call fails at
+once with StoreUnavailable (no socket, no pool wait, no timeout), so a new lead is refused with a
+503 in microseconds, and a background probe PINGs it every `probe_every_s`. The probe's first
+success flushes the deferred writes, in order, and only then marks the store up: an auction that
+starts after the outage reads a store that already holds everything finished during it.
+
+**Deferred writes** are the ones that must not be lost when the store fails after the fact: a
+finished auction's outcome and idempotency answer (`record`), the release of a cap slot
+(`release_eventually`) and the freeing of a claim (`abandon_eventually`). Each is tried at once;
+if the store fails, it waits in a bounded in-process queue for the probe. Only auctions under way
+when the store failed can add to it (new leads are refused while it is down), so the bound is far
+from reach in practice; a write beyond it is dropped and logged. A write dropped, or lost with a
+router that dies before the store is back, leaves the lead as a crash would: its claim runs out of
+lease, and the journal makes a resend `pending` for the operator, never a second sale.
+
+Every write here is safe to run late or twice: an outcome is replaced by the same outcome, a
+release frees a slot only once (its held marker), and answers and abandons are fenced by the
+auction that owns the key (store/base.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import ParamSpec, TypeVar
+
+from pingtree.config import BreakerPolicy
+from pingtree.errors import StoreUnavailable
+from pingtree.outcome import Outcome
+from pingtree.store.base import (
+    CapRequest,
+    IdempotencyClaim,
+    IdempotencyKey,
+    InFlight,
+    Refused,
+    Reservation,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Write = Callable[[], Awaitable[None]]
+
+
+class GuardedStore:
+    """A Store (the protocol, delegated) plus `up`, `refuse_if_down` and the deferred writes."""
+
+    def __init__(
+        self, store: Store, *, probe_every_s: float = 0.5, max_deferred: int = 10_000
+    ) -> None:
+        self.inner = store
+        self._probe_every_s = probe_every_s
+        self._max_deferred = max_deferred
+        self._up = True
+        self._deferred: deque[tuple[str, Write]] = deque()
+        self._probe: asyncio.Task[None] | None = None
+        self.dropped = 0  # deferred writes lost to the bound
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    @property
+    def deferred(self) -> int:
+        """Writes waiting for the store to come back."""
+        return len(self._deferred)
+
+    def refuse_if_down(self) -> None:
+        if not self._up:
+            raise _refusal()
+
+    async def healthy(self) -> bool:
+        """Up and answering: a PING when it is thought up (a load balancer's health check should
+        notice an outage even when no lead has), the known state when it is down."""
+        if self._up:
+            with suppress(StoreUnavailable):
+                await self._call(self.inner.ping)
+        return self._up
+
+    # up and down ------------------------------------------------------------------------------
+
+    async def _call(self, method: Callable[P, Awaitable[T]], *args: P.args, **kw: P.kwargs) -> T:
+        if not self._up:
+            raise _refusal()
+        try:
+            return await method(*args, **kw)
+        except StoreUnavailable as error:
+            self._mark_down(error)
+            raise
+
+    def _mark_down(self, error: StoreUnavailable) -> None:
+        if not self._up:
+            return
+        self._up = False
+        log.warning(
+            "store unavailable (%s): new leads get 503 until it answers; probing every %s s",
+            error.detail,
+            self._probe_every_s,
+        )
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
+
+    async def _probe_until_up(self) -> None:
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        while True:
+            await asyncio.sleep(self._probe_every_s)
+            flushed = len(self._deferred)
+            try:
+                await self.inner.ping()
+                await self._flush()
+            except StoreUnavailable:
+                continue
+            self._up = True
+            log.warning(
+                "store back after %.1f s; %d deferred write(s) flushed, accepting leads again",
+                loop.time() - since,
+                flushed,
+            )
+            return
+
+    async def _flush(self) -> None:
+        """Every deferred write, oldest first; one the store fails stays first in line, one that
+        raises anything else (a bug) is logged and dropped rather than block the rest for good."""
+        while self._deferred:
+            what, write = self._deferred[0]
+            try:
+                await write()
+            except StoreUnavailable:
+                raise
+            except Exception:
+                self.dropped += 1
+                log.exception("a deferred store write failed and was dropped: %s", what)
+            self._deferred.popleft()
+
+    # deferred writes --------------------------------------------------------------------------
+
+    async def _surely(self, what: str, write: Write) -> None:
+        """Run `write` now; if the store fails (or is down), queue it for the probe."""
+        if self._up:
+            try:
+                await write()
+                return
+            except StoreUnavailable as error:
+                self._mark_down(error)
+        if len(self._deferred) >= self._max_deferred:
+            self.dropped += 1
+            log.error("store down and %d writes queued: dropped %s", len(self._deferred), what)
+            return
+        self._deferred.append((what, write))
+
+    async def record(self, outcome: Outcome, key: IdempotencyKey | None, *, lead_id: str) -> None:
+        """Record a finished auction's outcome, then answer its key: now, or once the store is
+        back. Never raises StoreUnavailable: the seller gets the outcome either way."""
+        inner = self.inner
+
+        async def outcome_recorded() -> None:
+            await inner.record_outcome(outcome)
+
+        async def key_answered() -> None:
+            if key is not None:
+                await inner.complete_idempotency(key, outcome, lead_id=lead_id)
+
+        async def both() -> None:
+            await outcome_recorded()
+            await key_answered()
+
+        if self._up:
+            try:
+                await outcome_recorded()
+            except StoreUnavailable as error:
+                self._mark_down(error)
+            else:
+                await self._surely(f"the answer to {outcome.id}'s key", key_answered)
+                return
+        await self._surely(f"the outcome of {outcome.id}", both)
+
+    async def release_eventually(self, reservation: Reservation) -> None:
+        request = reservation.request
+        what = f"the release of {request.buyer_id}'s slot for {request.lead_id}"
+        await self._surely(what, lambda: self.inner.release(reservation))
+
+    async def abandon_eventually(self, key: IdempotencyKey, *, lead_id: str) -> None:
+        what = f"the release of {lead_id}'s idempotency claim"
+        await self._surely(what, lambda: self.inner.abandon_idempotency(key, lead_id=lead_id))
+
+    # the Store protocol -----------------------------------------------------------------------
+
+    async def claim_idempotency(
+        self,
+        key: IdempotencyKey,
+        ttl_s: float,
+        *,
+        lead_id: str | None = None,
+        lease_s: float | None = None,
+    ) -> IdempotencyClaim:
+        claim = await self._call(
+            self.inner.claim_idempotency, key, ttl_s, lead_id=lead_id, lease_s=lease_s
+        )
+        if isinstance(claim, InFlight):
+            wait = claim.wait
+            return InFlight(lambda timeout_s: self._call(wait, timeout_s))
+        return claim
+
+    async def complete_idempotency(
+        self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
+    ) -> None:
+        await self._call(self.inner.complete_idempotency, key, outcome, lead_id=lead_id)
+
+    async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
+        await self._call(self.inner.abandon_idempotency, key, lead_id=lead_id)
+
+    async def check(self, request: CapRequest) -> Refused | None:
+        return await self._call(self.inner.check, request)
+
+    async def reserve(self, request: CapRequest) -> Reservation | Refused:
+        return await self._call(self.inner.reserve, request)
+
+    async def release(self, reservation: Reservation) -> None:
+        await self._call(self.inner.release, reservation)
+
+    async def confirm(self, reservation: Reservation) -> None:
+        await self._call(self.inner.confirm, reservation)
+
+    async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
+        return await self._call(self.inner.journal_post, lead_id, buyer_id)
+
+    async def journal(self, lead_id: str) -> tuple[str, ...]:
+        return await self._call(self.inner.journal, lead_id)
+
+    async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
+        return await self._call(self.inner.seal_journal, lead_id)
+
+    async def record_outcome(self, outcome: Outcome) -> None:
+        await self._call(self.inner.record_outcome, outcome)
+
+    async def get_outcome(self, lead_id: str) -> Outcome | None:
+        return await self._call(self.inner.get_outcome, lead_id)
+
+    async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool:
+        return await self._call(self.inner.breaker_admit, buyer_id, policy)
+
+    async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None:
+        await self._call(self.inner.breaker_record, buyer_id, ok, policy)
+
+    async def ping(self) -> None:
+        await self._call(self.inner.ping)
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+        if self._deferred:
+            log.error("closing with %d store write(s) that never reached it", len(self._deferred))
+        await self.inner.close()
+
+
+def _refusal() -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the store is unavailable; retry after {StoreUnavailable.retry_after_s} s"
+    )
