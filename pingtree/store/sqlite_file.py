@@ -1,0 +1,219 @@
+"""The embedded store's file: one SQLite database, its one connection and the one thread that does
+all its I/O, so the event loop never waits on the disk. The delivery queue (sqlite.py) is its first
+table set; the embedded store's caps, dedup, idempotency and journal can join the same file as
+another: their own `migrate` component and tables, the same `SqliteFile`, the same writer thread.
+
+**Durability.** WAL mode. With `synchronous="NORMAL"` (the default) a write is in the WAL, handed
+to the operating system, when its call returns: it survives the process crashing or being killed,
+but a power loss or an OS crash can take back the last transactions since the WAL was last synced
+(at a checkpoint); the file itself is never corrupted. `synchronous="FULL"` syncs the WAL at every
+commit, so a returned call survives power loss too, for one fsync per group commit.
+
+**One writer.** sqlite3 connections are not safe across threads, and SQLite takes one writer at a
+time anyway: every call goes, in order, to one thread that owns the connection. Writes queued
+together are committed as one transaction (group commit), each in its own savepoint so a failing
+one takes none of the others with it; a call returns only once its transaction is committed. A
+read waits for the writes queued before it, so a caller reads what it wrote. A call cancelled
+before the thread reaches it does not happen; one cancelled later still does (an enqueue is
+idempotent, so the caller may simply retry).
+
+**Errors.** An SQLite failure (a full disk, an unreadable file, a lock held past `busy_timeout_s`
+by another process) stops here as StoreUnavailable; a programming error is raised as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pingtree.errors import StoreUnavailable
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], T]
+
+# Enough to amortize a commit over a burst, small enough that a read never waits long behind it.
+_MAX_GROUP = 256
+
+
+@dataclass(slots=True)
+class _Call:
+    work: Work[Any]
+    write: bool
+    done: concurrent.futures.Future[Any]
+
+
+class SqliteFile:
+    """One SQLite file (or ":memory:"), one connection, one thread. Opening is synchronous, at
+    start-up; every call after runs on the thread."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous is NORMAL or FULL, not {synchronous!r}")
+        self.path = str(path)
+        with _unavailable():
+            connection = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")  # ":memory:" stays "memory"
+                connection.execute(f"PRAGMA synchronous={synchronous}")
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version"
+                    " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+                )
+            except BaseException:
+                connection.close()
+                raise
+        self._connection = connection
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="pingtree-sqlite", daemon=True)
+        self._thread.start()
+
+    def migrate(self, component: str, steps: Sequence[Sequence[str]]) -> None:
+        """Brings `component`'s tables to version len(steps): step n (statements, run in one
+        transaction with the version) is run once, in order, on any file older than n. A file
+        newer than this code is refused. Blocks the caller: for start-up."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def work(connection: sqlite3.Connection) -> None:
+            _migrate(connection, self.path, component, steps)
+
+        self._submit(_Call(work, True, done))
+        with _unavailable():
+            done.result()
+
+    async def read(self, work: Work[T]) -> T:
+        return await self._call(work, write=False)
+
+    async def write(self, work: Work[T]) -> T:
+        """`work` in a transaction, committed (with whatever other writes were queued with it)
+        before this returns."""
+        return await self._call(work, write=True)
+
+    async def _call(self, work: Work[T], *, write: bool) -> T:
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._submit(_Call(work, write, done))
+        with _unavailable():
+            return await asyncio.wrap_future(done)
+
+    def _submit(self, call: _Call) -> None:
+        if self._closed:
+            raise StoreUnavailable("the state file is closed")
+        self._calls.put(call)
+
+    async def close(self) -> None:
+        """Runs what is queued, then closes the file (checkpointing the WAL into it)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._calls.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    # the thread -------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            batch = [self._calls.get()]
+            while len(batch) < _MAX_GROUP:
+                try:
+                    batch.append(self._calls.get_nowait())
+                except queue.Empty:
+                    break
+            writes: list[_Call] = []
+            for call in batch:
+                if call is None:  # close: the last thing ever queued
+                    self._commit(writes)
+                    self._connection.close()
+                    return
+                if not call.done.set_running_or_notify_cancel():
+                    continue
+                if call.write:
+                    writes.append(call)
+                    continue
+                self._commit(writes)
+                writes = []
+                try:
+                    call.done.set_result(call.work(self._connection))
+                except Exception as error:
+                    call.done.set_exception(error)
+            self._commit(writes)
+
+    def _commit(self, writes: list[_Call]) -> None:
+        if not writes:
+            return
+        connection = self._connection
+        answers: list[tuple[_Call, bool, Any]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for call in writes:
+                connection.execute("SAVEPOINT call")
+                try:
+                    answers.append((call, True, call.work(connection)))
+                except Exception as error:
+                    connection.execute("ROLLBACK TO call")
+                    answers.append((call, False, error))
+                connection.execute("RELEASE call")
+            connection.execute("COMMIT")
+        except Exception as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            for call in writes:
+                call.done.set_exception(error)
+            return
+        for call, ok, answer in answers:
+            if ok:
+                call.done.set_result(answer)
+            else:
+                call.done.set_exception(answer)
+
+
+def _migrate(
+    connection: sqlite3.Connection, path: str, component: str, steps: Sequence[Sequence[str]]
+) -> None:
+    row = connection.execute(
+        "SELECT version FROM schema_version WHERE component = ?", (component,)
+    ).fetchone()
+    version = 0 if row is None else int(row[0])
+    if version > len(steps):
+        raise StoreUnavailable(
+            f"{path}: its {component} tables are version {version}, newer than this pingtree's"
+            f" ({len(steps)}): run the pingtree that wrote it"
+        )
+    for step in steps[version:]:
+        for statement in step:
+            connection.execute(statement)
+    connection.execute(
+        "INSERT INTO schema_version (component, version) VALUES (?, ?)"
+        " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+        (component, len(steps)),
+    )
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """SQLite's failures stop here; its programming errors (a bad statement, a broken
+    constraint) are bugs, and are raised as they are."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise
+    except sqlite3.Error as error:
+        raise StoreUnavailable(
+            f"the state file failed ({type(error).__name__}: {error}); "
+            f"retry after {StoreUnavailable.retry_after_s} s"
+        ) from error
