@@ -1,9 +1,11 @@
 """The DeliveryQueue protocol (pingtree/store/queue.py) as a contract every queue must keep.
 
 The suite speaks only through the protocol's methods and runs unchanged on every queue named in the
-`queue` fixture: SQLite in memory and in a file. Time is only ever the `now` the calls are given.
-The last section is about the SQLite file alone: a killed process, reopening, its schema, the
-writer thread shared with other tables.
+`queue` fixture: SQLite in memory and in a file, and Redis (the session's redis-server, a one-node
+Cluster, see tests/redis_server.py). Time is only ever the `now` the calls are given. The last two
+sections are about one queue each: the SQLite file (a killed process, reopening, its schema, the
+writer thread shared with other tables) and Redis (two routers sharing the work, a dead router's
+jobs taken over, the key layout, a dead server).
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
 
 from pingtree.errors import StoreUnavailable
 from pingtree.store.queue import (
@@ -32,7 +38,9 @@ from pingtree.store.queue import (
     RetryAt,
     SaleRow,
 )
+from pingtree.store.redis_queue import QueueKeys, RedisQueue
 from pingtree.store.sqlite import SqliteFile, SqliteQueue
+from tests.redis_server import free_port
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 LEASE_S = 30.0
@@ -40,12 +48,14 @@ CRM, DIALER = "buyer:firm/crm", "buyer:firm/dialer"
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file"])
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "redis"])
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeliveryQueue]:
     if request.param == "sqlite-memory":
         made: DeliveryQueue = SqliteQueue(":memory:")
     elif request.param == "sqlite-file":
         made = SqliteQueue(tmp_path / "state.db")
+    elif request.param == "redis":
+        made = RedisQueue(request.getfixturevalue("redis_url"))
     else:  # pragma: no cover - a new queue adds its branch here
         raise AssertionError(request.param)
     yield made
@@ -678,3 +688,188 @@ async def test_a_failing_write_spoils_none_of_those_committed_with_it(tmp_path: 
     with pytest.raises(sqlite3.IntegrityError):  # a bug is raised as it is
         await file.write(insert(0))
     await file.close()
+
+
+# Redis -----------------------------------------------------------------------------------------
+
+MakeRedisQueue = Callable[..., RedisQueue]
+
+
+@pytest.fixture
+async def make_redis_queue(redis_url: str) -> AsyncIterator[MakeRedisQueue]:
+    """`make_redis_queue(**options)` → a RedisQueue on the tests' server; all closed at the end."""
+    made: list[RedisQueue] = []
+
+    def make(**options: Any) -> RedisQueue:
+        made.append(RedisQueue(redis_url, **options))
+        return made[-1]
+
+    yield make
+    for queue in made:
+        await queue.close()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain client on the tests' server, to look at what the queues wrote."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_two_routers_share_the_work_and_deliver_each_job_once(
+    make_redis_queue: MakeRedisQueue, raw: Redis
+) -> None:
+    routers = (make_redis_queue(), make_redis_queue())
+    jobs = [make_job(f"ld_{n:02}", f"d{n % 6}", at=NOW + n) for n in range(36)]
+    await routers[0].enqueue(jobs)
+    delivered: list[Job] = []
+    in_flight: set[str] = set()
+
+    async def deliver(queue: RedisQueue, name: str) -> None:
+        for step in range(200):
+            claimed = await queue.claim(NOW + 100 + step, 2, LEASE_S, name)
+            for job in claimed:
+                assert job.key not in in_flight, f"two jobs of {job.key} at once"
+                in_flight.add(job.key)
+            await asyncio.sleep(0)  # the other router claims meanwhile
+            for job in claimed:
+                delivered.append(job)
+                in_flight.discard(job.key)
+                await queue.settle(job, Delivered("HTTP 200"), NOW + 100 + step)
+            if len(delivered) == len(jobs):
+                return
+
+    await asyncio.gather(deliver(routers[0], "router-1"), deliver(routers[1], "router-2"))
+    assert sorted(ids(delivered)) == sorted(ids(jobs))
+    for n in range(6):  # each destination got its leads in order of sale
+        theirs = [job.lead_id for job in delivered if job.destination == f"d{n}"]
+        assert theirs == sorted(theirs)
+    assert await raw.xlen(routers[0].keys.script_keys()[0]) == 0  # settled entries are deleted
+
+
+async def test_a_dead_routers_jobs_are_taken_over_after_its_lease(
+    make_redis_queue: MakeRedisQueue, raw: Redis
+) -> None:
+    dead, alive = make_redis_queue(), make_redis_queue()
+    await dead.enqueue([make_job(f"ld_{n}", f"d{n}", at=NOW + n) for n in range(3)])
+    await dead.enqueue([make_job("ld_9", "d0", at=NOW + 9)])
+    assert len(await dead.claim(NOW + 10, 10, LEASE_S, "router-dead")) == 3
+    await dead.close()  # it never settles
+    stream = alive.keys.script_keys()[0]
+    assert await alive.claim(NOW + 39, 10, LEASE_S, "router-alive") == []
+    taken = await alive.claim(NOW + 40, 10, LEASE_S, "router-alive")
+    assert ids(taken) == ["ld_0/d0", "ld_1/d1", "ld_2/d2"]
+    assert {job.attempt for job in taken} == {0}
+    pending = await raw.xpending(stream, "deliveries")
+    assert pending["pending"] == 3
+    assert pending["consumers"] == [{"name": b"router-alive", "pending": 3}]
+    for job in taken:
+        await alive.settle(job, Delivered("HTTP 200"), NOW + 41)
+    assert ids(await alive.claim(NOW + 41, 10, LEASE_S, "router-alive")) == ["ld_9/d0"]
+    assert (await raw.xpending(stream, "deliveries"))["pending"] == 1
+    # The dead router left the group with its last entry; one with nothing pending does too.
+    consumers = await raw.xinfo_consumers(stream, "deliveries")
+    assert [(c["name"], c["pending"]) for c in consumers] == [(b"router-alive", 1)]
+    await alive.settle((await alive.jobs(state="leased"))[0], Delivered("HTTP 200"), NOW + 42)
+    assert await raw.xinfo_consumers(stream, "deliveries") == []
+
+
+async def workout(queue: DeliveryQueue) -> None:
+    """Every method that writes, so that every kind of key exists."""
+    await queue.enqueue([make_job(f"ld_{n}", "a", at=NOW + n) for n in (1, 2, 7)])
+    await queue.enqueue([make_job("ld_3", "b", due_at=NOW + 60), make_job("ld_4", "c")])
+    await queue.enqueue([make_job("ld_5", "d"), make_job("ld_6", "e")])
+    claimed = {job.lead_id: job for job in await take(queue, NOW)}
+    await queue.settle(claimed["ld_1"], Delivered("HTTP 200"), NOW)
+    await queue.settle(claimed["ld_4"], DeadLetter("HTTP 400"), NOW)
+    await queue.settle(claimed["ld_5"], RetryAt(NOW + 30, "failover", 0, "HTTP 503"), NOW)
+    await queue.replay(claimed["ld_4"].id, NOW + 1)
+    await queue.retry_now(claimed["ld_5"].id, NOW + 1)
+    await queue.record_sale(sale("ld_1", "firm-a", NOW))
+    await queue.purge(NOW, keep_s=3600)
+
+
+async def test_every_key_has_the_prefix_and_a_hash_tag_and_no_ttl(
+    make_redis_queue: MakeRedisQueue, raw: Redis
+) -> None:
+    await workout(make_redis_queue(prefix="pt-test"))
+    kinds, slots = set(), set()
+    async for name in raw.scan_iter():
+        shape = re.fullmatch(r"pt-test:\{([qs])\}:([a-z]+)(:.+)?", name.decode())
+        assert shape is not None, name
+        kinds.add(f"{shape.group(1)}:{shape.group(2)}")
+        if shape.group(1) == "q":
+            slots.add(key_slot(name))
+        assert await raw.pttl(name) == -1, name  # kept until settled and purged, not by Redis
+    assert kinds == {
+        *("q:stream", "q:delayed", "q:turns", "q:leases", "q:finished", "q:seq", "q:job"),
+        *("q:ready", "q:jobs", "s:sales"),
+    }
+    assert len(slots) == 1  # the whole queue on one Cluster node: every script may touch it all
+
+
+def test_the_listings_the_scripts_build_are_the_keys_python_names() -> None:
+    keys = QueueKeys("pt")
+    _, job_prefix, ready_prefix, index_prefix = keys.script_args("deliveries")
+    assert job_prefix + "ld_1.buyer:firm.crm" == keys.job("ld_1.buyer:firm.crm")
+    assert ready_prefix + CRM == keys.ready(CRM)
+    assert index_prefix + "any" == keys.listing(None, None)
+    assert index_prefix + "dead:" + CRM == keys.listing("dead", CRM)
+    assert len({key_slot(k.encode()) for k in [*keys.script_keys(), keys.job("x")]}) == 1
+    assert key_slot(keys.sales(None).encode()) == key_slot(keys.sales("firm-a").encode())
+
+
+REDIS_CALLS: dict[str, Callable[[DeliveryQueue], Awaitable[object]]] = {
+    "enqueue": lambda q: q.enqueue([make_job()]),
+    "claim": lambda q: take(q),
+    "settle": lambda q: q.settle(make_job(lease="l"), Delivered("HTTP 200"), NOW),
+    "get": lambda q: q.get("ld_1"),
+    "jobs": lambda q: q.jobs(),
+    "replay": lambda q: q.replay("ld_1", NOW),
+    "retry_now": lambda q: q.retry_now("ld_1", NOW),
+    "purge": lambda q: q.purge(NOW, 60),
+    "record_sale": lambda q: q.record_sale(sale("ld_1", "firm-a", NOW)),
+    "sales": lambda q: q.sales(None, NOW, NOW + 1),
+}
+
+
+@pytest.mark.parametrize("call", REDIS_CALLS)
+async def test_a_dead_redis_is_unavailable_at_once(call: str) -> None:
+    queue = RedisQueue(f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        await REDIS_CALLS[call](queue)
+    assert time.monotonic() - started < 2
+    said = []
+    error: BaseException | None = raised.value
+    while error is not None:
+        said.append(f"{error!r} {error}")
+        error = error.__cause__ or error.__context__
+    assert "s3cret-pw" not in " ".join(said)
+    await queue.close()
+
+
+async def test_connect_checks_the_server_answers(redis_url: str) -> None:
+    with pytest.raises(StoreUnavailable):
+        await RedisQueue.connect(f"redis://127.0.0.1:{free_port()}/0")
+    queue = await RedisQueue.connect(redis_url)
+    await queue.close()
+
+
+async def test_a_shared_client_is_left_open(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    queue = RedisQueue(client, prefix="shared")
+    await queue.enqueue([make_job()])
+    await queue.close()
+    assert await client.exists(QueueKeys("shared").job(make_job().id)) == 1
+    await client.aclose()
+
+
+async def test_a_queue_needs_bytes_and_a_prefix_without_braces(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="braces"):
+        RedisQueue(redis_url, prefix="pt{1}")
+    decoding = Redis.from_url(redis_url, decode_responses=True)
+    with pytest.raises(ValueError, match="decode_responses"):
+        RedisQueue(decoding)
+    await decoding.aclose()
