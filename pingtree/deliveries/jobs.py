@@ -1,0 +1,209 @@
+"""A sale → the deliveries it owes: one `Job` per destination of the winning buyer and one for
+the seller's postback. PURE: the sale's time is an argument; nothing is sent or stored here.
+
+A job holds the request exactly as built at the sale (URL, headers, body: the body holds PII),
+without its signature: the worker signs each attempt with a fresh timestamp, the same
+`webhook-id` (`Job.id`) and the signing secret the running config has then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from pingtree import jsonenc
+from pingtree.codec.request import OutboundRequest, Sources, build_request
+from pingtree.codec.transforms import MappingError
+from pingtree.config import BuyerConfig, SellerConfig
+from pingtree.config.models import Destination
+from pingtree.lead import Lead
+from pingtree.outcome import Outcome, seller_view
+from pingtree.store.queue import Job
+from pingtree.tree import Tree
+
+POSTBACK = "postback"  # a seller's one destination, whatever its `id` in the file
+SOLD_EVENT = "lead.sold"
+
+
+def iso_time(timestamp: float) -> str:
+    """Unix seconds → `2024-05-01T12:30:00.123Z` (RFC 3339, UTC, milliseconds)."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def buyer_owner(buyer_id: str) -> str:
+    return f"buyer:{buyer_id}"
+
+
+def seller_owner(seller_id: str) -> str:
+    return f"seller:{seller_id}"
+
+
+def job_id(lead_id: str, owner: str, destination: str) -> str:
+    """The Standard Webhooks `webhook-id`: one per (sale, destination), whatever the attempts."""
+    return f"{lead_id}.{owner}.{destination}"
+
+
+@dataclass(frozen=True, slots=True)
+class Unbuildable:
+    """A destination whose request could not be built for this lead (its field mapping failed):
+    nothing to send, ever. `reason` names the field and transform, never the value."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SalePlan:
+    jobs: tuple[Job, ...]
+    unbuildable: tuple[Unbuildable, ...] = ()
+
+
+def plan_sale(
+    tree: Tree,
+    outcome: Outcome,
+    lead: Lead,
+    *,
+    ping_id: str | None,
+    bid_id: str | None,
+    price: Decimal,
+    now: float,
+    carried: Mapping[str, str] | None = None,
+) -> SalePlan:
+    """Every delivery a sold lead owes, on the tree the auction ran on. Nothing for a lead that
+    was not sold (a `pending` one may never have been taken)."""
+    if outcome.status != "sold" or outcome.buyer_id is None:
+        return SalePlan(())
+    today = datetime.fromtimestamp(now, UTC).date()
+    sources = Sources(
+        lead=lead,
+        today=today,
+        lead_id=outcome.id,
+        seller=outcome.seller_id,
+        ping_id=ping_id,
+        bid_id=bid_id,
+        price=price,
+        carried=dict(carried or {}),
+    )
+    jobs: list[Job] = []
+    unbuildable: list[Unbuildable] = []
+    buyer = tree.buyers.get(outcome.buyer_id)
+    for destination in buyer.deliveries if buyer is not None else ():
+        assert buyer is not None
+        built = _buyer_job(buyer, destination, outcome, sources, now)
+        if isinstance(built, Unbuildable):
+            unbuildable.append(built)
+        else:
+            jobs.append(built)
+    seller = tree.sellers.get(outcome.seller_id)
+    if seller is not None and seller.postback is not None:
+        jobs.append(_postback_job(seller, seller.postback, outcome, lead, today, now))
+    return SalePlan(tuple(jobs), tuple(unbuildable))
+
+
+def jobs_for_sale(
+    tree: Tree,
+    outcome: Outcome,
+    lead: Lead,
+    *,
+    ping_id: str | None,
+    bid_id: str | None,
+    price: Decimal,
+    now: float,
+    carried: Mapping[str, str] | None = None,
+) -> list[Job]:
+    """The jobs of `plan_sale`, without the destinations that could not be built."""
+    plan = plan_sale(
+        tree, outcome, lead, ping_id=ping_id, bid_id=bid_id, price=price, now=now, carried=carried
+    )
+    return list(plan.jobs)
+
+
+def _buyer_job(
+    buyer: BuyerConfig, destination: Destination, outcome: Outcome, sources: Sources, now: float
+) -> Job | Unbuildable:
+    owner = buyer_owner(buyer.id)
+    ident = job_id(outcome.id, owner, destination.id)
+    # Built unsigned: a signature is made per attempt (fresh timestamp, the current secret).
+    unsigned = destination.model_copy(update={"sign": None})
+    try:
+        request = build_request(
+            unsigned, sources, test=outcome.test, message_id=ident, timestamp=int(now)
+        )
+    except MappingError as exc:
+        return Unbuildable(f"{owner}/{destination.id}", f"mapping: {exc}")
+    return _job(ident, outcome, owner, destination.id, destination, request, now)
+
+
+def postback_event(outcome: Outcome, seller: SellerConfig, now: float) -> bytes:
+    """The seller's postback body, a Standard Webhooks event: the seller's own view of its lead
+    (DESIGN §2: no PII, buyer and price only when its `reveal` says so)."""
+    event = {"type": SOLD_EVENT, "timestamp": iso_time(now), "data": seller_view(outcome, seller)}
+    return jsonenc.dumps(event)
+
+
+def _postback_job(
+    seller: SellerConfig,
+    postback: Destination,
+    outcome: Outcome,
+    lead: Lead,
+    today: date,
+    now: float,
+) -> Job:
+    owner = seller_owner(seller.id)
+    ident = job_id(outcome.id, owner, POSTBACK)
+    # The body is always the event: a field mapping could read what `reveal` hides (the price).
+    endpoint = postback.model_copy(update={"sign": None, "fields": None, "format": "json"})
+    sources = Sources(lead=lead, today=today, lead_id=outcome.id, seller=seller.id)
+    request = build_request(
+        endpoint,
+        sources,
+        test=outcome.test,
+        message_id=ident,
+        timestamp=int(now),
+        native_body=postback_event(outcome, seller, now),
+    )
+    return _job(ident, outcome, owner, POSTBACK, postback, request, now)
+
+
+def _job(
+    ident: str,
+    outcome: Outcome,
+    owner: str,
+    name: str,
+    destination: Destination,
+    request: OutboundRequest,
+    now: float,
+) -> Job:
+    # A test lead sent to a sandbox never falls over to the real failover.
+    sandboxed = outcome.test and destination.sandbox_url is not None
+    return Job(
+        id=ident,
+        lead_id=outcome.id,
+        owner=owner,
+        destination=name,
+        created_at=now,
+        method=request.method,
+        url=request.url,
+        failover_url=None if sandboxed else destination.failover_url,
+        headers=request.headers,
+        body=request.body,
+        due_at=now + destination.retry_s[0],
+    )
+
+
+__all__ = [
+    "POSTBACK",
+    "SOLD_EVENT",
+    "SalePlan",
+    "Unbuildable",
+    "buyer_owner",
+    "iso_time",
+    "job_id",
+    "jobs_for_sale",
+    "plan_sale",
+    "postback_event",
+    "seller_owner",
+]
