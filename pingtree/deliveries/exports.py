@@ -1,0 +1,147 @@
+"""Sales as CSV: the row of each sale (`sale_row`, what `DeliveryQueue.record_sale` keeps), the
+local mirror appended as sales happen (`CsvMirror`), and the CSV text of any rows
+(`csv_chunks`, what the download endpoint streams).
+
+One fixed header for every buyer, every day and every router: `id` (pingtree's lead id: the
+record id) first, then COLUMNS. Every lead field of DESIGN §5 has its column; a vertical's
+attributes go in one `attributes` column as a JSON object, so a buyer's file keeps its header
+whatever verticals and attributes its leads bring. UTF-8, no BOM; times ISO 8601 (UTC, `Z`);
+money with its two decimals; booleans `true`/`false`; a missing value is empty.
+
+CSV injection: a cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a
+tab or a carriage return) is written with a leading `'`, which spreadsheets show as text. A plain
+number keeps its sign (an E.164 phone `+13055551234`, a price): only text that is not a number
+is changed, and that only comes from what a seller typed. The ledger keeps the values as sent:
+the quote is added when a CSV is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pingtree import jsonenc
+from pingtree.deliveries.jobs import iso_time
+from pingtree.lead import Lead
+from pingtree.outcome import Outcome
+from pingtree.store.queue import SaleRow
+
+# After `id`, in this order. Adding a column means adding it at the end.
+COLUMNS: tuple[str, ...] = (
+    "sold_at", "received_at", "buyer_id", "seller_id", "lead_id", "buyer_lead_id", "price",
+    "payout", "test", "vertical", "sub_id", "first_name", "last_name", "phone", "email",
+    "address", "city", "state", "zip", "dob", "ip_address", "tcpa_consent", "consent_timestamp",
+    "trustedform_url", "jornaya_leadid", "source_url", "attributes",
+)  # fmt: skip
+HEADER: tuple[str, ...] = ("id", *COLUMNS)
+
+_LEAD_COLUMNS = COLUMNS[COLUMNS.index("vertical") : COLUMNS.index("attributes")]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def sale_row(outcome: Outcome, lead: Lead, *, sold_at: float) -> SaleRow:
+    """The ledger's and the mirror's row of one sale."""
+    values: dict[str, Any] = {
+        "sold_at": iso_time(sold_at),
+        "received_at": outcome.received_at,
+        "buyer_id": outcome.buyer_id,
+        "seller_id": outcome.seller_id,
+        "lead_id": lead.lead_id,
+        "buyer_lead_id": outcome.buyer_lead_id,
+        "price": outcome.price,
+        "payout": outcome.payout,
+        "test": outcome.test,
+        "attributes": jsonenc.dumps(lead.attributes).decode(),
+    }
+    values.update((name, getattr(lead, name)) for name in _LEAD_COLUMNS)
+    return SaleRow(
+        lead_id=outcome.id,
+        buyer_id=outcome.buyer_id or "",
+        sold_at=sold_at,
+        fields=tuple((name, _text(values[name])) for name in COLUMNS),
+    )
+
+
+def safe_cell(text: str) -> str:
+    """The cell as written to a CSV: a would-be formula made text (see the module's docstring)."""
+    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def csv_cells(row: SaleRow) -> list[str]:
+    """The row under HEADER: columns it lacks are empty (a row written by an older version)."""
+    fields = dict(row.fields)
+    return [safe_cell(row.lead_id), *(safe_cell(fields.get(name, "")) for name in COLUMNS)]
+
+
+def _lines(rows: Iterable[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def csv_chunks(rows: Iterable[SaleRow], *, per_chunk: int = 500) -> Iterator[bytes]:
+    """The CSV of `rows` with its header, in UTF-8 chunks of `per_chunk` rows: what a download
+    streams."""
+    batch: list[list[str]] = [list(HEADER)]
+    for row in rows:
+        batch.append(csv_cells(row))
+        if len(batch) >= per_chunk:
+            yield _lines(batch).encode("utf-8")
+            batch = []
+    if batch:
+        yield _lines(batch).encode("utf-8")
+
+
+class CsvMirror:
+    """Each sale appended, as it happens, to `{folder}/{buyer}/{YYYY-MM-DD}.csv` (the sale's UTC
+    date), the header first when the file is new. Files are written in a worker thread, one line
+    at a time under a lock, so lines never interleave. One router process per folder: routers
+    sharing a store share the download endpoint, not a mirror folder."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._lock = threading.Lock()
+
+    def path_for(self, buyer_id: str, sold_at: float) -> Path:
+        # Buyer ids are [A-Za-z0-9._-]: only "." and ".." could leave the folder.
+        name = buyer_id.replace(".", "_") if not buyer_id.strip(".") else buyer_id
+        day = datetime.fromtimestamp(sold_at, UTC).date().isoformat()
+        return self.folder / name / f"{day}.csv"
+
+    async def append(self, row: SaleRow) -> Path:
+        return await asyncio.to_thread(self._append, row)
+
+    def _append(self, row: SaleRow) -> Path:
+        path = self.path_for(row.buyer_id, row.sold_at)
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8", newline="") as file:
+                lines = [csv_cells(row)]
+                if file.tell() == 0:
+                    lines.insert(0, list(HEADER))
+                file.write(_lines(lines))  # one write: the line is whole or absent
+        return path
+
+
+__all__ = ["COLUMNS", "HEADER", "CsvMirror", "csv_cells", "csv_chunks", "safe_cell", "sale_row"]
