@@ -1,0 +1,189 @@
+"""Deliveries: the one object the router and the app hold for issue 7. A sale is handed to
+`sold()`, which makes it durable (jobs enqueued, ledger row recorded, CSV mirror line written,
+each awaited); the worker it owns delivers the jobs in the background.
+
+INTEGRATION (what the files outside this package must change; nothing else is needed):
+
+router.py
+    - `Router.__init__(..., deliveries: Deliveries | None = None)`, kept as `self._deliveries`.
+    - The winning offer must reach the end of the auction: `Sale` has no ping_id, bid_id or
+      carried values. E.g. `_settle` returns `Sale(..., offer=offer)` (a new field) or sets
+      `auction.won = offer` when the post is accepted.
+    - In `_run`, after `await self._store.record_outcome(outcome)` and only when
+      `outcome.status == "sold"`:
+          await self._deliveries.sold(
+              auction.tree, outcome, auction.lead,
+              ping_id=offer.ping_id, bid_id=offer.bid_id, price=offer.price,
+              carried=dict(offer.carried),
+          )
+      (`_run` is shielded: a seller who hangs up does not cancel it.) If it raises (queue down),
+      the sale still stands: log it with the lead id and answer the seller as sold; do not turn
+      a sold lead into an error.
+
+api.py (create_app)
+    - Build the queue: `SqliteQueue(config.router.state_file or ":memory:")`, or `RedisQueue`
+      on the Redis client when the store is a RedisStore; accept `queue: DeliveryQueue | None`
+      as a create_app argument for tests.
+    - deliveries = Deliveries(queue, transport, metrics, lambda: router.tree,
+          config.router.deliveries, exports_dir=config.router.exports_dir,
+          consumer=default_consumer())
+      and pass it to Router(...). `app[DELIVERIES] = deliveries` (DELIVERIES is admin.py's key).
+    - lifecycle: `await deliveries.start()` after `transport.start()`; on cleanup
+      `await deliveries.stop()` BEFORE `transport.close()` (attempts in flight use it), then
+      `await queue.close()`.
+    - `add_routes(app, deliveries_key=DELIVERIES)` (pingtree.deliveries.admin): the one line
+      mounting GET /admin/deliveries, GET /admin/deliveries/{id}, POST …/{id}/retry,
+      POST …/{id}/replay and GET /admin/exports/leads.csv, all behind the admin token.
+
+cli.py
+    - In build_parser: `add_commands(commands)` (pingtree.deliveries.cli): adds
+      `pingtree deliveries list|show|retry|replay`.
+
+openapi.py
+    - `document["paths"].update(openapi_paths())` and
+      `document["components"]["schemas"].update(openapi_schemas())` (pingtree.deliveries.openapi);
+      tests/test_openapi.py then holds routes and document together as before.
+
+README: the reload section should say that `router.deliveries` (concurrency, poll_ms, keep_days)
+waits for a restart, like retention; destinations themselves reload live.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+
+from pingtree.config.models import DeliverySettings
+from pingtree.deliveries.exports import CsvMirror, sale_row
+from pingtree.deliveries.jobs import plan_sale
+from pingtree.deliveries.worker import LEASE_S, DeliveryWorker
+from pingtree.lead import Lead
+from pingtree.metrics import Metrics
+from pingtree.outcome import Outcome
+from pingtree.store.queue import DeliveryQueue
+from pingtree.transport import Transport
+from pingtree.tree import Tree
+
+log = logging.getLogger(__name__)
+
+
+def default_consumer() -> str:
+    """This router's name on the queue's leases: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Deliveries:
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        transport: Transport,
+        metrics: Metrics,
+        tree: Callable[[], Tree],
+        settings: DeliverySettings,
+        *,
+        exports_dir: str | Path | None,
+        consumer: str,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        lease_s: float = LEASE_S,
+        stop_grace_s: float = 10.0,
+    ) -> None:
+        self.queue = queue
+        self._metrics = metrics.deliveries
+        self._clock = clock
+        self.mirror = CsvMirror(exports_dir) if exports_dir is not None else None
+        self.worker = DeliveryWorker(
+            queue,
+            transport,
+            metrics.deliveries,
+            tree,
+            consumer=consumer,
+            concurrency=settings.concurrency,
+            poll_s=settings.poll_ms / 1000,
+            lease_s=lease_s,
+            keep_s=settings.keep_days * 86400,
+            stop_grace_s=stop_grace_s,
+            clock=clock,
+            rng=rng,
+        )
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def sold(
+        self,
+        tree: Tree,
+        outcome: Outcome,
+        lead: Lead,
+        *,
+        ping_id: str | None,
+        bid_id: str | None,
+        price: Decimal,
+        carried: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make a sale's deliveries durable: its jobs enqueued (one per destination of the buyer,
+        one for the seller's postback), its ledger row recorded (the CSV download), its line
+        appended to the local CSV mirror when `exports_dir` is set. Returns once all of it is
+        written; raises if the queue cannot take it. Nothing for a lead not sold."""
+        if outcome.status != "sold" or outcome.buyer_id is None:
+            return
+        now = self._clock()
+        plan = plan_sale(
+            tree,
+            outcome,
+            lead,
+            ping_id=ping_id,
+            bid_id=bid_id,
+            price=price,
+            now=now,
+            carried=carried,
+        )
+        for unbuildable in plan.unbuildable:
+            # Nothing could ever be sent: counted as a dead letter, said in the log.
+            self._metrics.dead_letters.labels(unbuildable.key).inc()
+            log.error(
+                "deliveries: %s to %s cannot be built, not queued: %s",
+                outcome.id,
+                unbuildable.key,
+                unbuildable.reason,
+            )
+        if plan.jobs:
+            await self.queue.enqueue(plan.jobs)
+        row = sale_row(outcome, lead, sold_at=now)
+        await self.queue.record_sale(row)
+        if self.mirror is not None:
+            await self.mirror.append(row)
+        if plan.jobs:
+            self.worker.wake()
+
+    async def retry_now(self, job_id: str) -> bool:
+        """A waiting job due now (the operator will not wait for its backoff)."""
+        done = await self.queue.retry_now(job_id, self._clock())
+        if done:
+            self.worker.wake()
+        return done
+
+    async def replay(self, job_id: str) -> bool:
+        """A dead or disabled job sent again from its first attempt. Replaying a job of a
+        destination this router set aside after a 410 tries that destination again."""
+        job = await self.queue.get(job_id)
+        done = await self.queue.replay(job_id, self._clock())
+        if done and job is not None:
+            self.worker.enable(job.key)
+            self.worker.wake()
+        return done
+
+    async def start(self) -> None:
+        await self.worker.start()
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+
+
+__all__ = ["Deliveries", "default_consumer"]
