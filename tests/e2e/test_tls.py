@@ -1,13 +1,14 @@
 """Buyers over https, against real TLS servers on loopback whose certificates come from a test CA
 (`trustme`): what pingtree trusts, what it refuses, and what the trace says.
 
-- A buyer whose certificate chains to no CA pingtree trusts (self-signed, a private CA) is
-  refused at the handshake: `http_error`, detail "TLS certificate refused: unable to get local
-  issuer certificate"; the honest buyer wins.
+- A buyer whose certificate chains to no CA pingtree trusts (a private CA, or a self-signed
+  certificate) is refused at the handshake: `http_error`, detail "TLS certificate refused:
+  unable to get local issuer certificate" (or "self-signed certificate"); the honest buyer wins.
 - `tls: {ca_file: PATH}` on a buyer's ping or post trusts that PEM bundle *instead of* the system
-  store for that endpoint: its certificate is accepted; one from another CA is refused, and so is
-  a certificate of the right CA for another host name ("IP address mismatch"). The hostname is
-  always checked; there is no `verify: false`.
+  store for that endpoint: its certificate is accepted (a self-signed certificate is its own
+  bundle); one from another CA is refused, and so is a certificate of the right CA for another
+  host name ("IP address mismatch"). The host name is always checked; there is no
+  `verify: false`.
 - Connections are pooled per trust: a connection verified under a buyer's CA is never handed to a
   call that trusts only the system store (nor the reverse), so changing a buyer's CA takes effect
   on its next call.
@@ -17,9 +18,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,10 @@ import pytest
 import trustme
 import yaml
 from aiohttp.test_utils import TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from pingtree.config import parse_config
 from pingtree.config.models import TLS
@@ -160,6 +167,59 @@ async def test_the_configured_ca_is_trusted_for_its_endpoint(
     answer = await transport.send(dialect, timeout_s=2, max_bytes=4096, tls=tls)
     assert answer.status == 200
     assert https_buyers.recorded("x").pings == [{"a": 1}, {"b": 2}]
+
+
+async def test_a_self_signed_certificate_is_refused_unless_it_is_the_configured_bundle(
+    transport: HttpTransport, tmp_path: Path
+) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server = HttpsBuyers(context)
+    await server.start()
+    try:
+        url = server.url("x", "ping")
+        with pytest.raises(
+            BuyerHTTPError, match="TLS certificate refused: self-signed certificate"
+        ):
+            await transport.post(url, b"{}", timeout_s=2, max_bytes=4096)
+        tls = TLS(ca_file=cert_file)
+        assert (
+            await transport.post(url, b"{}", timeout_s=2, max_bytes=4096, tls=tls)
+        ).status == 200
+    finally:
+        await server.close()
+
+
+def _self_signed(where: Path) -> tuple[Path, Path]:
+    """A buyer's own certificate for 127.0.0.1, signed by its own key: (cert, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "buyer.local")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = where / "self-signed.pem", where / "self-signed.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
 
 
 async def test_another_cas_bundle_is_not_enough(
