@@ -1,0 +1,127 @@
+"""Deliveries on the real queues (SqliteQueue in memory and in a file, RedisQueue on the tests'
+redis-server, where two routers share the work): a CRM down then back, a webhook gone (410),
+real receivers verifying every signature, and the ledger behind the CSV export."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from pingtree.config.models import DeliverySettings
+from pingtree.deliveries.service import Deliveries
+from pingtree.metrics import Metrics
+from pingtree.store.queue import DeliveryQueue, Job
+from pingtree.store.redis_queue import RedisQueue
+from pingtree.store.sqlite import SqliteQueue
+from pingtree.transport import HttpTransport
+from tests.e2e.test_deliveries_worker import (
+    Receiver,
+    Rig,
+    TreeHolder,
+    config_with,
+    destination,
+    wait_for,
+)
+
+SCHEDULE = [0, 0.05, 0.05, 0.1, 0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
+MakeQueue = Callable[[], DeliveryQueue]
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "redis"])
+async def make_queue(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, MakeQueue]]:
+    """(kind, make): SQLite gives one queue (one router per state file); Redis a new client on
+    the same server each call (one per router)."""
+    made: list[DeliveryQueue] = []
+    shared: DeliveryQueue | None = None
+
+    def make() -> DeliveryQueue:
+        nonlocal shared
+        if request.param == "redis":
+            made.append(RedisQueue(request.getfixturevalue("redis_url")))
+            return made[-1]
+        if shared is None:
+            path = ":memory:" if request.param == "sqlite-memory" else tmp_path / "state.db"
+            shared = SqliteQueue(path)
+            made.append(shared)
+        return shared
+
+    yield request.param, make
+    for queue in made:
+        await queue.close()
+
+
+async def every_job(queue: DeliveryQueue) -> list[Job]:
+    return await queue.jobs(limit=1000)
+
+
+async def until_finished(queue: DeliveryQueue, count: int, timeout_s: float = 8.0) -> None:
+    finished: list[Job] = []
+    for _ in range(int(timeout_s / 0.02)):
+        finished = [j for j in await every_job(queue) if j.state not in ("waiting", "leased")]
+        if len(finished) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{len(finished)} of {count} finished")
+
+
+async def test_down_then_back_and_a_webhook_gone(
+    make_queue: tuple[str, MakeQueue], tmp_path: Path
+) -> None:
+    kind, make = make_queue
+    receiver = Receiver()
+    config = config_with(
+        [destination(receiver, retry_s=SCHEDULE), destination(receiver, "gone", retry_s=SCHEDULE)]
+    )
+    routers = 2 if kind == "redis" else 1
+    rigs: list[Rig] = []
+    transports: list[HttpTransport] = []
+    sold: list[str] = []  # one count of sales across the routers: lead ids stay unique
+    for number in range(routers):
+        queue, holder, transport = make(), TreeHolder(config), HttpTransport()
+        deliveries = Deliveries(
+            queue,
+            transport,
+            Metrics(),
+            lambda holder=holder: holder.tree,
+            DeliverySettings(concurrency=4, poll_ms=20),
+            exports_dir=tmp_path / f"exports-{number}",
+            consumer=f"router-{number}",
+        )
+        await deliveries.start()
+        rigs.append(Rig(deliveries, queue, holder, Metrics(), sold))
+        transports.append(transport)
+    try:
+        receiver.answer("gone", 410, 410)
+        for number in range(6):  # sales through either router
+            await rigs[number % routers].sell(1)
+        await asyncio.sleep(0.15)  # the CRM refuses connections meanwhile
+        receiver.answer("crm", 500, 500)
+        await receiver.start()
+        queue = rigs[0].queue
+        await until_finished(queue, 12)
+
+        jobs = await every_job(queue)
+        crm = sorted(j.id for j in jobs if j.destination == "crm" and j.state == "delivered")
+        assert len(crm) == 6 and set(receiver.ids("crm")) == set(crm)
+        assert {j.state for j in jobs if j.destination == "gone"} == {"disabled"}
+        assert 1 <= len(receiver.at("gone")) <= routers  # each router asks once, then sets aside
+        assert receiver.seen and all(seen.signed_ok for seen in receiver.seen)
+        sold = await queue.sales(None, 0, 2e9)
+        assert len({row.lead_id for row in sold}) == 6
+
+        gone = next(j for j in jobs if j.destination == "gone")
+        assert await rigs[0].deliveries.replay(gone.id)  # the operator tries it again
+        before = len(receiver.at("gone"))
+        await wait_for(lambda: len(receiver.at("gone")) == before + 1)
+        assert receiver.ids("gone")[-1] == gone.id
+    finally:
+        for rig in rigs:
+            await rig.deliveries.stop()
+        for transport in transports:
+            await transport.close()
+        await receiver.close()
