@@ -46,7 +46,8 @@ class DeliveryMetrics:
         )
         self.disabled = Counter(
             "pingtree_delivery_disabled",
-            "Answers of 410 Gone: the destination is disabled",
+            "Deliveries set aside as disabled: the destination answered 410 Gone (since the"
+            " last reload, later ones are set aside without a call)",
             ["destination"],
             registry=r,
         )
