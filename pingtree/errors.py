@@ -82,9 +82,16 @@ class LeadInvalid(PingtreeError):
 
 
 class StoreUnavailable(PingtreeError):
+    """The store did not answer. `slow`: it timed out (or every connection was busy) rather than
+    being refused or cut off: maybe only slow, under load, rather than gone."""
+
     status = 503
     code = "unavailable"
     retry_after_s = 1
+
+    def __init__(self, detail: str = "", *, slow: bool = False) -> None:
+        super().__init__(detail)
+        self.slow = slow
 
 
 class BuyerCallFailed(PingtreeError):

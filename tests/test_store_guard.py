@@ -28,6 +28,7 @@ class FlakyStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__(Retention())
         self.down = False
+        self.slow = False  # fail as a timeout would, rather than a refused connection
         self.calls = 0
 
     def __getattribute__(self, name: str) -> Any:
@@ -38,7 +39,7 @@ class FlakyStore(MemoryStore):
         async def call(*args: Any, **kw: Any) -> Any:
             self.calls += 1
             if self.down:
-                raise StoreUnavailable("the store did not answer (ConnectionError)")
+                raise StoreUnavailable("the store did not answer", slow=self.slow)
             return await attribute(*args, **kw)
 
         return call
@@ -118,6 +119,39 @@ async def test_the_probe_brings_it_back(guard: GuardedStore, flaky: FlakyStore) 
     await until(lambda: guard.up)
     guard.refuse_if_down()
     assert await guard.get_outcome("ld_1") is None
+
+
+async def test_a_timeout_while_other_calls_are_answered_is_not_an_outage(
+    flaky: FlakyStore,
+) -> None:
+    guard = GuardedStore(flaky, probe_every_s=PROBE_S, silence_s=0.2)
+    await guard.ping()
+    flaky.down, flaky.slow = True, True
+    with pytest.raises(StoreUnavailable):  # this caller gets its 503...
+        await guard.get_outcome("ld_1")
+    assert guard.up  # ...but the store answered a moment ago: only busy
+    flaky.down = False
+    await guard.ping()
+    await asyncio.sleep(0.25)
+    flaky.down = True
+    with pytest.raises(StoreUnavailable):
+        await guard.get_outcome("ld_1")
+    assert not guard.up  # nothing answered for longer than silence_s: hung
+    await guard.close()
+
+
+async def test_a_write_that_timed_out_is_retried_even_if_the_store_stays_up(
+    flaky: FlakyStore,
+) -> None:
+    guard = GuardedStore(flaky, probe_every_s=PROBE_S, silence_s=10)
+    flaky.down, flaky.slow = True, True
+    await guard.release_eventually(Reservation(SLOT))
+    await guard.record(outcome("ld_1"), None, lead_id="ld_1")
+    assert guard.up and guard.deferred == 2
+    flaky.down = False
+    await until(lambda: guard.deferred == 0)
+    assert await flaky.get_outcome("ld_1") is not None
+    await guard.close()
 
 
 async def test_healthy_pings_a_store_thought_up(guard: GuardedStore, flaky: FlakyStore) -> None:

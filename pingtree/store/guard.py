@@ -1,10 +1,13 @@
 """The store as the router and the API use it: whether it is up, and the writes that must reach it.
 
-**Up or down.** Any StoreUnavailable marks the store down. While it is down every call fails at
-once with StoreUnavailable (no socket, no pool wait, no timeout), so a new lead is refused with a
-503 in microseconds, and a background probe PINGs it every `probe_every_s`. The probe's first
-success flushes the deferred writes, in order, and only then marks the store up: an auction that
-starts after the outage reads a store that already holds everything finished during it.
+**Up or down.** A store that refuses or drops a connection is down at once. One that only times
+out (or has no free connection in time) is down when nothing it was asked has been answered for
+`silence_s`: a hung server, as opposed to a busy moment in which other calls still succeed and
+only the caller that timed out gets a 503. While it is down every call fails at once with
+StoreUnavailable (no socket, no pool wait, no timeout), so a new lead is refused with a 503 in
+microseconds, and a background probe PINGs it every `probe_every_s`. The probe's first success
+flushes the deferred writes, in order, and only then marks the store up: an auction that starts
+after the outage reads a store that already holds everything finished during it.
 
 **Deferred writes** are the ones that must not be lost when the store fails after the fact: a
 finished auction's outcome and idempotency answer (`record`), the release of a cap slot
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -53,12 +57,19 @@ class GuardedStore:
     """A Store (the protocol, delegated) plus `up`, `refuse_if_down` and the deferred writes."""
 
     def __init__(
-        self, store: Store, *, probe_every_s: float = 0.5, max_deferred: int = 10_000
+        self,
+        store: Store,
+        *,
+        probe_every_s: float = 0.5,
+        silence_s: float = 1.0,
+        max_deferred: int = 10_000,
     ) -> None:
         self.inner = store
         self._probe_every_s = probe_every_s
+        self._silence_s = silence_s
         self._max_deferred = max_deferred
         self._up = True
+        self._answered_at = time.monotonic()  # the last call the store answered
         self._deferred: deque[tuple[str, Write]] = deque()
         self._probe: asyncio.Task[None] | None = None
         self.dropped = 0  # deferred writes lost to the bound
@@ -90,26 +101,37 @@ class GuardedStore:
         if not self._up:
             raise _refusal()
         try:
-            return await method(*args, **kw)
+            answer = await method(*args, **kw)
         except StoreUnavailable as error:
-            self._mark_down(error)
+            self._failed(error)
             raise
+        self._answered_at = time.monotonic()
+        return answer
+
+    def _failed(self, error: StoreUnavailable) -> None:
+        if error.slow and time.monotonic() - self._answered_at < self._silence_s:
+            return  # slow, not silent: other calls are being answered
+        self._mark_down(error)
 
     def _mark_down(self, error: StoreUnavailable) -> None:
         if not self._up:
             return
         self._up = False
+        cause = error.__cause__  # the client's own error, for the operator's eyes only
         log.warning(
             "store unavailable (%s): new leads get 503 until it answers; probing every %s s",
-            error.detail,
+            error.detail if cause is None else f"{type(cause).__name__}: {cause}",
             self._probe_every_s,
         )
+        self._start_probe()
+
+    def _start_probe(self) -> None:
         if self._probe is None or self._probe.done():
             self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
 
     async def _probe_until_up(self) -> None:
-        loop = asyncio.get_running_loop()
-        since = loop.time()
+        """PING until the store answers, flush what waits for it, then (if it was down) up."""
+        since = time.monotonic()
         while True:
             await asyncio.sleep(self._probe_every_s)
             flushed = len(self._deferred)
@@ -118,12 +140,14 @@ class GuardedStore:
                 await self._flush()
             except StoreUnavailable:
                 continue
-            self._up = True
-            log.warning(
-                "store back after %.1f s; %d deferred write(s) flushed, accepting leads again",
-                loop.time() - since,
-                flushed,
-            )
+            self._answered_at = time.monotonic()
+            if not self._up:
+                self._up = True
+                log.warning(
+                    "store back after %.1f s; %d deferred write(s) flushed, accepting leads again",
+                    time.monotonic() - since,
+                    flushed,
+                )
             return
 
     async def _flush(self) -> None:
@@ -147,14 +171,16 @@ class GuardedStore:
         if self._up:
             try:
                 await write()
+                self._answered_at = time.monotonic()
                 return
             except StoreUnavailable as error:
-                self._mark_down(error)
+                self._failed(error)
         if len(self._deferred) >= self._max_deferred:
             self.dropped += 1
             log.error("store down and %d writes queued: dropped %s", len(self._deferred), what)
             return
         self._deferred.append((what, write))
+        self._start_probe()  # even if the store is still thought up: someone must flush it
 
     async def record(self, outcome: Outcome, key: IdempotencyKey | None, *, lead_id: str) -> None:
         """Record a finished auction's outcome, then answer its key: now, or once the store is
@@ -176,7 +202,7 @@ class GuardedStore:
             try:
                 await outcome_recorded()
             except StoreUnavailable as error:
-                self._mark_down(error)
+                self._failed(error)
             else:
                 await self._surely(f"the answer to {outcome.id}'s key", key_answered)
                 return

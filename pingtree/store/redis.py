@@ -22,7 +22,10 @@ Semantics are MemoryStore's exactly; the contract suite (tests/test_store.py) ru
 - **Failure.** Every redis-py error stops here as StoreUnavailable (503, Retry-After). Short socket
   timeouts and no retries (redis-py's default is ten, with backoff, and would run a script twice
   when only its answer was lost) make a dead Redis fail in milliseconds; a hung one fails within
-  the socket timeout (plus the pool's wait, when every connection is stuck on it).
+  the socket timeout (plus the pool's wait, when every connection is stuck on it). The timeouts
+  are 0.5 s, not less: their timers run on the router's event loop, which a burst on a small box
+  can make late by a few hundred ms, and a reply that arrived in time would count as a timeout.
+  A timeout is marked `slow` (store/guard.py tells a busy store from a hung one).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pingtree.config import BreakerPolicy, Retention
 from pingtree.errors import StoreUnavailable
@@ -137,9 +141,15 @@ def _unavailable() -> Iterator[None]:
     try:
         yield
     except (RedisError, OSError) as error:
+        # A timeout, or no free connection in time (the pool's wait timed out), may only mean
+        # a busy moment; refused, reset or closed means the server is gone (store/guard.py).
+        slow = isinstance(error, RedisTimeoutError | TimeoutError) or isinstance(
+            error.__cause__, TimeoutError
+        )
         raise StoreUnavailable(
             f"the store did not answer ({type(error).__name__}); "
-            f"retry after {StoreUnavailable.retry_after_s} s"
+            f"retry after {StoreUnavailable.retry_after_s} s",
+            slow=slow,
         ) from error
 
 
@@ -151,8 +161,8 @@ class RedisStore:
         *,
         prefix: str = "pingtree",
         clock: Callable[[], float] = time.time,
-        connect_timeout_s: float = 0.25,
-        timeout_s: float = 0.25,
+        connect_timeout_s: float = 0.5,
+        timeout_s: float = 0.5,
         max_connections: int = 32,
         pool_timeout_s: float = 1.0,
     ) -> None:
