@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import gc
 import json
 import logging
 import os
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +26,7 @@ from aiohttp import web
 from pingtree import jsonenc
 from pingtree.config import Config, load_config
 from pingtree.config.summary import describe_tree
-from pingtree.errors import ConfigError, PingtreeError
+from pingtree.errors import ConfigError, PingtreeError, StoreUnavailable
 
 
 def _print_errors(path: str, exc: ConfigError) -> None:
@@ -49,35 +54,209 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pingtree.api import RELOADER, create_app
-
+    worker = args.worker_ready_fd is not None  # started by a supervising `serve --workers N`
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+        if worker or args.workers > 1
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = _load_or_report(args.config)
     if config is None:
         return 1
-    app = create_app(config, config_path=args.config)
+    if args.workers < 1:
+        print("--workers: at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and args.redis_url is None:
+        print(
+            f"--workers {args.workers} needs --redis-url: with the embedded store each process "
+            "would keep its own caps, dedup claims and idempotency records, so together they "
+            "would sell past a buyer's cap, sell a consumer twice and run a resent lead again",
+            file=sys.stderr,
+        )
+        return 2
+    dedup = any(buyer.dedup_days is not None for buyer in config.buyers)
+    if args.redis_url is not None and dedup and config.router.dedup_secret is None:
+        print(
+            "--redis-url: set router.dedup_secret: without it each router hashes phones and "
+            "emails with its own random key, and dedup_days does not hold across routers",
+            file=sys.stderr,
+        )
+        return 2
+    if args.redis_url is not None and not worker:
+        # Checked once, here: a bad URL or a dead Redis fails at start-up. A worker the
+        # supervisor restarts later starts even while Redis is down, and serves 503s until it
+        # is back (store/guard.py), rather than fail to boot and stop the others.
+        problem = asyncio.run(_redis_problem(args.redis_url, args.redis_prefix))
+        if problem is not None:
+            print(f"cannot use Redis at {masked_url(args.redis_url)}: {problem}", file=sys.stderr)
+            return 1
+    if args.workers > 1:
+        return _supervise(args)
+    return _serve(args, config, ready_fd=args.worker_ready_fd)
+
+
+async def _redis_problem(url: str, prefix: str) -> str | None:
+    from pingtree.store.redis import RedisStore
+
+    try:
+        store = await RedisStore.connect(url, prefix=prefix)
+    except (StoreUnavailable, ValueError) as exc:
+        cause = exc.__cause__ or exc
+        said = f"{type(cause).__name__}: {cause}"
+        password = urlsplit(url).password
+        return said.replace(password, "***") if password else said
+    await store.close()
+    return None
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password (in the userinfo or a `password=` query) shown as ***."""
+    head, mark, query = url.partition("?")
+    parts = urlsplit(head)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        head = head.replace(parts.netloc, f"{parts.username or ''}:***@{host}", 1)
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if pair.partition("=")[0].lower() == "password" else pair
+        for pair in query.split("&")
+    )
+    return head + mark + query
+
+
+def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) -> int:
+    """One router process: its own event loop, its own store client."""
+    from pingtree.api import RELOADER, create_app
+    from pingtree.store.redis import RedisStore
+
+    log = logging.getLogger("pingtree")
+    store = None
+    if args.redis_url is not None:
+        store = RedisStore(args.redis_url, config.router.retention, prefix=args.redis_prefix)
+        log.info("store: Redis at %s, key prefix %r", masked_url(args.redis_url), store.keys.prefix)
+    app = create_app(config, config_path=args.config, store=store)
 
     async def reload_on_sighup(app: web.Application) -> None:
         # `kill -HUP` does what POST /admin/reload does: re-read, validate, swap or refuse.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[RELOADER].reload_soon)
 
     app.on_startup.append(reload_on_sighup)
+
+    def serving(text: str) -> None:
+        # aiohttp prints this once its sockets listen: a supervisor waits for it.
+        print(text, flush=True)
+        if ready_fd is not None:
+            os.write(ready_fd, b"r")
+            os.close(ready_fd)
+
     # Everything built so far lives as long as the process: keep it out of every GC pass.
     gc.collect()
     gc.freeze()
     loop = new_event_loop(args.loop)
-    logging.getLogger("pingtree").info("event loop: %s", type(loop).__module__.split(".")[0])
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        loop=loop,
-        print=lambda text: print(text, flush=True),
-    )
+    log.info("event loop: %s", type(loop).__module__.split(".")[0])
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            loop=loop,
+            reuse_port=ready_fd is not None,
+            print=serving,
+        )
+    except OSError as exc:  # the port is taken, the host is not ours...
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+# Workers stopping get this long to finish the auctions under way, then SIGKILL.
+_STOP_GRACE_S = 30.0
+
+
+@dataclass
+class _Worker:
+    number: int
+    process: subprocess.Popen[bytes]
+    ready_fd: int  # the read end of the pipe the worker writes one byte to once it serves
+    ready: bool = False
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """`serve --workers N`: N router processes on one host:port (SO_REUSEPORT: the kernel spreads
+    connections over them), each with its own event loop and Redis client. This process only
+    supervises: it forwards SIGTERM, SIGINT and SIGHUP (a reload in every worker) to them, and
+    exits once they all have. A worker that dies after it served is reported and replaced (its
+    state is in Redis: a fresh process picks up where it left off, and its leads' claims run out
+    of lease). One that dies before serving (a port taken, a file that no longer loads) stops
+    them all, and the exit code is 1: a restart would fail the same way."""
+    log = logging.getLogger("pingtree.serve")
+    workers: dict[int, _Worker] = {}
+    stop_by: float | None = None  # set once stopping: when the stragglers get SIGKILL
+    failed = False
+
+    def start(number: int) -> None:
+        read_fd, write_fd = os.pipe()
+        command = [sys.executable, "-m", "pingtree", "serve", "--config", args.config]
+        command += ["--host", args.host, "--port", str(args.port), "--loop", args.loop]
+        command += ["--log-level", args.log_level, "--redis-url", args.redis_url]
+        command += ["--redis-prefix", args.redis_prefix, "--worker-ready-fd", str(write_fd)]
+        # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which
+        # forwards it once. It dies with the supervisor (Linux), however that one dies.
+        process = subprocess.Popen(
+            command, pass_fds=(write_fd,), process_group=0, preexec_fn=_die_with_parent
+        )
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        workers[number] = _Worker(number, process, read_fd)
+        log.info("worker %d started (pid %d)", number, process.pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stop_by
+        if signum != signal.SIGHUP and stop_by is None:
+            stop_by = time.monotonic() + _STOP_GRACE_S
+        for worker in workers.values():
+            worker.process.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    for number in range(args.workers):
+        start(number)
+    while workers:
+        time.sleep(0.1)
+        for worker in list(workers.values()):
+            if not worker.ready:
+                with contextlib.suppress(BlockingIOError):
+                    worker.ready = os.read(worker.ready_fd, 1) == b"r"
+                if worker.ready:
+                    log.info("worker %d (pid %d) serving", worker.number, worker.process.pid)
+            code = worker.process.poll()
+            if code is None:
+                if stop_by is not None and time.monotonic() > stop_by:
+                    worker.process.kill()
+                continue
+            os.close(worker.ready_fd)
+            del workers[worker.number]
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            pid = worker.process.pid
+            if stop_by is not None:
+                log.info("worker %d (pid %d) stopped: %s", worker.number, pid, how)
+            elif not worker.ready:
+                log.error(
+                    "worker %d (pid %d) failed to start (%s): stopping", worker.number, pid, how
+                )
+                failed = True
+                forward(signal.SIGTERM, None)
+            else:
+                log.error("worker %d (pid %d) died (%s): starting another", worker.number, pid, how)
+                start(worker.number)
+    return 1 if failed else 0
+
+
+def _die_with_parent() -> None:
+    """Runs in a worker between fork and exec: Linux sends it SIGTERM when the supervisor dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -230,6 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
+    serve.add_argument(
+        "--redis-url",
+        help="share state with every router on this Redis (redis://, rediss://, unix://); "
+        "default: the embedded store, this process only",
+    )
+    serve.add_argument("--redis-prefix", default="pingtree", help="prefix of every Redis key")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="router processes sharing the port (SO_REUSEPORT); more than 1 needs --redis-url",
+    )
+    serve.add_argument("--worker-ready-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=cmd_serve)
     validate = commands.add_parser("validate", help="check a buyers.yaml and summarize its tree")
     validate.add_argument("file")
