@@ -22,6 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from pingtree import jsonenc
 from pingtree.config import Config, SellerConfig, load_config
+from pingtree.deliveries.admin import DELIVERIES
+from pingtree.deliveries.admin import add_routes as add_delivery_routes
+from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.errors import (
     BadRequest,
     ConfigError,
@@ -40,6 +43,8 @@ from pingtree.router import Router
 from pingtree.store.base import IdempotencyKey, Store
 from pingtree.store.guard import GuardedStore
 from pingtree.store.memory import MemoryStore
+from pingtree.store.queue import DeliveryQueue
+from pingtree.store.sqlite import SqliteQueue
 from pingtree.transport import HttpTransport, Transport
 from pingtree.tree import Tree
 
@@ -358,6 +363,7 @@ def create_app(
     store: Store | None = None,
     transport: Transport | None = None,
     registry: CollectorRegistry | None = None,
+    queue: DeliveryQueue | None = None,
 ) -> web.Application:
     # The body limit is enforced by _read_body with a JSON 413; aiohttp's own cap sits above it.
     app = web.Application(
@@ -373,14 +379,30 @@ def create_app(
     app[STORE] = store
     app[TRANSPORT] = transport
     app[METRICS] = metrics
-    app[ROUTER] = router = Router(config, store, transport, metrics)
+    # Sold leads on their way to CRMs and postbacks: the embedded queue is a SQLite file
+    # (router.state_file; in memory without one), the shared one is Redis (cli.py passes it).
+    queue = queue or SqliteQueue(config.router.state_file or ":memory:")
+    deliveries = Deliveries(
+        queue,
+        transport,
+        metrics,
+        lambda: router.tree,
+        config.router.deliveries,
+        exports_dir=config.router.exports_dir,
+        consumer=default_consumer(),
+    )
+    app[DELIVERIES] = deliveries
+    app[ROUTER] = router = Router(config, store, transport, metrics, deliveries)
     path = None if config_path is None else Path(config_path)
     app[RELOADER] = ConfigReloader(path, router, metrics)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await transport.start()
+        await deliveries.start()
         yield
+        await deliveries.stop()  # before the transport: attempts in flight still use it
         await transport.close()
+        await queue.close()
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -391,4 +413,5 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/openapi.json", openapi)
+    add_delivery_routes(app, deliveries_key=DELIVERIES)
     return app

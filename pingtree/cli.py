@@ -26,6 +26,7 @@ from aiohttp import web
 from pingtree import jsonenc
 from pingtree.config import Config, load_config
 from pingtree.config.summary import describe_tree
+from pingtree.deliveries.cli import add_commands as add_delivery_commands
 from pingtree.errors import ConfigError, PingtreeError, StoreUnavailable
 
 
@@ -128,13 +129,15 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
     """One router process: its own event loop, its own store client."""
     from pingtree.api import RELOADER, create_app
     from pingtree.store.redis import RedisStore
+    from pingtree.store.redis_queue import RedisQueue
 
     log = logging.getLogger("pingtree")
-    store = None
+    store, queue = None, None
     if args.redis_url is not None:
         store = RedisStore(args.redis_url, config.router.retention, prefix=args.redis_prefix)
+        queue = RedisQueue(args.redis_url, prefix=args.redis_prefix)
         log.info("store: Redis at %s, key prefix %r", masked_url(args.redis_url), store.keys.prefix)
-    app = create_app(config, config_path=args.config, store=store)
+    app = create_app(config, config_path=args.config, store=store, queue=queue)
 
     async def reload_on_sighup(app: web.Application) -> None:
         # `kill -HUP` does what POST /admin/reload does: re-read, validate, swap or refuse.
@@ -394,7 +397,8 @@ def cmd_try(args: argparse.Namespace) -> int:
         print(f"{args.lead}: {exc.detail}{fields}", file=sys.stderr)
         return 2
     if args.send:
-        where = "its sandbox" if lead.test and buyer.post.sandbox_url else "the buyer"
+        sandbox = buyer.post is not None and buyer.post.sandbox_url
+        where = "its sandbox" if lead.test and sandbox else "the buyer"
         print(f"sending this lead to {where} (test: {str(lead.test).lower()})\n")
     mask = masker_for(args.config, dict(os.environ))
     return asyncio.run(try_buyer(config, buyer, lead, send=args.send, mask=mask, out=sys.stdout))
@@ -459,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--send", action="store_true", help="really call the buyer and show how it answered"
     )
     try_.set_defaults(run=cmd_try)
+    add_delivery_commands(commands)  # pingtree deliveries list|show|retry|replay
     return parser
 
 

@@ -10,6 +10,8 @@ from functools import cache
 from typing import Any
 
 from pingtree import __version__
+from pingtree.deliveries.openapi import openapi_paths as delivery_paths
+from pingtree.deliveries.openapi import openapi_schemas as delivery_schemas
 from pingtree.lead import KNOWN_FIELDS
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -211,6 +213,14 @@ _SELLER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"SellerBearer":
 
 @cache
 def openapi_document() -> dict[str, Any]:
+    document = _document()
+    # The delivery routes (pingtree/deliveries/admin.py) describe themselves.
+    document["paths"].update(delivery_paths())
+    document["components"]["schemas"] = {**_SCHEMAS, **delivery_schemas()}
+    return document
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pingtree import jsonenc
+from pingtree.auction import Offer
 from pingtree.config import SellerConfig
 from pingtree.lead import Lead
 from pingtree.money import seller_payout
@@ -102,6 +103,7 @@ class Auction:
     trace: list[TraceEvent] = field(default_factory=list)
     offers_seen: int = 0
     unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on
+    won: Offer | None = None  # the offer that bought the lead: its ping's ids for the deliveries
 
     def elapsed_ms(self, now: float) -> int:
         return int((now - self.started) * 1000)

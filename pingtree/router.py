@@ -28,50 +28,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pingtree import ids
-from pingtree.auction import Offer, plan_tiers, rank
-from pingtree.codec import Accepted, Decline, Failure, PostAnswer
-from pingtree.codec.transforms import MappingError
-from pingtree.config import BuyerConfig, Config, SellerConfig
+from pingtree.auction import Offer
+from pingtree.auctioneer import Auctioneer
+from pingtree.config import Config, SellerConfig
 from pingtree.errors import (
-    BuyerTimeout,
     IdempotencyConflict,
     PingtreeError,
     StoreUnavailable,
     TakenOver,
 )
-from pingtree.lead import Lead, redact
+from pingtree.lead import Lead
 from pingtree.metrics import Metrics
-from pingtree.money import breakeven
-from pingtree.outcome import Auction, Outcome, Sale
-from pingtree.rules import (
-    BidLimits,
-    bid_reason,
-    cap_windows,
-    filter_reason,
-    local_time,
-    schedule_open,
-)
+from pingtree.outcome import Auction, Outcome
 from pingtree.store.base import (
-    CapRequest,
     Conflict,
     Done,
     IdempotencyKey,
     InFlight,
-    Refused,
-    Reservation,
     Store,
 )
 from pingtree.store.guard import GuardedStore
-from pingtree.transport import Call, Transport, call
-from pingtree.tree import Candidate, Tree
-from pingtree.wire import Wire, read_ping, read_post
+from pingtree.transport import Transport
+from pingtree.tree import Tree
+
+if TYPE_CHECKING:  # deliveries/ imports the router's neighbours, not the router
+    from pingtree.deliveries.service import Deliveries
 
 log = logging.getLogger(__name__)
 A = TypeVar("A")
@@ -86,12 +72,19 @@ _LEASE_GRACE_S = 2.0
 
 class Router:
     def __init__(
-        self, config: Config, store: Store, transport: Transport, metrics: Metrics
+        self,
+        config: Config,
+        store: Store,
+        transport: Transport,
+        metrics: Metrics,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._transport = transport
         self._metrics = metrics
+        self._auctioneer = Auctioneer(self._store, transport)
+        self._deliveries = deliveries
         # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400
 
@@ -188,7 +181,7 @@ class Router:
 
     async def _run(self, auction: Auction, key: IdempotencyKey | None) -> Outcome:
         try:
-            outcome = await self._auction(auction)
+            outcome = await self._auctioneer.run(auction)
         except StoreUnavailable as exc:
             outcome = await self._after_store_failure(auction, exc, key)
         except TakenOver:
@@ -196,8 +189,39 @@ class Router:
         except Exception as exc:
             outcome = await self._after_crash(auction, exc, key)
         await self._store.record(outcome, key, lead_id=auction.id)
+        if outcome.status == "sold" and auction.won is not None:
+            await self._deliver(auction, outcome, auction.won)
         self._metrics.observe(outcome)
         return outcome
+
+    async def _deliver(self, auction: Auction, outcome: Outcome, won: Offer) -> None:
+        """Hand a sale to its deliveries (CRMs, the seller's postback, the CSV mirror) before the
+        seller hears of it: once answered, the jobs are durable. If the queue is down, they are
+        queued with the store's deferred writes (a job's id makes a second enqueue harmless);
+        the sale stands and the seller is told so either way."""
+        deliveries = self._deliveries
+        if deliveries is None:
+            return
+
+        async def hand_over() -> None:
+            await deliveries.sold(
+                auction.tree,
+                outcome,
+                auction.lead,
+                ping_id=won.ping_id,
+                bid_id=won.bid_id,
+                price=won.price,
+                carried=dict(won.carried),
+            )
+
+        try:
+            await hand_over()
+        except StoreUnavailable:
+            await self._store.write_eventually(f"the deliveries of {outcome.id}", hand_over)
+        except Exception:
+            log.exception(
+                "lead %s sold to %s: its deliveries were not queued", outcome.id, won.buyer_id
+            )
 
     async def _after_store_failure(
         self, auction: Auction, exc: StoreUnavailable, key: IdempotencyKey | None
@@ -249,357 +273,3 @@ class Router:
             deadline=now + tree.settings.budget_ms / 1000,
             dedup_keys=tree.dedup_keys(lead.phone, lead.email),
         )
-
-    # the auction ------------------------------------------------------------------------------
-
-    async def _auction(self, auction: Auction) -> Outcome:
-        lead, seller, tree = auction.lead, auction.seller, auction.tree
-        if tree.settings.require_consent and lead.tcpa_consent is not True:
-            return auction.finish(self._now(), "rejected", reason="consent_required")
-        if seller.verticals is not None and lead.vertical not in seller.verticals:
-            return auction.finish(self._now(), "rejected", reason="vertical_not_allowed")
-        if not tree.buys(lead.vertical):
-            return auction.finish(self._now(), "rejected", reason="no_buyer_for_vertical")
-        candidates = tree.candidates(lead.vertical, lead.state)
-        auction.excluded = candidates.excluded
-        eligible = await self._eligible(auction, candidates.buyers)
-        wire = Wire(auction)
-        for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
-            sale = await self._run_tier(
-                auction, wire, tier, {c.buyer.id: c.order for c in eligible}
-            )
-            if sale is not None:
-                return auction.finish(
-                    self._now(),
-                    sale.status,
-                    sale=sale,
-                    reason="post_unknown" if sale.status == "pending" else None,
-                )
-        if auction.unknown_post is not None:
-            return auction.finish(
-                self._now(), "pending", reason="post_unknown", buyer_id=auction.unknown_post
-            )
-        if not eligible:
-            return auction.finish(self._now(), "unsold", reason="no_eligible_buyer")
-        return auction.finish(
-            self._now(),
-            "unsold",
-            reason="no_valid_bid" if auction.offers_seen == 0 else "no_buyer_accepted",
-        )
-
-    async def _eligible(
-        self, auction: Auction, candidates: tuple[Candidate, ...]
-    ) -> list[Candidate]:
-        """Candidates minus those skipped by filters, schedule, caps, dedup or their breaker."""
-        lead, now_utc = auction.lead, auction.received_at
-        eligible: list[Candidate] = []
-        for candidate in candidates:
-            buyer = candidate.buyer
-            reason = filter_reason(buyer, lead, auction.seller.id)
-            timezone = auction.tree.config.buyer_timezone(buyer)
-            if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
-                reason = "schedule"
-            if reason is None and not lead.test and buyer.limits_sales:
-                refused = await self._store.check(self._cap_request(auction, buyer, Decimal(0)))
-                reason = refused.reason if refused else None
-            if reason is None and not await self._store.breaker_admit(
-                buyer.id, auction.tree.settings.breaker
-            ):
-                reason = "breaker_open"
-            if reason is not None:
-                auction.note(self._now(), buyer.id, "skip", "skipped", reason=reason)
-            else:
-                eligible.append(candidate)
-        return eligible
-
-    def _cap_request(self, auction: Auction, buyer: BuyerConfig, price: Decimal) -> CapRequest:
-        dedup = buyer.dedup_days is not None
-        return CapRequest(
-            buyer_id=buyer.id,
-            lead_id=auction.id,
-            caps=buyer.caps,
-            windows=cap_windows(datetime.now(UTC), auction.tree.config.buyer_timezone(buyer)),
-            price=price,
-            dedup_keys=auction.dedup_keys if dedup else (),
-            dedup_ttl_s=buyer.dedup_days * 86400 if buyer.dedup_days else None,
-        )
-
-    def _limits(self, auction: Auction) -> BidLimits:
-        settings = auction.tree.settings
-        return BidLimits(
-            settings.floor,
-            settings.max_bid,
-            breakeven(auction.seller, settings.min_margin),
-        )
-
-    async def _run_tier(
-        self, auction: Auction, wire: Wire, tier: list[BuyerConfig], order: dict[str, int]
-    ) -> Sale | None:
-        offers: list[Offer] = []
-        limits = self._limits(auction)
-        for buyer in tier:
-            if buyer.pricing == "fixed" and buyer.price is not None:
-                offers.extend(self._fixed_offer(auction, buyer, buyer.price, limits, order))
-        bidders = [b for b in tier if b.pricing == "bid"]
-        if bidders:
-            offers.extend(await self._ping_all(auction, wire, bidders, limits, order))
-        auction.offers_seen += len(offers)
-        for offer in rank(offers):
-            sale = await self._sell(auction, wire, offer)
-            if sale is not None:
-                return sale
-        return None
-
-    def _fixed_offer(
-        self,
-        auction: Auction,
-        buyer: BuyerConfig,
-        price: Decimal,
-        limits: BidLimits,
-        order: dict[str, int],
-    ) -> list[Offer]:
-        """A fixed-price buyer is not pinged: its price is its offer, traced as an `offer` step."""
-        now = self._now()
-        invalid = bid_reason(price, limits, None, 0)
-        result = "bid" if invalid is None else "declined"
-        auction.note(now, buyer.id, "offer", result, reason=invalid, bid=price)
-        if invalid is not None:
-            return []
-        return [Offer(buyer.id, price, buyer.priority, auction.elapsed_ms(now), order[buyer.id])]
-
-    # pings ------------------------------------------------------------------------------------
-
-    async def _ping_all(
-        self,
-        auction: Auction,
-        wire: Wire,
-        bidders: list[BuyerConfig],
-        limits: BidLimits,
-        order: dict[str, int],
-    ) -> list[Offer]:
-        """Ping a tier at once; the phase closes when all have answered or at the ping deadline
-        (the budget less the post reserve). Pings still open then are cancelled: `timeout`."""
-        settings = auction.tree.settings
-        ping_deadline = auction.deadline - settings.post_reserve_ms / 1000
-        min_ping_s = settings.min_ping_ms / 1000
-        tasks: dict[asyncio.Task[Offer | None], BuyerConfig] = {}
-        for buyer in bidders:
-            assert buyer.ping is not None
-            now = self._now()
-            timeout_s = min(buyer.ping.timeout_ms / 1000, ping_deadline - now)
-            if timeout_s < min_ping_s:
-                auction.note(now, buyer.id, "skip", "skipped", reason="no_time_left")
-                continue
-            task = asyncio.create_task(
-                self._ping(auction, wire, buyer, timeout_s, limits, order[buyer.id])
-            )
-            tasks[task] = buyer
-        if not tasks:
-            return []
-        done, pending = await asyncio.wait(tasks, timeout=max(ping_deadline - self._now(), 0))
-        for task in pending:
-            task.cancel()
-        offers = [offer for task in done if (offer := task.result()) is not None]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-            for task in pending:
-                buyer = tasks[task]
-                auction.note(
-                    self._now(),
-                    buyer.id,
-                    "ping",
-                    "failed",
-                    reason="timeout",
-                    detail="ping phase closed",
-                )
-                await self._breaker_record(buyer.id, False, auction)
-        return offers
-
-    async def _ping(
-        self,
-        auction: Auction,
-        wire: Wire,
-        buyer: BuyerConfig,
-        timeout_s: float,
-        limits: BidLimits,
-        order: int,
-    ) -> Offer | None:
-        ping_id = ids.ping_id()
-        built = wire.ping(buyer, ping_id)
-        if isinstance(built, MappingError):
-            auction.note(
-                self._now(), buyer.id, "ping", "skipped", reason="mapping", detail=str(built)
-            )
-            return None
-        target, body = built
-        answered = await call(
-            self._transport,
-            target,
-            body,
-            timeout_s,
-            auction.tree.max_response,
-            idempotent=True,  # a ping changes nothing at the buyer: safe to retry on a fresh socket
-        )
-        answer = read_ping(buyer, answered)
-        await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
-        now = self._now()
-        if isinstance(answer, Decline | Failure):
-            result, reason, detail = _refusal(answer, "declined", "declined")
-            words = redact(detail, auction.lead)  # a buyer's snippet is shown as it came
-            auction.note(
-                now, buyer.id, "ping", result, reason=reason, detail=words, **answered.timing
-            )
-            return None
-        elapsed = auction.elapsed_ms(now)
-        invalid = bid_reason(answer.price, limits, None, elapsed)
-        result = "bid" if invalid is None else "declined"
-        auction.note(
-            now, buyer.id, "ping", result, reason=invalid, bid=answer.price, **answered.timing
-        )
-        if invalid is not None:
-            return None
-        expires = None if answer.expires_in_ms is None else elapsed + answer.expires_in_ms
-        return Offer(
-            buyer.id,
-            answer.price,
-            buyer.priority,
-            elapsed,
-            order,
-            ping_id,
-            answer.bid_id,
-            expires,
-            tuple(answer.carried.items()),
-        )
-
-    # posts ------------------------------------------------------------------------------------
-
-    async def _sell(self, auction: Auction, wire: Wire, offer: Offer) -> Sale | None:
-        """Post to one offer. A Sale ends the auction (sold, or pending on an ambiguous timeout);
-        None means go on to the next offer."""
-        buyer = auction.tree.buyers[offer.buyer_id]
-        now = self._now()
-        timeout_s = min(buyer.post.timeout_ms / 1000, auction.deadline - now)
-        skip, detail = None, None
-        if offer.expires_at_ms is not None and auction.elapsed_ms(now) > offer.expires_at_ms:
-            skip = "bid_expired"
-        elif timeout_s < auction.tree.settings.min_ping_ms / 1000:
-            skip = "no_time_left"
-        built = wire.post(buyer, offer) if skip is None else None
-        if isinstance(built, MappingError):
-            skip, detail = "mapping", str(built)
-        reservation: Reservation | None = None
-        if skip is None and not auction.lead.test and buyer.limits_sales:
-            reserved = await self._reserve(self._cap_request(auction, buyer, offer.price))
-            if isinstance(reserved, Refused):
-                skip = reserved.reason
-            else:
-                reservation = reserved
-        if skip is not None or built is None or isinstance(built, MappingError):
-            auction.note(
-                self._now(),
-                buyer.id,
-                "post",
-                "skipped",
-                reason=skip,
-                bid=offer.price,
-                detail=detail,
-            )
-            return None
-        await self._journal_post(auction, buyer.id, reservation)
-        target, body = built
-        answered = await call(self._transport, target, body, timeout_s, auction.tree.max_response)
-        answer = read_post(buyer, answered)
-        await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
-        return await self._settle(auction, buyer, offer, reservation, answered, answer)
-
-    async def _settle(
-        self,
-        auction: Auction,
-        buyer: BuyerConfig,
-        offer: Offer,
-        reservation: Reservation | None,
-        answered: Call,
-        answer: PostAnswer,
-    ) -> Sale | None:
-        """Keep or release the cap and dedup claim by what the post's answer means."""
-        now, price = self._now(), offer.price
-        if isinstance(answered.outcome, BuyerTimeout):
-            # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
-            # cap) and stop, unless the buyer's config lets the lead go on.
-            detail = answered.outcome.detail
-            auction.note(
-                now,
-                buyer.id,
-                "post",
-                "unknown",
-                reason="post_unknown",
-                bid=price,
-                detail=detail,
-                **answered.timing,
-            )
-            await self._confirm(reservation)
-            if buyer.on_post_timeout == "stop":
-                return Sale("pending", buyer.id, price)
-            auction.unknown_post = auction.unknown_post or buyer.id
-            return None
-        if isinstance(answer, Accepted):
-            await self._confirm(reservation)
-            auction.note(now, buyer.id, "post", "accepted", bid=price, **answered.timing)
-            return Sale("sold", buyer.id, price, answer.redirect_url, answer.buyer_lead_id)
-        if reservation is not None:
-            await self._store.release_eventually(reservation)
-        result, reason, detail = _refusal(answer, "rejected", "post_rejected")
-        words = redact(detail, auction.lead)  # a buyer may echo the phone it was sent
-        auction.note(
-            now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **answered.timing
-        )
-        return None
-
-    # store calls that fail safe (the table in the module docstring) ---------------------------
-
-    async def _reserve(self, request: CapRequest) -> Reservation | Refused:
-        try:
-            return await self._store.reserve(request)
-        except StoreUnavailable:
-            # The script may have run and only its answer been lost: free what it may hold.
-            await self._store.release_eventually(Reservation(request))
-            raise
-
-    async def _journal_post(
-        self, auction: Auction, buyer_id: str, reservation: Reservation | None
-    ) -> None:
-        """Journal the post before it goes out. If the store fails, or another router took the
-        lead over (its journal is sealed), the post does not go out and the slot is freed."""
-        try:
-            journaled = await self._store.journal_post(auction.id, buyer_id)
-        except StoreUnavailable:
-            if reservation is not None:
-                await self._store.release_eventually(reservation)
-            raise
-        if not journaled:
-            if reservation is not None:
-                await self._store.release_eventually(reservation)
-            log.warning("auction %s outlived its lease: another router took it over", auction.id)
-            raise TakenOver(
-                "another router took this lead over when this one outlived its lease; "
-                "resend it to read the answer"
-            )
-
-    async def _confirm(self, reservation: Reservation | None) -> None:
-        if reservation is None:
-            return
-        # Unconfirmed, the slot stays counted until its held marker expires: the safe side.
-        with suppress(StoreUnavailable):
-            await self._store.confirm(reservation)
-
-    async def _breaker_record(self, buyer_id: str, ok: bool, auction: Auction) -> None:
-        # The breaker's statistics miss a call: no lead's state depends on it.
-        with suppress(StoreUnavailable):
-            await self._store.breaker_record(buyer_id, ok, auction.tree.settings.breaker)
-
-
-def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:
-    """(result, reason, detail) for the trace: a proper no, or a failure with its own reason."""
-    if isinstance(answer, Decline):
-        return result, answer.code if answer.code != "declined" else reason, answer.reason
-    return "failed", answer.reason, answer.detail

@@ -155,7 +155,9 @@ async def try_buyer(
             if send:
                 target, body = built
                 timeout = buyer.ping.timeout_ms / 1000
-                answered = await call(transport, target, body, timeout, max_bytes)
+                answered = await call(
+                    transport, target, body, timeout, max_bytes, tls=buyer.ping.tls
+                )
                 answer = read_ping(buyer, answered)
                 show_answer(out, answered, answer, mask)
                 if not isinstance(answer, Bid):
@@ -172,6 +174,10 @@ async def try_buyer(
                 )
             else:
                 offer = Offer(buyer.id, Decimal("1.00"), buyer.priority, 0, 0, ping_id)
+        if buyer.post is None:
+            names = ", ".join(d.id for d in buyer.deliveries)
+            print(f"no post: {buyer.id} buys by assignment; the lead goes to: {names}", file=out)
+            return 0
         built = wire.post(buyer, offer)
         if isinstance(built, MappingError):
             print(f"post: cannot be built: {built}", file=out)
@@ -183,7 +189,7 @@ async def try_buyer(
         if send:
             target, body = built
             timeout = buyer.post.timeout_ms / 1000
-            answered = await call(transport, target, body, timeout, max_bytes)
+            answered = await call(transport, target, body, timeout, max_bytes, tls=buyer.post.tls)
             verdict = read_post(buyer, answered)
             show_answer(out, answered, verdict, mask)
             return 0 if isinstance(verdict, Accepted) else 1

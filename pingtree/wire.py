@@ -58,6 +58,7 @@ class Wire:
 
     def post(self, buyer: BuyerConfig, offer: Offer) -> tuple[Target, bytes] | MappingError:
         auction, endpoint = self._auction, buyer.post
+        assert endpoint is not None, "a delivery buyer is assigned, never posted to"
         if endpoint.native:
             body = post_body(
                 auction.lead,
@@ -132,4 +133,5 @@ def read_ping(buyer: BuyerConfig, answered: Call) -> PingAnswer:
 def read_post(buyer: BuyerConfig, answered: Call) -> PostAnswer:
     if isinstance(answered.outcome, BuyerCallFailed):
         return Failure(answered.outcome.reason, answered.outcome.detail)
+    assert buyer.post is not None
     return read_post_answer(buyer.post.response, answered.outcome.status, answered.outcome.body)

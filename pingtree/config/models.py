@@ -468,7 +468,7 @@ class BuyerConfig(_Frozen):
     on_post_timeout: Literal["stop", "next"] = "stop"
     pii_attributes: frozenset[str] = frozenset()
     ping: Endpoint | None = None
-    post: Endpoint
+    post: Endpoint | None = None  # none: a delivery buyer (pricing: fixed with deliveries)
     deliveries: tuple[Destination, ...] = ()
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
@@ -486,6 +486,11 @@ class BuyerConfig(_Frozen):
             raise ValueError("pricing: bid needs ping.url (or set pricing: fixed with a price)")
         if self.pricing == "bid" and self.price is not None:
             raise ValueError("price is only for pricing: fixed")
+        if self.post is None and not (self.pricing == "fixed" and self.deliveries):
+            raise ValueError(
+                "post.url is required, unless the buyer is pricing: fixed with deliveries "
+                "(it then buys by assignment and gets its leads by delivery)"
+            )
         names = [d.id for d in self.deliveries]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:

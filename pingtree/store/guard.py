@@ -208,6 +208,11 @@ class GuardedStore:
                 return
         await self._surely(f"the outcome of {outcome.id}", both)
 
+    async def write_eventually(self, what: str, write: Write) -> None:
+        """A write of a component beside the store (the delivery queue, on the same Redis) that
+        must not be lost to an outage: now, or queued for the probe like the store's own."""
+        await self._surely(what, write)
+
     async def release_eventually(self, reservation: Reservation) -> None:
         request = reservation.request
         what = f"the release of {request.buyer_id}'s slot for {request.lead_id}"

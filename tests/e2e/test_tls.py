@@ -42,11 +42,6 @@ from pingtree.transport import HttpTransport, Request
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, config_dict, make_buyer, make_config, sample
 
-NOT_WIRED = (
-    "router.py does not pass the endpoint's `tls` to the transport yet: _ping and _sell should "
-    "call `call(..., tls=buyer.ping.tls)` / `call(..., tls=buyer.post.tls)`"
-)
-
 
 class HttpsBuyers(BuyerServer):
     """The scripted buyers of tests/buyers.py, served over TLS with `context`."""
@@ -303,7 +298,6 @@ async def test_an_https_buyer_on_an_unknown_ca_loses_the_lead(
     assert https_buyers.recorded("secure").pings == []
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_WIRED)
 async def test_an_https_buyer_whose_ca_is_configured_sells(
     buyers: BuyerServer, https_buyers: HttpsBuyers, start_router: Any, ca_file: Path
 ) -> None:
@@ -320,7 +314,6 @@ async def test_an_https_buyer_whose_ca_is_configured_sells(
     assert len(https_buyers.recorded("secure").posts) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_WIRED)
 async def test_a_reload_that_names_the_ca_lets_the_buyer_in(
     buyers: BuyerServer,
     https_buyers: HttpsBuyers,
