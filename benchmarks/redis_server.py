@@ -78,6 +78,12 @@ class RedisServer:
                     break
         return sum(sizes) / len(sizes) if sizes else 0.0
 
+    def tagged_bytes(self, tag: str) -> int:
+        """MEMORY USAGE summed over every key under one hash tag (`s`: the sales ledger)."""
+        with self.client() as client:
+            keys = list(client.scan_iter(match=f"{KEY_PREFIX}:{{{tag}}}:*", count=1000))
+            return sum(int(client.memory_usage(key, samples=0) or 0) for key in keys)
+
     def _keys(self, kind: str) -> Iterator[bytes]:
         with self.client() as client:
             yield from client.scan_iter(match=f"{KEY_PREFIX}:*:{kind}", count=1000)

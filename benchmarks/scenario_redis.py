@@ -203,7 +203,8 @@ def _shared_store(bench: Bench, first: Market, second: Market) -> None:
 
 def _retained(server: RedisServer, before: int) -> Figures:
     """Redis's memory per retained lead: what the data grew by over the scenario ÷ the leads it
-    holds (each lead: an outcome with its trace, a journal, an idempotency record)."""
+    holds (each lead: an outcome with its trace, a journal, an idempotency record, a row of the
+    sales ledger)."""
     after = server.stored_bytes()
     counts = {kind: server.count(kind) for kind in KIND_OF_KEYS}
     leads = counts["outcome"]
@@ -211,9 +212,11 @@ def _retained(server: RedisServer, before: int) -> Figures:
         raise RigError("s8: no outcome in Redis after the runs")
     per_lead = (after - before) / leads
     sizes = {kind: server.mean_key_bytes(kind) for kind in KIND_OF_KEYS}
+    # The sales ledger (deliveries' CSV export) keeps a row per sale, with no TTL.
+    ledger = server.tagged_bytes("s") / leads
     # What MEMORY USAGE leaves out (the keyspace's and the TTLs' own entries), shared evenly by
     # a lead's keys: after outcomes_hours, the idempotency record alone stays, with its share.
-    bookkeeping = (per_lead - sum(sizes.values())) / len(KIND_OF_KEYS)
+    bookkeeping = (per_lead - ledger - sum(sizes.values())) / len(KIND_OF_KEYS)
     return {
         "leads": leads,
         "keys": counts,
@@ -222,6 +225,7 @@ def _retained(server: RedisServer, before: int) -> Figures:
         "bytes_per_lead": round(per_lead),
         "mean_key_bytes": {kind: round(size) for kind, size in sizes.items()},
         "idempotency_alone_bytes": round(sizes["idempotency"] + bookkeeping),
+        "sales_ledger_bytes_per_lead": round(ledger),
         "gib_per_million_leads": round(per_lead * 1_000_000 / GIB, 2),
     }
 
@@ -275,6 +279,11 @@ def _rows(rounds: dict[str, list[Round]], retained: Figures) -> list[Row]:
             scenario,
             "Redis memory per million retained leads",
             f"{retained['gib_per_million_leads']:.2f} GiB",
+        ),
+        Row(
+            scenario,
+            "  of which the sales ledger (no TTL)",
+            f"{retained['sales_ledger_bytes_per_lead']:,} B",
         ),
         Row(
             scenario,
