@@ -147,6 +147,11 @@ class FakeQueue:
             key=lambda r: r.sold_at,
         )
 
+    async def purge_sales(self, before: float) -> int:
+        kept = [r for r in self.rows if r.sold_at >= before]
+        purged, self.rows = len(self.rows) - len(kept), kept
+        return purged
+
     async def close(self) -> None:
         return None
 

@@ -520,6 +520,18 @@ async def test_a_sale_is_recorded_once_with_its_columns_in_order(queue: Delivery
     assert [r.buyer_id for r in await queue.sales(None, NOW, NOW + 10)] == ["firm-a", "firm-b"]
 
 
+async def test_ledger_rows_past_their_retention_are_forgotten(queue: DeliveryQueue) -> None:
+    rows = [sale(f"ld_{n}", "firm-a" if n % 2 else "firm-b", NOW + n) for n in range(1203)]
+    for row in rows:
+        await queue.record_sale(row)
+    # Everything sold before NOW + 1200 goes, by the batch, from every index.
+    assert await queue.purge_sales(NOW + 1200) == 1200
+    assert await queue.sales(None, -math.inf, math.inf) == rows[1200:]
+    assert await queue.sales("firm-a", -math.inf, math.inf) == [rows[1201]]
+    assert await queue.sales("firm-b", -math.inf, math.inf) == [rows[1200], rows[1202]]
+    assert await queue.purge_sales(NOW + 1200) == 0
+
+
 # close -----------------------------------------------------------------------------------------
 
 

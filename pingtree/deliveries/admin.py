@@ -34,6 +34,12 @@ from pingtree.deliveries.service import Deliveries
 from pingtree.errors import BadRequest, NotFound, PingtreeError
 from pingtree.store.queue import Job, JobState
 
+
+class LedgerOff(PingtreeError):
+    status = 409
+    code = "ledger_off"
+
+
 DELIVERIES = web.AppKey("deliveries", Deliveries)
 
 MAX_EXPORT_DAYS = 366
@@ -171,6 +177,8 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
     async def export(request: web.Request) -> web.StreamResponse:
         _authenticate(request)
         deliveries = request.app[key]
+        if deliveries.ledger_s is None:
+            raise LedgerOff("the sales ledger is off: set router.deliveries.ledger_days")
         buyer = request.query.get("buyer") or None
         if buyer is not None and not _BUYER_ID.match(buyer):
             raise BadRequest("bad buyer", fields={"buyer": "a buyer id"})

@@ -98,6 +98,8 @@ class Deliveries:
         self._metrics = metrics.deliveries
         self._clock = clock
         self.mirror = CsvMirror(exports_dir) if exports_dir is not None else None
+        # The ledger (the CSV download) is opt-in: it keeps each sale's PII, at a write a sale.
+        self.ledger_s = None if settings.ledger_days is None else settings.ledger_days * 86400
         self.worker = DeliveryWorker(
             queue,
             transport,
@@ -108,6 +110,7 @@ class Deliveries:
             poll_s=settings.poll_ms / 1000,
             lease_s=lease_s,
             keep_s=settings.keep_days * 86400,
+            ledger_keep_s=self.ledger_s,
             stop_grace_s=stop_grace_s,
             clock=clock,
             rng=rng,
@@ -128,9 +131,10 @@ class Deliveries:
         carried: Mapping[str, str] | None = None,
     ) -> None:
         """Make a sale's deliveries durable: its jobs enqueued (one per destination of the buyer,
-        one for the seller's postback), its ledger row recorded (the CSV download), its line
-        appended to the local CSV mirror when `exports_dir` is set. Returns once all of it is
-        written; raises if the queue cannot take it. Nothing for a lead not sold."""
+        one for the seller's postback), its ledger row recorded (the CSV download) when the
+        ledger is on, its line appended to the local CSV mirror when `exports_dir` is set.
+        Returns once all of it is written; raises if the queue cannot take it. Nothing for a
+        lead not sold."""
         if outcome.status != "sold" or outcome.buyer_id is None:
             return
         now = self._clock()
@@ -155,10 +159,12 @@ class Deliveries:
             )
         if plan.jobs:
             await self.queue.enqueue(plan.jobs)
-        row = sale_row(outcome, lead, sold_at=now)
-        await self.queue.record_sale(row)
-        if self.mirror is not None:
-            await self.mirror.append(row)
+        if self.ledger_s is not None or self.mirror is not None:
+            row = sale_row(outcome, lead, sold_at=now)
+            if self.ledger_s is not None:
+                await self.queue.record_sale(row)
+            if self.mirror is not None:
+                await self.mirror.append(row)
         if plan.jobs:
             self.worker.wake()
 

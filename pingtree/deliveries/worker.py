@@ -84,6 +84,7 @@ class DeliveryWorker:
         poll_s: float = 0.25,
         lease_s: float = LEASE_S,
         keep_s: float = 7 * 86400,
+        ledger_keep_s: float | None = None,
         purge_every_s: float = 3600.0,
         stop_grace_s: float = 10.0,
         clock: Callable[[], float] = time.time,
@@ -98,6 +99,7 @@ class DeliveryWorker:
         self._poll_s = poll_s
         self._lease_s = lease_s
         self._keep_s = keep_s
+        self._ledger_keep_s = ledger_keep_s
         self._purge_every_s = purge_every_s
         self._stop_grace_s = stop_grace_s
         self._clock = clock
@@ -208,6 +210,10 @@ class DeliveryWorker:
         purged = await self._queue.purge(self._clock(), self._keep_s)
         if purged:
             log.info("deliveries: purged %d finished job(s)", purged)
+        if self._ledger_keep_s is not None:
+            forgotten = await self._queue.purge_sales(self._clock() - self._ledger_keep_s)
+            if forgotten:
+                log.info("deliveries: forgot %d sales ledger row(s)", forgotten)
 
     # one attempt -------------------------------------------------------------------------------
 

@@ -129,4 +129,7 @@ class DeliveryQueue(Protocol):
     async def sales(self, buyer_id: str | None, start: float, end: float) -> list[SaleRow]:
         """Rows sold in [start, end), oldest first; every buyer's when `buyer_id` is None."""
 
+    async def purge_sales(self, before: float) -> int:
+        """Forget ledger rows sold before `before` (they hold the lead's PII); how many."""
+
     async def close(self) -> None: ...

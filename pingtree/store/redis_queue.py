@@ -149,6 +149,7 @@ class RedisQueue:
         self._list = register(lua.LIST)
         self._record_sale = register(lua.RECORD_SALE)
         self._sales = register(lua.SALES)
+        self._purge_sales = register(lua.PURGE_SALES)
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> RedisQueue:
@@ -262,6 +263,17 @@ class RedisQueue:
                 rows.append(SaleRow(lead_id, buyer, float(sold_at), decode_pairs(fields)))
             if len(page) < _SALES_PAGE:
                 return rows
+
+    async def purge_sales(self, before: float) -> int:
+        keys = [self.keys.sales_rows(), self.keys.sales(None)]
+        args = (_score(before), self.keys.sales("").removesuffix(":buyer:"), _PURGE_BATCH)
+        purged = 0
+        while True:
+            with self._io():
+                batch = int(await self._purge_sales(keys=keys, args=args))
+            purged += batch
+            if batch < _PURGE_BATCH:
+                return purged
 
     async def close(self) -> None:
         if self._closed:

@@ -281,6 +281,19 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 1
 """
 
+# KEYS rows, every buyer's · ARGV before (excluded), the ledger's key prefix ("<p>:{s}:sales"),
+# batch. The oldest rows, their buyer's index entries too. → how many were removed
+PURGE_SALES = """
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, member in ipairs(old) do
+  local buyer = string.match(member, '\t(.*)$')
+  redis.call('HDEL', KEYS[1], member)
+  redis.call('ZREM', KEYS[2], member)
+  if buyer then redis.call('ZREM', ARGV[2] .. ':buyer:' .. buyer, member) end
+end
+return #old
+"""
+
 # KEYS a ledger index, rows · ARGV start, end (excluded), offset, count. → {member, sold_at, row}…
 SALES = """
 local found = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. ARGV[2], 'WITHSCORES',

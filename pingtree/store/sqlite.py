@@ -254,6 +254,11 @@ class SqliteQueue:
             ]
         )
 
+    async def purge_sales(self, before: float) -> int:
+        return await self.file.write(
+            lambda db: db.execute("DELETE FROM sales_ledger WHERE sold_at < ?", (before,)).rowcount
+        )
+
     async def close(self) -> None:
         if self._owns_file:
             await self.file.close()

@@ -28,7 +28,7 @@ from pingtree.metrics import Metrics
 from pingtree.openapi import openapi_document
 from pingtree.store.queue import DeadLetter, Delivered, RetryAt, SaleRow
 from pingtree.transport import HttpTransport
-from tests.conftest import ADMIN_TOKEN, ServeApp
+from tests.conftest import ADMIN_TOKEN, ServeApp, make_buyer, make_config
 from tests.e2e.test_deliveries_worker import (
     Receiver,
     TreeHolder,
@@ -99,7 +99,7 @@ async def admin(serve_app: ServeApp) -> AsyncIterator[Admin]:
         transport,
         Metrics(),
         lambda: holder.tree,
-        DeliverySettings(poll_ms=20),
+        DeliverySettings(poll_ms=20, ledger_days=30),
         exports_dir=None,
         consumer="admin-test",
         clock=lambda: NOW,
@@ -369,3 +369,13 @@ async def test_cli_token_from_the_environment_and_failures(
         run_cli, ["deliveries", "list", "--url", "http://127.0.0.1:9", "--token", "x"]
     )
     assert unreachable == 2
+
+
+async def test_the_export_says_when_the_sales_ledger_is_off(start_router) -> None:
+    # The ledger keeps each sale's PII: off unless router.deliveries.ledger_days says how long.
+    router = await start_router(make_config([make_buyer("firm")]))
+    async with router.session.get(
+        router.url("/admin/exports/leads.csv"), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as r:
+        assert r.status == 409
+        assert (await r.json())["error"] == "ledger_off"

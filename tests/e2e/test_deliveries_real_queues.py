@@ -88,7 +88,7 @@ async def test_down_then_back_and_a_webhook_gone(
             transport,
             Metrics(),
             lambda holder=holder: holder.tree,
-            DeliverySettings(concurrency=4, poll_ms=20),
+            DeliverySettings(concurrency=4, poll_ms=20, ledger_days=30),
             exports_dir=tmp_path / f"exports-{number}",
             consumer=f"router-{number}",
         )

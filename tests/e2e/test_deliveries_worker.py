@@ -206,7 +206,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
         queue, holder, metrics = queue or FakeQueue(), TreeHolder(config), Metrics()
         transport = HttpTransport()
         await transport.start()
-        settings = DeliverySettings(concurrency=4, poll_ms=20, keep_days=1)
+        settings = DeliverySettings(concurrency=4, poll_ms=20, keep_days=1, ledger_days=30)
         deliveries = Deliveries(
             queue,
             transport,
