@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import re
+from unittest import mock
 
+from pingtree import ids
 from pingtree.ids import lead_id, ping_id
 
 
@@ -16,3 +20,17 @@ def test_ids_sort_by_time_and_look_alike() -> None:
 
 def test_ids_do_not_repeat() -> None:
     assert len({ping_id() for _ in range(10_000)}) == 10_000
+
+
+def test_ids_are_the_128_bits_in_crockfords_base32_left_aligned() -> None:
+    # The reference: the standard base32 encoder, mapped to Crockford's alphabet.
+    to_crockford = bytes.maketrans(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    )
+    rng = random.Random(7)
+    for _ in range(2000):
+        ms, rest = rng.getrandbits(48), rng.getrandbits(80)
+        value = (ms << 80) | rest
+        expected = base64.b32encode(value.to_bytes(16, "big"))[:26].translate(to_crockford)
+        with mock.patch.object(ids.random, "getrandbits", return_value=rest):
+            assert ids.lead_id(ms) == "ld_" + expected.decode()
