@@ -1,11 +1,13 @@
 """The Store protocol (pingtree/store/base.py) as a contract every store must keep.
 
 The suite speaks only through the protocol's methods and runs unchanged on every store named in
-the `store` fixture: memory, and Redis (a real redis-server the session starts, see
-tests/redis_server.py). Time moves through an injected clock (`clock.advance`); a store that
-cannot take one must make its fixture's `clock` move time for it. The last two sections are about
-one store each: that the memory store stays bounded (Redis is bounded by TTLs instead), and what
-only Redis has (key layout, TTLs, several stores on one server, a dead server).
+the `store` fixture: memory, SQLite (the memory store written through to a state file), and Redis
+(a real redis-server the session starts, see tests/redis_server.py). Time moves through an
+injected clock (`clock.advance`); a store that cannot take one must make its fixture's `clock`
+move time for it. The last sections are about one store each: that the memory store stays bounded
+(Redis is bounded by TTLs instead), what the SQLite store keeps across a restart (a reopen, a
+SIGKILLed process) and how it stays bounded on disk, and what only Redis has (key layout, TTLs,
+several stores on one server, a dead server).
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +48,9 @@ from pingtree.store.base import (
 )
 from pingtree.store.memory import MemoryStore
 from pingtree.store.redis import Keys, RedisStore
+from pingtree.store.sqlite import SqliteQueue
+from pingtree.store.sqlite_file import SqliteFile
+from pingtree.store.sqlite_store import SqliteStore
 from tests.redis_server import free_port
 
 RETENTION = Retention(outcomes_hours=1, idempotency_days=1, max_leads=100)
@@ -64,10 +73,13 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
     if request.param == "memory":
         made: Store = MemoryStore(RETENTION, clock=clock)
+    elif request.param == "sqlite":
+        path = request.getfixturevalue("tmp_path") / "state.db"
+        made = SqliteStore(path, RETENTION, clock=clock)
     elif request.param == "redis":
         made = RedisStore(request.getfixturevalue("redis_url"), RETENTION, clock=clock)
     else:  # pragma: no cover - a new store adds its branch here
@@ -687,6 +699,192 @@ async def test_the_memory_store_forgets_what_expired(clock: FakeClock) -> None:
     assert sizes["outcomes"] == 1
     assert sizes["dedup"] == 1
     assert sizes["usage"] == 2  # the new hour and the new day
+
+
+# the SQLite store: what a restart keeps -------------------------------------------------------
+# SQLite only: the memory store written through to the state file. What a call changed is on disk
+# when it returns, and a store opened on the file reads it back: caps, dedup, idempotency (leases
+# and answers), journals and seals, outcomes. Breakers are not kept (they restart closed).
+
+
+def open_sqlite(path: Path, clock: FakeClock, retention: Retention = RETENTION) -> SqliteStore:
+    return SqliteStore(path, retention, clock=clock)
+
+
+async def test_everything_a_lead_depends_on_survives_a_reopen(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "state.db"
+    first = open_sqlite(path, clock)
+    caps = Caps(hourly=2, daily_budget=Decimal("25"))
+    await write_everything(first)  # k1 claimed, k2 answered, ld_1 sold, sealed, recorded
+    await claim(first, "ld_a", name="k3")  # an auction under way...
+    await first.journal_post("ld_a", "lawfirm-c")  # ...that had posted
+    await reserved(first, sale("ld_3", caps, buyer="lawfirm-z", price="10"))
+    await first.close()
+
+    clock.advance(LEASE_S)
+    store = open_sqlite(path, clock)
+    # Idempotency: an answer is an answer; a claim without a lease holds its key; a lease that
+    # ran out is taken over, naming its auction, whose journal says it posted.
+    done = await store.claim_idempotency(key("k2"), DAY_S)
+    assert isinstance(done, Done) and done.outcome.id == "ld_2"
+    assert isinstance(await store.claim_idempotency(key("k1"), DAY_S), InFlight)
+    taken = await claim(store, "ld_b", name="k3")
+    assert taken == Claimed(previous_lead_ids=("ld_a",))
+    assert await store.seal_journal("ld_a") == ("lawfirm-c",)
+    # Caps count what was sold before, spend to the cent; dedup still refuses the consumer.
+    z = "lawfirm-z"
+    assert await store.reserve(sale("ld_4", caps, buyer=z, price="15.01")) == Refused("cap:budget")
+    await reserved(store, sale("ld_4", caps, buyer=z, price="15"))
+    assert await store.reserve(sale("ld_5", caps, buyer=z, price="0")) == Refused("cap:hourly")
+    again = sale("ld_6", dedup=(PHONE,), dedup_ttl_s=DAY_S)
+    assert await store.reserve(again) == Refused("dedup")
+    assert await store.check(sale("ld_6", dedup=("h-other",), dedup_ttl_s=DAY_S)) is None
+    # The journal and its seal, the outcome with its trace.
+    assert await store.journal_post("ld_1", "lawfirm-b") is False
+    assert await store.journal("ld_1") == ("lawfirm-a",)
+    assert await store.get_outcome("ld_1") == outcome("ld_1")
+    # The breaker is not kept: it starts closed.
+    assert await store.breaker_admit("lawfirm-a", POLICY) is True
+    await store.close()
+
+
+async def test_a_release_and_an_abandon_are_kept_too(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "state.db"
+    first = open_sqlite(path, clock)
+    caps = Caps(hourly=1)
+    taken = await reserved(first, sale("ld_1", caps, dedup=(PHONE,), dedup_ttl_s=DAY_S))
+    await first.release(taken)  # the post was refused
+    await claim(first, "ld_1")
+    await first.abandon_idempotency(key(), lead_id="ld_1")  # the auction died before a post
+    await first.close()
+
+    store = open_sqlite(path, clock)
+    await reserved(store, sale("ld_2", caps, dedup=(PHONE,), dedup_ttl_s=DAY_S))
+    assert await claim(store, "ld_2") == Claimed()  # free: nobody to take over from
+    await store.close()
+
+
+async def test_what_expired_is_not_read_back(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "state.db"
+    first = open_sqlite(path, clock)
+    await write_everything(first)
+    await first.close()
+
+    clock.advance(3 * DAY_S)
+    store = open_sqlite(path, clock)
+    assert store.sizes() == dict.fromkeys(store.sizes(), 0)
+    assert await store.get_outcome("ld_1") is None
+    assert isinstance(await store.claim_idempotency(key("k2", "fp-new"), DAY_S), Claimed)
+    await store.close()
+
+
+async def test_the_file_is_purged_and_trimmed_as_memory_is(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store = SqliteStore(tmp_path / "state.db", RETENTION, clock=clock, purge_every_s=10)
+    total = 3 * RETENTION.max_leads
+    for n in range(total):
+        await store.record_outcome(outcome(f"ld_{n:04d}"))
+        await store.journal_post(f"ld_{n:04d}", "lawfirm-a")
+        await store.reserve(sale(f"ld_{n:04d}", dedup=(f"h{n}",), dedup_ttl_s=60))
+        clock.advance(0.1)
+    clock.advance(120)  # every dedup claim has run out
+    await store.record_outcome(outcome("ld_last"))  # the write the purge rides along with
+    rows = await store.file.read(
+        lambda db: {
+            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("store_outcomes", "store_journal", "store_dedup")
+        }
+    )
+    assert rows == {
+        "store_outcomes": RETENTION.max_leads,
+        "store_journal": RETENTION.max_leads,
+        "store_dedup": 0,
+    }
+    await store.close()
+    reopened = open_sqlite(tmp_path / "state.db", clock)
+    assert reopened.sizes()["outcomes"] == RETENTION.max_leads
+    assert await reopened.get_outcome("ld_last") is not None
+    assert await reopened.get_outcome(f"ld_{total - 1:04d}") is not None
+    assert await reopened.get_outcome("ld_0000") is None
+    await reopened.close()
+
+
+# Writes in a process that is then killed (SIGKILL: no close, no atexit), on the real clock.
+_CRASHING = """
+import asyncio, sys
+from decimal import Decimal
+from pingtree.config import Caps
+from pingtree.rules import CapWindows
+from pingtree.store.base import CapRequest, IdempotencyKey
+from pingtree.store.sqlite_store import SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    windows = CapWindows(hour=sys.argv[2], day=sys.argv[3])
+    for n in range(3):
+        key = IdempotencyKey("acme-media", f"lead_id:{n}", "fp")
+        await store.claim_idempotency(key, 86400, lead_id=f"ld_{n}", lease_s=0.5)
+        request = CapRequest("capped", f"ld_{n}", Caps(daily=3), windows, Decimal(10),
+                             (f"phone-{n}",), 86400)
+        await store.reserve(request)
+        await store.journal_post(f"ld_{n}", "capped")
+    print("written", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_and_kill(path: Path, windows: CapWindows) -> None:
+    command = [sys.executable, "-c", _CRASHING, str(path), windows.hour, windows.day]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"written\n"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def test_a_killed_process_loses_nothing_it_was_told_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    windows = cap_windows(datetime.now(UTC), "UTC")
+    await asyncio.to_thread(run_and_kill, path, windows)
+    assert (tmp_path / "state.db-wal").exists()  # not checkpointed: nobody closed it
+    await asyncio.sleep(0.6)  # the dead auctions' leases run out
+    store = SqliteStore(path)
+    request = CapRequest("capped", "ld_9", Caps(daily=3), windows, Decimal(10))
+    assert await store.reserve(request) == Refused("cap:daily")
+    refused = CapRequest("capped", "ld_9", Caps(), windows, Decimal(10), ("phone-1",), DAY_S)
+    assert await store.reserve(refused) == Refused("dedup")
+    resend = IdempotencyKey("acme-media", "lead_id:2", "fp")
+    taken = await store.claim_idempotency(resend, DAY_S, lead_id="ld_new", lease_s=5)
+    assert taken == Claimed(previous_lead_ids=("ld_2",))
+    assert await store.seal_journal("ld_2") == ("capped",)
+    await store.close()
+
+
+async def test_the_store_and_the_queue_share_one_file_and_its_writer(tmp_path: Path) -> None:
+    file = SqliteFile(tmp_path / "state.db")
+    store, queue = SqliteStore(file, RETENTION), SqliteQueue(file)
+    await store.record_outcome(outcome("ld_1"))
+    assert await queue.jobs() == []
+    await store.close()
+    await queue.close()  # neither closes a file it was given
+    components = await file.read(
+        lambda db: dict(db.execute("SELECT component, version FROM schema_version"))
+    )
+    assert components == {"store": 1, "deliveries": 1}
+    await file.close()
+    with pytest.raises(StoreUnavailable):  # a write to a closed file
+        await store.record_outcome(outcome("ld_2"))
 
 
 # the Redis store -------------------------------------------------------------------------------

@@ -97,6 +97,14 @@ class SqliteFile:
         with _unavailable():
             done.result()
 
+    def read_now(self, work: Work[T]) -> T:
+        """`work` run on the thread (after whatever is queued), its answer handed to a caller
+        that blocks for it. For start-up, like `migrate`: a store loading its state."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._submit(_Call(work, False, done))
+        with _unavailable():
+            return done.result()
+
     async def read(self, work: Work[T]) -> T:
         return await self._call(work, write=False)
 
