@@ -203,8 +203,8 @@ def _shared_store(bench: Bench, first: Market, second: Market) -> None:
 
 def _retained(server: RedisServer, before: int) -> Figures:
     """Redis's memory per retained lead: what the data grew by over the scenario ÷ the leads it
-    holds (each lead: an outcome with its trace, a journal, an idempotency record, a row of the
-    sales ledger)."""
+    holds (each lead: an outcome with its trace, a journal, an idempotency record and, when
+    router.deliveries.ledger_days is set, a row of the sales ledger)."""
     after = server.stored_bytes()
     counts = {kind: server.count(kind) for kind in KIND_OF_KEYS}
     leads = counts["outcome"]
@@ -212,7 +212,7 @@ def _retained(server: RedisServer, before: int) -> Figures:
         raise RigError("s8: no outcome in Redis after the runs")
     per_lead = (after - before) / leads
     sizes = {kind: server.mean_key_bytes(kind) for kind in KIND_OF_KEYS}
-    # The sales ledger (deliveries' CSV export) keeps a row per sale, with no TTL.
+    # The sales ledger (the CSV export) keeps a row per sale for ledger_days; off by default.
     ledger = server.tagged_bytes("s") / leads
     # What MEMORY USAGE leaves out (the keyspace's and the TTLs' own entries), shared evenly by
     # a lead's keys: after outcomes_hours, the idempotency record alone stays, with its share.
@@ -282,7 +282,7 @@ def _rows(rounds: dict[str, list[Round]], retained: Figures) -> list[Row]:
         ),
         Row(
             scenario,
-            "  of which the sales ledger (no TTL)",
+            "  of which the sales ledger (router.deliveries.ledger_days)",
             f"{retained['sales_ledger_bytes_per_lead']:,} B",
         ),
         Row(
