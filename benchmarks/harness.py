@@ -55,7 +55,7 @@ NOISE_SHARE = 0.10
 
 @dataclass(frozen=True, slots=True)
 class Timings:
-    """Seconds per measurement; QUICK trades precision for time (the eight in ~3.5 minutes)."""
+    """Seconds per measurement; QUICK trades precision for time (the eight in ~3 minutes)."""
 
     rounds: int
     warmup_s: float
