@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from pingtree import jsonenc
+from pingtree.admission import InFlight, RateLimiter, check_signature
 from pingtree.config import Config, SellerConfig, load_config
 from pingtree.deliveries.admin import DELIVERIES
 from pingtree.deliveries.admin import add_routes as add_delivery_routes
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.errors import (
     BadRequest,
+    ClientClosed,
     ConfigError,
     NotFound,
     PayloadTooLarge,
     PingtreeError,
+    RequestTimeout,
     StoreUnavailable,
     Unauthorized,
     UnsupportedMediaType,
@@ -54,6 +58,8 @@ ROUTER = web.AppKey("router", Router)
 STORE = web.AppKey("store", GuardedStore)
 TRANSPORT = web.AppKey("transport", Transport)
 METRICS = web.AppKey("metrics", Metrics)
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 _JSON_TYPES = ("application/json", "text/json")
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -72,10 +78,13 @@ def json_response(
 
 def error_response(error: PingtreeError) -> web.Response:
     headers = {}
-    if isinstance(error, StoreUnavailable):
+    if error.retry_after_s is not None:
         headers["Retry-After"] = str(error.retry_after_s)
     body = {"error": error.code, "detail": error.detail, "fields": error.fields}
-    return json_response(body, error.status, headers)
+    response = json_response(body, error.status, headers)
+    if isinstance(error, RequestTimeout | ClientClosed):
+        response.force_close()  # the body was not read to its end: the stream is out of step
+    return response
 
 
 _STATUS_CODES = {
@@ -150,19 +159,29 @@ def authenticate_operator(request: web.Request) -> None:
 # the seller API --------------------------------------------------------------------------------
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """The whole body, within `limit` bytes and `timeout_s` (router.client_timeout_ms): a client
+    that stalls mid-body gets 408, one that hangs up is its own doing (logged at DEBUG)."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {timeout_s * 1000:.0f} ms (router.client_timeout_ms)"
+        ) from None
     except web.RequestPayloadError:
         raise BadRequest("the body could not be read (bad Content-Encoding or framing)") from None
+    except ConnectionError:
+        log.debug("a client hung up mid-body on %s", request.path)
+        raise ClientClosed("the client closed the connection before its body was read") from None
     return b"".join(chunks)
 
 
@@ -206,14 +225,43 @@ def _idempotency_key(
 
 
 async def post_lead(request: web.Request) -> web.Response:
+    """Cheapest refusals first: too many leads in flight (503), the key (401), the seller's rate
+    limit (429), the content type (415); then the body (408, 413, 400), its signature (401) and
+    the lead itself (422), before any auction."""
+    settings = request.app[ROUTER].tree.settings
+    in_flight = request.app[IN_FLIGHT]
+    try:
+        in_flight.enter(settings.max_in_flight)
+    except PingtreeError:
+        request.app[METRICS].overload_refusals.inc()
+        raise
+    try:
+        return await _sell_lead(request)
+    finally:
+        in_flight.leave()
+
+
+async def _sell_lead(request: web.Request) -> web.Response:
     seller = authenticate_seller(request)
+    metrics = request.app[METRICS]
+    try:
+        request.app[RATE_LIMITER].admit(seller, time.monotonic())
+    except PingtreeError:
+        metrics.rate_limited.labels(seller.id).inc()
+        raise
     content_type = request.content_type.lower()
     if not (
         content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE
     ):
         raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
     tree = request.app[ROUTER].tree
-    body = await _read_body(request, tree.settings.max_body_kb * 1024)
+    settings = tree.settings
+    body = await _read_body(request, settings.max_body_kb * 1024, settings.client_timeout_ms / 1000)
+    try:
+        check_signature(seller, request.headers, body, int(time.time()))
+    except PingtreeError:
+        metrics.bad_signatures.labels(seller.id).inc()
+        raise
     lead = parse_lead(_decode_lead_body(content_type, body))
     lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
     fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
@@ -379,6 +427,9 @@ def create_app(
     app[STORE] = store
     app[TRANSPORT] = transport
     app[METRICS] = metrics
+    app[IN_FLIGHT] = in_flight = InFlight()
+    app[RATE_LIMITER] = RateLimiter()
+    metrics.in_flight.set_function(lambda: float(in_flight.count))
     # Sold leads on their way to CRMs and postbacks: the embedded queue is a SQLite file
     # (router.state_file; in memory without one), the shared one is Redis (cli.py passes it).
     queue = queue or SqliteQueue(config.router.state_file or ":memory:")

@@ -128,6 +128,7 @@ def masked_url(url: str) -> str:
 def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) -> int:
     """One router process: its own event loop, its own store client."""
     from pingtree.api import RELOADER, create_app
+    from pingtree.serving import run as run_server
     from pingtree.store.redis import RedisStore
     from pingtree.store.redis_queue import RedisQueue
 
@@ -158,11 +159,11 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
     loop = new_event_loop(args.loop)
     log.info("event loop: %s", type(loop).__module__.split(".")[0])
     try:
-        web.run_app(
+        # aiohttp's run_app, but answering malformed requests with pingtree's JSON (serving.py).
+        run_server(
             app,
             host=args.host,
             port=args.port,
-            access_log=None,
             loop=loop,
             reuse_port=ready_fd is not None,
             print=serving,

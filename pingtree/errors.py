@@ -3,17 +3,24 @@
     PingtreeError                 500 internal
     ├── ConfigError               (not HTTP: refused at load, with every error and its path)
     ├── BadRequest                400 malformed body
+    │   └── ClientClosed          400 the client hung up before its body was read (never seen)
     ├── Unauthorized              401 unknown key or admin token
+    │   └── BadSignature          401 a seller configured to sign sent no valid signature
     ├── NotFound                  404
+    ├── RequestTimeout            408 the body did not arrive within router.client_timeout_ms
     ├── IdempotencyConflict       409 same key, different lead
     │   └── TakenOver             409 another router took the key over (this one outlived its lease)
     ├── PayloadTooLarge           413
     ├── UnsupportedMediaType      415
     ├── LeadInvalid               422 naming every bad field
+    ├── RateLimited               429 with Retry-After: the seller is over its rate_limit
+    ├── Overloaded                503 with Retry-After: router.max_in_flight auctions under way
     ├── StoreUnavailable          503 with Retry-After
     └── BuyerCallFailed           (never reaches a client: it becomes a trace reason)
         ├── BuyerTimeout          timeout
         ├── BuyerHTTPError        http_error (connection refused, reset, non-2xx)
+        │   └── BuyerAnswerLost   the connection ended after the request went out, before a
+        │                         whole answer: a post is then as ambiguous as a timeout
         └── BadBuyerResponse      bad_response (unparsable, too large, wrong shape)
 
 Messages never carry PII or secrets: they name fields, not values.
@@ -25,6 +32,8 @@ from __future__ import annotations
 class PingtreeError(Exception):
     status = 500
     code = "internal"
+    # Seconds a client should wait before trying again, sent as Retry-After (429s and 503s).
+    retry_after_s: int | None = None
 
     def __init__(self, detail: str = "", *, fields: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -46,9 +55,25 @@ class BadRequest(PingtreeError):
     code = "bad_request"
 
 
+class ClientClosed(BadRequest):
+    """The client hung up mid-body: nobody reads this answer, but it is a client's doing (a 4xx
+    in the metrics, logged at DEBUG), never a server error."""
+
+    code = "client_closed"
+
+
 class Unauthorized(PingtreeError):
     status = 401
     code = "unauthorized"
+
+
+class BadSignature(Unauthorized):
+    code = "bad_signature"
+
+
+class RequestTimeout(PingtreeError):
+    status = 408
+    code = "request_timeout"
 
 
 class NotFound(PingtreeError):
@@ -81,6 +106,21 @@ class LeadInvalid(PingtreeError):
     code = "lead_invalid"
 
 
+class RateLimited(PingtreeError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class Overloaded(PingtreeError):
+    status = 503
+    code = "overloaded"
+    retry_after_s = 1
+
+
 class StoreUnavailable(PingtreeError):
     """The store did not answer. `slow`: it timed out (or every connection was busy) rather than
     being refused or cut off: maybe only slow, under load, rather than gone."""
@@ -110,6 +150,12 @@ class BuyerTimeout(BuyerCallFailed):
 
 class BuyerHTTPError(BuyerCallFailed):
     reason = "http_error"
+
+
+class BuyerAnswerLost(BuyerHTTPError):
+    """The buyer reset or closed the connection after the request was written and before a
+    whole answer came back: it may have acted on the request. A ping is a plain failure; a post
+    is `unknown` (`post_unknown`), as ambiguous as a post that timed out."""
 
 
 class BadBuyerResponse(BuyerCallFailed):

@@ -147,6 +147,35 @@ class Metrics:
             "Outcomes, answers and releases waiting for the store to come back",
             registry=r,
         )
+        self.breaker_shadow_skips = Counter(
+            "pingtree_breaker_shadow_skips",
+            "Calls the breaker would have skipped, made anyway (router.breaker.mode: shadow)",
+            ["buyer"],
+            registry=r,
+        )
+        # Leads turned away before their auction: shed load, and sellers over their limits.
+        self.in_flight = Gauge(
+            "pingtree_auctions_in_flight",
+            "Leads being read or auctioned now (refused past router.max_in_flight)",
+            registry=r,
+        )
+        self.overload_refusals = Counter(
+            "pingtree_overload_refusals",
+            "Leads refused with 503 because router.max_in_flight were under way",
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "pingtree_rate_limited",
+            "Leads refused with 429: the seller was over its rate_limit",
+            ["seller"],
+            registry=r,
+        )
+        self.bad_signatures = Counter(
+            "pingtree_bad_signatures",
+            "Leads refused with 401: no valid signature from a seller configured to sign",
+            ["seller"],
+            registry=r,
+        )
         self.deliveries = DeliveryMetrics(r)
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
@@ -166,7 +195,11 @@ class Metrics:
         for event in outcome.trace:
             reason = event.reason or ""
             if event.step == "skip":
-                child(self.skips, event.buyer_id, reason).inc()
+                shadowed = event.result == "shadow"  # not skipped: the call went out anyway
+                if shadowed:
+                    child(self.breaker_shadow_skips, event.buyer_id).inc()
+                else:
+                    child(self.skips, event.buyer_id, reason).inc()
                 continue
             if event.step == "offer":  # a fixed price: no call went out
                 continue

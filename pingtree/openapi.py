@@ -58,6 +58,15 @@ _ERROR_CODES = {
     "422": "Invalid lead; `fields` names each bad field",
     "503": "Overloaded or store unavailable; see Retry-After",
 }
+_LEAD_ERRORS = {
+    "401": "Unknown or missing key (`unauthorized`), or, for a seller configured to sign, no "
+    "valid Standard Webhooks signature (`bad_signature`, `fields` naming the header)",
+    "408": "The body did not arrive within router.client_timeout_ms",
+    "429": "Over the seller's rate_limit; see Retry-After",
+    "503": "router.max_in_flight leads under way (`overloaded`), or the store unavailable; "
+    "see Retry-After",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -115,7 +124,18 @@ _SCHEMAS: dict[str, Any] = {
             "step": {"type": "string", "enum": ["skip", "offer", "ping", "post"]},
             "result": {
                 "type": "string",
-                "enum": ["skipped", "bid", "declined", "failed", "accepted", "rejected", "unknown"],
+                "enum": [
+                    "skipped",
+                    "shadow",
+                    "bid",
+                    "declined",
+                    "failed",
+                    "accepted",
+                    "rejected",
+                    "unknown",
+                ],
+                "description": "shadow: a skip the breaker would have made, in shadow mode "
+                "(the buyer was called anyway)",
             },
             "reason": {"type": "string"},
             "http_status": {"type": "integer"},
@@ -257,7 +277,18 @@ def _document() -> dict[str, Any]:
                             "required": False,
                             "schema": {"type": "string", "maxLength": 255},
                             "description": "defaults to the lead's lead_id; scoped to the seller",
-                        }
+                        },
+                        *(
+                            {
+                                "name": name,
+                                "in": "header",
+                                "required": False,
+                                "schema": {"type": "string"},
+                                "description": "Standard Webhooks: required from a seller with "
+                                "`signing`, over the exact body",
+                            }
+                            for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+                        ),
                     ],
                     "requestBody": {
                         "required": True,
@@ -280,7 +311,11 @@ def _document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors("400", "401", "409", "413", "415", "422", "503"),
+                        **_errors("400", "409", "413", "415", "422"),
+                        "401": _error(_LEAD_ERRORS["401"]),
+                        "408": _error(_LEAD_ERRORS["408"]),
+                        "429": {**_error(_LEAD_ERRORS["429"]), "headers": _RETRY_AFTER},
+                        "503": {**_error(_LEAD_ERRORS["503"]), "headers": _RETRY_AFTER},
                     },
                 }
             },

@@ -6,6 +6,7 @@ Request-time code never reads raw YAML: it reads these models. Secrets (`api_key
 
 from __future__ import annotations
 
+import math
 import re
 import ssl
 from collections.abc import Iterator, Mapping
@@ -95,6 +96,9 @@ class BreakerPolicy(_Frozen):
     min_calls: int = Field(10, ge=1)
     failure_ratio: float = Field(0.5, gt=0, le=1)
     cooldown_s: float = Field(30, gt=0)
+    # enforce: skip an open breaker's buyer. shadow: call it anyway, and trace and count what
+    # would have been skipped (to try a policy before enforcing it). off: no breaker at all.
+    mode: Literal["enforce", "shadow", "off"] = "enforce"
 
     @model_validator(mode="after")
     def _can_open(self) -> BreakerPolicy:
@@ -129,6 +133,10 @@ class RouterSettings(_Frozen):
     dedup_secret: SecretStr | None = None
     max_body_kb: int = Field(64, ge=1, le=10_240)
     max_response_kb: int = Field(256, ge=1, le=10_240)
+    # A seller's body must arrive within this once its head has: a stalled client gets 408.
+    client_timeout_ms: int = Field(5000, ge=100, le=60_000)
+    # Leads read or auctioned at once by this process; past it a new lead gets 503 at once.
+    max_in_flight: int = Field(1024, ge=1, le=1_000_000)
     retention: Retention = Retention()
     breaker: BreakerPolicy = BreakerPolicy()
     deliveries: DeliverySettings = DeliverySettings()
@@ -149,6 +157,18 @@ class RouterSettings(_Frozen):
         return self
 
 
+class RateLimit(_Frozen):
+    """A token bucket per seller and router process: `per_second` leads on average, `burst` at
+    once (default: one second's worth). Past it, 429 with Retry-After."""
+
+    per_second: float = Field(gt=0, le=1_000_000)
+    burst: int | None = Field(None, ge=1, le=1_000_000)
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else max(1, math.ceil(self.per_second))
+
+
 class SellerConfig(_Frozen):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     api_key: SecretStr
@@ -161,6 +181,10 @@ class SellerConfig(_Frozen):
     # Told of each sale (DESIGN §5's seller view, signed when `sign` is set); `postback_url: X`
     # is short for `postback: {url: X}`.
     postback: Destination | None = None
+    # Off unless set: leads over this rate get 429 (see RateLimit).
+    rate_limit: RateLimit | None = None
+    # Set: every lead must carry a valid Standard Webhooks signature over its exact body.
+    signing: Signing | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -21,12 +21,14 @@ What is tried, and what pingtree does:
 - Malformed HTTP below the app (a header or request line over aiohttp's 8190 bytes, 150 headers,
   a bad Content-Length, Content-Length with Transfer-Encoding, a bad chunk size, an invalid
   header token or method, an HTTP/2 preface, TLS to the HTTP port, an encoding aiohttp cannot
-  decode): aiohttp's parser answers 400 before pingtree sees the request, never a 5xx, but as
-  text/plain, not pingtree's JSON (strict xfail), and it logs each one at ERROR with a traceback.
-- Slow clients: a client that sends its head and then stalls the body is never timed out (strict
-  xfail: no read deadline); one that hangs up mid-body is counted as a 500 and logged at ERROR
-  (strict xfail). A client that trickles its head is closed by aiohttp's keep-alive timeout
-  (75 s under `pingtree serve`) without an answer; not tested here (too slow).
+  decode): aiohttp's parser refuses it before the app sees the request; served as `pingtree
+  serve` serves (pingtree/serving.py), the answer is a 400 in pingtree's JSON naming the kind of
+  fault, logged at DEBUG without the bytes (no ERROR, no header value in any log record).
+- Slow clients: a client that sends its head and then stalls the body gets a 408 JSON after
+  `router.client_timeout_ms`, and the connection is closed; one that hangs up mid-body is a
+  client error (`client_closed`, logged at DEBUG), no 5xx counted, nothing logged at ERROR. A
+  client that trickles its head is closed by aiohttp's keep-alive timeout (75 s under `pingtree
+  serve`) without an answer; not tested here (too slow).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from schemathesis.specs.openapi.checks import (
 from pingtree.api import create_app
 from pingtree.lead import KNOWN_FIELDS
 from pingtree.openapi import openapi_document
+from pingtree.serving import PingtreeRunner
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, RouterClient, make_buyer, make_config, sample
 
@@ -502,20 +505,6 @@ async def test_malformed_http_is_a_4xx_never_a_5xx(
         assert r.status == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's HTTP parser answers these 400s itself, as text/plain, before any "
-    "middleware runs (and logs each at ERROR with a traceback and up to 100 bytes of the "
-    "offending header). Fix in api.py/cli.py: serve through a web.Server whose RequestHandler "
-    "overrides handle_error to write pingtree's JSON error and log at DEBUG",
-)
-@pytest.mark.parametrize("request_bytes", MALFORMED[:3])
-async def test_malformed_http_is_answered_in_pingtrees_json(
-    router: RouterClient, request_bytes: bytes
-) -> None:
-    well_answered(*_parse(await _raw(_port(router), request_bytes)))
-
-
 # slow clients ----------------------------------------------------------------------------------
 
 
@@ -531,10 +520,18 @@ class Served:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
+CLIENT_TIMEOUT_MS = 1000
+
+
 @pytest.fixture
 async def served(buyers: BuyerServer) -> AsyncIterator[Served]:
-    app = create_app(make_config([make_buyer("flat", buyers, pricing="fixed", price=30)]))
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=75.0)
+    """Through pingtree's runner (serving.py), with `pingtree serve`'s settings."""
+    buyers.set("flat", accept_post=True)
+    config = make_config(
+        [make_buyer("flat", buyers, pricing="fixed", price=30)],
+        router={"client_timeout_ms": CLIENT_TIMEOUT_MS},
+    )
+    runner = PingtreeRunner(create_app(config), access_log=None, keepalive_timeout=75.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -545,30 +542,42 @@ async def served(buyers: BuyerServer) -> AsyncIterator[Served]:
 
 
 STALLED = (HEAD + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n").encode()
+SECRET_HEADER = "X-Api-Key: sk_live_do_not_log_me_" + "a" * 9000  # over the 8190-byte line limit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no read deadline for a client that stalls mid-body: _read_body waits for ever and "
-    "aiohttp's keep-alive timeout only covers idle connections, so any key holder can hold "
-    "sockets and handlers open. Suggested: a body-read deadline in api.py (asyncio.timeout "
-    "around _read_body; e.g. router.client_timeout_ms, a couple of seconds) answered 408 JSON",
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        *MALFORMED,
+        pytest.param(_lead_request(SECRET_HEADER + "\r\n"), id="secret-in-a-long-header"),
+    ],
 )
+async def test_malformed_http_is_answered_in_pingtrees_json(
+    served: Served, request_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    status, content_type, body = _parse(await _raw(served.port, request_bytes))
+    answer = well_answered(status, content_type, body)
+    assert (status, answer["error"]) == (400, "bad_request"), answer
+    logged = [r for r in caplog.records if r.name.startswith(("aiohttp", "pingtree"))]
+    assert [r.getMessage() for r in logged if r.levelno >= logging.WARNING] == []
+    text = " ".join(f"{r.getMessage()} {r.exc_text or ''}" for r in logged)
+    assert "sk_live_do_not_log_me" not in text and "aaaaaaaa" not in text
+    async with served.session.get(served.url("/healthz")) as r:
+        assert r.status == 200
+
+
 async def test_a_client_that_stalls_its_body_is_timed_out(served: Served) -> None:
+    started = time.monotonic()
     answer = await _raw(served.port, STALLED + b'{"vertical": ', wait_s=2.5)
     assert answer, "no answer and no close after 2.5 s"
     status, content_type, body = _parse(answer)
-    assert status == 408
-    well_answered(status, content_type, body)
+    assert (status, well_answered(status, content_type, body)["error"]) == (408, "request_timeout")
+    assert CLIENT_TIMEOUT_MS / 1000 <= time.monotonic() - started < CLIENT_TIMEOUT_MS / 1000 + 1
+    assert b"connection: close" in answer.lower()
+    await _no_server_error_counted(served)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a client that hangs up mid-body reaches errors_as_json as ConnectionResetError "
-    "(an OSError): logged at ERROR with a traceback ('unhandled error on POST /v1/leads') and "
-    "counted as a 500 in pingtree_http_responses_total. Fix in api.py: _read_body turns "
-    "ConnectionResetError into a client error (e.g. 400 'client_closed'), logged at DEBUG",
-)
 async def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
     served: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
