@@ -20,7 +20,7 @@ from pingtree.auction import Offer, plan_tiers, rank
 from pingtree.codec import Accepted, Decline, Failure, PostAnswer
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig
-from pingtree.errors import BuyerTimeout, StoreUnavailable, TakenOver
+from pingtree.errors import BuyerAnswerLost, BuyerTimeout, StoreUnavailable, TakenOver
 from pingtree.lead import redact
 from pingtree.money import breakeven
 from pingtree.outcome import Auction, Outcome, Sale
@@ -36,7 +36,7 @@ from pingtree.store.base import CapRequest, Refused, Reservation
 from pingtree.store.guard import GuardedStore
 from pingtree.transport import Call, Transport, call
 from pingtree.tree import Candidate
-from pingtree.wire import Wire, read_ping, read_post
+from pingtree.wire import Wire, mask_secrets, read_ping, read_post
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,28 @@ class Auctioneer:
             if reason is None and not lead.test and buyer.limits_sales:
                 refused = await self._store.check(self._cap_request(auction, buyer, Decimal(0)))
                 reason = refused.reason if refused else None
-            if reason is None and not await self._store.breaker_admit(
-                buyer.id, auction.tree.settings.breaker
-            ):
+            if reason is None and not await self._breaker_admits(auction, buyer):
                 reason = "breaker_open"
             if reason is not None:
                 auction.note(self._now(), buyer.id, "skip", "skipped", reason=reason)
             else:
                 eligible.append(candidate)
         return eligible
+
+    async def _breaker_admits(self, auction: Auction, buyer: BuyerConfig) -> bool:
+        """Whether the breaker lets this buyer be called. In shadow mode it always does, and a
+        call the breaker would have skipped is traced (`skip`, `shadow`, `breaker_open`) and
+        counted: an operator sees what enforcing it would do before turning it on."""
+        policy = auction.tree.settings.breaker
+        if policy.mode == "off":
+            return True
+        if await self._store.breaker_admit(buyer.id, policy):
+            return True
+        if policy.mode == "enforce":
+            return False
+        detail = "shadow mode: the breaker would skip this buyer; called anyway"
+        auction.note(self._now(), buyer.id, "skip", "shadow", reason="breaker_open", detail=detail)
+        return True
 
     def _cap_request(self, auction: Auction, buyer: BuyerConfig, price: Decimal) -> CapRequest:
         dedup = buyer.dedup_days is not None
@@ -249,7 +262,8 @@ class Auctioneer:
         now = self._now()
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
-            words = redact(detail, auction.lead)  # a buyer's snippet is shown as it came
+            # A buyer's snippet is shown as it came, less the lead's PII and its own secrets.
+            words = mask_secrets(redact(detail, auction.lead), buyer)
             auction.note(
                 now, buyer.id, "ping", result, reason=reason, detail=words, **answered.timing
             )
@@ -355,9 +369,10 @@ class Auctioneer:
     ) -> Sale | None:
         """Keep or release the cap and dedup claim by what the post's answer means."""
         now, price = self._now(), offer.price
-        if isinstance(answered.outcome, BuyerTimeout):
-            # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
-            # cap) and stop, unless the buyer's config lets the lead go on.
+        if isinstance(answered.outcome, BuyerTimeout | BuyerAnswerLost):
+            # Ambiguous (no answer in time, or the connection lost once the post was out): the
+            # buyer may have taken it. Keep the cap and dedup claim (never over a cap) and
+            # stop, unless the buyer's config lets the lead go on.
             detail = answered.outcome.detail
             auction.note(
                 now,
@@ -382,7 +397,8 @@ class Auctioneer:
         if reservation is not None:
             await self._store.release_eventually(reservation)
         result, reason, detail = _refusal(answer, "rejected", "post_rejected")
-        words = redact(detail, auction.lead)  # a buyer may echo the phone it was sent
+        # A buyer may echo the phone it was sent, or the credentials.
+        words = mask_secrets(redact(detail, auction.lead), buyer)
         auction.note(
             now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **answered.timing
         )
@@ -426,9 +442,12 @@ class Auctioneer:
             await self._store.confirm(reservation)
 
     async def _breaker_record(self, buyer_id: str, ok: bool, auction: Auction) -> None:
+        policy = auction.tree.settings.breaker
+        if policy.mode == "off":
+            return
         # The breaker's statistics miss a call: no lead's state depends on it.
         with suppress(StoreUnavailable):
-            await self._store.breaker_record(buyer_id, ok, auction.tree.settings.breaker)
+            await self._store.breaker_record(buyer_id, ok, policy)
 
 
 def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:

@@ -16,6 +16,7 @@ What it guarantees, as transport.py did with aiohttp:
   names a CA bundle, against that bundle alone; connections verified under one trust are pooled
   apart from the others, so a reload that changes a buyer's CA never reuses an old connection.
 Errors are OSError (connection) or `BadAnswer` (protocol, size); transport.py translates them.
+A connection lost once the request was written is `AnswerLost`: the buyer may have acted on it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ _IDLE_S = 4.0  # below the keep-alive timeout of most servers (Node's is 5 s)
 _MAX_IDLE_PER_HOST = 256
 _MAX_TRUSTS = 1000  # CA bundles come from buyers.yaml: few
 _RETRY_AFTER_MAX = 64  # a date or a number of seconds: anything longer is not one
+
+
+class AnswerLost(ConnectionResetError):
+    """The connection ended (reset, or closed by the buyer) after the request was written and
+    before the whole answer arrived: the buyer may have acted on it. A ConnectionResetError, so
+    a ping on a stale keep-alive connection is still retried once on a fresh one."""
 
 
 class BadAnswer(Exception):
@@ -147,7 +154,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(ConnectionResetError("the buyer closed the connection"))
+        # A waiter exists from the moment the request is written until its answer is whole.
+        self._fail(AnswerLost("the buyer closed the connection"))
 
     # httptools callbacks --------------------------------------------------------------------
 

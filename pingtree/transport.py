@@ -2,10 +2,12 @@
 
 Client exceptions stop here: callers get a `Response` or a `BuyerCallFailed` child. The deadline
 covers connect, headers and the whole body, so a buyer that trickles its answer a byte at a time is
-cut off like one that hangs. Redirects are not followed: a buyer's 3xx is an http_error. An https
-buyer is verified against the system store, or against the CA bundle its endpoint's `tls` names;
-a certificate refused is an http_error whose detail says why (`TLS certificate refused: …`).
-`HttpTransport` speaks through the lean client of http1.py (why not aiohttp's client: see there).
+cut off like one that hangs. A connection that ends after the request went out and before the
+whole answer is `BuyerAnswerLost` (the buyer may have acted on it). Redirects are not followed: a
+buyer's 3xx is an http_error. An https buyer is verified against the system store, or against the
+CA bundle its endpoint's `tls` names; a certificate refused is an http_error whose detail says why
+(`TLS certificate refused: …`). `HttpTransport` speaks through the lean client of http1.py (why
+not aiohttp's client: see there).
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pingtree.config.models import TLS
-from pingtree.errors import BadBuyerResponse, BuyerCallFailed, BuyerHTTPError, BuyerTimeout
-from pingtree.http1 import BadAnswer, Http1Client
+from pingtree.errors import (
+    BadBuyerResponse,
+    BuyerAnswerLost,
+    BuyerCallFailed,
+    BuyerHTTPError,
+    BuyerTimeout,
+)
+from pingtree.http1 import AnswerLost, BadAnswer, Http1Client
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -90,6 +98,10 @@ async def _timed(exchange: Exchange, timeout_s: float) -> Response:
         raise BuyerHTTPError(f"TLS certificate refused: {exc.verify_message}") from None
     except ssl.SSLError as exc:
         raise BuyerHTTPError(f"TLS handshake failed: {exc.reason or type(exc).__name__}") from None
+    except AnswerLost:
+        raise BuyerAnswerLost(
+            "connection failed after the request was sent: ConnectionResetError"
+        ) from None
     except OSError as exc:
         raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
     retry_after = answer[2] if len(answer) == 3 else None

@@ -9,8 +9,11 @@ paths end in the same answer types, so the router does not know which one a buye
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from datetime import date
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pingtree.auction import Offer
 from pingtree.codec import Failure, PingAnswer, PingBody, PostAnswer, encode_post, post_body
@@ -18,6 +21,7 @@ from pingtree.codec.request import Sources, build_request, derived_fields
 from pingtree.codec.response import read_ping_answer, read_post_answer
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, Endpoint
+from pingtree.config.dialect import BasicAuth, secret_header
 from pingtree.errors import BuyerCallFailed
 from pingtree.lead import anonymize
 from pingtree.outcome import Auction
@@ -135,3 +139,48 @@ def read_post(buyer: BuyerConfig, answered: Call) -> PostAnswer:
         return Failure(answered.outcome.reason, answered.outcome.detail)
     assert buyer.post is not None
     return read_post_answer(buyer.post.response, answered.outcome.status, answered.outcome.body)
+
+
+# Shorter values are not masked: a "1" or a "yes" would blank out every "1" or "yes" of a text.
+_SHORTEST_SECRET = 4
+
+
+def secret_values(endpoint: Endpoint) -> set[str]:
+    """What pingtree sends this endpoint that a buyer must not see quoted back in a trace: its
+    auth (the password or token, and the Basic header's base64 too), its signing secret,
+    header values whose names sound secret, every query value (of `query:` and of the URL
+    itself, where buyers often put a key) and the URL's password."""
+    values: set[str] = set()
+    auth = endpoint.auth
+    if isinstance(auth, BasicAuth):
+        password = auth.password.get_secret_value()
+        pair = f"{auth.username}:{password}".encode()
+        values |= {password, base64.b64encode(pair).decode()}
+    elif auth is not None:
+        values.add(auth.token.get_secret_value())
+    if endpoint.sign is not None:
+        secret = endpoint.sign.secret.get_secret_value()
+        values |= {secret, secret.removeprefix("whsec_")}
+    values |= {value for name, value in endpoint.headers.items() if secret_header(name)}
+    values |= set(endpoint.query.values())
+    for url in (endpoint.url, endpoint.sandbox_url):
+        if url:
+            parts = urlsplit(url)
+            values |= {value for _, value in parse_qsl(parts.query)}
+            if parts.password:
+                values.add(unquote(parts.password))
+    return {value for value in values if len(value) >= _SHORTEST_SECRET}
+
+
+def mask_secrets(text: str, buyer: BuyerConfig) -> str:
+    """`text` (a buyer's words, quoted in the trace) with the secret values of its ping and post
+    as ***: a buyer answering "bad key KEY" does not hand KEY to everyone who reads the trace."""
+    if not text:
+        return text
+    values: set[str] = set()
+    for endpoint in (buyer.ping, buyer.post):
+        if endpoint is not None:
+            values |= secret_values(endpoint)
+    for value in sorted(values, key=len, reverse=True):  # a longer secret before its parts
+        text = re.sub(re.escape(value), "***", text, flags=re.IGNORECASE)
+    return text

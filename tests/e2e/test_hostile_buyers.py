@@ -30,10 +30,12 @@ repeated here. What pingtree does with each fault tried here (ping, unless it sa
   `Infinity` and `1e309`: `bad_response` ("body is not JSON"); `"bid": true`: `bad_response`
   ("accepted without a finite numeric 'bid'"); `0`: `below_floor`; a 10^30 integer:
   `above_max_bid`.
-- Post: resets after reading the post, closes mid-body, answers 502 `{"accepted": true}`,
-  declares 10 MB: `http_error` or `bad_response`, and the next bid (the honest buyer's) gets the
-  post; trickles its answer: `post_unknown` after its `timeout_ms`, and with
-  `on_post_timeout: next` the next bid gets the post. Each buyer is posted once per lead.
+- Post: answers 502 `{"accepted": true}` or declares 10 MB: `http_error` or `bad_response`, and
+  the next bid (the honest buyer's) gets the post. Resets after reading the post, or closes
+  mid-body: `post_unknown` at once (the post was out: the buyer may have taken it, as with a
+  timeout); trickles its answer: `post_unknown` after its `timeout_ms`. With
+  `on_post_timeout: next` the next bid then gets the post; by default the lead stops `pending`
+  and nobody else is posted. Each buyer is posted once per lead.
 
 After each one: the honest buyer won both leads, each within the budget; `/healthz` is fine; the
 router closed every connection it gave up on (none is left half-way through an exchange).
@@ -477,12 +479,11 @@ async def test_a_valid_bid_under_a_wrong_content_type_is_read_as_a_bid(
 
 # posts: the hostile buyer bids 99, wins the ranking, then misbehaves on the post ----------------
 
+UNKNOWN = ("post", "unknown", "post_unknown")
 POST_FAULTS = [
-    pytest.param(reset(), ("post", "failed", "http_error"), id="reset"),
+    pytest.param(reset(), UNKNOWN, id="reset"),
     pytest.param(
-        short_body(100, b'{"accepted": true, "buy', then_close=True),
-        ("post", "failed", "http_error"),
-        id="closes-mid-body",
+        short_body(100, b'{"accepted": true, "buy', then_close=True), UNKNOWN, id="closes-mid-body"
     ),
     pytest.param(
         trickle(head(Content_Length="18") + b'{"accepted": true}'),
@@ -511,4 +512,38 @@ async def test_a_hostile_post_answer_hands_the_lead_to_the_next_bid(
     for sold in sales:
         assert [_first(e) for e in sold.events] == [("ping", "bid", None), expected]
     assert hostile.paths().count("/post") == 2  # once per lead, never twice
+    await _all_dropped(hostile)
+
+
+@pytest.mark.parametrize(
+    "misbehave",
+    [
+        pytest.param(reset(), id="reset"),
+        pytest.param(short_body(100, b'{"accepted": true', then_close=True), id="closes-mid-body"),
+    ],
+)
+async def test_a_post_whose_answer_is_lost_stops_the_lead_pending(
+    buyers, start_router, raw_buyers, misbehave
+):
+    """The buyer read the post, then reset or closed before a whole answer: it may have taken
+    the lead. As with a post timeout, the lead stops `pending` (default `on_post_timeout: stop`)
+    and is never posted to the next bid: a possible double sale is worse than no sale."""
+    hostile = await raw_buyers({"/ping": json_answer(BID_99), "/post": misbehave})
+    buyers.set("honest", bid=HONEST_BID)
+    entry = make_buyer("hostile", None)
+    entry["ping"]["url"] = hostile.url("/ping")
+    entry["post"]["url"] = hostile.url("/post")
+    config = make_config(
+        [entry, make_buyer("honest", buyers)],
+        router={"budget_ms": BUDGET_MS, "post_reserve_ms": POST_RESERVE_MS},
+    )
+    router = await start_router(config)
+    sold = await _sell(router)
+    assert (sold.answer["status"], sold.answer["reason"]) == ("pending", "post_unknown")
+    assert sold.view["buyer_id"] == "hostile"
+    assert [_first(e) for e in sold.events] == [("ping", "bid", None), UNKNOWN]
+    assert "after the request was sent" in sold.events[1]["detail"]
+    assert sold.wall_ms < BUDGET_MS  # at once: not a timeout
+    assert buyers.recorded("honest").posts == []
+    assert hostile.paths() == ["/ping", "/post"]
     await _all_dropped(hostile)

@@ -12,8 +12,8 @@ What pingtree does:
 - PII appears in no log line, no metric, no error and no view: the operator view carries no PII
   field, and a buyer that echoes the consumer's phone and email in its refusal is quoted in the
   trace with them masked.
-- A buyer that echoes its own credentials in a refusal has them quoted in the operator's trace
-  (strict xfail: redaction masks the lead's PII, not the buyer's secrets).
+- A buyer that echoes its own credentials in a refusal is quoted in the operator's trace with
+  them masked (`***`): its auth, signing secret, secret-named headers and query values.
 - Seller keys are found by their SHA-256 digest (a dict lookup whose time says nothing about how
   much of a guess was right); the admin token is compared digest to digest with
   hmac.compare_digest. No timing measurement: the tests check the lookups go through digests.
@@ -403,13 +403,6 @@ async def test_no_secret_and_no_pii_leaves_the_router(
     assert buyers.recorded("native-firm").posts[0]["email"] == CONSUMERS[1].email
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a buyer's refusal is quoted in the trace with the lead's PII masked (lead.redact), "
-    "but the credentials pingtree sent it are not: a buyer answering 'bad key KEY' puts KEY in "
-    "the operator view. Fix in router.py: mask the endpoint's secret values (auth, sign, "
-    "${ENV}-sourced headers and query values) in `detail` too, as `pingtree try` does",
-)
 async def test_a_buyer_echoing_its_credentials_does_not_put_them_in_the_trace(
     run: Run, dialect_firm: DialectFirm
 ) -> None:
