@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools test lint typecheck suite format clean demo bench bench-tools
+.PHONY: install tools test lint typecheck suite format clean demo bench bench-tools soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,8 @@ bench-tools:
 # Seven scenarios, about 7 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (benchmarks/README.md).
 bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# A bounded soak (3 minutes; SOAK_ARGS="--minutes 5 --rate 200"): a real pingtree serve, 10 buyers
+# of which one misbehaves in turns, memory and file descriptors flat, no 5xx (benchmarks/README.md).
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)

@@ -32,14 +32,17 @@ SAMPLES_KEPT = 5
 @dataclass
 class Tally:
     latencies_ms: list[float] = field(default_factory=list)
+    by_status_ms: dict[str, list[float]] = field(default_factory=dict)  # HTTP status: latencies
     lags_ms: list[float] = field(default_factory=list)
     http_status: Counter[str] = field(default_factory=Counter)
     lead_status: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     samples: list[Any] = field(default_factory=list)
+    sold_samples: list[Any] = field(default_factory=list)  # the first answers that were 200
 
     def answer(self, status: int, body: bytes, latency_ms: float) -> None:
         self.latencies_ms.append(latency_ms)
+        self.by_status_ms.setdefault(str(status), []).append(latency_ms)
         self.http_status[str(status)] += 1
         try:
             decoded = orjson.loads(body)
@@ -48,6 +51,8 @@ class Tally:
         self.lead_status[str(decoded.get("status") if isinstance(decoded, dict) else None)] += 1
         if len(self.samples) < SAMPLES_KEPT:
             self.samples.append(decoded)
+        if status == 200 and len(self.sold_samples) < SAMPLES_KEPT:
+            self.sold_samples.append(decoded)
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -123,8 +128,12 @@ async def drive(args: argparse.Namespace, head: bytes, tail: bytes) -> dict[str,
         "lead_status": dict(tally.lead_status),
         "errors": dict(tally.errors),
         "latency_ms": summary(tally.latencies_ms),
+        "latency_ms_by_status": {
+            status: summary(values) for status, values in tally.by_status_ms.items()
+        },
         "lag_ms": summary(tally.lags_ms),
         "samples": tally.samples,
+        "sold_samples": tally.sold_samples,
     }
 
 

@@ -1,6 +1,7 @@
-"""The scenarios: the seven of issue 4 here, the eighth (Redis, issue 6) in scenario_redis.py. Each
-builds its market, measures, and returns table rows and the raw figures (for --json). Targets are
-for a 2-core machine and one router process.
+"""The scenarios: the seven of issue 4 here, the eighth (Redis, issue 6) in scenario_redis.py, the
+ninth (overload, issue 8) in scenario_overload.py. Each builds its market, measures, and returns
+table rows and the raw figures (for --json). Targets are for a 2-core machine and one router
+process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rig import (
     start,
     wrk_argv,
 )
+from scenario_overload import overload
 from scenario_redis import redis_store
 
 Figures = dict[str, Any]
@@ -344,4 +346,5 @@ SCENARIOS: dict[int, Scenario] = {
     6: waterfall,
     7: memory,
     8: redis_store,
+    9: overload,
 }
