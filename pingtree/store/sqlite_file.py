@@ -29,7 +29,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -47,7 +47,13 @@ _MAX_GROUP = 256
 class _Call:
     work: Work[Any]
     write: bool
-    done: concurrent.futures.Future[Any]
+    # An asyncio future (with its loop) for the event loop's calls, a concurrent one for the
+    # callers that block at start-up (migrate, read_now).
+    done: asyncio.Future[Any] | concurrent.futures.Future[Any]
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+Answer = tuple[_Call, bool, Any]  # the call, whether it succeeded, its result or its error
 
 
 class SqliteFile:
@@ -114,10 +120,11 @@ class SqliteFile:
         return await self._call(work, write=True)
 
     async def _call(self, work: Work[T], *, write: bool) -> T:
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._submit(_Call(work, write, done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._submit(_Call(work, write, done, loop))
         with _unavailable():
-            return await asyncio.wrap_future(done)
+            return await done
 
     def _submit(self, call: _Call) -> None:
         if self._closed:
@@ -142,30 +149,33 @@ class SqliteFile:
                     batch.append(self._calls.get_nowait())
                 except queue.Empty:
                     break
+            answers: list[Answer] = []
             writes: list[_Call] = []
             for call in batch:
                 if call is None:  # close: the last thing ever queued
-                    self._commit(writes)
+                    answers += self._commit(writes)
+                    _hand_back(answers)
                     self._connection.close()
                     return
-                if not call.done.set_running_or_notify_cancel():
+                if not _still_wanted(call):
                     continue
                 if call.write:
                     writes.append(call)
                     continue
-                self._commit(writes)
+                answers += self._commit(writes)
                 writes = []
                 try:
-                    call.done.set_result(call.work(self._connection))
+                    answers.append((call, True, call.work(self._connection)))
                 except Exception as error:
-                    call.done.set_exception(error)
-            self._commit(writes)
+                    answers.append((call, False, error))
+            answers += self._commit(writes)
+            _hand_back(answers)
 
-    def _commit(self, writes: list[_Call]) -> None:
+    def _commit(self, writes: list[_Call]) -> list[Answer]:
         if not writes:
-            return
+            return []
         connection = self._connection
-        answers: list[tuple[_Call, bool, Any]] = []
+        answers: list[Answer] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
             for call in writes:
@@ -180,14 +190,47 @@ class SqliteFile:
         except Exception as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            for call in writes:
-                call.done.set_exception(error)
-            return
-        for call, ok, answer in answers:
-            if ok:
-                call.done.set_result(answer)
-            else:
-                call.done.set_exception(answer)
+            return [(call, False, error) for call in writes]
+        return answers
+
+
+def _still_wanted(call: _Call) -> bool:
+    """False for a call cancelled before the thread reached it: it does not happen. (Read from
+    this thread, an asyncio future's state may be a moment old: a call cancelled just now still
+    happens, as one cancelled after the thread took it always did.)"""
+    if isinstance(call.done, concurrent.futures.Future):
+        return call.done.set_running_or_notify_cancel()
+    return not call.done.cancelled()
+
+
+def _hand_back(answers: list[Answer]) -> None:
+    """Each answer to its caller: the event loop's all at once, in one callback per loop (one
+    wake-up of the loop per batch rather than per call: most of a call's cost)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Answer]] = {}
+    for answer in answers:
+        call = answer[0]
+        if call.loop is None:
+            _settle(answer)
+        else:
+            by_loop.setdefault(call.loop, []).append(answer)
+    for loop, settled in by_loop.items():
+        with suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(answers: list[Answer]) -> None:
+    for answer in answers:
+        _settle(answer)
+
+
+def _settle(answer: Answer) -> None:
+    call, ok, value = answer
+    if call.done.done():  # cancelled meanwhile
+        return
+    if ok:
+        call.done.set_result(value)
+    else:
+        call.done.set_exception(value)
 
 
 def _migrate(
