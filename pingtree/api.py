@@ -48,7 +48,8 @@ from pingtree.store.base import IdempotencyKey, Store
 from pingtree.store.guard import GuardedStore
 from pingtree.store.memory import MemoryStore
 from pingtree.store.queue import DeliveryQueue
-from pingtree.store.sqlite import SqliteQueue
+from pingtree.store.sqlite import SqliteFile, SqliteQueue
+from pingtree.store.sqlite_store import SqliteStore
 from pingtree.transport import HttpTransport, Transport
 from pingtree.tree import Tree
 
@@ -417,9 +418,15 @@ def create_app(
     app = web.Application(
         middlewares=[errors_as_json], client_max_size=(config.router.max_body_kb + 64) * 1024
     )
+    # The embedded store and queue share router.state_file: one SQLite file, one writer thread.
+    # Without one, the store is in memory and so is the queue's SQLite database.
+    retention, state_path = config.router.retention, config.router.state_file
+    state = SqliteFile(state_path) if state_path and (store is None or queue is None) else None
+    if store is None:
+        store = SqliteStore(state, retention) if state is not None else MemoryStore(retention)
     # Guarded: down after any StoreUnavailable, new leads refused at once until a probe finds it
     # back, and the writes that must reach it held until then (store/guard.py).
-    store = GuardedStore(store or MemoryStore(config.router.retention))
+    store = GuardedStore(store)
     transport = transport or HttpTransport()
     metrics = Metrics(registry)
     metrics.store_up.set_function(lambda: float(store.up))
@@ -432,7 +439,7 @@ def create_app(
     metrics.in_flight.set_function(lambda: float(in_flight.count))
     # Sold leads on their way to CRMs and postbacks: the embedded queue is a SQLite file
     # (router.state_file; in memory without one), the shared one is Redis (cli.py passes it).
-    queue = queue or SqliteQueue(config.router.state_file or ":memory:")
+    queue = queue or SqliteQueue(state or ":memory:")
     deliveries = Deliveries(
         queue,
         transport,
@@ -455,6 +462,8 @@ def create_app(
         await transport.close()
         await queue.close()
         await store.close()
+        if state is not None:
+            await state.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/v1/leads", post_lead)

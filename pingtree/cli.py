@@ -65,6 +65,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _load_or_report(args.config)
     if config is None:
         return 1
+    if args.state is not None:
+        if args.redis_url is not None:
+            print(
+                "--state is the embedded store's file: with --redis-url, state is in Redis",
+                file=sys.stderr,
+            )
+            return 2
+        router = config.router.model_copy(update={"state_file": args.state})
+        config = config.model_copy(update={"router": router})
     if args.workers < 1:
         print("--workers: at least 1", file=sys.stderr)
         return 2
@@ -81,6 +90,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             "--redis-url: set router.dedup_secret: without it each router hashes phones and "
             "emails with its own random key, and dedup_days does not hold across routers",
+            file=sys.stderr,
+        )
+        return 2
+    on_disk = args.redis_url is None and config.router.state_file is not None
+    if on_disk and dedup and config.router.dedup_secret is None:
+        print(
+            "--state (router.state_file): set router.dedup_secret: without it each start hashes "
+            "phones and emails with a new random key, and dedup_days does not hold across a "
+            "restart",
             file=sys.stderr,
         )
         return 2
@@ -138,6 +156,8 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         store = RedisStore(args.redis_url, config.router.retention, prefix=args.redis_prefix)
         queue = RedisQueue(args.redis_url, prefix=args.redis_prefix)
         log.info("store: Redis at %s, key prefix %r", masked_url(args.redis_url), store.keys.prefix)
+    elif config.router.state_file is not None:
+        log.info("store: embedded, state file %s", config.router.state_file)
     app = create_app(config, config_path=args.config, store=store, queue=queue)
 
     async def reload_on_sighup(app: web.Application) -> None:
@@ -420,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the embedded store, this process only",
     )
     serve.add_argument("--redis-prefix", default="pingtree", help="prefix of every Redis key")
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="the embedded store's SQLite file (router.state_file): caps, dedup, idempotency, "
+        "the post journal, outcomes and deliveries survive a restart; default: the config's",
+    )
     serve.add_argument(
         "--workers",
         type=int,
