@@ -208,6 +208,7 @@ def openapi_paths() -> dict[str, Any]:
                     "200": {"description": "CSV", "content": {"text/csv": {}}},
                     "400": _error("A bad buyer id, date or range"),
                     "401": _error("Admin token required"),
+                    "409": _error("The sales ledger is off (router.deliveries.ledger_days)"),
                 },
             }
         },
