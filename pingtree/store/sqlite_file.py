@@ -1,7 +1,8 @@
 """The embedded store's file: one SQLite database, its one connection and the one thread that does
-all its I/O, so the event loop never waits on the disk. The delivery queue (sqlite.py) is its first
-table set; the embedded store's caps, dedup, idempotency and journal can join the same file as
-another: their own `migrate` component and tables, the same `SqliteFile`, the same writer thread.
+all its I/O, so the event loop never waits on the disk. Two table sets share it, each its own
+`migrate` component: the delivery queue (sqlite.py, "deliveries") and the embedded store's caps,
+dedup claims, idempotency records, journals and outcomes (sqlite_store.py, "store"); one
+`SqliteFile`, one writer thread, one commit for whatever both queued together.
 
 **Durability.** WAL mode. With `synchronous="NORMAL"` (the default) a write is in the WAL, handed
 to the operating system, when its call returns: it survives the process crashing or being killed,
