@@ -168,7 +168,7 @@ def secret_values(endpoint: Endpoint) -> set[str]:
             parts = urlsplit(url)
             values |= {value for _, value in parse_qsl(parts.query)}
             if parts.password:
-                values.add(unquote(parts.password))
+                values |= {parts.password, unquote(parts.password)}
     return {value for value in values if len(value) >= _SHORTEST_SECRET}
 
 

@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pingtree.admission import RateLimiter
 from pingtree.api import METRICS
 from pingtree.config import parse_config
-from pingtree.config.models import RateLimit
 from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -94,26 +92,3 @@ async def test_a_reload_applies_a_new_limit_at_once(start_router: Any, write_con
         router.url("/v1/leads"), json=_lead(), headers={"X-API-Key": SELLER_KEY}
     ) as r:
         assert r.headers["Retry-After"] == "2"  # 1 / 0.5 s
-
-
-@pytest.mark.parametrize(
-    ("per_second", "burst", "takes", "expected"),
-    [
-        # (rate, burst, [(at seconds, taken?)...]): a story of one bucket
-        (1, None, [(0, True), (0.1, False), (1.0, True)], "a burst of one second's worth"),
-        (2, 3, [(0, True), (0, True), (0, True), (0, False), (0.5, True)], "burst, then 2 a s"),
-        (10, 1, [(0, True), (0.05, False), (0.1, True), (0.2, True)], "one at a time"),
-        (0.5, 2, [(0, True), (0, True), (10, True), (10, True), (10, False)], "never over burst"),
-    ],
-)
-def test_the_token_bucket(
-    per_second: float, burst: int | None, takes: list[tuple[float, bool]], expected: str
-) -> None:
-    limiter, limit = RateLimiter(), RateLimit(per_second=per_second, burst=burst)
-    assert [limiter.take("s", limit, at) is None for at, _ in takes] == [t for _, t in takes]
-
-
-def test_retry_after_is_the_time_to_the_next_token() -> None:
-    limiter, limit = RateLimiter(), RateLimit(per_second=4, burst=1)
-    assert limiter.take("s", limit, 100.0) is None
-    assert limiter.take("s", limit, 100.1) == pytest.approx(0.15)
