@@ -13,14 +13,15 @@ highest after 300 ms, and wins the post), `reset` (resets the connection on read
 The breaker runs in shadow mode, so every lead meets the fault of the moment rather than a
 rested buyer. The other nine bid at once.
 
-The router is read at rest, then in the middle of every turn, then at rest again after the run.
+The router is read at rest, then in the middle of every turn (VmRSS, and the fewest open FDs of
+five readings a second apart), then at rest again after the run.
 Pass: after the warm-up (the first round of turns), VmRSS never more than 10 % above its reading
 at the end of the warm-up; each turn's open file descriptors no more than 16 above the same
-turn's in the first round (the turns come round again, so a leak shows as a ratchet), and at
-rest after the run no more than 32 above at rest before it (the buyers' idle keep-alive
-connections); no 5xx answered to a seller (nor counted by the router), every lead answered 200,
-no ERROR line in the router's log. The store's bounds (retention.max_leads: 200) are reached
-during the warm-up, so growth after it is a leak, not retention.
+turn's in the first round after the warm-up (the turns come round again, so a leak shows as a
+ratchet), and at rest after the run no more than 32 above at rest before it (the buyers' idle
+keep-alive connections); no 5xx answered to a seller (nor counted by the router), every lead
+answered 200, no ERROR line in the router's log. The store's bounds (retention.max_leads: 200)
+are reached during the warm-up, so growth after it is a leak, not retention.
 
 Linux only (/proc). Everything runs on loopback in a temporary folder, removed at the end (kept
 with --keep); every process started dies with this one.
@@ -60,6 +61,7 @@ MODES = ("hang", "error", "garbage", "slow", "reset", "reset_post")
 HONEST = 9
 RSS_GROWTH = 0.10
 FD_SLACK = 16  # open FDs a turn may hold above the same turn of the first round
+FD_READINGS = 5  # per turn, the lowest counts
 REST_SLACK = 32  # FDs at rest after the run above before it: the buyers' idle keep-alive pool
 SELLER_KEY = "soak-seller-key"
 ADMIN_TOKEN = "soak-admin-token"
@@ -239,6 +241,10 @@ def _out_of_time(signum: int, frame: FrameType | None) -> None:
     raise RigError("the soak ran past its time limit")
 
 
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise RigError(f"stopped by {signal.Signals(signum).name}")
+
+
 def soak(args: argparse.Namespace, workdir: Path) -> tuple[list[Sample], dict[str, Any], Path]:
     seconds = args.minutes * 60
     t0 = time.time()
@@ -257,9 +263,10 @@ def soak(args: argparse.Namespace, workdir: Path) -> tuple[list[Sample], dict[st
         router = start("pingtree", argv, "0", workdir, {"PYTHONPATH": str(REPO)})
         services.append(router)
         wait_for_tcp(router, "127.0.0.1", router_port)
+        at_rest = _reading(router, router_port, t0, args.turn_s, "(rest)")
         loadgen = _start_loadgen(args, workdir, router_port, seconds)
         services.append(loadgen)
-        samples = _sample(router, router_port, t0, args.turn_s, seconds, loadgen)
+        samples = _sample(router, router_port, t0, args.turn_s, seconds, loadgen, at_rest)
         loadgen.process.wait(timeout=60)
         result: dict[str, Any] = json.loads(loadgen.log.read_text().splitlines()[-1])
         time.sleep(2)  # the last auctions finish
@@ -285,6 +292,13 @@ def _start_loadgen(args: argparse.Namespace, workdir: Path, port: int, seconds: 
 
 
 def _reading(router: Service, port: int, t0: float, turn_s: float, mode: str = "") -> Sample:
+    """VmRSS now; open FDs at their lowest of FD_READINGS a tenth of a turn apart (a GC pause or
+    a stalled generator piles up connections for a moment; a leak raises the floor)."""
+    fds = []
+    for index in range(1 if mode == "(rest)" else FD_READINGS):
+        if index:
+            time.sleep(turn_s / 10)
+        fds.append(open_fds(router.pid))
     memory = memory_mib(router.pid)
     mode = mode or MODES[int((time.time() - t0) // turn_s) % len(MODES)]
     return Sample(
@@ -292,21 +306,28 @@ def _reading(router: Service, port: int, t0: float, turn_s: float, mode: str = "
         mode,
         memory["VmRSS"],
         memory["RssAnon"],
-        open_fds(router.pid),
+        min(fds),
         router_counts(port),
     )
 
 
 def _sample(
-    router: Service, port: int, t0: float, turn_s: float, seconds: float, loadgen: Service
+    router: Service,
+    port: int,
+    t0: float,
+    turn_s: float,
+    seconds: float,
+    loadgen: Service,
+    at_rest: Sample,
 ) -> list[Sample]:
-    """A reading at rest, then one in the middle of each turn (the same moment of every turn, so
-    a turn's readings compare round to round)."""
-    samples = [_reading(router, port, t0, turn_s, "(rest)")]
+    """After the reading at rest, one in the middle of each turn (the same moment of every turn,
+    so a turn's readings compare round to round)."""
+    samples = [at_rest]
     print(_header(), flush=True)
     print(_line(samples[-1], None), flush=True)
     turn = 0
-    while (due := t0 + (turn + 0.5) * turn_s) < t0 + seconds:
+    # The readings of a turn span its middle: from 0.3 to 0.7 of it.
+    while (due := t0 + (turn + 0.3) * turn_s) < t0 + seconds:
         time.sleep(max(due - time.time(), 0))
         turn += 1
         router.ensure_running()
@@ -350,11 +371,13 @@ def verdicts(
     base_rss = warm[-1].rss_mib
     top_rss = max(s.rss_mib for s in after)
     growth = top_rss / base_rss - 1
-    # Each turn's FDs against the same turn's in the first round: a leak ratchets round to round.
-    first_round: dict[str, int] = {}
-    for sample in running:
-        first_round.setdefault(sample.mode, sample.fds)
-    over = max(s.fds - first_round[s.mode] for s in running)
+    # Each turn's FDs against the same turn's in the first round after the warm-up: a leak
+    # ratchets round to round. (The warm-up's own round is not the reference: the sellers' and
+    # buyers' keep-alive pools are still growing then, to what the first `hang` turn needed.)
+    reference: dict[str, int] = {}
+    for sample in after:
+        reference.setdefault(sample.mode, sample.fds)
+    over = max(s.fds - reference[s.mode] for s in after)
     rest_before, rest_after = samples[0].fds, samples[-1].fds
     final = samples[-1].counts
     fivexx_router = final.get("http_5xx", 0)
@@ -368,9 +391,9 @@ def verdicts(
             growth <= RSS_GROWTH,
         ),
         (
-            f"open FDs flat: each turn ≤ its first round + {FD_SLACK}",
-            f"{min(s.fds for s in running)}..{max(s.fds for s in running)} over the run, "
-            f"at most {over:+d} on its first round",
+            f"open FDs flat: each turn ≤ its reading a round earlier + {FD_SLACK}",
+            f"{min(s.fds for s in after)}..{max(s.fds for s in after)} after the warm-up, "
+            f"at most {over:+d} on the turn's first reading",
             over <= FD_SLACK,
         ),
         (
@@ -403,10 +426,13 @@ def main(argv: list[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pingtree-soak-"))
     seconds = args.minutes * 60
     warmup_s = len(MODES) * args.turn_s  # the first round of turns
-    if seconds < 2 * warmup_s:
-        print(f"--minutes: at least {2 * warmup_s / 60:g} (two rounds of turns)", file=sys.stderr)
+    if seconds < 3 * warmup_s:
+        rounds = f"{3 * warmup_s / 60:g} (three rounds of turns: the warm-up, then two to compare)"
+        print(f"--minutes: at least {rounds}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGALRM, _out_of_time)
+    for stop in (signal.SIGTERM, signal.SIGINT):  # the servers are stopped on the way out
+        signal.signal(stop, _stopped)
     signal.alarm(int(seconds) + 180)
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} leads/s, 10 buyers of which 1 misbehaves "
