@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from pingtree import jsonenc
 from pingtree.admission import InFlight, RateLimiter, check_signature
-from pingtree.config import Config, SellerConfig, load_config
+from pingtree.config import Config, SellerConfig
 from pingtree.deliveries.admin import DELIVERIES
 from pingtree.deliveries.admin import add_routes as add_delivery_routes
 from pingtree.deliveries.service import Deliveries, default_consumer
@@ -43,6 +43,7 @@ from pingtree.lead import apply_schema, parse_lead
 from pingtree.metrics import Metrics
 from pingtree.openapi import openapi_document
 from pingtree.outcome import operator_view, seller_view
+from pingtree.reloading import ConfigReloader
 from pingtree.router import Router
 from pingtree.store.base import IdempotencyKey, Store
 from pingtree.store.guard import GuardedStore
@@ -51,7 +52,6 @@ from pingtree.store.queue import DeliveryQueue
 from pingtree.store.sqlite import SqliteFile, SqliteQueue
 from pingtree.store.sqlite_store import SqliteStore
 from pingtree.transport import HttpTransport, Transport
-from pingtree.tree import Tree
 
 log = logging.getLogger(__name__)
 
@@ -338,68 +338,6 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document())
-
-
-# reloading buyers.yaml --------------------------------------------------------------------------
-
-
-class ConfigReloader:
-    """Re-reads the file the router was started with and swaps its tree, one reload at a time; a
-    file that does not validate changes nothing. Reading and validating run in a worker thread
-    (the models come out frozen, so handing them over is safe); the swap is one assignment on the
-    event loop, and auctions under way finish on the tree they started with."""
-
-    def __init__(self, path: Path | None, router: Router, metrics: Metrics) -> None:
-        self.path = path
-        self._generation = 1  # the config the router started with
-        self._router = router
-        self._retention = router.tree.settings.retention  # what the store was built with
-        self._metrics = metrics
-        self._lock = asyncio.Lock()
-        self._signalled: set[asyncio.Task[None]] = set()
-        metrics.config_generation.set(self._generation)
-
-    async def reload(self) -> tuple[Tree, int]:
-        """(the new tree, its generation), or ConfigError with every error and its path."""
-        if self.path is None:
-            raise RuntimeError("no config file to reload")
-        async with self._lock:
-            try:
-                config = await asyncio.to_thread(load_config, self.path)
-            except ConfigError as exc:
-                self._metrics.config_reloads.labels("refused").inc()
-                errors = "; ".join(f"{where}: {message}" for where, message in exc.errors)
-                log.error("config reload refused, old config kept: %s: %s", self.path, errors)
-                raise
-            if config.router.retention != self._retention:
-                log.warning(
-                    "router.retention differs from the running one: takes effect on restart"
-                )
-            tree = self._router.reload(config)
-            self._generation += 1
-            self._metrics.config_reloads.labels("applied").inc()
-            self._metrics.config_generation.set(self._generation)
-            log.info(
-                "config reloaded: %d buyers, %d sellers (generation %d)",
-                len(tree.buyers),
-                len(tree.sellers),
-                self._generation,
-            )
-            return tree, self._generation
-
-    def reload_soon(self) -> None:
-        """Start a reload from a signal handler; the log and the metrics tell how it went."""
-        task = asyncio.get_running_loop().create_task(self._reload_logged())
-        self._signalled.add(task)  # a task nobody holds may be collected before it runs
-        task.add_done_callback(self._signalled.discard)
-
-    async def _reload_logged(self) -> None:
-        try:
-            await self.reload()
-        except ConfigError:
-            pass  # logged and counted by reload()
-        except Exception:
-            log.exception("config reload failed, old config kept")
 
 
 RELOADER = web.AppKey("reloader", ConfigReloader)
