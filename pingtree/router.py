@@ -188,9 +188,12 @@ class Router:
             raise  # the key and its answer belong to another auction now
         except Exception as exc:
             outcome = await self._after_crash(auction, exc, key)
-        await self._store.record(outcome, key, lead_id=auction.id)
+        # Deliveries first: a router that dies between the two leaves a sale whose resend reads
+        # `sold` (or `pending` from the journal) with its jobs queued, never without them (a
+        # job's id makes queuing it again on a later path harmless).
         if outcome.status == "sold" and auction.won is not None:
             await self._deliver(auction, outcome, auction.won)
+        await self._store.record(outcome, key, lead_id=auction.id)
         self._metrics.observe(outcome)
         return outcome
 
