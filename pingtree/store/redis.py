@@ -153,6 +153,40 @@ def _unavailable() -> Iterator[None]:
         ) from error
 
 
+def client_for(
+    url_or_client: str | Redis,
+    user: str,
+    *,
+    connect_timeout_s: float,
+    timeout_s: float,
+    max_connections: int,
+    pool_timeout_s: float,
+) -> Redis:
+    """The client a Redis-backed part of pingtree uses: the caller's, or one on its own pool."""
+    if isinstance(url_or_client, str):
+        # A blocking pool: a burst of calls beyond `max_connections` waits (up to pool_timeout_s)
+        # for a connection, where redis-py's default pool fails them at once. A few dozen
+        # connections keep a single-threaded Redis as busy as hundreds would.
+        pool = BlockingConnectionPool.from_url(
+            url_or_client,
+            max_connections=max_connections,
+            timeout=pool_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            socket_timeout=timeout_s,
+            # No retries: a script whose answer was lost may have run, and must not run twice.
+            # A connection the server closed is found and replaced when taken from the pool;
+            # redis-py 8 skips that check on RESP3 connections, hence RESP2.
+            retry=Retry(NoBackoff(), 0),
+            protocol=2,
+        )
+        client: Redis = Redis.from_pool(pool)
+    else:
+        client = url_or_client
+    if client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError(f"{user} needs a client with decode_responses=False")
+    return client
+
+
 class RedisStore:
     def __init__(
         self,
@@ -169,27 +203,14 @@ class RedisStore:
         """A URL (redis://, rediss://, unix://) or a client; the store owns and closes it. A client
         must answer bytes (decode_responses off): outcomes are stored encoded."""
         self.keys = Keys(prefix)
-        if isinstance(url_or_client, str):
-            # A blocking pool: a burst of calls beyond `max_connections` waits (up to
-            # pool_timeout_s) for a connection, where redis-py's default pool fails them at once.
-            # A few dozen connections keep a single-threaded Redis as busy as hundreds would.
-            pool = BlockingConnectionPool.from_url(
-                url_or_client,
-                max_connections=max_connections,
-                timeout=pool_timeout_s,
-                socket_connect_timeout=connect_timeout_s,
-                socket_timeout=timeout_s,
-                # No retries: a script whose answer was lost may have run, and must not run twice.
-                # A connection the server closed is found and replaced when taken from the pool;
-                # redis-py 8 skips that check on RESP3 connections, hence RESP2.
-                retry=Retry(NoBackoff(), 0),
-                protocol=2,
-            )
-            self._redis = Redis.from_pool(pool)
-        else:
-            self._redis = url_or_client
-        if self._redis.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("RedisStore needs a client with decode_responses=False")
+        self._redis = client_for(
+            url_or_client,
+            "RedisStore",
+            connect_timeout_s=connect_timeout_s,
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+            pool_timeout_s=pool_timeout_s,
+        )
         self._clock = clock
         self._outcome_ttl_ms = _ms((retention or Retention()).outcomes_hours * 3600)
         register = self._redis.register_script

@@ -43,16 +43,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from pingtree.errors import StoreUnavailable
 from pingtree.store import redis_queue_scripts as lua
 from pingtree.store.queue import Job, JobState, SaleRow, Settlement
 from pingtree.store.queue_state import decode_pairs, encode_pairs, one_line, settled
-from pingtree.store.redis import _unavailable
+from pingtree.store.redis import _unavailable, client_for
 
 _PROMOTE_BATCH = 1000  # delayed jobs moved per claim: bounds one script's time after an outage
 _PURGE_BATCH = 500
@@ -119,23 +117,14 @@ class RedisQueue:
         RedisStore: the caller closes it). A client must answer bytes (decode_responses off)."""
         self.keys = QueueKeys(prefix)
         self._owns_client = isinstance(client_or_url, str)
-        if isinstance(client_or_url, str):
-            # As RedisStore: a blocking pool, no retries (a script whose answer was lost may have
-            # run), RESP2 (so a connection the server closed is replaced when taken).
-            pool = BlockingConnectionPool.from_url(
-                client_or_url,
-                max_connections=max_connections,
-                timeout=pool_timeout_s,
-                socket_connect_timeout=connect_timeout_s,
-                socket_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 0),
-                protocol=2,
-            )
-            self._redis = Redis.from_pool(pool)
-        else:
-            self._redis = client_or_url
-        if self._redis.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("RedisQueue needs a client with decode_responses=False")
+        self._redis = client_for(
+            client_or_url,
+            "RedisQueue",
+            connect_timeout_s=connect_timeout_s,
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+            pool_timeout_s=pool_timeout_s,
+        )
         self._closed = False
         self._keys = self.keys.script_keys()
         self._args = self.keys.script_args(group)
