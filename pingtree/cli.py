@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import gc
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +23,7 @@ from pingtree.config import Config, load_config
 from pingtree.config.summary import describe_tree
 from pingtree.deliveries.cli import add_commands as add_delivery_commands
 from pingtree.errors import ConfigError, PingtreeError, StoreUnavailable
+from pingtree.workers import supervise
 
 
 def _print_errors(path: str, exc: ConfigError) -> None:
@@ -111,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"cannot use Redis at {masked_url(args.redis_url)}: {problem}", file=sys.stderr)
             return 1
     if args.workers > 1:
-        return _supervise(args)
+        return supervise(args)
     return _serve(args, config, ready_fd=args.worker_ready_fd)
 
 
@@ -192,95 +188,6 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
-
-
-# Workers stopping get this long to finish the auctions under way, then SIGKILL.
-_STOP_GRACE_S = 30.0
-
-
-@dataclass
-class _Worker:
-    number: int
-    process: subprocess.Popen[bytes]
-    ready_fd: int  # the read end of the pipe the worker writes one byte to once it serves
-    ready: bool = False
-
-
-def _supervise(args: argparse.Namespace) -> int:
-    """`serve --workers N`: N router processes on one host:port (SO_REUSEPORT: the kernel spreads
-    connections over them), each with its own event loop and Redis client. This process only
-    supervises: it forwards SIGTERM, SIGINT and SIGHUP (a reload in every worker) to them, and
-    exits once they all have. A worker that dies after it served is reported and replaced (its
-    state is in Redis: a fresh process picks up where it left off, and its leads' claims run out
-    of lease). One that dies before serving (a port taken, a file that no longer loads) stops
-    them all, and the exit code is 1: a restart would fail the same way."""
-    log = logging.getLogger("pingtree.serve")
-    workers: dict[int, _Worker] = {}
-    stop_by: float | None = None  # set once stopping: when the stragglers get SIGKILL
-    failed = False
-
-    def start(number: int) -> None:
-        read_fd, write_fd = os.pipe()
-        command = [sys.executable, "-m", "pingtree", "serve", "--config", args.config]
-        command += ["--host", args.host, "--port", str(args.port), "--loop", args.loop]
-        command += ["--log-level", args.log_level, "--redis-url", args.redis_url]
-        command += ["--redis-prefix", args.redis_prefix, "--worker-ready-fd", str(write_fd)]
-        # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which
-        # forwards it once. It dies with the supervisor (Linux), however that one dies.
-        process = subprocess.Popen(
-            command, pass_fds=(write_fd,), process_group=0, preexec_fn=_die_with_parent
-        )
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
-        workers[number] = _Worker(number, process, read_fd)
-        log.info("worker %d started (pid %d)", number, process.pid)
-
-    def forward(signum: int, _frame: object) -> None:
-        nonlocal stop_by
-        if signum != signal.SIGHUP and stop_by is None:
-            stop_by = time.monotonic() + _STOP_GRACE_S
-        for worker in workers.values():
-            worker.process.send_signal(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    for number in range(args.workers):
-        start(number)
-    while workers:
-        time.sleep(0.1)
-        for worker in list(workers.values()):
-            if not worker.ready:
-                with contextlib.suppress(BlockingIOError):
-                    worker.ready = os.read(worker.ready_fd, 1) == b"r"
-                if worker.ready:
-                    log.info("worker %d (pid %d) serving", worker.number, worker.process.pid)
-            code = worker.process.poll()
-            if code is None:
-                if stop_by is not None and time.monotonic() > stop_by:
-                    worker.process.kill()
-                continue
-            os.close(worker.ready_fd)
-            del workers[worker.number]
-            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            pid = worker.process.pid
-            if stop_by is not None:
-                log.info("worker %d (pid %d) stopped: %s", worker.number, pid, how)
-            elif not worker.ready:
-                log.error(
-                    "worker %d (pid %d) failed to start (%s): stopping", worker.number, pid, how
-                )
-                failed = True
-                forward(signal.SIGTERM, None)
-            else:
-                log.error("worker %d (pid %d) died (%s): starting another", worker.number, pid, how)
-                start(worker.number)
-    return 1 if failed else 0
-
-
-def _die_with_parent() -> None:
-    """Runs in a worker between fork and exec: Linux sends it SIGTERM when the supervisor dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
