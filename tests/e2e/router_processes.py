@@ -125,7 +125,7 @@ async def routers(tmp_path: Path) -> AsyncIterator[StartRouters]:
             served = Served(process, f"http://127.0.0.1:{port}", log)
             started.append(served)
             batch.append(served)
-        await asyncio.gather(*(_healthy(served) for served in batch))
+        await asyncio.gather(*(wait_healthy(served) for served in batch))
         return batch
 
     try:
@@ -142,7 +142,8 @@ async def routers(tmp_path: Path) -> AsyncIterator[StartRouters]:
                 served.process.wait()
 
 
-async def _healthy(served: Served) -> None:
+async def wait_healthy(served: Served) -> None:
+    """Until `pingtree serve` answers /healthz 200; its log in the error if it never does."""
     deadline = time.monotonic() + _START_TIMEOUT_S
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:

@@ -38,7 +38,14 @@ from pingtree.api import create_app
 from pingtree.config import parse_config
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, ServeApp, config_dict, make_buyer
-from tests.e2e.router_processes import Answer, Seller, Served, consumer, seller
+from tests.e2e.router_processes import (
+    Answer,
+    Seller,
+    Served,
+    consumer,
+    seller,
+    wait_healthy,
+)
 from tests.redis_server import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"durable-crm-secret-" * 2).decode()
@@ -313,22 +320,8 @@ class Processes:
             )
         served = Served(process, f"http://127.0.0.1:{port}", log)
         self.started.append(served)
-        await self._up(served)
+        await wait_healthy(served)
         return served
-
-    async def _up(self, served: Served) -> None:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(400):
-                if served.process.poll() is not None:
-                    raise AssertionError(f"pingtree serve exited:\n{served.output()}")
-                try:
-                    async with session.get(f"{served.base}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"pingtree serve did not come up:\n{served.output()}")
 
     @staticmethod
     def kill(served: Served) -> None:
