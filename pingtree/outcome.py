@@ -4,11 +4,11 @@ two views of it (DESIGN §2, §7)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pingtree import jsonenc
+from pingtree import ids, jsonenc
 from pingtree.auction import Offer
 from pingtree.config import SellerConfig
 from pingtree.lead import Lead
@@ -104,6 +104,21 @@ class Auction:
     offers_seen: int = 0
     unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on
     won: Offer | None = None  # the offer that bought the lead: its ping's ids for the deliveries
+
+    @classmethod
+    def open(cls, tree: Tree, seller: SellerConfig, lead: Lead, now: float) -> Auction:
+        """A new auction of `lead` on `tree` (its snapshot, whatever reloads come), its clock
+        started at `now` (the event loop's) and its deadline the tree's budget after it."""
+        return cls(
+            lead=lead,
+            seller=seller,
+            tree=tree,
+            id=ids.lead_id(),
+            received_at=datetime.now(UTC),
+            started=now,
+            deadline=now + tree.settings.budget_ms / 1000,
+            dedup_keys=tree.dedup_keys(lead.phone, lead.email),
+        )
 
     def elapsed_ms(self, now: float) -> int:
         return int((now - self.started) * 1000)

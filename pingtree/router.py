@@ -29,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from pingtree import ids
 from pingtree.auction import Offer
 from pingtree.auctioneer import Auctioneer
 from pingtree.config import Config, SellerConfig
@@ -265,14 +263,4 @@ class Router:
         raise exc
 
     def _open(self, seller: SellerConfig, lead: Lead) -> Auction:
-        now, tree = self._now(), self.tree  # this lead's snapshot, whatever reloads come
-        return Auction(
-            lead=lead,
-            seller=seller,
-            tree=tree,
-            id=ids.lead_id(),
-            received_at=datetime.now(UTC),
-            started=now,
-            deadline=now + tree.settings.budget_ms / 1000,
-            dedup_keys=tree.dedup_keys(lead.phone, lead.email),
-        )
+        return Auction.open(self.tree, seller, lead, self._now())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
@@ -130,16 +129,7 @@ async def try_buyer(
     tree = Tree(config)
     now = asyncio.get_running_loop().time()
     seller = config.sellers[0]
-    auction = Auction(
-        lead=lead,
-        seller=seller,
-        tree=tree,
-        id=ids.lead_id(),
-        received_at=datetime.now(UTC),
-        started=now,
-        deadline=now + config.router.budget_ms / 1000,
-        dedup_keys=(),
-    )
+    auction = Auction.open(tree, seller, lead, now)
     wire = Wire(auction)
     transport = HttpTransport()
     max_bytes = config.router.max_response_kb * 1024
