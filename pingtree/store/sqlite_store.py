@@ -199,7 +199,7 @@ class SqliteStore(MemoryStore):
     ) -> None:
         await super().complete_idempotency(key, outcome, lead_id=lead_id)
         scope = (key.seller_id, key.key)
-        record = self._idempotency.get(scope)
+        record = self._claim(scope)
         # Written when the record holds this answer, also when it held it already: that is the
         # guard's retry of an answer whose first write failed.
         if record is not None and record.answered_by == outcome.id:
@@ -210,7 +210,7 @@ class SqliteStore(MemoryStore):
         await self._write(self._idempotency_rows((key.seller_id, key.key)))
 
     def _idempotency_rows(self, scope: tuple[str, str]) -> list[Statement]:
-        record = self._idempotency.get(scope)
+        record = self._claim(scope)
         if record is None:
             return [(_DELETE_IDEMPOTENCY, scope)]
         row = (
@@ -378,7 +378,7 @@ class SqliteStore(MemoryStore):
                 by,
                 bool(verdict),
             )
-            self._idempotency.put((seller, key), record, expires - now)
+            self._keep((seller, key), record, expires - now)
         columns = "lead_id, buyers, journal_until, sealed_until"
         for lead_id, buyers, journal_until, sealed_until, _ in live("store_journal", columns):
             if buyers is not None and journal_until is not None and journal_until > now:
