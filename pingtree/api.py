@@ -393,9 +393,11 @@ def create_app(
     app[RELOADER] = ConfigReloader(path, router, metrics)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        stop_watching_gc = metrics.watch_gc()
         await transport.start()
         await deliveries.start()
         yield
+        stop_watching_gc()
         await deliveries.stop()  # before the transport: attempts in flight still use it
         await transport.close()
         await queue.close()

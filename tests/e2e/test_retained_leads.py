@@ -9,6 +9,7 @@ with the leads retained (30-60 ms at 20-40k leads), which showed in scenario 2's
 from __future__ import annotations
 
 import gc
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -65,3 +66,14 @@ async def test_retained_leads_add_nothing_for_the_collector_to_walk(buyers, star
     assert sizes["outcomes"] == 400 and sizes["idempotency"] == 400, sizes
     # Was 2 per lead (a record object and its entry): 600 more here.
     assert after - before < 30, (before, after)
+
+
+async def test_garbage_collections_are_timed_on_the_metrics_page(buyers, start_router):
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    gc.collect()  # a full collection, timed like any other
+    async with router.session.get(router.url("/metrics")) as response:
+        page = await response.text()
+    full = re.search(r'^pingtree_gc_pause_seconds_count\{generation="2"\} (\S+)$', page, re.M)
+    assert full is not None and float(full.group(1)) >= 1, page[-2000:]
+    slowest = re.search(r'^pingtree_gc_pause_seconds_bucket\{generation="2",le="1.0"\}', page, re.M)
+    assert slowest is not None
