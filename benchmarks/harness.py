@@ -62,13 +62,24 @@ class Timings:
     throughput_s: float
     open_loop_s: float
     memory_checkpoints: tuple[int, int]
+    latency_rounds: int  # scenarios 2 and 3: open-loop rounds of each contender, in turn
 
 
 FULL = Timings(
-    rounds=5, warmup_s=2, throughput_s=5, open_loop_s=12, memory_checkpoints=(20_000, 200_000)
+    rounds=5,
+    warmup_s=2,
+    throughput_s=5,
+    open_loop_s=12,
+    memory_checkpoints=(20_000, 200_000),
+    latency_rounds=3,
 )
 QUICK = Timings(
-    rounds=3, warmup_s=1, throughput_s=3, open_loop_s=5, memory_checkpoints=(5_000, 50_000)
+    rounds=3,
+    warmup_s=1,
+    throughput_s=3,
+    open_loop_s=5,
+    memory_checkpoints=(5_000, 50_000),
+    latency_rounds=1,
 )
 
 

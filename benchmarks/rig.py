@@ -89,6 +89,10 @@ def start(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Not the caller's folder: `python -m pingtree` puts its cwd first on sys.path, so from
+            # the repository it would import the working tree ahead of PYTHONPATH's snapshot and
+            # `--at COMMIT` would measure the wrong code.
+            cwd=workdir,
             env={**os.environ, **(env or {})},
             preexec_fn=_die_with_parent,
         )
@@ -121,9 +125,20 @@ def start_router(
     argv = [sys.executable, "-m", "pingtree", "serve", "--config", str(config)]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *options]
     env = {"PYTHONPATH": str(source)}
+    _check_imports_from(source, workdir, env)
     service = start(name, argv, core, workdir, env)
     wait_for_tcp(service, "127.0.0.1", port)
     return service
+
+
+def _check_imports_from(source: Path, workdir: Path, env: dict[str, str]) -> None:
+    """The router about to start imports pingtree from `source`, not from anywhere else."""
+    argv = [sys.executable, "-c", "import pingtree; print(pingtree.__file__)"]
+    found = subprocess.run(
+        argv, cwd=workdir, env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    if not found or not Path(found).resolve().is_relative_to(source.resolve()):
+        raise RigError(f"the router would import pingtree from {found or '?'}, not from {source}")
 
 
 def start_baseline(market: Path, port: int, workdir: Path, loop: str) -> Service:

@@ -91,14 +91,18 @@ def overhead(bench: Bench) -> tuple[list[Row], Figures]:
     """Open loop at half of pingtree's max: with instant buyers the answer time is the overhead."""
     with bench.market("s2-overhead", instant_buyers(10), {}, baseline=True) as market:
         rate = _half_max_rate(bench, market.router_url, market.router)
-        results = _open_loop_both(bench, market, "s2", rate)
+        results = _open_loop_rounds(bench, market, "s2", rate)
     scenario = f"2 · open loop {rate:.0f}/s"
     rows = [
         latency_row(scenario, "answer p50", "p50", results),
-        latency_row(scenario, "answer p99 = overhead p99", "p99", results, limit_ms=5),
+        latency_row(
+            scenario, f"answer p99 = overhead p99{_of_rounds(bench)}", "p99", results, limit_ms=5
+        ),
         latency_row(scenario, "answer p99.9", "p999", results),
     ]
-    return rows, {name: latency_figures(result) for name, result in results.items()}
+    return rows + _worst_round(bench, scenario, results), {
+        name: rounds_figures(result) for name, result in results.items()
+    }
 
 
 def latency_row(
@@ -119,18 +123,51 @@ def latency_row(
     return row
 
 
-def _open_loop_both(
+def _open_loop_rounds(
     bench: Bench, market: Market, label: str, rate: float
 ) -> dict[str, dict[str, Any]]:
     """The same open loop against pingtree, then the baseline (which proves the generator keeps
-    up at this rate); the operator's view of a few of pingtree's answers."""
+    up at this rate), in alternating rounds; the operator's view of a few of pingtree's answers.
+
+    Each percentile is the median of the rounds' (with one round, that round's). This VM stalls
+    now and then for 20-30 ms, the baseline as much as pingtree (benchmarks/README.md): one stall
+    in a round moves its p99 by a millisecond or more. The median keeps one such round from
+    deciding the verdict, and the worst round's p99 is printed beside it."""
     seconds = bench.timings.open_loop_s
-    results = {
-        name: bench.open_loop(url, server, f"{label} {name}", rate, seconds)
-        for name, (url, server) in market.contenders().items()
-    }
-    bench.check_samples(market, results["pingtree"])
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in market.contenders()}
+    for number in range(1, bench.timings.latency_rounds + 1):
+        for name, (url, server) in market.contenders().items():
+            run_label = f"{label} {name} round {number}"
+            runs[name].append(bench.open_loop(url, server, run_label, rate, seconds))
+    bench.check_samples(market, runs["pingtree"][0])
+    results: dict[str, dict[str, Any]] = {}
+    for name, rounds in runs.items():
+        latency = {
+            key: statistics.median(r["latency_ms"][key] for r in rounds)
+            for key in ("p50", "p90", "p99", "p999")
+        }
+        latency["worst_p99"] = max(r["latency_ms"]["p99"] for r in rounds)
+        latency["max"] = max(r["latency_ms"]["max"] for r in rounds)
+        results[name] = {"latency_ms": latency, "rounds": rounds}
     return results
+
+
+def _of_rounds(bench: Bench) -> str:
+    rounds = bench.timings.latency_rounds
+    return f" (median of {rounds} rounds)" if rounds > 1 else ""
+
+
+def _worst_round(bench: Bench, scenario: str, results: dict[str, dict[str, Any]]) -> list[Row]:
+    if bench.timings.latency_rounds == 1:
+        return []
+    return [latency_row(scenario, "answer p99, worst round", "worst_p99", results)]
+
+
+def rounds_figures(result: dict[str, Any]) -> Figures:
+    return {
+        "latency_ms": result["latency_ms"],
+        "rounds": [latency_figures(r) for r in result["rounds"]],
+    }
 
 
 def _half_max_rate(bench: Bench, url: str, router: Service) -> float:
@@ -149,13 +186,15 @@ def slow_buyers(bench: Bench) -> tuple[list[Row], Figures]:
     buyers = [Buyer(b.id, bid=b.bid, delay_s=DELAY_S) for b in instant_buyers(10)]
     with bench.market("s3-slow-buyers", buyers, {}, baseline=True) as market:
         rate = min(100.0, _half_max_rate(bench, market.router_url, market.router) / 2)
-        results = _open_loop_both(bench, market, "s3", rate)
+        results = _open_loop_rounds(bench, market, "s3", rate)
     scenario = f"3 · 50 ms buyers, {rate:.0f}/s"
     rows = [
         latency_row(scenario, "answer p50", "p50", results, target="≈ 50 ms + overhead"),
-        latency_row(scenario, "answer p99", "p99", results, limit_ms=50 + 5),
+        latency_row(scenario, f"answer p99{_of_rounds(bench)}", "p99", results, limit_ms=50 + 5),
     ]
-    return rows, {name: latency_figures(result) for name, result in results.items()}
+    return rows + _worst_round(bench, scenario, results), {
+        name: rounds_figures(result) for name, result in results.items()
+    }
 
 
 # 4 ------------------------------------------------------------------------------------------------
