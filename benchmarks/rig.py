@@ -340,6 +340,32 @@ def http_json(url: str, headers: dict[str, str], body: bytes | None = None) -> t
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def full_gc_pauses(metrics_url: str) -> dict[str, float]:
+    """The router's full (generation 2) garbage collections so far, from pingtree_gc_pause_seconds:
+    how many, their mean, and the bucket bound the slowest was under (histograms keep no max)."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        text = answer.read().decode()
+    series = 'pingtree_gc_pause_seconds_{}{{generation="2"{}}} '
+    found: dict[str, float] = {}
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if line.startswith(series.format("count", "")):
+            found["count"] = float(value)
+        elif line.startswith(series.format("sum", "")):
+            found["sum_ms"] = float(value) * 1000
+        elif line.startswith('pingtree_gc_pause_seconds_bucket{generation="2",le="'):
+            bound = name.split('le="')[1].rstrip('"}')
+            buckets.append((float(bound), float(value)))
+    count = found.get("count", 0.0)
+    slowest = next((bound for bound, seen in sorted(buckets) if seen >= count), float("inf"))
+    return {
+        "count": count,
+        "mean_ms": found.get("sum_ms", 0.0) / count if count else 0.0,
+        "slowest_under_ms": slowest * 1000,
+    }
+
+
 def leads_counted(metrics_url: str) -> int:
     """The router's own count of answered leads: the sum of pingtree_leads_total."""
     with urllib.request.urlopen(metrics_url, timeout=10) as answer:

@@ -20,6 +20,7 @@ from rig import (
     RigError,
     Service,
     WrkRun,
+    full_gc_pauses,
     leads_counted,
     memory_mib,
     parse_wrk,
@@ -92,6 +93,8 @@ def overhead(bench: Bench) -> tuple[list[Row], Figures]:
     with bench.market("s2-overhead", instant_buyers(10), {}, baseline=True) as market:
         rate = _half_max_rate(bench, market.router_url, market.router)
         results = _open_loop_rounds(bench, market, "s2", rate)
+        metrics = market.router_url.replace("/v1/leads", "/metrics")
+        pauses, leads = full_gc_pauses(metrics), leads_counted(metrics)
     scenario = f"2 · open loop {rate:.0f}/s"
     rows = [
         latency_row(scenario, "answer p50", "p50", results),
@@ -99,9 +102,20 @@ def overhead(bench: Bench) -> tuple[list[Row], Figures]:
             scenario, f"answer p99 = overhead p99{_of_rounds(bench)}", "p99", results, limit_ms=5
         ),
         latency_row(scenario, "answer p99.9", "p999", results),
+        *_worst_round(bench, scenario, results),
+        Row(
+            scenario,
+            "full GC pauses: count · mean · slowest under",
+            f"{pauses['count']:.0f} · {pauses['mean_ms']:.1f} ms · "
+            f"{pauses['slowest_under_ms']:g} ms"
+            if pauses["count"]
+            else "— (not measured before c7db891)",
+            f"{leads:,} leads retained",
+        ),
     ]
-    return rows + _worst_round(bench, scenario, results), {
-        name: rounds_figures(result) for name, result in results.items()
+    return rows, {
+        "gc_generation_2": pauses,
+        **{name: rounds_figures(result) for name, result in results.items()},
     }
 
 
