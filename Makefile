@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools test lint typecheck suite format clean demo bench bench-tools soak
+.PHONY: install tools test lint typecheck suite format clean demo bench bench-tools bench-ab soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench-tools:
 # Nine scenarios, about 9 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (benchmarks/README.md).
 bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# Two versions on one market in alternating rounds: AB_ARGS="6d9d874" (against the working tree),
+# AB_ARGS="main~3 HEAD --rate 400" (benchmarks/README.md).
+bench-ab: $(STAMP) bench-tools
+	$(BIN)/python benchmarks/ab.py $(AB_ARGS)
 
 # A bounded soak (3 minutes; SOAK_ARGS="--minutes 5 --rate 200"): a real pingtree serve, 10 buyers
 # of which one misbehaves in turns, memory and file descriptors flat, no 5xx (benchmarks/README.md).

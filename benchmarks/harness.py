@@ -63,6 +63,7 @@ class Timings:
     open_loop_s: float
     memory_checkpoints: tuple[int, int]
     latency_rounds: int  # scenarios 2 and 3: open-loop rounds of each contender, in turn
+    latency_round_s: float
 
 
 FULL = Timings(
@@ -71,7 +72,8 @@ FULL = Timings(
     throughput_s=5,
     open_loop_s=12,
     memory_checkpoints=(20_000, 200_000),
-    latency_rounds=3,
+    latency_rounds=5,
+    latency_round_s=10,
 )
 QUICK = Timings(
     rounds=3,
@@ -80,6 +82,7 @@ QUICK = Timings(
     open_loop_s=5,
     memory_checkpoints=(5_000, 50_000),
     latency_rounds=1,
+    latency_round_s=5,
 )
 
 

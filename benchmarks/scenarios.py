@@ -141,13 +141,16 @@ def _open_loop_rounds(
     bench: Bench, market: Market, label: str, rate: float
 ) -> dict[str, dict[str, Any]]:
     """The same open loop against pingtree, then the baseline (which proves the generator keeps
-    up at this rate), in alternating rounds; the operator's view of a few of pingtree's answers.
+    up at this rate), in alternating rounds after a warm-up of each (wrk, as in scenario 1); the
+    operator's view of a few of pingtree's answers.
 
     Each percentile is the median of the rounds' (with one round, that round's). This VM stalls
     now and then for 20-30 ms, the baseline as much as pingtree (benchmarks/README.md): one stall
-    in a round moves its p99 by a millisecond or more. The median keeps one such round from
+    in a round moves its p99 by a millisecond or more. The median keeps such rounds from
     deciding the verdict, and the worst round's p99 is printed beside it."""
-    seconds = bench.timings.open_loop_s
+    seconds = bench.timings.latency_round_s
+    for name, (url, server) in market.contenders().items():
+        bench.warm_up(url, server, f"{label} {name}")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in market.contenders()}
     for number in range(1, bench.timings.latency_rounds + 1):
         for name, (url, server) in market.contenders().items():
@@ -202,13 +205,26 @@ def slow_buyers(bench: Bench) -> tuple[list[Row], Figures]:
         rate = min(100.0, _half_max_rate(bench, market.router_url, market.router) / 2)
         results = _open_loop_rounds(bench, market, "s3", rate)
     scenario = f"3 · 50 ms buyers, {rate:.0f}/s"
+    # The rig's "50 ms" buyers answer any router in 52-55 ms (nginx's timer, the generator): the
+    # baseline's answer time is the buyers', and pingtree's overhead is the difference.
+    overhead_p99 = (
+        results["pingtree"]["latency_ms"]["p99"] - results["baseline"]["latency_ms"]["p99"]
+    )
     rows = [
         latency_row(scenario, "answer p50", "p50", results, target="≈ 50 ms + overhead"),
-        latency_row(scenario, f"answer p99{_of_rounds(bench)}", "p99", results, limit_ms=50 + 5),
+        latency_row(scenario, f"answer p99{_of_rounds(bench)}", "p99", results),
+        Row(
+            scenario,
+            "  overhead p99 = pingtree's p99 - the baseline's",
+            ms(overhead_p99),
+            "",
+            "≤ 5 ms",
+            verdict(overhead_p99 <= 5),
+        ),
+        *_worst_round(bench, scenario, results),
     ]
-    return rows + _worst_round(bench, scenario, results), {
-        name: rounds_figures(result) for name, result in results.items()
-    }
+    figures = {name: rounds_figures(result) for name, result in results.items()}
+    return rows, figures | {"overhead_p99_ms": round(overhead_p99, 3)}
 
 
 # 4 ------------------------------------------------------------------------------------------------
