@@ -303,14 +303,18 @@ async def admin_reload(request: web.Request) -> web.Response:
         detail = f"{len(exc.errors)} error(s) in {reloader.path}; the running config is kept"
         body = {"error": exc.code, "detail": detail, "fields": _error_fields(exc)}
         return json_response(body, 422)
-    return json_response(
-        {
-            "reloaded": True,
-            "buyers": len(tree.buyers),
-            "sellers": len(tree.sellers),
-            "generation": generation,
-        }
-    )
+    answer: dict[str, Any] = {
+        "reloaded": True,
+        "buyers": len(tree.buyers),
+        "sellers": len(tree.sellers),
+        "generation": generation,
+    }
+    if reloader.tell_others is not None:
+        # `serve --workers N`: this worker has the new file; the supervisor sends the others
+        # SIGHUP, and they re-read it as this one did (the log says how each went).
+        reloader.tell_others()
+        answer["workers"] = "all"
+    return json_response(answer)
 
 
 def _error_fields(exc: ConfigError) -> dict[str, str]:

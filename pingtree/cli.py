@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -161,6 +161,8 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[RELOADER].reload_soon)
 
     app.on_startup.append(reload_on_sighup)
+    if ready_fd is not None:  # a worker of `serve --workers N`
+        app[RELOADER].tell_others = _supervisor_relay(os.getppid())
 
     def serving(text: str) -> None:
         # aiohttp prints this once its sockets listen: a supervisor waits for it.
@@ -188,6 +190,17 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _supervisor_relay(supervisor: int) -> Callable[[], None]:
+    """SIGUSR1 to the supervisor that started this worker: it sends SIGHUP to the other workers
+    (workers.py). Nothing once the supervisor is gone (this process is about to be stopped)."""
+
+    def relay() -> None:
+        if os.getppid() == supervisor:
+            os.kill(supervisor, signal.SIGUSR1)
+
+    return relay
 
 
 def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:

@@ -203,6 +203,12 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "integer",
                 "description": "1 at start, one more per applied reload",
             },
+            "workers": {
+                "type": "string",
+                "const": "all",
+                "description": "under `serve --workers N`: the worker that answered reloaded;"
+                " the others are sent SIGHUP and re-read the file too",
+            },
         },
     },
     "Health": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pingtree.config import load_config
@@ -30,6 +31,9 @@ class ConfigReloader:
         self._metrics = metrics
         self._lock = asyncio.Lock()
         self._signalled: set[asyncio.Task[None]] = set()
+        # Set by `serve --workers N` in each worker: asks the supervisor to have the other
+        # workers re-read the file after this one reloaded it over HTTP (see api.admin_reload).
+        self.tell_others: Callable[[], None] | None = None
         metrics.config_generation.set(self._generation)
 
     async def reload(self) -> tuple[Tree, int]:

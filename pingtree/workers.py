@@ -29,10 +29,11 @@ def supervise(args: argparse.Namespace) -> int:
     """`serve --workers N`: N router processes on one host:port (SO_REUSEPORT: the kernel spreads
     connections over them), each with its own event loop and Redis client. This process only
     supervises: it forwards SIGTERM, SIGINT and SIGHUP (a reload in every worker) to them, and
-    exits once they all have. A worker that dies after it served is reported and replaced (its
-    state is in Redis: a fresh process picks up where it left off, and its leads' claims run out
-    of lease). One that dies before serving (a port taken, a file that no longer loads) stops
-    them all, and the exit code is 1: a restart would fail the same way."""
+    exits once they all have. A worker that reloaded on `POST /admin/reload` sends it SIGUSR1,
+    and it sends the other workers SIGHUP. A worker that dies after it served is reported and
+    replaced (its state is in Redis: a fresh process picks up where it left off, and its leads'
+    claims run out of lease). One that dies before serving (a port taken, a file that no longer
+    loads) stops them all, and the exit code is 1: a restart would fail the same way."""
     log = logging.getLogger("pingtree.serve")
     workers: dict[int, _Worker] = {}
     stop_by: float | None = None  # set once stopping: when the stragglers get SIGKILL
@@ -61,12 +62,24 @@ def supervise(args: argparse.Namespace) -> int:
         for worker in workers.values():
             worker.process.send_signal(signum)
 
+    def relay_reload(asked: signal.struct_siginfo) -> None:
+        # A worker reloaded over HTTP: the others re-read the file too. Who asked is known from
+        # the signal itself, so that one is not made to reload twice.
+        others = [w for w in workers.values() if w.process.pid != asked.si_pid]
+        log.info("worker pid %d reloaded buyers.yaml: SIGHUP to the other workers", asked.si_pid)
+        for worker in others:
+            worker.process.send_signal(signal.SIGHUP)
+
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
+    # SIGUSR1 stays pending for sigtimedwait below, which tells its sender (workers unblock it).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     for number in range(args.workers):
         start(number)
     while workers:
-        time.sleep(0.1)
+        asked = signal.sigtimedwait({signal.SIGUSR1}, 0.1)
+        if asked is not None and stop_by is None:
+            relay_reload(asked)
         for worker in list(workers.values()):
             if not worker.ready:
                 with contextlib.suppress(BlockingIOError):
@@ -97,6 +110,8 @@ def supervise(args: argparse.Namespace) -> int:
 
 
 def _die_with_parent() -> None:
-    """Runs in a worker between fork and exec: Linux sends it SIGTERM when the supervisor dies."""
+    """Runs in a worker between fork and exec: Linux sends it SIGTERM when the supervisor dies,
+    and it takes SIGUSR1 again (the supervisor blocks it, and a signal mask survives exec)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pingtree.cli import masked_url
 from tests.buyers import BuyerServer
-from tests.conftest import SELLER_KEY, config_dict, make_buyer
+from tests.conftest import ADMIN_TOKEN, SELLER_KEY, config_dict, make_buyer
 from tests.e2e.router_processes import (
     Answer,
     Seller,
@@ -162,6 +162,48 @@ async def test_workers_share_one_port(
     assert served.process.wait(15) == 0
     assert len(workers) == 2 and not any(alive(pid) for pid in workers)
     assert max(posted_leads(buyers).values()) == 1
+
+
+async def test_a_reload_over_http_reaches_every_worker(
+    start: StartRouters, buyers: BuyerServer, redis_url: str, tmp_path: Path
+) -> None:
+    config = market(buyers)
+    (served,) = await start(config, redis_url, workers=2)
+    await until_logged(served, ") serving", times=2)
+    # The new file adds a seller: a key neither worker knows until it has re-read the file.
+    new_seller = {"id": "new-seller", "api_key": "new-seller-key", "revshare": 0.8}
+    config["sellers"] = [*config["sellers"], new_seller]
+    (tmp_path / "buyers-0.yaml").write_text(yaml.safe_dump(config))
+    async with asyncio.timeout(60), seller(fresh_connections=True) as client:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with client.session.post(f"{served.base}/admin/reload", headers=headers) as r:
+            assert r.status == 200, await r.text()
+            answer = await r.json()
+        assert answer["workers"] == "all" and answer["generation"] == 2, answer
+        await until_logged(served, "SIGHUP to the other workers")
+        await until_logged(served, "config reloaded: 2 buyers, 2 sellers (generation 2)", times=2)
+
+        key = {"X-API-Key": "new-seller-key"}
+        answers = [await client.send(served.base, consumer(n), key) for n in range(41)]
+        assert [a.status for a in answers] == [200] * 41
+        # Scrapes over new connections reach both workers (their counts differ: 41 is odd);
+        # each reloaded once, the one that answered the POST included.
+        scraped = [await worker_figures(client, served.base) for _ in range(30)]
+        assert len({sold for sold, _ in scraped}) == 2, scraped
+        assert {generation for _, generation in scraped} == {2}, scraped
+
+
+async def worker_figures(client: Seller, base: str) -> tuple[int, int]:
+    """(leads sold, config generation) of whichever worker took the connection."""
+    _, text, _ = await client.get(f"{base}/metrics")
+    sold = generation = 0
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == "pingtree_leads_total" and found.labels["status"] == "sold":
+                sold = int(found.value)
+            if found.name == "pingtree_config_generation":
+                generation = int(found.value)
+    return sold, generation
 
 
 def children(pid: int) -> list[int]:
