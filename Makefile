@@ -56,7 +56,7 @@ bench-tools:
 	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
-# Nine scenarios, about 9 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (benchmarks/README.md).
+# Nine scenarios, about 11 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (benchmarks/README.md).
 bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
