@@ -23,7 +23,7 @@ from pingtree.config import Config, load_config
 from pingtree.config.summary import describe_tree
 from pingtree.deliveries.cli import add_commands as add_delivery_commands
 from pingtree.errors import ConfigError, PingtreeError, StoreUnavailable
-from pingtree.workers import supervise
+from pingtree.workers import REDIS_URL_VARIABLE, supervise
 
 
 def _print_errors(path: str, exc: ConfigError) -> None:
@@ -356,8 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     serve.add_argument(
         "--redis-url",
+        # From the environment by default: a command line is shown to every user of the host.
+        default=os.environ.get(REDIS_URL_VARIABLE) or None,
         help="share state with every router on this Redis (redis://, rediss://, unix://); "
-        "default: the embedded store, this process only",
+        f"default: ${REDIS_URL_VARIABLE} (kept out of `ps`), else the embedded store, this "
+        "process only",
     )
     serve.add_argument("--redis-prefix", default="pingtree", help="prefix of every Redis key")
     serve.add_argument(

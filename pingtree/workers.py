@@ -13,6 +13,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+# `serve --redis-url` defaults to it (cli.py), and workers get the URL through it.
+REDIS_URL_VARIABLE = "PINGTREE_REDIS_URL"
 # Workers stopping get this long to finish the auctions under way, then SIGKILL.
 _STOP_GRACE_S = 30.0
 
@@ -43,12 +45,18 @@ def supervise(args: argparse.Namespace) -> int:
         read_fd, write_fd = os.pipe()
         command = [sys.executable, "-m", "pingtree", "serve", "--config", args.config]
         command += ["--host", args.host, "--port", str(args.port), "--loop", args.loop]
-        command += ["--log-level", args.log_level, "--redis-url", args.redis_url]
+        command += ["--log-level", args.log_level]
         command += ["--redis-prefix", args.redis_prefix, "--worker-ready-fd", str(write_fd)]
+        # The Redis URL (its password with it) in the environment, not on a command line.
+        environment = {**os.environ, REDIS_URL_VARIABLE: args.redis_url}
         # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which
         # forwards it once. It dies with the supervisor (Linux), however that one dies.
         process = subprocess.Popen(
-            command, pass_fds=(write_fd,), process_group=0, preexec_fn=_die_with_parent
+            command,
+            env=environment,
+            pass_fds=(write_fd,),
+            process_group=0,
+            preexec_fn=_die_with_parent,
         )
         os.close(write_fd)
         os.set_blocking(read_fd, False)

@@ -158,6 +158,10 @@ async def test_workers_share_one_port(
         await until_logged(served, " started (pid ", times=3)
         await until_logged(served, ") serving", times=3)
     workers = children(served.process.pid)
+    # The Redis URL (a password, in production) reaches the workers by their environment: their
+    # command lines, which any user of the host can read, do not carry it.
+    for pid in workers:
+        assert "redis://" not in command_line(pid)
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(15) == 0
     assert len(workers) == 2 and not any(alive(pid) for pid in workers)
@@ -212,6 +216,11 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in listed.read_text().split()]
 
 
+def command_line(pid: int) -> str:
+    """What `ps` shows of a process: its arguments (Linux)."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
@@ -249,6 +258,10 @@ def test_workers_need_redis_and_a_password_is_never_printed(tmp_path: Path) -> N
     assert failed.returncode == 1
     assert f"cannot use Redis at redis://pt:***@127.0.0.1:{dead.rsplit(':', 1)[1]}" in failed.stderr
     assert "s3cret-pw" not in failed.stderr + failed.stdout
+    # The same from PINGTREE_REDIS_URL, which keeps the URL off the command line.
+    environment = {**os.environ, "PINGTREE_REDIS_URL": dead}
+    from_env = subprocess.run(serve, capture_output=True, text=True, timeout=30, env=environment)
+    assert from_env.returncode == 1 and "cannot use Redis at redis://pt:***@" in from_env.stderr
 
     # Dedup across routers needs one key for all of them.
     config.write_text(yaml.safe_dump(config_dict([{**buyer, "dedup_days": 30}])))
