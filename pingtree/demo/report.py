@@ -26,6 +26,9 @@ class BuyerTally:
     revenue: Decimal = Decimal(0)
     failures: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    # Calls the breaker would have skipped, made anyway (router.breaker.mode: shadow): counted
+    # apart, since the buyer was pinged all the same.
+    shadowed: int = 0
 
 
 @dataclass
@@ -78,7 +81,9 @@ def summarize(
                 tally.bids += event["result"] == "bid"
             if event["result"] in ("failed", "unknown"):
                 tally.failures += 1
-            if event["step"] == "skip":
+            if event["step"] == "skip" and event["result"] == "shadow":
+                tally.shadowed += 1
+            elif event["step"] == "skip":
                 tally.skipped[event["reason"]] += 1
     summary.example = _example(views)
     return summary
@@ -132,6 +137,8 @@ def render(summary: Summary, console: Console) -> None:
     for buyer_id, tally in sorted(summary.buyers.items(), key=lambda item: -item[1].revenue):
         average = _money(tally.revenue / tally.wins) if tally.wins else "-"
         why = ", ".join(f"{reason} {n}" for reason, n in tally.skipped.most_common(3))
+        if tally.shadowed:
+            why = ", ".join(filter(None, (why, f"shadow (would skip) {tally.shadowed}")))
         buyers.add_row(
             buyer_id, str(tally.pings), str(tally.bids), str(tally.wins),
             _money(tally.revenue), average, str(tally.failures), why,

@@ -9,9 +9,13 @@ import re
 import subprocess
 import sys
 from asyncio.subprocess import PIPE, STDOUT
+from collections import Counter
 from pathlib import Path
 
+from rich.console import Console
+
 from pingtree.config import load_config
+from pingtree.demo.report import render, summarize
 from pingtree.sim import load_sim
 from tests.conftest import SELLER_KEY, make_buyer, make_config
 from tests.e2e.test_cli import _free_port
@@ -59,6 +63,31 @@ def test_demo_once_runs_a_market_and_summarizes_it() -> None:
     assert "Per buyer" in output and "leadvault-aggregator" in output
     assert re.search(r"How lead ld_\w+ sold: ", output)
     assert "demo-admin-token" not in output and "demo-acme-key" not in output
+
+
+def test_the_report_tells_breaker_shadow_skips_from_skips() -> None:
+    """Breaker in shadow mode: a `skip`/`shadow` event is a call the breaker would have skipped,
+    made anyway. The report counts it apart, never among the skips."""
+    trace = [
+        {"at_ms": 0, "buyer_id": "a", "step": "skip", "result": "shadow", "reason": "breaker_open"},
+        {"at_ms": 0, "buyer_id": "a", "step": "ping", "result": "no_bid"},
+        {"at_ms": 0, "buyer_id": "b", "step": "skip", "result": "skipped", "reason": "cap:daily"},
+        {"at_ms": 1, "buyer_id": "c", "step": "ping", "result": "bid", "bid": "30.00"},
+        {"at_ms": 2, "buyer_id": "c", "step": "post", "result": "accepted"},
+    ]  # fmt: skip
+    view = {
+        "id": "ld_1", "status": "sold", "test": False, "buyer_id": "c", "price": "30.00",
+        "payout": "24.00", "auction_ms": 2, "trace": trace,
+    }  # fmt: skip
+    summary = summarize([(200, {}, False)], [view])
+    a, b = summary.buyers["a"], summary.buyers["b"]
+    assert a.skipped == Counter() and b.skipped == Counter({"cap:daily": 1})
+    assert (a.shadowed, a.pings, b.shadowed) == (1, 1, 0)
+    console = Console(record=True, width=200)
+    render(summary, console)
+    rows = {line.split()[1]: line for line in console.export_text().splitlines() if "│" in line}
+    assert "shadow (would skip) 1" in rows["a"] and "breaker_open" not in rows["a"]
+    assert "cap:daily 1" in rows["b"] and "shadow" not in rows["b"]
 
 
 def test_the_bundled_tree_and_simulator_are_valid() -> None:
