@@ -66,7 +66,7 @@ from pingtree.deliveries.worker import LEASE_S, DeliveryWorker
 from pingtree.lead import Lead
 from pingtree.metrics import Metrics
 from pingtree.outcome import Outcome
-from pingtree.store.queue import DeliveryQueue
+from pingtree.store.queue import DeliveryQueue, SaleRow
 from pingtree.transport import Transport
 from pingtree.tree import Tree
 
@@ -131,10 +131,12 @@ class Deliveries:
         carried: Mapping[str, str] | None = None,
     ) -> None:
         """Make a sale's deliveries durable: its jobs enqueued (one per destination of the buyer,
-        one for the seller's postback), its ledger row recorded (the CSV download) when the
-        ledger is on, its line appended to the local CSV mirror when `exports_dir` is set.
-        Returns once all of it is written; raises if the queue cannot take it. Nothing for a
-        lead not sold."""
+        one for the seller's postback) and the worker woken, its ledger row recorded (the CSV
+        download) when the ledger is on, its line appended to the local CSV mirror when
+        `exports_dir` is set. Returns once all of it is written; raises if the queue cannot take
+        the jobs or the ledger row. A mirror that fails is logged, never raised: a convenience
+        copy, not the record, and the jobs are queued whatever it does. Nothing for a lead not
+        sold."""
         if outcome.status != "sold" or outcome.buyer_id is None:
             return
         now = self._clock()
@@ -159,14 +161,30 @@ class Deliveries:
             )
         if plan.jobs:
             await self.queue.enqueue(plan.jobs)
+            self.worker.wake()  # queued: whatever follows, they need not wait for the next poll
         if self.ledger_s is not None or self.mirror is not None:
             row = sale_row(outcome, lead, sold_at=now)
             if self.ledger_s is not None:
                 await self.queue.record_sale(row)
             if self.mirror is not None:
-                await self.mirror.append(row)
-        if plan.jobs:
-            self.worker.wake()
+                await self._mirror(self.mirror, row)
+
+    async def _mirror(self, mirror: CsvMirror, row: SaleRow) -> None:
+        """The sale's line in the CSV mirror, or an error in the log (a full disk, a folder not
+        writable): the mirror is a convenience copy, not the record; the sale and its jobs stand
+        without it."""
+        try:
+            await mirror.append(row)
+        except Exception as exc:
+            # The file's name (buyer and day) and the OS's reason: never the row, it is PII.
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            log.error(
+                "deliveries: the CSV mirror missed the sale of %s (the sale and its deliveries"
+                " stand): %s: %s",
+                row.lead_id,
+                mirror.path_for(row.buyer_id, row.sold_at),
+                why,
+            )
 
     async def retry_now(self, job_id: str) -> bool:
         """A waiting job due now (the operator will not wait for its backoff)."""

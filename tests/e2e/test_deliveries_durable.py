@@ -245,6 +245,35 @@ async def test_a_delivery_buyer_buys_by_assignment_and_its_crm_gets_the_lead(
     )
 
 
+async def test_a_csv_mirror_that_cannot_be_written_loses_no_delivery(
+    serve_app: ServeApp, crm: Crm, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """exports_dir is a file, not a folder: the mirror's line fails; the sale's job, queued
+    before it, goes out at once (a 10 s poll: the worker was woken) and the log blames the
+    mirror, naming the lead and the file, not the deliveries."""
+    await crm.start()
+    exports = tmp_path / "exports"
+    exports.write_text("not a folder")
+    assigned = {"id": "dialer-co", "pricing": "fixed", "price": 30}
+    assigned["deliveries"] = [destination(crm, "dialer")]
+    router = {"deliveries": {**FAST, "poll_ms": 10_000}, "exports_dir": str(exports)}
+    config = parse_config(config_dict([assigned], router=router, sellers=[SELLER]), env={})
+    server, session = await serve_app(create_app(config))
+    base = str(server.make_url("")).rstrip("/")
+    await asyncio.sleep(0.3)  # the worker has looked for jobs, found none: asleep for 10 s
+    async with asyncio.timeout(8):
+        answer = await Seller(session).send(base, consumer(7))
+        assert answer.body["status"] == "sold"
+        await until(lambda: len(crm.delivered("dialer")) == 1, 3, "the dialer's lead")
+    lead = answer.body["id"]
+    one_id_per_sale(crm, "dialer", [lead], "buyer:dialer-co")
+    (missed,) = [r for r in caplog.records if "CSV mirror" in r.getMessage()]
+    assert missed.levelname == "ERROR" and lead in missed.getMessage()
+    assert str(exports / "dialer-co") in missed.getMessage()
+    assert "not queued" not in caplog.text
+    assert consumer(7)["phone"] not in caplog.text and "c7@example.com" not in caplog.text
+
+
 async def test_failover_then_a_dead_letter_replayed_with_the_cli(
     serve_app: ServeApp, buyers: BuyerServer, crm: Crm
 ) -> None:
