@@ -1,51 +1,12 @@
-"""Deliveries: the one object the router and the app hold for issue 7. A sale is handed to
-`sold()`, which makes it durable (jobs enqueued, ledger row recorded, CSV mirror line written,
-each awaited); the worker it owns delivers the jobs in the background.
+"""Deliveries: the one object the router and the app hold for what happens after a sale. A sale
+is handed to `sold()`, which makes it durable (jobs enqueued, then the ledger row when the ledger
+is on; the CSV mirror line is best effort) before the router records the outcome and answers the
+seller (router.py, `_deliver`); the worker it owns delivers the jobs in the background.
 
-INTEGRATION (what the files outside this package must change; nothing else is needed):
-
-router.py
-    - `Router.__init__(..., deliveries: Deliveries | None = None)`, kept as `self._deliveries`.
-    - The winning offer must reach the end of the auction: `Sale` has no ping_id, bid_id or
-      carried values. E.g. `_settle` returns `Sale(..., offer=offer)` (a new field) or sets
-      `auction.won = offer` when the post is accepted.
-    - In `_run`, after `await self._store.record_outcome(outcome)` and only when
-      `outcome.status == "sold"`:
-          await self._deliveries.sold(
-              auction.tree, outcome, auction.lead,
-              ping_id=offer.ping_id, bid_id=offer.bid_id, price=offer.price,
-              carried=dict(offer.carried),
-          )
-      (`_run` is shielded: a seller who hangs up does not cancel it.) If it raises (queue down),
-      the sale still stands: log it with the lead id and answer the seller as sold; do not turn
-      a sold lead into an error.
-
-api.py (create_app)
-    - Build the queue: `SqliteQueue(config.router.state_file or ":memory:")`, or `RedisQueue`
-      on the Redis client when the store is a RedisStore; accept `queue: DeliveryQueue | None`
-      as a create_app argument for tests.
-    - deliveries = Deliveries(queue, transport, metrics, lambda: router.tree,
-          config.router.deliveries, exports_dir=config.router.exports_dir,
-          consumer=default_consumer())
-      and pass it to Router(...). `app[DELIVERIES] = deliveries` (DELIVERIES is admin.py's key).
-    - lifecycle: `await deliveries.start()` after `transport.start()`; on cleanup
-      `await deliveries.stop()` BEFORE `transport.close()` (attempts in flight use it), then
-      `await queue.close()`.
-    - `add_routes(app, deliveries_key=DELIVERIES)` (pingtree.deliveries.admin): the one line
-      mounting GET /admin/deliveries, GET /admin/deliveries/{id}, POST …/{id}/retry,
-      POST …/{id}/replay and GET /admin/exports/leads.csv, all behind the admin token.
-
-cli.py
-    - In build_parser: `add_commands(commands)` (pingtree.deliveries.cli): adds
-      `pingtree deliveries list|show|retry|replay`.
-
-openapi.py
-    - `document["paths"].update(openapi_paths())` and
-      `document["components"]["schemas"].update(openapi_schemas())` (pingtree.deliveries.openapi);
-      tests/test_openapi.py then holds routes and document together as before.
-
-README: the reload section should say that `router.deliveries` (concurrency, poll_ms, keep_days)
-waits for a restart, like retention; destinations themselves reload live.
+Wired in by api.py's `create_app` (the queue: SQLite on `router.state_file` or in memory, Redis
+when cli.py passes one; this object; its admin routes from admin.py; started after the transport,
+stopped before it), cli.py (`pingtree deliveries list|show|retry|replay`) and openapi.py (the
+admin routes' schemas).
 """
 
 from __future__ import annotations
