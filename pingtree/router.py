@@ -220,8 +220,10 @@ class Router:
         except StoreUnavailable:
             await self._store.write_eventually(f"the deliveries of {outcome.id}", hand_over)
         except Exception:
+            # Not the queue being down (that is StoreUnavailable): a fault, logged with its
+            # traceback. The jobs, or the ledger row after them, may be missing.
             log.exception(
-                "lead %s sold to %s: its deliveries were not queued", outcome.id, won.buyer_id
+                "lead %s sold to %s: handing its deliveries over failed", outcome.id, won.buyer_id
             )
 
     async def _after_store_failure(
