@@ -154,7 +154,11 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         log.info("store: Redis at %s, key prefix %r", masked_url(args.redis_url), store.keys.prefix)
     elif config.router.state_file is not None:
         log.info("store: embedded, state file %s", config.router.state_file)
-    app = create_app(config, config_path=args.config, store=store, queue=queue)
+    try:
+        app = create_app(config, config_path=args.config, store=store, queue=queue)
+    except StoreUnavailable as exc:  # the state file: unopenable, or another process's
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
 
     async def reload_on_sighup(app: web.Application) -> None:
         # `kill -HUP` does what POST /admin/reload does: re-read, validate, swap or refuse.

@@ -18,6 +18,9 @@ read waits for the writes queued before it, so a caller reads what it wrote. A c
 before the thread reaches it does not happen; one cancelled later still does (an enqueue is
 idempotent, so the caller may simply retry).
 
+**One process.** The file is opened by one process at a time: `<file>.lock` holds an exclusive
+flock while it is open, and a second process is refused at once, naming the first's pid.
+
 **Errors.** An SQLite failure (a full disk, an unreadable file, a lock held past `busy_timeout_s`
 by another process) stops here as StoreUnavailable; a programming error is raised as it is.
 """
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -71,6 +76,7 @@ class SqliteFile:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous is NORMAL or FULL, not {synchronous!r}")
         self.path = str(path)
+        self._lock = None if self.path == ":memory:" else _lock_for_this_process(self.path)
         with _unavailable():
             connection = sqlite3.connect(
                 self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -84,6 +90,8 @@ class SqliteFile:
                 )
             except BaseException:
                 connection.close()
+                if self._lock is not None:
+                    os.close(self._lock)
                 raise
         self._connection = connection
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
@@ -139,6 +147,8 @@ class SqliteFile:
         self._closed = True
         self._calls.put(None)
         await asyncio.to_thread(self._thread.join)
+        if self._lock is not None:
+            os.close(self._lock)  # another process may open the file now
 
     # the thread -------------------------------------------------------------------------------
 
@@ -254,6 +264,30 @@ def _migrate(
         " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
         (component, len(steps)),
     )
+
+
+def _lock_for_this_process(path: str) -> int:
+    """One process per state file: the store keeps its state in memory and writes it through,
+    so a second process on the file would decide on state the first one never sees (caps
+    passed, a consumer sold twice). An exclusive flock on `<file>.lock`, held while the file is
+    open: the kernel drops it when the process dies, however it dies. Returns its descriptor."""
+    lock_path = f"{path}.lock"
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreUnavailable(f"the state file failed ({lock_path}: {exc.strerror})") from exc
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 20).decode(errors="replace").strip() or "?"
+        os.close(descriptor)
+        raise StoreUnavailable(
+            f"the state file {path} is in use by another process (pid {holder}): one pingtree "
+            "process per state file (several routers share state through Redis)"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, str(os.getpid()).encode())
+    return descriptor
 
 
 @contextmanager

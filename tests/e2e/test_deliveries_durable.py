@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import functools
 import io
 import itertools
 import os
@@ -453,7 +454,15 @@ async def test_a_killed_embedded_router_keeps_caps_dedup_and_answers(
     async with asyncio.timeout(20), seller() as client:
         before = await sell(client, [first.base], [consumer(1), consumer(2)])
         assert [a.body["buyer_id"] for a in before] == ["capped", "capped"]
-        processes.kill(first)
+        # A second process on the same file is refused at once, naming the first: it would
+        # decide on caps and dedup the first one keeps in memory.
+        command = [sys.executable, "-m", "pingtree", "serve", "--state", str(state)]
+        command += ["--config", str(tmp_path / "buyers-0.yaml"), "--port", str(free_port())]
+        run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=30)
+        refused = await asyncio.to_thread(run, command)
+        assert refused.returncode == 1, refused.stderr
+        assert f"in use by another process (pid {first.process.pid})" in refused.stderr
+        processes.kill(first)  # its lock goes with it: the next process opens the file
         second = await processes.serve(config, state=state)
 
         # A resent lead is answered from its record: no second auction, no second sale.
@@ -550,3 +559,10 @@ def test_serve_state_is_refused_with_redis_and_without_a_dedup_secret(tmp_path: 
     unkeyed = subprocess.run([*serve, *state], capture_output=True, text=True, timeout=30)
     assert unkeyed.returncode == 2 and "set router.dedup_secret" in unkeyed.stderr
     assert not (tmp_path / "state.db").exists()
+
+    # A file that cannot be opened: one line saying why, no traceback.
+    path.write_text(yaml.safe_dump(config_dict([make_buyer("a")])))
+    nowhere = ["--state", str(tmp_path / "missing" / "state.db")]
+    failed = subprocess.run([*serve, *nowhere], capture_output=True, text=True, timeout=30)
+    assert failed.returncode == 1 and "cannot start: the state file failed" in failed.stderr
+    assert "Traceback" not in failed.stderr
