@@ -698,6 +698,7 @@ async def test_the_memory_store_forgets_what_expired(clock: FakeClock) -> None:
     sizes = memory.sizes()
     assert sizes["outcomes"] == 1
     assert sizes["dedup"] == 1
+    assert sizes["held"] == 1  # 50 reservations never released nor confirmed, gone after a day
     assert sizes["usage"] == 2  # the new hour and the new day
 
 

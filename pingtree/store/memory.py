@@ -161,7 +161,9 @@ class MemoryStore:
         self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
         self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
         self._breakers: dict[str, BreakerState] = {}
-        self._held: set[tuple[str, str]] = set()  # reservations neither released nor confirmed
+        # Reservations neither released nor confirmed, for a day at most (as Redis's markers):
+        # an auction that died between the two leaves no entry behind for good.
+        self._held: ExpiringMap[tuple[str, str], bool] = ExpiringMap(clock)
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -270,7 +272,7 @@ class MemoryStore:
         if refused is not None:
             return refused
         self._count(request, +1)
-        self._held.add((request.buyer_id, request.lead_id))
+        self._held.put((request.buyer_id, request.lead_id), True, _DAY_WINDOW_TTL_S)
         for dedup_key in request.dedup_keys:
             ttl = request.dedup_ttl_s or 0
             self._dedup.put((request.buyer_id, dedup_key), request.lead_id, ttl)
@@ -292,9 +294,10 @@ class MemoryStore:
 
     async def release(self, reservation: Reservation) -> None:
         request = reservation.request
-        if (request.buyer_id, request.lead_id) not in self._held:
+        held = (request.buyer_id, request.lead_id)
+        if self._held.get(held) is None:
             return  # already released or confirmed: a second release must not free a slot
-        self._held.discard((request.buyer_id, request.lead_id))
+        self._held.pop(held)
         self._count(request, -1)
         for dedup_key in request.dedup_keys:
             if self._dedup.get((request.buyer_id, dedup_key)) == request.lead_id:
@@ -302,7 +305,7 @@ class MemoryStore:
 
     async def confirm(self, reservation: Reservation) -> None:
         # The reservation already counts; confirming only means it can no longer be released.
-        self._held.discard((reservation.request.buyer_id, reservation.request.lead_id))
+        self._held.pop((reservation.request.buyer_id, reservation.request.lead_id))
 
     # journal and outcomes ---------------------------------------------------------------------
 
@@ -353,4 +356,5 @@ class MemoryStore:
             "idempotency": len(self._idempotency),
             "usage": len(self._usage),
             "dedup": len(self._dedup),
+            "held": len(self._held),
         }
