@@ -88,14 +88,22 @@ async def send_all(
 async def test_three_routers_sell_exactly_a_cap_and_share_every_answer(
     start: StartRouters, buyers: BuyerServer, redis_url: str
 ) -> None:
-    three = await start(market(buyers), redis_url, count=3)
+    config = market(buyers)
+    # The buyers answer from this test's own event loop, which also sends 120 leads at a time:
+    # on a busy machine it can lag past the usual 800 ms, and a lead then goes unsold. Caps are
+    # the point here, not timeouts (a CI run once sold 599 of 600).
+    for buyer in config["buyers"]:
+        buyer["ping"]["timeout_ms"] = 3000
+    three = await start(config, redis_url, count=3)
     async with asyncio.timeout(60), seller() as client:
         answers = await send_all(client, three, [consumer(n) for n in range(600)], in_flight=120)
 
         bad = [a for a in answers if not isinstance(a, Answer) or a.status != 200]
         assert not bad, (len(bad), bad[:3])
         sold = [a.body for a in answers if isinstance(a, Answer) and a.body["status"] == "sold"]
-        assert len(sold) == 600
+        unsold = [a.body for a in answers if isinstance(a, Answer) and a.body not in sold]
+        views = [await client.admin(three[0].base, body["id"]) for body in unsold[:2]]
+        assert len(sold) == 600, (unsold[:2], views)
         by_buyer = Counter(answer["buyer_id"] for answer in sold)
         assert by_buyer == {"capped": CAP, "open": 600 - CAP}
         assert len(buyers.recorded("capped").posts) == CAP
