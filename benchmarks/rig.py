@@ -340,11 +340,15 @@ def http_json(url: str, headers: dict[str, str], body: bytes | None = None) -> t
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def metrics_page(metrics_url: str) -> str:
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        return str(answer.read().decode())
+
+
 def full_gc_pauses(metrics_url: str) -> dict[str, float]:
     """The router's full (generation 2) garbage collections so far, from pingtree_gc_pause_seconds:
     how many, their mean, and the bucket bound the slowest was under (histograms keep no max)."""
-    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
-        text = answer.read().decode()
+    text = metrics_page(metrics_url)
     series = 'pingtree_gc_pause_seconds_{}{{generation="2"{}}} '
     found: dict[str, float] = {}
     buckets: list[tuple[float, float]] = []
@@ -368,7 +372,6 @@ def full_gc_pauses(metrics_url: str) -> dict[str, float]:
 
 def leads_counted(metrics_url: str) -> int:
     """The router's own count of answered leads: the sum of pingtree_leads_total."""
-    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
-        text = answer.read().decode()
+    text = metrics_page(metrics_url)
     counts = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(_LEADS)]
     return int(sum(float(count) for count in counts))

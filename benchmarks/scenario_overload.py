@@ -10,11 +10,11 @@ it), until sellers time out.
 
 from __future__ import annotations
 
-import urllib.request
 from typing import Any
 
 from harness import CONNECTIONS, Bench, Row, verdict
 from market import instant_buyers
+from rig import metrics_page
 
 Figures = dict[str, Any]
 
@@ -168,9 +168,7 @@ def _figures(result: dict[str, Any]) -> Figures:
 
 
 def _overload_refusals(leads_url: str) -> int:
-    url = leads_url.replace("/v1/leads", "/metrics")
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        text = answer.read().decode()
+    text = metrics_page(leads_url.replace("/v1/leads", "/metrics"))
     for line in text.splitlines():
         if line.startswith("pingtree_overload_refusals_total "):
             return int(float(line.rsplit(" ", 1)[1]))
