@@ -53,6 +53,7 @@ from rig import (
     Service,
     free_port,
     memory_mib,
+    metrics_page,
     start,
     wait_for_tcp,
 )
@@ -198,10 +199,7 @@ def open_fds(pid: int) -> int:
 
 def router_counts(port: int) -> dict[str, float]:
     """From /metrics: leads by status, HTTP answers by status class."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
+    text = metrics_page(f"http://127.0.0.1:{port}/metrics")
     counts: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("pingtree_leads_total{"):
