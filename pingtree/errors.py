@@ -22,6 +22,11 @@
         │   └── BuyerAnswerLost   the connection ended after the request went out, before a
         │                         whole answer: a post is then as ambiguous as a timeout
         └── BadBuyerResponse      bad_response (unparsable, too large, wrong shape)
+            └── BuyerAnswerUnreadable  the request went out and the answer, a 2xx or one
+                                  without a status line, broke HTTP, its encoding or the size
+                                  limit: a post is then ambiguous too
+
+`ambiguous`: the buyer may have acted on the request (a post's outcome is unknown, DESIGN §8).
 
 Messages never carry PII or secrets: they name fields, not values.
 """
@@ -138,6 +143,7 @@ class BuyerCallFailed(PingtreeError):
     """A call to a buyer failed; `reason` is the trace reason code."""
 
     reason = "http_error"
+    ambiguous = False
 
     def __init__(self, detail: str = "", *, http_status: int | None = None) -> None:
         super().__init__(detail)
@@ -146,6 +152,7 @@ class BuyerCallFailed(PingtreeError):
 
 class BuyerTimeout(BuyerCallFailed):
     reason = "timeout"
+    ambiguous = True
 
 
 class BuyerHTTPError(BuyerCallFailed):
@@ -155,8 +162,19 @@ class BuyerHTTPError(BuyerCallFailed):
 class BuyerAnswerLost(BuyerHTTPError):
     """The buyer reset or closed the connection after the request was written and before a
     whole answer came back: it may have acted on the request. A ping is a plain failure; a post
-    is `unknown` (`post_unknown`), as ambiguous as a post that timed out."""
+    is `unknown` (`post_unknown`), as ambiguous as a post that timed out. `http_status`: a 2xx
+    when its head had come back (a lost non-2xx answer is a plain BuyerHTTPError)."""
+
+    ambiguous = True
 
 
 class BadBuyerResponse(BuyerCallFailed):
     reason = "bad_response"
+
+
+class BuyerAnswerUnreadable(BadBuyerResponse):
+    """The request went out and the answer broke HTTP, its encoding or the size limit, having
+    begun as a 2xx (`http_status`) or before any status line: it may hide a yes. A ping is a
+    plain `bad_response`; a post is `unknown` (`post_unknown`)."""
+
+    ambiguous = True

@@ -17,6 +17,8 @@ What it guarantees, as transport.py did with aiohttp:
   apart from the others, so a reload that changes a buyer's CA never reuses an old connection.
 Errors are OSError (connection) or `BadAnswer` (protocol, size); transport.py translates them.
 A connection lost once the request was written is `AnswerLost`: the buyer may have acted on it.
+Both carry the status when one had come back, and `BadAnswer` whether the request had gone out:
+a post's broken answer that may hide a yes (a 2xx, or no status at all) is told from a no.
 """
 
 from __future__ import annotations
@@ -42,15 +44,23 @@ _RETRY_AFTER_MAX = 64  # a date or a number of seconds: anything longer is not o
 class AnswerLost(ConnectionResetError):
     """The connection ended (reset, or closed by the buyer) after the request was written and
     before the whole answer arrived: the buyer may have acted on it. A ConnectionResetError, so
-    a ping on a stale keep-alive connection is still retried once on a fresh one."""
-
-
-class BadAnswer(Exception):
-    """The buyer's answer broke HTTP or the size limit; `status` when the head had arrived."""
+    a ping on a stale keep-alive connection is still retried once on a fresh one. `status`: the
+    answer's, when its status line had arrived."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BadAnswer(Exception):
+    """The buyer's answer broke HTTP, its encoding or the size limit; `status` when its status
+    line had arrived. `sent`: False when the request could not even be written (a bad URL or
+    header), so the buyer saw nothing."""
+
+    def __init__(self, message: str, status: int | None = None, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.sent = sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +98,7 @@ def head_of(
         lines.append("Accept-Encoding: identity")
     for name, value in headers:
         if "\r" in value or "\n" in value:
-            raise BadAnswer(f"header {name} holds a line break")
+            raise BadAnswer(f"header {name} holds a line break", sent=False)
         lines.append(f"{name}: {value}")
     head = ("\r\n".join(lines) + "\r\n").encode("utf-8")
     return Target(host, port, tls, b""), head
@@ -97,7 +107,7 @@ def head_of(
 def _split(url: str) -> tuple[str, int, bool, str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadAnswer(f"not an http(s) URL: {parts.scheme}://")
+        raise BadAnswer(f"not an http(s) URL: {parts.scheme}://", sent=False)
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
@@ -143,7 +153,7 @@ class _Connection(asyncio.Protocol):
             if isinstance(cause, BadAnswer):
                 self._fail(cause)
             else:
-                self._fail(BadAnswer(f"not valid HTTP: {exc}", self._status))
+                self._fail(BadAnswer(f"not valid HTTP: {exc}", self._status_read()))
 
     def eof_received(self) -> bool | None:
         # An answer without a length ends with the connection (HTTP/1.0 style).
@@ -155,7 +165,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         # A waiter exists from the moment the request is written until its answer is whole.
-        self._fail(AnswerLost("the buyer closed the connection"))
+        self._fail(AnswerLost("the buyer closed the connection", self._status_read()))
 
     # httptools callbacks --------------------------------------------------------------------
 
@@ -168,7 +178,10 @@ class _Connection(asyncio.Protocol):
         if lowered == b"content-length":
             self._length_known = True
             if value.strip().isdigit() and int(value) > self._limit:
-                raise BadAnswer(f"body of {int(value)} bytes is over the {self._limit} byte limit")
+                raise BadAnswer(
+                    f"body of {int(value)} bytes is over the {self._limit} byte limit",
+                    self._status_read(),
+                )
         elif lowered == b"transfer-encoding":
             self._length_known = True
         elif lowered == b"content-encoding":
@@ -200,6 +213,14 @@ class _Connection(asyncio.Protocol):
             self._close_after = True
 
     # the exchange ---------------------------------------------------------------------------
+
+    def _status_read(self) -> int | None:
+        """The answer's status once its status line is read, before its headers are complete:
+        an answer that breaks down in its headers still says whether it began as a 2xx."""
+        if self._status is not None:
+            return self._status
+        status = self._parser.get_status_code() if self._parser is not None else 0
+        return status or None
 
     def _decoded(self, body: bytes) -> bytes:
         if self._encoding in (b"", b"identity"):

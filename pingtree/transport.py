@@ -3,7 +3,10 @@
 Client exceptions stop here: callers get a `Response` or a `BuyerCallFailed` child. The deadline
 covers connect, headers and the whole body, so a buyer that trickles its answer a byte at a time is
 cut off like one that hangs. A connection that ends after the request went out and before the
-whole answer is `BuyerAnswerLost` (the buyer may have acted on it). Redirects are not followed: a
+whole answer is `BuyerAnswerLost` (the buyer may have acted on it), unless a status other than
+a 2xx had come back (a no: `BuyerHTTPError`); an answer that breaks HTTP, its encoding or the size
+limit once the request was out is `BuyerAnswerUnreadable` when it began as a 2xx or with no status
+(it may hide a yes), else `BadBuyerResponse`. Redirects are not followed: a
 buyer's 3xx is an http_error. An https buyer is verified against the system store, or against the
 CA bundle its endpoint's `tls` names; a certificate refused is an http_error whose detail says why
 (`TLS certificate refused: …`). `HttpTransport` speaks through the lean client of http1.py (why
@@ -23,6 +26,7 @@ from pingtree.config.models import TLS
 from pingtree.errors import (
     BadBuyerResponse,
     BuyerAnswerLost,
+    BuyerAnswerUnreadable,
     BuyerCallFailed,
     BuyerHTTPError,
     BuyerTimeout,
@@ -93,19 +97,38 @@ async def _timed(exchange: Exchange, timeout_s: float) -> Response:
     except TimeoutError:
         raise BuyerTimeout(f"no answer within {timeout_s * 1000:.0f} ms") from None
     except BadAnswer as exc:
-        raise BadBuyerResponse(str(exc), http_status=exc.status) from None
+        raise _unreadable(exc) from None
     except ssl.SSLCertVerificationError as exc:  # OpenSSL's words: no secret, no lead data
         raise BuyerHTTPError(f"TLS certificate refused: {exc.verify_message}") from None
     except ssl.SSLError as exc:
         raise BuyerHTTPError(f"TLS handshake failed: {exc.reason or type(exc).__name__}") from None
-    except AnswerLost:
-        raise BuyerAnswerLost(
-            "connection failed after the request was sent: ConnectionResetError"
-        ) from None
+    except AnswerLost as exc:
+        raise _lost(exc.status) from None
     except OSError as exc:
         raise BuyerHTTPError(f"connection failed: {type(exc).__name__}") from None
     retry_after = answer[2] if len(answer) == 3 else None
     return Response(answer[0], answer[1], (time.perf_counter() - started) * 1000, retry_after)
+
+
+def _is_2xx(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
+def _unreadable(exc: BadAnswer) -> BadBuyerResponse:
+    """A broken answer. Once the request was out, one that began as a 2xx, or before any status
+    line, may hide a yes: BuyerAnswerUnreadable. Any other status was a no, whatever followed."""
+    if exc.sent and (exc.status is None or _is_2xx(exc.status)):
+        return BuyerAnswerUnreadable(str(exc), http_status=exc.status)
+    return BadBuyerResponse(str(exc), http_status=exc.status)
+
+
+def _lost(status: int | None) -> BuyerHTTPError:
+    """The connection ended once the request was out, before a whole answer."""
+    if status is not None and not _is_2xx(status):
+        return BuyerHTTPError(f"HTTP {status}, then the connection failed", http_status=status)
+    return BuyerAnswerLost(
+        "connection failed after the request was sent: ConnectionResetError", http_status=status
+    )
 
 
 class HttpTransport:
