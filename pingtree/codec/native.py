@@ -1,8 +1,10 @@
 """The native buyer protocol (DESIGN §8). PURE: lead → request body; response → what it means.
 
 Strict by design: an HTTP status never means acceptance by itself, and anything that does not say
-`"accepted": true` in the expected shape is not a bid and not a sale. The answer types here are
-shared with the buyer dialects (request.py, response.py): a dialect's answer means the same things.
+`"accepted": true` in the expected shape is not a bid and not a sale. Nor is it a no: a post's 2xx
+that says neither (DESIGN §8, v3) is `Unknown`, since the buyer may have taken the lead. The answer
+types here are shared with the buyer dialects (request.py, response.py): a dialect's answer means
+the same things.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pingtree import jsonenc
+from pingtree.codec.quote import snippet
 from pingtree.lead import Lead
 from pingtree.money import cents, parse_price
 
@@ -54,8 +57,29 @@ class Accepted:
     redirect_url: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A post's outcome that is neither a sale nor a no: the buyer may have taken the lead, so it
+    is not offered to another unless the buyer's config says so (DESIGN §3, §8). `status`: the
+    HTTP status that came back, a 2xx whose body the buyer's config cannot place as accepted or
+    refused (its `on_post_unknown` decides); None when none came back, a timeout or a connection
+    lost once the post was out (its `on_post_timeout` decides). `detail` says why, quoting the
+    buyer's words when there are any."""
+
+    detail: str
+    status: int | None = None
+
+
 PingAnswer = Bid | Decline | Failure
-PostAnswer = Accepted | Decline | Failure
+PostAnswer = Accepted | Decline | Failure | Unknown
+
+
+def unread_post(status: int, failure: Failure) -> Failure | Unknown:
+    """A post's answer that could not be read as a yes or a no: a failure when its status was not
+    a 2xx (that was the no), else Unknown, since a 2xx may be the buyer's yes in words not known."""
+    if not 200 <= status < 300:
+        return failure
+    return Unknown(f"HTTP {status}, {failure.detail}", status)
 
 
 def encode_ping(ping: dict[str, Any]) -> bytes:
@@ -98,15 +122,17 @@ def encode_post(body: dict[str, Any]) -> bytes:
 def _json_object(status: int, body: bytes) -> dict[str, Any] | Failure:
     if not 200 <= status < 300:
         return Failure("http_error", f"HTTP {status}")
+    if not body.strip():
+        return Failure("bad_response", "empty body")
     try:
         decoded = jsonenc.loads(body)
     except jsonenc.JSONDecodeError:
-        return Failure("bad_response", "body is not JSON")
+        return Failure("bad_response", f"body is not JSON: {snippet(body)}")
     if not isinstance(decoded, dict):
-        return Failure("bad_response", "body is not a JSON object")
+        return Failure("bad_response", f"body is not a JSON object: {snippet(body)}")
     accepted = decoded.get("accepted")
     if not isinstance(accepted, bool):
-        return Failure("bad_response", "no boolean 'accepted'")
+        return Failure("bad_response", f"no boolean 'accepted': {snippet(body)}")
     return decoded
 
 
@@ -136,7 +162,7 @@ def parse_ping_answer(status: int, body: bytes) -> PingAnswer:
 def parse_post_answer(status: int, body: bytes) -> PostAnswer:
     decoded = _json_object(status, body)
     if isinstance(decoded, Failure):
-        return decoded
+        return unread_post(status, decoded)
     if not decoded["accepted"]:
         return Decline(_text(decoded.get("reason")) or "rejected")
     return Accepted(

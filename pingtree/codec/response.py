@@ -2,9 +2,14 @@
 rules), or with the native rules of DESIGN §8 when it has none. PURE.
 
 Strict like the native protocol: a status code never means acceptance, and an answer the map
-cannot place is a Failure whose detail quotes the start of the body (the router redacts the
-lead's PII from it before tracing), never a bid and never a sale. The Content-Type a buyer sends
-is ignored: buyers that answer JSON as text/html are common, HTML error pages with a 200 too.
+cannot place is never a bid and never a sale: a Failure whose detail quotes the start of the body
+(quote.py; the router redacts the lead's PII from it before tracing). To a post, a 2xx the map
+cannot place is not a no either: it is Unknown (native.py). The Content-Type a buyer sends is
+ignored: buyers that answer JSON as text/html are common, HTML error pages with a 200 too.
+
+XML is read by defusedxml: a DOCTYPE naming an outside DTD is read (nothing outside is fetched:
+expat does no I/O of its own, and defusedxml refuses any external reference it is handed), while
+entity declarations (an entity bomb, an external entity) stay refused (DESIGN §8b).
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from pingtree.codec.native import (
     PostAnswer,
     parse_ping_answer,
     parse_post_answer,
+    unread_post,
     web_url,
 )
+from pingtree.codec.quote import snippet
 from pingtree.config.dialect import Locator, Matcher, ResponseMap
 from pingtree.money import cents, parse_price
 
 _BOM = b"\xef\xbb\xbf"
-_SNIPPET_CHARS = 120
 _TEXT_MAX = 200
 _ACCEPTED: Literal["accepted"] = "accepted"
 
@@ -45,7 +51,7 @@ def read_ping_answer(response: ResponseMap | None, status: int, body: bytes) -> 
     document = _document(response.format, status, body)
     if isinstance(document, Failure):
         return document
-    verdict = _verdict(response, document, body, refusal="declined")
+    verdict = _verdict(response, document, body, refusal="declined", implied=True)
     if isinstance(verdict, Decline | Failure):
         return verdict
     if response.price is None:
@@ -74,9 +80,11 @@ def read_post_answer(response: ResponseMap | None, status: int, body: bytes) -> 
         return parse_post_answer(status, body)
     document = _document(response.format, status, body)
     if isinstance(document, Failure):
-        return document
-    verdict = _verdict(response, document, body, refusal="rejected")
-    if isinstance(verdict, Decline | Failure):
+        return unread_post(status, document)
+    verdict = _verdict(response, document, body, refusal="rejected", implied=False)
+    if isinstance(verdict, Failure):
+        return unread_post(status, verdict)
+    if isinstance(verdict, Decline):
         return verdict
     redirect = _short_text(_found(document, response.redirect_url), limit=None)
     return Accepted(
@@ -100,19 +108,36 @@ def _document(format: Literal["json", "xml", "text"], status: int, body: bytes) 
             return Failure("bad_response", f"not JSON: {snippet(body)}")
     if format == "xml":
         try:
-            # No DTD, no entities, no external references: an entity bomb never expands.
-            return strip_namespaces(fromstring(body, forbid_dtd=True))
+            # A DOCTYPE naming an outside DTD is read (never fetched); entities are refused, so
+            # an entity bomb never expands and an external entity is never resolved.
+            document = fromstring(
+                body, forbid_dtd=False, forbid_entities=True, forbid_external=True
+            )
+            return strip_namespaces(document)
         except DefusedXmlException:
-            return Failure("bad_response", f"XML with a DTD or entities refused: {snippet(body)}")
+            return Failure("bad_response", f"XML declaring entities refused: {snippet(body)}")
         except (ParseError, ValueError, RecursionError):
             return Failure("bad_response", f"not XML: {snippet(body)}")
     return body.decode("utf-8", errors="replace")
 
 
+def reads_as_refusal(response: ResponseMap, status: int, body: bytes) -> bool:
+    """Whether a 2xx answer reads as a no, a refusal its map names or (without `rejected`) an
+    `accepted` value that is not an accepting one: for a delivery's note, where nothing is at
+    stake. An auction's post reads the strict way (read_post_answer)."""
+    document = _document(response.format, status, body)
+    if isinstance(document, Failure):
+        return False
+    verdict = _verdict(response, document, body, refusal="rejected", implied=True)
+    return isinstance(verdict, Decline)
+
+
 def _verdict(
-    response: ResponseMap, document: Any, body: bytes, *, refusal: str
+    response: ResponseMap, document: Any, body: bytes, *, refusal: str, implied: bool
 ) -> Literal["accepted"] | Decline | Failure:
-    """accepted → duplicate → rejected, in that order (ResponseMap's docstring)."""
+    """accepted → duplicate → rejected, in that order (ResponseMap's docstring). `implied`:
+    without `rejected`, an `accepted` value found but not among its values is a no. So it is to
+    a ping, never to a post: a word the map does not know may be the buyer's way to say yes."""
     accepted = find(document, response.accepted)
     if _matches(response.accepted, accepted):
         return _ACCEPTED
@@ -124,9 +149,9 @@ def _verdict(
     if response.rejected is not None:
         if _matches(response.rejected, find(document, response.rejected)):
             return Decline(reason or refusal)
-    elif accepted is not None:
+    elif implied and accepted is not None:
         return Decline(reason or refusal)  # it said something, and not the accepting word
-    return Failure("bad_response", f"unknown answer: {snippet(body.removeprefix(_BOM))}")
+    return Failure("bad_response", f"unknown answer: {snippet(body)}")
 
 
 def _matches(matcher: Matcher, found: Any) -> bool:
@@ -194,10 +219,4 @@ def _number(found: Any) -> float | Failure | None:
     return Failure("bad_response", "'expires_in_ms' is not a number")
 
 
-def snippet(body: bytes) -> str:
-    """The start of a body for the trace: decoded leniently, whitespace collapsed."""
-    text = " ".join(body[: _SNIPPET_CHARS * 4].decode("utf-8", errors="replace").split())
-    return text[:_SNIPPET_CHARS]
-
-
-__all__ = ["read_ping_answer", "read_post_answer", "read_price", "snippet"]
+__all__ = ["read_ping_answer", "read_post_answer", "read_price", "reads_as_refusal", "snippet"]

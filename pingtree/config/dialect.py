@@ -267,9 +267,10 @@ class Matcher(Locator):
 class ResponseMap(_Frozen):
     """How to read the buyer's answer. A 2xx is needed, then: `accepted` matches → a bid (ping;
     `price` must read as a price) or a sale (post); else `duplicate` → declined `duplicate`; else
-    `rejected` → declined with `reason`; else, when `rejected` is given, the answer is unknown: a
-    failure with a snippet of it in the trace. Without `rejected`, any answer whose `accepted`
-    value is found but not among its values is a decline; one without it is unknown."""
+    `rejected` → declined with `reason`; else the answer is unknown, quoted in the trace: to a
+    ping a failure, to a post `post_unknown` (the buyer may have taken the lead). Without
+    `rejected`, a ping's answer whose `accepted` value is found but not among its values is a
+    decline; a post's is unknown, since only a refusal the map names lets the lead go on."""
 
     format: Literal["json", "xml", "text"] = "json"
     accepted: Matcher

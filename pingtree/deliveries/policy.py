@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
 
-from pingtree.codec.native import Decline
-from pingtree.codec.response import read_post_answer
+from pingtree.codec.response import reads_as_refusal
 from pingtree.config.models import Destination
 from pingtree.store.queue import DeadLetter, Delivered, Disabled, Job, RetryAt, Settlement
 
@@ -114,7 +113,7 @@ def _answered(
 def _reads_as_rejection(destination: Destination, status: int, body: bytes) -> bool:
     if destination.response is None:
         return False
-    return isinstance(read_post_answer(destination.response, status, body), Decline)
+    return reads_as_refusal(destination.response, status, body)
 
 
 def _retry(
