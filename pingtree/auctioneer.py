@@ -17,10 +17,10 @@ from decimal import Decimal
 
 from pingtree import ids
 from pingtree.auction import Offer, plan_tiers, rank
-from pingtree.codec import Accepted, Decline, Failure, PostAnswer
+from pingtree.codec import Accepted, Decline, Failure, PostAnswer, Unknown
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig
-from pingtree.errors import BuyerAnswerLost, BuyerTimeout, StoreUnavailable, TakenOver
+from pingtree.errors import StoreUnavailable, TakenOver
 from pingtree.lead import redact
 from pingtree.money import breakeven
 from pingtree.outcome import Auction, Outcome, Sale
@@ -262,8 +262,7 @@ class Auctioneer:
         now = self._now()
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
-            # A buyer's snippet is shown as it came, less the lead's PII and its own secrets.
-            words = mask_secrets(redact(detail, auction.lead), buyer)
+            words = _buyer_words(detail, auction, buyer)
             auction.note(
                 now, buyer.id, "ping", result, reason=reason, detail=words, **answered.timing
             )
@@ -292,7 +291,7 @@ class Auctioneer:
     # posts ------------------------------------------------------------------------------------
 
     async def _sell(self, auction: Auction, wire: Wire, offer: Offer) -> Sale | None:
-        """Post to one offer. A Sale ends the auction (sold, or pending on an ambiguous timeout);
+        """Post to one offer. A Sale ends the auction (sold, or pending on an ambiguous answer);
         None means go on to the next offer."""
         buyer = auction.tree.buyers[offer.buyer_id]
         if buyer.post is None:
@@ -331,7 +330,7 @@ class Auctioneer:
             self._transport, target, body, timeout_s, auction.tree.max_response, tls=buyer.post.tls
         )
         answer = read_post(buyer, answered)
-        await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
+        await self._breaker_record(buyer.id, isinstance(answer, Accepted | Decline), auction)
         return await self._settle(auction, buyer, offer, reservation, answered, answer)
 
     async def _assign(self, auction: Auction, buyer: BuyerConfig, offer: Offer) -> Sale | None:
@@ -369,11 +368,12 @@ class Auctioneer:
     ) -> Sale | None:
         """Keep or release the cap and dedup claim by what the post's answer means."""
         now, price = self._now(), offer.price
-        if isinstance(answered.outcome, BuyerTimeout | BuyerAnswerLost):
-            # Ambiguous (no answer in time, or the connection lost once the post was out): the
-            # buyer may have taken it. Keep the cap and dedup claim (never over a cap) and
-            # stop, unless the buyer's config lets the lead go on.
-            detail = answered.outcome.detail
+        if isinstance(answer, Unknown):
+            # Ambiguous (no answer, or a 2xx that says neither yes nor no): the buyer may have
+            # taken it. Keep the cap and dedup claim (never over a cap) and stop, unless the
+            # buyer's config lets the lead go on: on_post_timeout when no status came back,
+            # on_post_unknown when one did.
+            words = _buyer_words(answer.detail, auction, buyer)
             auction.note(
                 now,
                 buyer.id,
@@ -381,11 +381,12 @@ class Auctioneer:
                 "unknown",
                 reason="post_unknown",
                 bid=price,
-                detail=detail,
+                detail=words,
                 **answered.timing,
             )
             await self._confirm(reservation)
-            if buyer.on_post_timeout == "stop":
+            then = buyer.on_post_timeout if answer.status is None else buyer.on_post_unknown
+            if then == "stop":
                 return Sale("pending", buyer.id, price)
             auction.unknown_post = auction.unknown_post or buyer.id
             return None
@@ -397,8 +398,7 @@ class Auctioneer:
         if reservation is not None:
             await self._store.release_eventually(reservation)
         result, reason, detail = _refusal(answer, "rejected", "post_rejected")
-        # A buyer may echo the phone it was sent, or the credentials.
-        words = mask_secrets(redact(detail, auction.lead), buyer)
+        words = _buyer_words(detail, auction, buyer)
         auction.note(
             now, buyer.id, "post", result, reason=reason, bid=price, detail=words, **answered.timing
         )
@@ -448,6 +448,12 @@ class Auctioneer:
         # The breaker's statistics miss a call: no lead's state depends on it.
         with suppress(StoreUnavailable):
             await self._store.breaker_record(buyer_id, ok, policy)
+
+
+def _buyer_words(detail: str, auction: Auction, buyer: BuyerConfig) -> str:
+    """A buyer's words for the trace, as they came less the lead's PII and the buyer's own
+    secrets: a buyer may echo the phone it was sent, or the credentials."""
+    return mask_secrets(redact(detail, auction.lead), buyer)
 
 
 def _refusal(answer: Decline | Failure, result: str, reason: str) -> tuple[str, str, str]:

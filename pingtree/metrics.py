@@ -234,7 +234,8 @@ class Metrics:
                 continue
             counter = self.pings if event.step == "ping" else self.posts
             child(counter, event.buyer_id, event.result, reason).inc()
-            if reason in ("timeout", "post_unknown"):
+            # A post_unknown with a status is a 2xx nobody could read, not a call that timed out.
+            if reason == "timeout" or (reason == "post_unknown" and event.http_status is None):
                 child(self.timeouts, event.buyer_id, event.step).inc()
             if event.duration_ms is not None:
                 seconds = event.duration_ms / 1000

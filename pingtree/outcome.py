@@ -77,7 +77,7 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Sale:
-    """How an auction ended with a buyer: sold, or pending on an ambiguous post timeout."""
+    """How an auction ended with a buyer: sold, or pending on an ambiguous post (post_unknown)."""
 
     status: Literal["sold", "pending"]
     buyer_id: str
@@ -102,7 +102,7 @@ class Auction:
     excluded: tuple[tuple[str, int], ...] = ()  # buyers the index left out, by reason
     trace: list[TraceEvent] = field(default_factory=list)
     offers_seen: int = 0
-    unknown_post: str | None = None  # the buyer whose post timed out, when the lead went on
+    unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
     won: Offer | None = None  # the offer that bought the lead: its ping's ids for the deliveries
 
     @classmethod

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pingtree import ids, jsonenc
 from pingtree.auction import Offer
-from pingtree.codec import Accepted, Bid, Decline, Failure
+from pingtree.codec import Accepted, Bid, Decline, Failure, Unknown
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, Config, env_values, masked_url, read_yaml
 from pingtree.config.dialect import secret_header
@@ -113,6 +113,8 @@ def _meaning(answer: object) -> str:
         return f"declined ({answer.code}): {answer.reason}"
     if isinstance(answer, Failure):
         return f"failure ({answer.reason}): {answer.detail}"
+    if isinstance(answer, Unknown):
+        return f"unknown (post_unknown: the buyer may have taken it): {answer.detail}"
     return repr(answer)
 
 

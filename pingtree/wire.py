@@ -16,7 +16,15 @@ from datetime import date
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pingtree.auction import Offer
-from pingtree.codec import Failure, PingAnswer, PingBody, PostAnswer, encode_post, post_body
+from pingtree.codec import (
+    Failure,
+    PingAnswer,
+    PingBody,
+    PostAnswer,
+    Unknown,
+    encode_post,
+    post_body,
+)
 from pingtree.codec.request import Sources, build_request, derived_fields
 from pingtree.codec.response import read_ping_answer, read_post_answer
 from pingtree.codec.transforms import MappingError
@@ -135,10 +143,18 @@ def read_ping(buyer: BuyerConfig, answered: Call) -> PingAnswer:
 
 
 def read_post(buyer: BuyerConfig, answered: Call) -> PostAnswer:
-    if isinstance(answered.outcome, BuyerCallFailed):
-        return Failure(answered.outcome.reason, answered.outcome.detail)
+    """What a post's answer means. A call that failed once the buyer may have acted on it (a
+    timeout, a connection lost, a 2xx broken in transit) is Unknown, not a failure: the buyer
+    may have taken the lead."""
+    outcome = answered.outcome
+    if isinstance(outcome, BuyerCallFailed):
+        if not outcome.ambiguous:
+            return Failure(outcome.reason, outcome.detail)
+        if outcome.http_status is None:
+            return Unknown(outcome.detail)
+        return Unknown(f"HTTP {outcome.http_status}, {outcome.detail}", outcome.http_status)
     assert buyer.post is not None
-    return read_post_answer(buyer.post.response, answered.outcome.status, answered.outcome.body)
+    return read_post_answer(buyer.post.response, outcome.status, outcome.body)
 
 
 # Shorter values are not masked: a "1" or a "yes" would blank out every "1" or "yes" of a text.

@@ -39,6 +39,7 @@ class DialectBuyers:
     xml_ping: str = "matched"  # matched · unmatched · html (an error page with status 200)
     xml_price: str = "$22.50"
     xml_post: str = "accepted"  # accepted · duplicate · rejected · gibberish
+    xml_doctype: str = ""  # a <!DOCTYPE …> line after the XML declaration of every answer
     crm_ping: str = "BID 14.50"
     crm_post: str = "OK 48213"
     ghl_status: str = "success"
@@ -97,29 +98,34 @@ class DialectBuyers:
         seen = await self._record(f"xml-legal/{step}", request)
         document = ElementTree.fromstring(seen.body)
         if document.tag != "lead" or document.findtext("key") != XML_LEGAL_KEY:
-            return _xml("<response><status>Error</status><message>bad key</message></response>")
+            return self._xml(
+                "<response><status>Error</status><message>bad key</message></response>"
+            )
         if step == "ping":
             if self.xml_ping == "html":
                 return web.Response(text="<html><body>Service Unavailable</body></html>")
             if self.xml_ping == "unmatched":
-                return _xml("<response><status>Unmatched</status><message>no demand</message>"
-                            "</response>")  # fmt: skip
+                return self._xml("<response><status>Unmatched</status><message>no demand</message>"
+                                 "</response>")  # fmt: skip
             token = f"tok-{next(self._ids)}"
             self.tokens.append(token)
-            return _xml(
+            return self._xml(
                 f"<response><status>Matched</status><price>{self.xml_price}</price>"
                 f"<ping_token>{token}</ping_token></response>"
             )
         if document.findtext("ping_token") not in self.tokens:
-            return _xml("<response><status>Rejected</status><message>unknown ping</message>"
-                        "</response>")  # fmt: skip
+            return self._xml("<response><status>Rejected</status><message>unknown ping</message>"
+                             "</response>")  # fmt: skip
         answers = {
             "accepted": "<status>Accepted</status><lead_id>XL-991</lead_id>",
             "duplicate": "<status>Duplicate</status><message>seen in the last 30 days</message>",
             "rejected": "<status>Rejected</status><message>outside service area</message>",
             "gibberish": "<status>Pending review</status>",
         }
-        return _xml(f"<response>{answers[self.xml_post]}</response>")
+        return self._xml(f"<response>{answers[self.xml_post]}</response>")
+
+    def _xml(self, text: str) -> web.Response:
+        return _xml(self.xml_doctype + text)
 
     # a GoHighLevel-style webhook ---------------------------------------------------------------
 

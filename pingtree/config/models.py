@@ -492,7 +492,10 @@ class BuyerConfig(_Frozen):
     dedup_days: float | None = Field(None, gt=0, le=3650)
     pricing: Literal["bid", "fixed"] = "bid"
     price: Money | None = None
+    # A post that may have been taken: no answer (timeout, connection lost) or a 2xx that says
+    # neither yes nor no. `stop` leaves the lead pending; `next` lets it go on down the tree.
     on_post_timeout: Literal["stop", "next"] = "stop"
+    on_post_unknown: Literal["stop", "next"] = "stop"
     pii_attributes: frozenset[str] = frozenset()
     ping: Endpoint | None = None
     post: Endpoint | None = None  # none: a delivery buyer (pricing: fixed with deliveries)

@@ -271,22 +271,37 @@ async def test_an_exhausted_tier_hands_the_lead_to_the_next_tier(buyers, start_r
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type", "result", "reason"),
+    ("body", "content_type", "result", "reason", "detail"),
     [
         (
             b'{"accepted": false, "reason": "Quota Reached"}',
             "application/json",
             "rejected",
             "post_rejected",
+            "Quota Reached",
         ),
-        (b"<html><body>Thank you!</body></html>", "text/html", "failed", "bad_response"),
-        (b'{"status": "ok"}', "application/json", "failed", "bad_response"),
+        (
+            b"<html><body>Thank you!</body></html>",
+            "text/html",
+            "unknown",
+            "post_unknown",
+            "HTTP 200, body is not JSON: <html><body>Thank you!</body></html>",
+        ),
+        (
+            b'{"status": "ok"}',
+            "application/json",
+            "unknown",
+            "post_unknown",
+            """HTTP 200, no boolean 'accepted': {"status": "ok"}""",
+        ),
     ],
     ids=["quota-reached", "html", "no-accepted-field"],
 )
 async def test_a_200_that_does_not_say_accepted_is_not_a_sale(
-    buyers, start_router, body, content_type, result, reason
+    buyers, start_router, body, content_type, result, reason, detail
 ):
+    """Not a sale either way. A refusal lets the lead go on to the next bid; a 200 that says
+    neither yes nor no may be the buyer's yes (DESIGN §8, v3): `pending`, nobody else posted."""
     buyers.set("a", bid=50, post_status=200, post_body=body, post_content_type=content_type)
     buyers.set("b", bid=20)
     config = make_config([make_buyer(n, buyers) for n in "ab"])
@@ -294,15 +309,20 @@ async def test_a_200_that_does_not_say_accepted_is_not_a_sale(
 
     answer, view = await sell(router, lead())
 
-    assert answer["status"] == "sold"
-    assert view["buyer_id"] == "b" and view["price"] == 20
     post_events = [e for e in view["trace"] if e["buyer_id"] == "a" and e["step"] == "post"]
     assert [(e["result"], e["reason"], e.get("http_status")) for e in post_events] == [
         (result, reason, 200)
     ]
+    assert post_events[0]["detail"] == detail
+    assert len(buyers.recorded("a").posts) == 1
     if reason == "post_rejected":
-        assert post_events[0]["detail"] == "Quota Reached"
-    assert len(buyers.recorded("a").posts) == 1 and len(buyers.recorded("b").posts) == 1
+        assert answer["status"] == "sold"
+        assert view["buyer_id"] == "b" and view["price"] == 20
+        assert len(buyers.recorded("b").posts) == 1
+    else:
+        assert (answer["status"], answer["reason"]) == ("pending", "post_unknown")
+        assert view["buyer_id"] == "a" and answer["payout"] is None
+        assert buyers.recorded("b").posts == []
 
 
 async def test_a_lone_buyer_answering_quota_reached_leaves_the_lead_unsold(buyers, start_router):

@@ -129,21 +129,37 @@ async def test_an_xml_ping_refusal_or_an_error_page_is_never_a_bid(
 
 
 async def test_xml_post_refusals_are_traced_with_their_reason(dialects, start_router):
-    for answer, reason, detail in (
-        ("duplicate", "duplicate", "seen in the last 30 days"),
-        ("rejected", "post_rejected", "outside service area"),
-        ("gibberish", "bad_response", "unknown answer"),
+    """A refusal the map names ends the post (`unsold` here, with no other buyer); a status word
+    it does not know may be the buyer's yes: `post_unknown`, the lead `pending` (DESIGN §8)."""
+    for answer, status, result, reason, detail in (
+        ("duplicate", "unsold", "rejected", "duplicate", "seen in the last 30 days"),
+        ("rejected", "unsold", "rejected", "post_rejected", "outside service area"),
+        (
+            "gibberish",
+            "pending",
+            "unknown",
+            "post_unknown",
+            "HTTP 200, unknown answer: <response><status>Pending review</status></response>",
+        ),
     ):
         dialects.xml_post = answer
         router = await start_router(config_for(dialects, "xml-legal"))
         reply, view = await sell(router, lead())
-        assert reply["status"] == "unsold", answer
+        assert reply["status"] == status, answer
         post = next(e for e in view["trace"] if e["step"] == "post")
-        assert (post["result"], post["reason"]) == (
-            "failed" if reason == "bad_response" else "rejected",
-            reason,
-        ), answer
+        assert (post["result"], post["reason"]) == (result, reason), answer
         assert detail in post["detail"]
+
+
+async def test_an_xml_buyer_naming_its_dtd_is_read_and_buys(dialects, start_router):
+    """Real buyers put `<!DOCTYPE response SYSTEM "https://…dtd">` after the declaration of
+    every answer: it is read (the DTD is not fetched), the bid and the sale go through."""
+    dialects.xml_doctype = '<!DOCTYPE response SYSTEM "https://buyer.example/dtd/response.dtd">'
+    router = await start_router(config_for(dialects, "xml-legal"))
+    answer, view = await sell(router, lead())
+    assert (answer["status"], view["buyer_id"], view["price"]) == ("sold", "xml-legal", 22.5)
+    assert view["buyer_lead_id"] == "XL-991"
+    assert trace(view, "xml-legal") == [("ping", "bid", None), ("post", "accepted", None)]
 
 
 # the webhook buyer -----------------------------------------------------------------------------
