@@ -225,6 +225,41 @@ async def test_a_reset_after_the_head_stops_the_lead_pending(buyers, start_route
     assert buyers.recorded("second").posts == []
 
 
+# No HTTP status came back at all, once the post was out: on_post_timeout's case, not this one's.
+NO_STATUS = [
+    pytest.param(reset(), "after the request was sent", id="reset-on-reading-the-post"),
+    pytest.param(raw(b"HELLO, lead received\r\n\r\n"), "not valid HTTP", id="not-http-at-all"),
+]
+
+
+@pytest.mark.parametrize(("post_answer", "words"), NO_STATUS)
+@pytest.mark.parametrize("on_post_timeout", ["stop", "next"])
+async def test_a_post_answered_without_any_status_follows_on_post_timeout(
+    buyers, start_router, raw_buyers, post_answer, words, on_post_timeout
+):
+    sold, view, _ = await _auction(
+        buyers,
+        start_router,
+        raw_buyers,
+        post_answer,
+        on_post_timeout=on_post_timeout,
+        on_post_unknown="next" if on_post_timeout == "stop" else "stop",  # not this setting
+    )
+
+    event = _first_post(view)
+    assert (event["result"], event["reason"], event.get("http_status")) == (
+        "unknown",
+        "post_unknown",
+        None,
+    )
+    assert words in event["detail"]
+    if on_post_timeout == "stop":
+        assert (sold["status"], sold["reason"]) == ("pending", "post_unknown")
+        assert buyers.recorded("second").posts == []
+    else:
+        assert (sold["status"], view["buyer_id"]) == ("sold", "second")
+
+
 @pytest.mark.parametrize(("post_answer", "words", "post"), AMBIGUOUS)
 async def test_on_post_unknown_next_lets_the_lead_go_on(
     buyers, start_router, raw_buyers, post_answer, words, post
