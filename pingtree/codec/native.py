@@ -122,7 +122,7 @@ def encode_post(body: dict[str, Any]) -> bytes:
 def _json_object(status: int, body: bytes) -> dict[str, Any] | Failure:
     if not 200 <= status < 300:
         return Failure("http_error", f"HTTP {status}")
-    if not body.strip():
+    if not body or body.isspace():  # (no copy of the body: this runs on every answer)
         return Failure("bad_response", "empty body")
     try:
         decoded = jsonenc.loads(body)
