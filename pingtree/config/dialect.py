@@ -87,6 +87,7 @@ TRANSFORMS: Mapping[str, str] = MappingProxyType(
         "truncate": "truncate:20 (at most 20 characters)",
         "string": "42 → '42'",
         "number": "'42.5' → 42.5",
+        "email_domain": "Jane@Example.COM → example.com",
     }
 )
 _WITH_ARGUMENT = ("date", "datetime", "truncate")
