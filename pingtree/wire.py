@@ -19,9 +19,10 @@ from pingtree.auction import Offer
 from pingtree.codec import Failure, PingAnswer, PingBody, PostAnswer, encode_post, post_body
 from pingtree.codec.request import Sources, build_request, derived_fields
 from pingtree.codec.response import read_ping_answer, read_post_answer
-from pingtree.codec.transforms import MappingError
+from pingtree.codec.transforms import MappingError, email_domain
 from pingtree.config import BuyerConfig, Endpoint
 from pingtree.config.dialect import BasicAuth, secret_header
+from pingtree.config.reads import ping_pii
 from pingtree.errors import BuyerCallFailed
 from pingtree.lead import anonymize
 from pingtree.outcome import Auction
@@ -36,7 +37,8 @@ class Wire:
 
     def __init__(self, auction: Auction) -> None:
         self._auction = auction
-        self._bodies: dict[frozenset[str], PingBody] = {}
+        # By (attributes withheld, PII opted in): most buyers share the first body.
+        self._bodies: dict[tuple[frozenset[str], frozenset[str]], PingBody] = {}
         self._today: date = auction.received_at.date()
         schema = auction.tree.config.verticals.get(auction.lead.vertical)
         # Derived fields (zip3, age_band) a vertical's schema adds to every native ping.
@@ -58,7 +60,7 @@ class Wire:
             return endpoint.url_for(self._auction.lead.test), body
         # A dialect without `fields` still sends the native ping (with its own headers, auth…).
         native = None if endpoint.fields else self._native_ping(buyer).with_ping_id(ping_id)
-        return self._request(endpoint, self._sources(ping_id=ping_id), ping_id, native)
+        return self._request(endpoint, self._sources(buyer, ping_id), ping_id, native)
 
     def post(self, buyer: BuyerConfig, offer: Offer) -> tuple[Target, bytes] | MappingError:
         auction, endpoint = self._auction, buyer.post
@@ -86,16 +88,34 @@ class Wire:
         # One message id per (lead, buyer): a receiver that sees it twice knows it is a repeat.
         return self._request(endpoint, sources, f"{auction.id}-{buyer.id}")
 
+    def ping_pii(self, buyer: BuyerConfig) -> tuple[str, ...]:
+        """The PII this buyer's ping carries for this lead, by name (what its `ping_pii_allowed`
+        lets in and the lead has): the trace marks the ping with it."""
+        read = ping_pii(buyer)
+        if not read:
+            return ()
+        values = self._opted_in(read)
+        return tuple(sorted(name for name, value in values.items() if value))
+
+    def _opted_in(self, names: frozenset[str]) -> dict[str, str | None]:
+        lead = self._auction.lead
+        values = {"city": lead.city, "ip_address": lead.ip_address}
+        values["email_domain"] = email_domain(lead.email)
+        return {name: values[name] for name in sorted(names)}
+
     def _native_ping(self, buyer: BuyerConfig) -> PingBody:
         auction = self._auction
         pii = auction.tree.config.pii_for(buyer, auction.lead.vertical)
-        if pii not in self._bodies:
+        key = (pii, buyer.ping_pii_allowed)
+        if key not in self._bodies:
             ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)
             ping.update(self._derived)
-            self._bodies[pii] = PingBody(ping)
-        return self._bodies[pii]
+            opted_in = self._opted_in(buyer.ping_pii_allowed)
+            ping.update((name, value) for name, value in opted_in.items() if value)
+            self._bodies[key] = PingBody(ping)
+        return self._bodies[key]
 
-    def _sources(self, ping_id: str) -> Sources:
+    def _sources(self, buyer: BuyerConfig, ping_id: str) -> Sources:
         auction = self._auction
         return Sources(
             lead=auction.lead,
@@ -103,6 +123,7 @@ class Wire:
             lead_id=auction.id,
             seller=auction.seller.id,
             ping_id=ping_id,
+            pii_allowed=buyer.ping_pii_allowed,
         )
 
     def _request(

@@ -554,6 +554,28 @@ def test_a_ping_mapping_sends_no_pii() -> None:
         assert b"305" not in wire and b"555" not in wire, kind
 
 
+def test_a_ping_reads_the_pii_its_buyer_opted_in_to_and_no_other() -> None:
+    lead = make_lead(email="Maria.Gonzalez@Example.COM", ip_address="198.51.100.42")
+    point = fields(
+        F(to="town", **{"from": "city"}),
+        F(to="domain", **{"from": "email_domain"}),
+        F(to="ip", **{"from": "ip_address"}),
+    )
+    allowed = frozenset({"city", "email_domain", "ip_address"})
+    sent = request(point, ping_sources(lead, pii_allowed=allowed))
+    assert json.loads(sent.body) == {
+        "town": "Miami",
+        "domain": "example.com",
+        "ip": "198.51.100.42",
+    }
+    for opted_in in sorted(allowed):  # the second lock, should the config check be bypassed
+        others = ping_sources(lead, pii_allowed=allowed - {opted_in})
+        with pytest.raises(MappingError, match="PII"):
+            others.read(opted_in)
+    with pytest.raises(MappingError, match="PII"):
+        ping_sources(lead, pii_allowed=allowed).read("email")
+
+
 def test_the_config_refuses_a_ping_mapping_that_reads_pii() -> None:
     buyer = make_buyer("dialect-a", ping={"fields": [{"to": "Phone", "from": "phone"}]})
     with pytest.raises(ConfigError, match="PII"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from pingtree.codec.bodies import form_body, form_pairs, json_body, with_query, xml_body
 from pingtree.codec.native import encode_post, post_body
-from pingtree.codec.transforms import MappingError, apply, text_of
+from pingtree.codec.transforms import MappingError, apply, email_domain, text_of
 from pingtree.config.dialect import (
     AUCTION_SOURCES,
     LEAD_SOURCES,
@@ -24,7 +24,8 @@ from pingtree.config.dialect import (
     secret_header,
 )
 from pingtree.config.models import Endpoint, masked_url
-from pingtree.lead import PII_FIELDS, Lead, anonymize
+from pingtree.config.reads import PING_PII_SOURCES
+from pingtree.lead import Lead, anonymize
 from pingtree.signing import signature_headers
 
 CONTENT_TYPES = {
@@ -60,9 +61,10 @@ def derived_fields(lead: Lead, today: date) -> dict[str, str | None]:
 class Sources:
     """Everything a field mapping may read (config.dialect.check_source lists it): the lead, the
     values derived from it, this auction's ids and, for a post, the winning ping's bid and the
-    values its answer carried. A request without a `price` is a ping: it never reads PII (the
-    config refuses such mappings at load; this is the second lock) and reads attributes as the
-    native ping sends them (lead.anonymize drops those repeating the lead's PII)."""
+    values its answer carried. A request without a `price` is a ping: it never reads PII but what
+    the buyer's `ping_pii_allowed` names (the config refuses other mappings at load; this is the
+    second lock) and reads attributes as the native ping sends them (lead.anonymize drops those
+    repeating the lead's PII)."""
 
     lead: Lead
     today: date
@@ -72,6 +74,7 @@ class Sources:
     bid_id: str | None = None
     price: Decimal | None = None
     carried: Mapping[str, str] = field(default_factory=dict)
+    pii_allowed: frozenset[str] = frozenset()  # the buyer's ping_pii_allowed (pings only)
 
     @property
     def for_ping(self) -> bool:
@@ -91,10 +94,12 @@ class Sources:
 
     def read(self, source: str) -> Any:
         """The value a `from:` names, or None when the lead (or the ping's answer) has none."""
+        if self.for_ping and source in PING_PII_SOURCES and source not in self.pii_allowed:
+            raise MappingError(source, "is PII: never read for a ping")
         if source in LEAD_SOURCES:
-            if self.for_ping and source in PII_FIELDS:
-                raise MappingError(source, "is PII: never read for a ping")
             return getattr(self.lead, source)
+        if source == "email_domain":  # derived, but PII: a ping reads it only when opted in
+            return email_domain(self.lead.email)
         if source in self._derived:
             return self._derived[source]
         if source in AUCTION_SOURCES:

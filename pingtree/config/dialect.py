@@ -61,6 +61,8 @@ LEAD_SOURCES: frozenset[str] = frozenset(
 )  # fmt: skip
 # Computed from the lead, never PII: the first three digits of the zip, the consumer's age band.
 DERIVED_SOURCES: frozenset[str] = frozenset({"zip3", "age_band"})
+# Computed from the lead and PII all the same (the domain of a small firm's address names it).
+PII_DERIVED_SOURCES: frozenset[str] = frozenset({"email_domain"})
 # What the router knows of this auction: its lead id, the seller, and (posts) the winning ping.
 AUCTION_SOURCES: frozenset[str] = frozenset(
     {"auction.lead_id", "auction.seller", "auction.ping_id", "auction.bid_id", "auction.price"}
@@ -172,12 +174,15 @@ def check_source(source: str) -> str:
     """A `from` must name something a mapping can read; the error lists what can be."""
     if source in LEAD_SOURCES or source in DERIVED_SOURCES or source in AUCTION_SOURCES:
         return source
+    if source in PII_DERIVED_SOURCES:
+        return source
     head, _, name = source.partition(".")
     if head in ("attributes", "ping") and name and _PATH.match(name):
         return source
     raise ValueError(
         f"unknown source {source!r}: a lead field ({', '.join(sorted(LEAD_SOURCES))}), "
-        "attributes.NAME, zip3, age_band, auction.(lead_id|seller|ping_id|bid_id|price) "
+        "attributes.NAME, zip3, age_band, email_domain, "
+        "auction.(lead_id|seller|ping_id|bid_id|price) "
         "or ping.NAME (a value carried from the ping's answer)"
     )
 
@@ -370,6 +375,7 @@ __all__ = [
     "AUCTION_SOURCES",
     "DERIVED_SOURCES",
     "LEAD_SOURCES",
+    "PII_DERIVED_SOURCES",
     "TRANSFORMS",
     "Auth",
     "BasicAuth",

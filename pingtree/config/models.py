@@ -30,9 +30,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
+from pingtree.config.reads import check_ping_pii_opt_ins, mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
-from pingtree.lead import PII_FIELDS
 from pingtree.states import STATE_CODES
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
@@ -494,11 +494,15 @@ class BuyerConfig(_Frozen):
     price: Money | None = None
     on_post_timeout: Literal["stop", "next"] = "stop"
     pii_attributes: frozenset[str] = frozenset()
+    # PII this buyer's pings carry because its spec demands it (DESIGN §8b): some of
+    # config.reads.PING_PII_OPT_INS, never more; `pingtree validate` lists each.
+    ping_pii_allowed: frozenset[str] = frozenset()
     ping: Endpoint | None = None
     post: Endpoint | None = None  # none: a delivery buyer (pricing: fixed with deliveries)
     deliveries: tuple[Destination, ...] = ()
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
+    _opt_ins = field_validator("ping_pii_allowed")(check_ping_pii_opt_ins)
 
     @property
     def limits_sales(self) -> bool:
@@ -549,7 +553,7 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _pings_without_pii(self) -> Config:
-        errors = ping_mapping_errors(self)
+        errors = mapping_errors(self)
         if errors:
             raise located(errors)
         return self
@@ -582,30 +586,6 @@ class Config(_Frozen):
             if buyer.verticals is None or name in buyer.verticals:
                 pii |= schema.pii_attributes
         return pii
-
-
-# Sources a ping mapping cannot read: PII, and what only exists once a ping has been answered.
-_POST_ONLY_SOURCES = frozenset({"auction.bid_id", "auction.price"})
-
-
-def ping_mapping_errors(config: Config) -> list[tuple[str, str]]:
-    """A ping mapping that would send PII (DESIGN §8, or an attribute marked pii) is refused."""
-    errors: list[tuple[str, str]] = []
-    for index, buyer in enumerate(config.buyers):
-        if buyer.ping is None or buyer.ping.fields is None:
-            continue
-        pii = config.pii_for(buyer)
-        for number, field in enumerate(buyer.ping.fields):
-            source = field.source
-            if source is None:
-                continue
-            where = f"buyers[{index}:{buyer.id}].ping.fields[{number}].from"
-            head, _, name = source.partition(".")
-            if source in PII_FIELDS or (head == "attributes" and name in pii):
-                errors.append((where, f"{source!r} is PII: it can go in a post, never in a ping"))
-            elif head == "ping" or source in _POST_ONLY_SOURCES:
-                errors.append((where, f"{source!r} is only known after the ping: use it in posts"))
-    return errors
 
 
 def located(errors: list[tuple[str, str]]) -> PydanticCustomError:
