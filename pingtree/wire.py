@@ -170,7 +170,9 @@ def secret_values(endpoint: Endpoint) -> set[str]:
     """What pingtree sends this endpoint that a buyer must not see quoted back in a trace: its
     auth (the password or token, and the Basic header's base64 too), its signing secret,
     header values whose names sound secret, every query value (of `query:` and of the URL
-    itself, where buyers often put a key) and the URL's password."""
+    itself, where buyers often put a key) and the URL's password. A value read per lead
+    (`{from: ping.ping_id}`) is none of these: it is the buyer's own id for this ping, or a
+    lead's value whose PII `lead.redact` masks, and quoting it back helps the operator."""
     values: set[str] = set()
     auth = endpoint.auth
     if isinstance(auth, BasicAuth):
@@ -182,8 +184,12 @@ def secret_values(endpoint: Endpoint) -> set[str]:
     if endpoint.sign is not None:
         secret = endpoint.sign.secret.get_secret_value()
         values |= {secret, secret.removeprefix("whsec_")}
-    values |= {value for name, value in endpoint.headers.items() if secret_header(name)}
-    values |= set(endpoint.query.values())
+    values |= {
+        value
+        for name, value in endpoint.headers.items()
+        if secret_header(name) and isinstance(value, str)
+    }
+    values |= {value for value in endpoint.query.values() if isinstance(value, str)}
     for url in (endpoint.url, endpoint.sandbox_url):
         if url:
             parts = urlsplit(url)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +21,7 @@ from pingtree.config.dialect import (
     AUCTION_SOURCES,
     LEAD_SOURCES,
     BasicAuth,
+    MappedValue,
     check_source,
     secret_header,
 )
@@ -115,27 +117,33 @@ class Sources:
 
 
 def build_body(endpoint: Endpoint, sources: Sources) -> dict[str, Any]:
-    """The buyer's fields, by its names (`to`, dotted when nested), in the mapping's order. Each
-    value: the fixed `value` or what `from` reads → `default` when that is missing (None or
-    empty text) → `map` → each transform in turn. A field still None is left out."""
+    """The buyer's fields, by its names (`to`, dotted when nested), in the mapping's order, each
+    its `mapped_value`. A field whose value is None is left out."""
     if endpoint.fields is None:
         raise ValueError("this endpoint has no field mapping: it sends the native body")
     body: dict[str, Any] = {}
     for mapping in endpoint.fields:
-        value = mapping.value
-        if mapping.source is not None:
-            value = sources.read(mapping.source)
-            if value is None or value == "":
-                value = mapping.default
-        if value is not None and mapping.map:
-            value = _mapped(mapping.map, value)
-        for spec in mapping.transform:
-            if value is None:
-                break
-            value = apply(value, spec, field=mapping.to)
+        value = mapped_value(mapping, sources, mapping.to)
         if value is not None:
             body[mapping.to] = value
     return body
+
+
+def mapped_value(mapping: MappedValue, sources: Sources, name: str) -> Any:
+    """The fixed `value` or what `from` reads → `default` when that is missing (None or empty
+    text) → `map` → each transform in turn. A transform's refusal names `name`."""
+    value = mapping.value
+    if mapping.source is not None:
+        value = sources.read(mapping.source)
+        if value is None or value == "":
+            value = mapping.default
+    if value is not None and mapping.map:
+        value = _mapped(mapping.map, value)
+    for spec in mapping.transform:
+        if value is None:
+            break
+        value = apply(value, spec, field=name)
+    return value
 
 
 def _mapped(table: Mapping[str, Any], value: Any) -> Any:
@@ -177,7 +185,7 @@ def build_request(
     endpoint without `fields` (a ping's is built by the router, which knows what each buyer may
     not see; a post's is `native.post_body` of `sources` when not given). `message_id` and
     `timestamp` (Unix seconds) go into the Standard Webhooks signature when the endpoint signs."""
-    query = list(endpoint.query.items())
+    query = list(_text_pairs(endpoint.query, sources, "query."))
     content_type: str | None = CONTENT_TYPES[endpoint.format]
     if endpoint.fields is None:
         body = native_body if native_body is not None else _native_post(sources)
@@ -193,7 +201,7 @@ def build_request(
             body = xml_body(endpoint.root, fields)
         else:
             body = json_body(fields)
-    headers = dict(_headers(endpoint, content_type))
+    headers = dict(_headers(endpoint, content_type, sources))
     if endpoint.sign is not None:
         signed = signature_headers(endpoint.sign.secret, message_id, timestamp, body)
         headers.update((name.lower(), (name, value)) for name, value in signed)
@@ -201,12 +209,34 @@ def build_request(
     return OutboundRequest(endpoint.method, url, tuple(headers.values()), body)
 
 
-def _headers(endpoint: Endpoint, content_type: str | None) -> Iterator[tuple[str, tuple[str, str]]]:
+def _text_pairs(
+    given: Mapping[str, str | MappedValue], sources: Sources, where: str
+) -> Iterator[tuple[str, str]]:
+    """A `query:` or `headers:` map as text: fixed values as written, mapped ones read for this
+    request (`{from: ping.ping_id}`) and left out when None, like a field."""
+    for name, value in given.items():
+        if isinstance(value, str):
+            yield name, value
+            continue
+        mapped = mapped_value(value, sources, where + name)
+        if mapped is not None:
+            yield name, text_of(mapped)
+
+
+# A header value read per lead must stay one header: no line break, no other control character.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _headers(
+    endpoint: Endpoint, content_type: str | None, sources: Sources
+) -> Iterator[tuple[str, tuple[str, str]]]:
     """(lower-case name, (name, value)): a later header replaces an earlier one of that name, so
     the endpoint's Content-Type wins over the format's and `auth` over an Authorization header."""
     if content_type is not None:
         yield "content-type", ("Content-Type", content_type)
-    for name, value in endpoint.headers.items():
+    for name, value in _text_pairs(endpoint.headers, sources, "headers."):
+        if _NOT_IN_HEADER.search(value):
+            raise MappingError(f"headers.{name}", "the value holds a control character")
         yield name.lower(), (name, value)
     auth = endpoint.auth
     if isinstance(auth, BasicAuth):
@@ -238,4 +268,5 @@ __all__ = [
     "build_body",
     "build_request",
     "derived_fields",
+    "mapped_value",
 ]

@@ -17,6 +17,8 @@ A buyer's `ping:` and `post:` each take, besides `url` and `timeout_ms`:
       - {to: contact.email, from: email}             # dotted: nested JSON objects / XML elements
       - {to: Source, value: pingtree}                # a fixed value
       - {to: Token, from: ping.token}                # carried from the ping's answer (posts)
+    # A `query:` or `headers:` value is fixed text, or read per lead like a field (no `to`):
+    #   query: {lp_ping_id: {from: ping.ping_id}}    headers: {X-Ping-Token: {from: ping.token}}
     response:                 # absent: the native answer of DESIGN §8
       format: xml             # json | xml | text
       accepted: {xpath: status, values: [Accepted]}
@@ -41,8 +43,10 @@ from xml.etree import ElementTree
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -119,23 +123,16 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class FieldMap(_Frozen):
-    """One field of the buyer's body: where it goes (`to`), where its value comes from (`from`
-    or a fixed `value`), and how it is changed on the way (`map` first, then `transform`s)."""
+class MappedValue(_Frozen):
+    """A value read for each request: where it comes from (`from` or a fixed `value`), and how it
+    is changed on the way (`map` first, then `transform`s). A field of the body (`FieldMap`), or a
+    `query:` or `headers:` value given as a mapping: `{from: ping.ping_id}`."""
 
-    to: str = Field(min_length=1, max_length=200)
     source: str | None = Field(None, alias="from", min_length=1, max_length=200)
     value: Scalar | None = None
     default: Scalar | None = None
     map: FrozenMap[str, Scalar] = Field(default_factory=dict)
     transform: tuple[str, ...] = ()
-
-    @field_validator("to")
-    @classmethod
-    def _no_empty_segment(cls, value: str) -> str:
-        if "" in value.split("."):
-            raise ValueError(f"{value!r} has an empty segment: dots separate nested names")
-        return value
 
     @field_validator("transform", mode="before")
     @classmethod
@@ -156,12 +153,42 @@ class FieldMap(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> FieldMap:
+    def _one_source(self) -> MappedValue:
         if (self.source is None) == (self.value is None):
             raise ValueError("give `from` (a lead field) or `value` (a fixed value), not both")
         if self.source is not None:
             check_source(self.source)
         return self
+
+
+class FieldMap(MappedValue):
+    """One field of the buyer's body: a mapped value and where it goes (`to`)."""
+
+    to: str = Field(min_length=1, max_length=200)
+
+    @field_validator("to")
+    @classmethod
+    def _no_empty_segment(cls, value: str) -> str:
+        if "" in value.split("."):
+            raise ValueError(f"{value!r} has an empty segment: dots separate nested names")
+        return value
+
+
+# The tags of a TextOrMapped: pydantic puts the one chosen in an error's location, which the
+# loader leaves out of the path it shows (`post.query.lp_ping_id.from`).
+VALUE_TAGS = ("(text)", "(mapped)")
+
+
+def _text_or_mapped(value: Any) -> str:
+    return VALUE_TAGS[1] if isinstance(value, dict | MappedValue) else VALUE_TAGS[0]
+
+
+# A `query:` or `headers:` value: fixed text, or a mapping read per request ({from: ping.NAME}).
+# Tagged so that an error in a mapping is reported once, at its own path, not once per member.
+TextOrMapped = Annotated[
+    Annotated[str, Tag(VALUE_TAGS[0])] | Annotated[MappedValue, Tag(VALUE_TAGS[1])],
+    Discriminator(_text_or_mapped),
+]
 
 
 def _as_key(key: Any) -> str:
@@ -377,14 +404,17 @@ __all__ = [
     "LEAD_SOURCES",
     "PII_DERIVED_SOURCES",
     "TRANSFORMS",
+    "VALUE_TAGS",
     "Auth",
     "BasicAuth",
     "BearerAuth",
     "FieldMap",
     "Locator",
+    "MappedValue",
     "Matcher",
     "ResponseMap",
     "Signing",
+    "TextOrMapped",
     "check_source",
     "check_transform",
     "secret_header",

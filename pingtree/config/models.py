@@ -29,7 +29,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
+from pingtree.config.dialect import (
+    Auth,
+    FieldMap,
+    MappedValue,
+    ResponseMap,
+    Signing,
+    TextOrMapped,
+)
 from pingtree.config.reads import check_ping_pii_opt_ins, mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
@@ -262,8 +269,8 @@ class Endpoint(_Frozen):
     method: Literal["POST", "PUT", "GET"] = "POST"
     format: Literal["json", "form", "xml"] = "json"
     root: str = Field("lead", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-    query: FrozenMap[str, str] = Field(default_factory=dict)
-    headers: FrozenMap[str, str] = Field(default_factory=dict)
+    query: FrozenMap[str, TextOrMapped] = Field(default_factory=dict)
+    headers: FrozenMap[str, TextOrMapped] = Field(default_factory=dict)
     auth: Auth | None = None
     sign: Signing | None = None
     sandbox_url: str | None = Field(None, pattern=r"^https?://")
@@ -279,20 +286,22 @@ class Endpoint(_Frozen):
     @field_validator("query", "headers", mode="before")
     @classmethod
     def _text_values(cls, value: Any) -> Any:
-        # `X-Campaign: 12` in YAML is a number; a header or query value is text.
+        # `X-Campaign: 12` in YAML is a number; a header or query value is text (or a mapping).
         if isinstance(value, dict):
-            return {str(k): v if isinstance(v, str) else _as_text(v) for k, v in value.items()}
+            return {
+                str(k): v if isinstance(v, str | dict) else _as_text(v) for k, v in value.items()
+            }
         return value
 
     @field_validator("headers")
     @classmethod
-    def _settable(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+    def _settable(cls, value: Mapping[str, str | MappedValue]) -> Mapping[str, str | MappedValue]:
         for name, text in value.items():
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"header name {name!r} is not a valid HTTP header name")
             if name.lower() in _RESERVED_HEADERS:
                 raise ValueError(f"header {name!r} is set by pingtree itself")
-            if "\r" in text or "\n" in text:
+            if isinstance(text, str) and ("\r" in text or "\n" in text):
                 raise ValueError(f"header {name!r}: a value cannot hold a line break")
         return value
 

@@ -1,7 +1,14 @@
 """What a buyer's mappings may read, checked at load with the whole config in view, each error at
-its own path (`buyers[0:lp-solar].ping.fields[2].from`): a ping reads no PII of DESIGN §8 (nor
-`email_domain`, nor an attribute marked pii) except what its buyer names in `ping_pii_allowed`
-(DESIGN §8b), and nothing only known once it is answered.
+its own path (`buyers[0:lp-solar].post.query.lp_ping_id.from`):
+
+- a ping reads no PII of DESIGN §8 (nor `email_domain`, nor an attribute marked pii) except what
+  its buyer names in `ping_pii_allowed` (DESIGN §8b), and nothing only known once it is answered;
+- a post reads `ping.NAME` only when the buyer's ping answer carries NAME (`response.carry`);
+- a seller's postback reads nothing per lead: its body is the seller's own view of the sale
+  (its `fields` are ignored), and a `{from: …}` in its query or headers could hand the seller
+  what `reveal` hides, or the consumer's PII.
+
+Fields, `query:` and `headers:` values are one vocabulary (`endpoint_reads`), checked alike.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pingtree.config.dialect import PII_DERIVED_SOURCES
+from pingtree.config.dialect import PII_DERIVED_SOURCES, MappedValue
 from pingtree.lead import PII_FIELDS
 
 if TYPE_CHECKING:  # models.py calls `mapping_errors` from its Config check
@@ -37,10 +44,14 @@ def check_ping_pii_opt_ins(value: frozenset[str]) -> frozenset[str]:
 
 
 def endpoint_reads(endpoint: Endpoint) -> Iterator[tuple[str, str]]:
-    """(path under the endpoint, source) of every `from` of its fields."""
+    """(path under the endpoint, source) of every `from` it has: fields, query and headers."""
     for number, field in enumerate(endpoint.fields or ()):
         if field.source is not None:
             yield f"fields[{number}].from", field.source
+    for section, given in (("query", endpoint.query), ("headers", endpoint.headers)):
+        for name, value in given.items():
+            if isinstance(value, MappedValue) and value.source is not None:
+                yield f"{section}.{name}.from", value.source
 
 
 def ping_pii(buyer: BuyerConfig) -> frozenset[str]:
@@ -59,6 +70,20 @@ def mapping_errors(config: Config) -> list[tuple[str, str]]:
     for index, buyer in enumerate(config.buyers):
         where = f"buyers[{index}:{buyer.id}]"
         errors += _ping_errors(config, buyer, where)
+        if buyer.post is not None:
+            errors += _carried_errors(buyer, buyer.post, f"{where}.post")
+    for index, seller in enumerate(config.sellers):
+        if seller.postback is None:
+            continue
+        for path, source in endpoint_reads(seller.postback):
+            if path.startswith("fields"):
+                continue  # a postback's fields are never used: its body is the event
+            errors.append(
+                (
+                    f"sellers[{index}:{seller.id}].postback.{path}",
+                    f"a postback reads nothing per lead ({source!r}): give fixed values",
+                )
+            )
     return errors
 
 
@@ -80,6 +105,25 @@ def _ping_errors(config: Config, buyer: BuyerConfig, where: str) -> list[tuple[s
             errors.append((at, f"{source!r} is PII: it can go in a post, never in a ping"))
         elif head == "ping" or source in _POST_ONLY_SOURCES:
             errors.append((at, f"{source!r} is only known after the ping: use it in posts"))
+    return errors
+
+
+def _carried_errors(buyer: BuyerConfig, endpoint: Endpoint, where: str) -> list[tuple[str, str]]:
+    """`ping.NAME` must name a value the buyer's ping answer carries: a typo would otherwise send
+    every post without it."""
+    answer = buyer.ping.response if buyer.ping is not None else None
+    carried = answer.carry if answer is not None else {}
+    errors: list[tuple[str, str]] = []
+    for path, source in endpoint_reads(endpoint):
+        head, _, name = source.partition(".")
+        if head != "ping" or name in carried:
+            continue
+        if buyer.ping is None:
+            message = f"{source!r} reads the ping's answer, and this buyer is never pinged"
+        else:
+            known = ", ".join(sorted(carried)) or "nothing"
+            message = f"{source!r}: the ping's answer carries no {name!r} (its carry: {known})"
+        errors.append((f"{where}.{path}", message))
     return errors
 
 

@@ -1,6 +1,7 @@
-"""Buyers wired by configuration alone (issue 5): the README's three worked examples
+"""Buyers wired by configuration alone (issue 5): the README's four worked examples
 (examples/dialects/*.yaml), loaded as an operator would load them, against real local buyers that
-speak XML, a JSON webhook and form-encoded text (tests/dialect_buyers.py)."""
+speak XML, a JSON webhook, form-encoded text and a LeadsPedia-style ping/post whose post wants the
+ping's id in its query string (tests/dialect_buyers.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from tests.conftest import ADMIN_TOKEN, SAMPLES, SELLER_KEY, sample
 from tests.dialect_buyers import (
     GHL_FIRM_TOKEN,
     GHL_FIRM_WHSEC,
+    LP_SOLAR_CAMPAIGN,
+    LP_SOLAR_KEY,
     SOLAR_CRM_PASSWORD,
     XML_LEGAL_KEY,
     DialectBuyers,
@@ -30,7 +33,7 @@ from tests.dialect_buyers import (
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dialects"
 README = Path(__file__).resolve().parents[2] / "README.md"
-SECRETS = (XML_LEGAL_KEY, GHL_FIRM_TOKEN, GHL_FIRM_WHSEC, SOLAR_CRM_PASSWORD)
+SECRETS = (XML_LEGAL_KEY, GHL_FIRM_TOKEN, GHL_FIRM_WHSEC, SOLAR_CRM_PASSWORD, LP_SOLAR_KEY)
 
 
 def example(name: str) -> list[dict[str, Any]]:
@@ -231,6 +234,78 @@ async def test_text_answers_are_read_strictly(dialects, start_router, ping, post
         assert trace(view, "solar-crm")[-1] == ("post", "rejected", "duplicate")
 
 
+# the LeadsPedia-style buyer: the ping's id in the post's query (DESIGN §8b) ---------------------
+
+IP = "203.0.113.7"
+
+
+async def test_the_post_sends_the_pings_id_back_in_its_query_string(dialects, start_router):
+    router = await start_router(config_for(dialects, "ping-id-query"))
+    answer, view = await sell(router, lead("solar", ip_address=IP))
+    assert (answer["status"], view["buyer_id"], view["price"]) == ("sold", "lp-solar", 18.25)
+    assert view["buyer_lead_id"] == "LP-5150"
+    assert trace(view, "lp-solar") == [("ping", "bid", None), ("post", "accepted", None)]
+
+    (ping,) = dialects.calls("lp/ping")
+    assert ping.query == {"lp_campaign_id": LP_SOLAR_CAMPAIGN, "lp_campaign_key": LP_SOLAR_KEY}
+    assert form_of(ping) == {
+        "state": "AZ",
+        "zip_code": "85004",
+        "ip_address": IP,  # the buyer's ping_pii_allowed
+        "residence_ownership": "Own",
+        "average_utility_bill": "240",
+        "lp_test": "0",
+    }
+    (post,) = dialects.calls("lp/post")
+    assert post.query == {
+        "lp_campaign_id": LP_SOLAR_CAMPAIGN,
+        "lp_campaign_key": LP_SOLAR_KEY,
+        "lp_ping_id": dialects.lp_ping_ids[0],  # carried from the ping's answer
+    }
+    assert form_of(post)["phone_home"] == "6025550147"
+    ping_event = next(e for e in view["trace"] if e["step"] == "ping")
+    assert ping_event["pii"] == ["ip_address"]  # the trace marks a ping carrying opted-in PII
+
+
+async def test_a_carried_value_goes_into_a_post_header_too(dialects, start_router):
+    buyers = example("ping-id-query")
+    buyers[0]["post"]["headers"] = {"X-Ping-Token": {"from": "ping.ping_id"}}
+    del buyers[0]["post"]["query"]["lp_ping_id"]
+    raw = {
+        "router": {"admin_token": ADMIN_TOKEN},
+        "sellers": [{"id": "acme-media", "api_key": SELLER_KEY}],
+        "buyers": buyers,
+    }
+    router = await start_router(parse_config(raw, env=dialects.env()))
+    answer, view = await sell(router, lead("solar", ip_address=IP))
+    # This buyer wants the id in the query: without it, its refusal is traced as it came.
+    assert answer["status"] == "unsold"
+    post = next(e for e in view["trace"] if e["step"] == "post")
+    assert (post["result"], post["detail"]) == ("rejected", "Invalid lp_ping_id")
+    (sent,) = dialects.calls("lp/post")
+    assert sent.headers["X-Ping-Token"] == dialects.lp_ping_ids[0]
+    assert "lp_ping_id" not in sent.query
+
+
+def test_a_post_reading_a_value_the_ping_does_not_carry_is_refused_at_load(dialects):
+    buyers = example("ping-id-query")
+    buyers[0]["post"]["query"]["lp_ping_id"] = {"from": "ping.order_id"}
+    buyers[0]["post"]["headers"] = {"X-Ping-Token": {"from": "ping.token", "default": "none"}}
+    raw = {"sellers": [{"id": "s", "api_key": "12345678"}], "buyers": buyers}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, env=dialects.env())
+    assert raised.value.errors == [
+        (
+            "buyers[0:lp-solar].post.query.lp_ping_id.from",
+            "'ping.order_id': the ping's answer carries no 'order_id' (its carry: ping_id)",
+        ),
+        (
+            "buyers[0:lp-solar].post.headers.X-Ping-Token.from",
+            "'ping.token': the ping's answer carries no 'token' (its carry: ping_id)",
+        ),
+    ]
+
+
 # sandbox, secrets, the README -----------------------------------------------------------------
 
 
@@ -254,9 +329,11 @@ async def test_a_test_lead_goes_to_the_buyers_sandbox(dialects, start_router):
 
 async def test_no_secret_of_the_examples_reaches_a_response_or_a_trace(dialects, start_router):
     dialects.xml_ping = "html"
-    router = await start_router(config_for(dialects, "xml-legal", "ghl-webhook", "crm-form"))
+    router = await start_router(
+        config_for(dialects, "xml-legal", "ghl-webhook", "crm-form", "ping-id-query")
+    )
     pages = []
-    for body in (lead(), lead("solar")):
+    for body in (lead(), lead("solar"), lead("solar", ip_address=IP)):
         answer, view = await sell(router, body)
         pages += [orjson.dumps(answer), orjson.dumps(view)]
     async with router.session.get(router.url("/metrics")) as r:
@@ -279,7 +356,7 @@ def test_a_ping_mapping_that_reads_pii_is_refused_at_load(dialects):
     ]
 
 
-@pytest.mark.parametrize("name", ["xml-legal", "ghl-webhook", "crm-form"])
+@pytest.mark.parametrize("name", ["xml-legal", "ghl-webhook", "crm-form", "ping-id-query"])
 def test_the_readme_shows_each_worked_example_as_tested(name):
     assert (EXAMPLES / f"{name}.yaml").read_text() in README.read_text()
 

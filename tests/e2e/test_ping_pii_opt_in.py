@@ -134,6 +134,13 @@ def test_validate_lists_every_opt_in(tmp_path: Path) -> None:
             id="an opt-in to one field is not one to another",
         ),
         pytest.param(
+            {"ping_pii_allowed": ["city"], "ping": {"headers": {"X-Ip": {"from": "ip_address"}}}},
+            "buyers[0:firm].ping.headers.X-Ip.from",
+            "'ip_address' is PII: it can go in a post, never in a ping "
+            "unless the buyer names it in ping_pii_allowed",
+            id="a ping header reading the IP without the opt-in",
+        ),
+        pytest.param(
             {"ping_pii_allowed": ["city"], "pricing": "fixed", "price": 20},
             "buyers[0:firm].ping_pii_allowed",
             "this buyer is never pinged (no ping.url)",
