@@ -59,6 +59,14 @@ def derived_fields(lead: Lead, today: date) -> dict[str, str | None]:
     return {"zip3": lead.zip[:3] if lead.zip else None, "age_band": age_band(lead.dob, today)}
 
 
+class Placeholder(str):
+    """Stands for a value not known yet (`pingtree try` without --send shows `<carried:token>`
+    where the ping's answer will go): it goes into the request as it is, past `default`, `map`
+    and the transforms, which would refuse it or change it."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a field mapping may read (config.dialect.check_source lists it): the lead, the
@@ -135,6 +143,8 @@ def mapped_value(mapping: MappedValue, sources: Sources, name: str) -> Any:
     value = mapping.value
     if mapping.source is not None:
         value = sources.read(mapping.source)
+        if isinstance(value, Placeholder):
+            return str(value)
         if value is None or value == "":
             value = mapping.default
     if value is not None and mapping.map:
@@ -263,6 +273,7 @@ def _native_post(sources: Sources) -> bytes:
 __all__ = [
     "CONTENT_TYPES",
     "OutboundRequest",
+    "Placeholder",
     "Sources",
     "age_band",
     "build_body",

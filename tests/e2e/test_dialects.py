@@ -433,6 +433,35 @@ async def test_try_send_shows_the_raw_answers_and_how_they_were_read(
     assert XML_LEGAL_KEY not in out
 
 
+async def test_try_without_send_shows_carried_values_as_placeholders(
+    dialects, tmp_path, monkeypatch, capsys
+):
+    config = _write_config(tmp_path, "xml-legal", "ping-id-query")
+    raw = yaml.safe_load(config.read_text())
+    raw["buyers"][1]["post"]["headers"] = {"X-Ping-Token": {"from": "ping.ping_id"}}
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    lead_file = tmp_path / "lead.json"
+    lead_file.write_bytes(orjson.dumps(lead("solar", ip_address=IP)))
+    argv = ("lp-solar", "--config", str(config), "--lead", str(lead_file))
+    code, out, _ = await _try(monkeypatch, dialects, capsys, *argv)
+    assert code == 0, out
+    post = out.split("--- post")[1]
+    base = dialects.base("/lp")
+    assert (
+        f"{base}/post.do?lp_campaign_id=***&lp_campaign_key=***&lp_ping_id=<carried:ping_id>"
+        in post
+    )
+    assert "X-Ping-Token: <carried:ping_id>" in post
+    assert LP_SOLAR_KEY not in out and LP_SOLAR_CAMPAIGN not in out
+    assert dialects.calls("lp/ping") == []  # nothing was sent
+
+    lead_file.write_bytes(orjson.dumps(lead()))
+    argv = ("xml-legal", "--config", str(config), "--lead", str(lead_file))
+    code, out, _ = await _try(monkeypatch, dialects, capsys, *argv)
+    assert code == 0, out
+    assert "<ping_token><carried:token></ping_token>" in out.split("--- post")[1]
+
+
 async def test_try_names_the_buyers_when_the_one_asked_for_is_unknown(
     dialects, tmp_path, monkeypatch, capsys
 ):
