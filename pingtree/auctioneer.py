@@ -227,6 +227,7 @@ class Auctioneer:
                     "failed",
                     reason="timeout",
                     detail="ping phase closed",
+                    pii=wire.ping_pii(buyer) or None,
                 )
                 await self._breaker_record(buyer.id, False, auction)
         return offers
@@ -260,19 +261,16 @@ class Auctioneer:
         answer = read_ping(buyer, answered)
         await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
         now = self._now()
+        marks = {"pii": wire.ping_pii(buyer) or None, **answered.timing}
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
             words = _buyer_words(detail, auction, buyer)
-            auction.note(
-                now, buyer.id, "ping", result, reason=reason, detail=words, **answered.timing
-            )
+            auction.note(now, buyer.id, "ping", result, reason=reason, detail=words, **marks)
             return None
         elapsed = auction.elapsed_ms(now)
         invalid = bid_reason(answer.price, limits, None, elapsed)
         result = "bid" if invalid is None else "declined"
-        auction.note(
-            now, buyer.id, "ping", result, reason=invalid, bid=answer.price, **answered.timing
-        )
+        auction.note(now, buyer.id, "ping", result, reason=invalid, bid=answer.price, **marks)
         if invalid is not None:
             return None
         expires = None if answer.expires_in_ms is None else elapsed + answer.expires_in_ms

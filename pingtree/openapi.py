@@ -142,6 +142,12 @@ _SCHEMAS: dict[str, Any] = {
             "duration_ms": {"type": "integer"},
             "bid": {"type": "number"},
             "detail": {"type": "string"},
+            "pii": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["city", "email_domain", "ip_address"]},
+                "description": "a ping that carried PII its buyer opted in to "
+                "(ping_pii_allowed): the fields' names",
+            },
         },
     },
     "OperatorLead": {

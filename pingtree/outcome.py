@@ -30,6 +30,8 @@ class TraceEvent:
     duration_ms: int | None = None
     bid: Decimal | None = None
     detail: str | None = None
+    # A ping carrying PII its buyer opted in to (`ping_pii_allowed`): the fields' names.
+    pii: tuple[str, ...] | None = None
 
     def as_json(self) -> dict[str, Any]:
         event: dict[str, Any] = {
@@ -42,6 +44,8 @@ class TraceEvent:
             value = getattr(self, name)
             if value is not None:
                 event[name] = value
+        if self.pii:
+            event["pii"] = list(self.pii)
         return event
 
 
@@ -222,7 +226,7 @@ _EVENT_FIELDS = (
     "duration_ms",
     "bid",
     "detail",
-)
+)  # then, only on a ping that carried opted-in PII, its `pii` (older records never have it)
 
 
 def encode_outcome(outcome: Outcome) -> bytes:
@@ -234,6 +238,7 @@ def encode_outcome(outcome: Outcome) -> bytes:
     fields["excluded"] = [list(pair) for pair in outcome.excluded]
     fields["trace"] = [
         [str(v) if isinstance(v, Decimal) else v for v in (getattr(e, f) for f in _EVENT_FIELDS)]
+        + ([list(e.pii)] if e.pii else [])
         for e in outcome.trace
     ]
     # A copy of exactly its size: orjson's own result keeps its whole working buffer (about 8 KB),
@@ -248,8 +253,11 @@ def decode_outcome(data: bytes) -> Outcome:
     fields["excluded"] = tuple((reason, count) for reason, count in fields["excluded"])
     trace = []
     for values in fields.pop("trace"):
-        event = dict(zip(_EVENT_FIELDS, values, strict=True))
+        known, more = values[: len(_EVENT_FIELDS)], values[len(_EVENT_FIELDS) :]
+        event = dict(zip(_EVENT_FIELDS, known, strict=True))
         if event["bid"] is not None:
             event["bid"] = Decimal(event["bid"])
+        if more:
+            event["pii"] = tuple(more[0])
         trace.append(TraceEvent(**event))
     return Outcome(**fields, trace=tuple(trace))

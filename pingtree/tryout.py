@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pingtree import ids, jsonenc
 from pingtree.auction import Offer
 from pingtree.codec import Accepted, Bid, Decline, Failure, Unknown
+from pingtree.codec.request import Placeholder
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, Config, env_values, masked_url, read_yaml
 from pingtree.config.dialect import secret_header
@@ -74,15 +75,43 @@ def show_request(
     else:
         method, url = "POST", target
         headers = (("Content-Type", "application/json"),)
-    print(f"--- {title}: {method} {mask(masked_url(url))}", file=out)
+    print(f"--- {title}: {method} {mask(_shown_url(url))}", file=out)
     for name, value in headers:
         hidden = name.lower() in _MASKED_HEADERS or secret_header(name)
-        shown = _scheme_only(value) if hidden else mask(value)
+        shown = _scheme_only(value) if hidden and not _PLACEHOLDER.fullmatch(value) else mask(value)
         print(f"{name}: {shown}", file=out)
     print(file=out)
-    text = body.decode("utf-8", "replace")
+    text = _readable_placeholders(body.decode("utf-8", "replace"))
     print(mask(text[:_SHOWN_BODY]) + (" …" if len(text) > _SHOWN_BODY else ""), file=out)
     print(file=out)
+
+
+def carried_placeholders(buyer: BuyerConfig) -> tuple[tuple[str, str], ...]:
+    """What the ping's answer will carry, unknown until it is sent: `<carried:NAME>` each."""
+    answer = buyer.ping.response if buyer.ping is not None else None
+    names = answer.carry if answer is not None else {}
+    return tuple((name, Placeholder(f"<carried:{name}>")) for name in names)
+
+
+_PLACEHOLDER = re.compile(r"<carried:\w+>")
+# A placeholder as a form body, a query string or an XML text spells it.
+_ENCODED_PLACEHOLDER = re.compile(r"%3Ccarried%3A(\w+)%3E|&lt;carried:(\w+)&gt;")
+
+
+def _readable_placeholders(text: str) -> str:
+    return _ENCODED_PLACEHOLDER.sub(lambda m: f"<carried:{m.group(1) or m.group(2)}>", text)
+
+
+def _shown_url(url: str) -> str:
+    """The URL as `masked_url` shows it, except that a query's names are shown and its
+    placeholders: `?key=***&lp_ping_id=<carried:ping_id>`."""
+    parts = urlsplit(url)
+    shown = masked_url(url)
+    if not _ENCODED_PLACEHOLDER.search(parts.query):
+        return shown
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{n}={v if _PLACEHOLDER.fullmatch(v) else '***'}" for n, v in pairs)
+    return shown.removesuffix("?***") + "?" + query
 
 
 def _scheme_only(value: str) -> str:
@@ -165,7 +194,15 @@ async def try_buyer(
                     carried=tuple(answer.carried.items()),
                 )
             else:
-                offer = Offer(buyer.id, Decimal("1.00"), buyer.priority, 0, 0, ping_id)
+                offer = Offer(
+                    buyer.id,
+                    Decimal("1.00"),
+                    buyer.priority,
+                    0,
+                    0,
+                    ping_id,
+                    carried=carried_placeholders(buyer),
+                )
         if buyer.post is None:
             names = ", ".join(d.id for d in buyer.deliveries)
             print(f"no post: {buyer.id} buys by assignment; the lead goes to: {names}", file=out)

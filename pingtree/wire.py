@@ -27,9 +27,10 @@ from pingtree.codec import (
 )
 from pingtree.codec.request import Sources, build_request, derived_fields
 from pingtree.codec.response import read_ping_answer, read_post_answer
-from pingtree.codec.transforms import MappingError
+from pingtree.codec.transforms import MappingError, email_domain
 from pingtree.config import BuyerConfig, Endpoint
 from pingtree.config.dialect import BasicAuth, secret_header
+from pingtree.config.reads import ping_pii
 from pingtree.errors import BuyerCallFailed
 from pingtree.lead import anonymize
 from pingtree.outcome import Auction
@@ -44,7 +45,8 @@ class Wire:
 
     def __init__(self, auction: Auction) -> None:
         self._auction = auction
-        self._bodies: dict[frozenset[str], PingBody] = {}
+        # By (attributes withheld, PII opted in): most buyers share the first body.
+        self._bodies: dict[tuple[frozenset[str], frozenset[str]], PingBody] = {}
         self._today: date = auction.received_at.date()
         schema = auction.tree.config.verticals.get(auction.lead.vertical)
         # Derived fields (zip3, age_band) a vertical's schema adds to every native ping.
@@ -66,7 +68,7 @@ class Wire:
             return endpoint.url_for(self._auction.lead.test), body
         # A dialect without `fields` still sends the native ping (with its own headers, auth…).
         native = None if endpoint.fields else self._native_ping(buyer).with_ping_id(ping_id)
-        return self._request(endpoint, self._sources(ping_id=ping_id), ping_id, native)
+        return self._request(endpoint, self._sources(buyer, ping_id), ping_id, native)
 
     def post(self, buyer: BuyerConfig, offer: Offer) -> tuple[Target, bytes] | MappingError:
         auction, endpoint = self._auction, buyer.post
@@ -94,16 +96,34 @@ class Wire:
         # One message id per (lead, buyer): a receiver that sees it twice knows it is a repeat.
         return self._request(endpoint, sources, f"{auction.id}-{buyer.id}")
 
+    def ping_pii(self, buyer: BuyerConfig) -> tuple[str, ...]:
+        """The PII this buyer's ping carries for this lead, by name (what its `ping_pii_allowed`
+        lets in and the lead has): the trace marks the ping with it."""
+        read = ping_pii(buyer)
+        if not read:
+            return ()
+        values = self._opted_in(read)
+        return tuple(sorted(name for name, value in values.items() if value))
+
+    def _opted_in(self, names: frozenset[str]) -> dict[str, str | None]:
+        lead = self._auction.lead
+        values = {"city": lead.city, "ip_address": lead.ip_address}
+        values["email_domain"] = email_domain(lead.email)
+        return {name: values[name] for name in sorted(names)}
+
     def _native_ping(self, buyer: BuyerConfig) -> PingBody:
         auction = self._auction
         pii = auction.tree.config.pii_for(buyer, auction.lead.vertical)
-        if pii not in self._bodies:
+        key = (pii, buyer.ping_pii_allowed)
+        if key not in self._bodies:
             ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)
             ping.update(self._derived)
-            self._bodies[pii] = PingBody(ping)
-        return self._bodies[pii]
+            opted_in = self._opted_in(buyer.ping_pii_allowed)
+            ping.update((name, value) for name, value in opted_in.items() if value)
+            self._bodies[key] = PingBody(ping)
+        return self._bodies[key]
 
-    def _sources(self, ping_id: str) -> Sources:
+    def _sources(self, buyer: BuyerConfig, ping_id: str) -> Sources:
         auction = self._auction
         return Sources(
             lead=auction.lead,
@@ -111,6 +131,7 @@ class Wire:
             lead_id=auction.id,
             seller=auction.seller.id,
             ping_id=ping_id,
+            pii_allowed=buyer.ping_pii_allowed,
         )
 
     def _request(
@@ -165,7 +186,9 @@ def secret_values(endpoint: Endpoint) -> set[str]:
     """What pingtree sends this endpoint that a buyer must not see quoted back in a trace: its
     auth (the password or token, and the Basic header's base64 too), its signing secret,
     header values whose names sound secret, every query value (of `query:` and of the URL
-    itself, where buyers often put a key) and the URL's password."""
+    itself, where buyers often put a key) and the URL's password. A value read per lead
+    (`{from: ping.ping_id}`) is none of these: it is the buyer's own id for this ping, or a
+    lead's value whose PII `lead.redact` masks, and quoting it back helps the operator."""
     values: set[str] = set()
     auth = endpoint.auth
     if isinstance(auth, BasicAuth):
@@ -177,8 +200,12 @@ def secret_values(endpoint: Endpoint) -> set[str]:
     if endpoint.sign is not None:
         secret = endpoint.sign.secret.get_secret_value()
         values |= {secret, secret.removeprefix("whsec_")}
-    values |= {value for name, value in endpoint.headers.items() if secret_header(name)}
-    values |= set(endpoint.query.values())
+    values |= {
+        value
+        for name, value in endpoint.headers.items()
+        if secret_header(name) and isinstance(value, str)
+    }
+    values |= {value for value in endpoint.query.values() if isinstance(value, str)}
     for url in (endpoint.url, endpoint.sandbox_url):
         if url:
             parts = urlsplit(url)

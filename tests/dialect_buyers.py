@@ -1,7 +1,7 @@
-"""Three real local buyers that do not speak pingtree's protocol, one per worked example of the
+"""Four real local buyers that do not speak pingtree's protocol, one per worked example of the
 README's "Wiring a buyer" (examples/dialects/*.yaml). Each checks what it receives as strictly as
-the real thing would (credentials, encoding, field names, the signature) and answers in its own
-dialect; every request is recorded as it arrived."""
+the real thing would (credentials, encoding, field names, the signature, the ping's id) and
+answers in its own dialect; every request is recorded as it arrived."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ XML_LEGAL_KEY = "xl-api-key-20931"
 GHL_FIRM_TOKEN = "ghl-bearer-token-5521"
 GHL_FIRM_WHSEC = "whsec_" + base64.b64encode(b"ghl-firm-signing-secret-32bytes!").decode()
 SOLAR_CRM_PASSWORD = "crm-password-7781"
+LP_SOLAR_CAMPAIGN = "4711"
+LP_SOLAR_KEY = "lp-campaign-key-83c2"
 
 
 @dataclass
@@ -43,6 +45,8 @@ class DialectBuyers:
     crm_ping: str = "BID 14.50"
     crm_post: str = "OK 48213"
     ghl_status: str = "success"
+    lp_price: str = "18.25"
+    lp_ping_ids: list[str] = field(default_factory=list)  # every ping id the LP buyer gave
     seen: dict[str, list[Seen]] = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)
     signatures_ok: list[bool] = field(default_factory=list)
@@ -53,6 +57,7 @@ class DialectBuyers:
         app.router.add_route("*", "/xml-legal/{step}", self._xml_legal)
         app.router.add_route("*", "/ghl/hook", self._ghl)
         app.router.add_route("*", "/crm/{step}", self._crm)
+        app.router.add_route("*", "/lp/{step}.do", self._leadspedia)
         app.router.add_route("*", "/sandbox/{name}/{step}", self._sandbox)
         self._server = TestServer(app, host="127.0.0.1")
 
@@ -75,6 +80,9 @@ class DialectBuyers:
             "GHL_FIRM_WHSEC": GHL_FIRM_WHSEC,
             "SOLAR_CRM_URL": self.base("/crm"),
             "SOLAR_CRM_PASSWORD": SOLAR_CRM_PASSWORD,
+            "LP_SOLAR_URL": self.base("/lp"),
+            "LP_SOLAR_CAMPAIGN": LP_SOLAR_CAMPAIGN,
+            "LP_SOLAR_KEY": LP_SOLAR_KEY,
         }
 
     def calls(self, name: str) -> list[Seen]:
@@ -160,6 +168,36 @@ class DialectBuyers:
         if step == "ping":
             return web.Response(text=self.crm_ping if form.get("State") else "NO BID")
         return web.Response(text=self.crm_post)
+
+    # a LeadsPedia-style buyer: campaign and key in the query, the ping's id back in the post's --
+
+    async def _leadspedia(self, request: web.Request) -> web.Response:
+        """Modelled on the public ping/post specs of LeadsPedia-hosted campaigns (ping.do and
+        post.do, lp_campaign_id and lp_campaign_key on both, the ping requiring ip_address, the
+        post requiring lp_ping_id, the ping id returned by the ping), answering in JSON."""
+        step = request.match_info["step"]
+        seen = await self._record(f"lp/{step}", request)
+        query = seen.query
+        if (query.get("lp_campaign_id"), query.get("lp_campaign_key")) != (
+            LP_SOLAR_CAMPAIGN,
+            LP_SOLAR_KEY,
+        ):
+            return web.json_response({"result": "failed", "msg": "Invalid campaign key"})
+        form = form_of(seen)
+        if step == "ping":
+            missing = [n for n in ("state", "zip_code", "ip_address") if not form.get(n)]
+            if missing:
+                return web.json_response({"result": "failed", "msg": f"Missing {missing[0]}"})
+            ping_id = f"lp-ping-{next(self._ids)}"
+            self.lp_ping_ids.append(ping_id)
+            return web.json_response(
+                {"result": "success", "msg": "", "ping_id": ping_id, "price": self.lp_price}
+            )
+        if query.get("lp_ping_id") not in self.lp_ping_ids:
+            return web.json_response({"result": "failed", "msg": "Invalid lp_ping_id"})
+        if not form.get("phone_home"):
+            return web.json_response({"result": "failed", "msg": "Missing phone_home"})
+        return web.json_response({"result": "success", "msg": "", "lead_id": "LP-5150"})
 
     async def _sandbox(self, request: web.Request) -> web.Response:
         name, step = request.match_info["name"], request.match_info["step"]

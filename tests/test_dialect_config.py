@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from pingtree.config import parse_config
 from pingtree.config.dialect import FieldMap, Locator, Matcher, ResponseMap, split_xpath
+from pingtree.errors import ConfigError
+from tests.conftest import SELLER_KEY, config_dict, make_buyer
 
 
 def row(story: str, model: type[Any], raw: dict[str, Any], error: str | None) -> Any:
@@ -122,3 +125,69 @@ def test_dialect_models(model: type[Any], raw: dict[str, Any], error: str | None
 )
 def test_split_xpath(xpath: str, parts: tuple[str, str | None]) -> None:
     assert split_xpath(xpath) == parts
+
+
+# what a mapping may read, across the whole config (config/reads.py) ----------------------------
+
+CARRYING_PING = {
+    "response": {
+        "accepted": {"path": "result", "values": ["success"]},
+        "price": {"path": "price"},
+        "carry": {"ping_id": {"path": "ping_id"}},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("buyer", "seller", "path", "message"),
+    [
+        pytest.param(
+            make_buyer("b", ping=CARRYING_PING, post={"query": {"id": {"from": "ping.ping_id"}}}),
+            {},
+            None,
+            None,
+            id="a post query reading what the ping carries",
+        ),
+        pytest.param(
+            make_buyer("b", post={"headers": {"X-Ping-Token": {"from": "ping.token"}}}),
+            {},
+            "buyers[0:b].post.headers.X-Ping-Token.from",
+            "'ping.token': the ping's answer carries no 'token' (its carry: nothing)",
+            id="a native ping carries nothing",
+        ),
+        pytest.param(
+            make_buyer(
+                "b", pricing="fixed", price=9, post={"fields": [{"to": "t", "from": "ping.t"}]}
+            ),
+            {},
+            "buyers[0:b].post.fields[0].from",
+            "'ping.t' reads the ping's answer, and this buyer is never pinged",
+            id="a buyer that is never pinged",
+        ),
+        pytest.param(
+            make_buyer("b", ping={**CARRYING_PING, "query": {"id": {"from": "ping.ping_id"}}}),
+            {},
+            "buyers[0:b].ping.query.id.from",
+            "'ping.ping_id' is only known after the ping: use it in posts",
+            id="a ping reading its own answer",
+        ),
+        pytest.param(
+            make_buyer("b"),
+            {"postback": {"url": "http://127.0.0.1:9/pb", "query": {"p": {"from": "phone"}}}},
+            "sellers[0:acme-media].postback.query.p.from",
+            "a postback reads nothing per lead ('phone'): give fixed values",
+            id="a postback reading the consumer's phone",
+        ),
+    ],
+)
+def test_what_a_mapping_reads_is_checked_at_load(
+    buyer: dict[str, Any], seller: dict[str, Any], path: str | None, message: str | None
+) -> None:
+    sellers = [{"id": "acme-media", "api_key": SELLER_KEY, **seller}]
+    raw = config_dict([buyer], sellers=sellers)
+    if path is None:
+        parse_config(raw, env={})
+        return
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, env={})
+    assert raised.value.errors == [(path, message)]

@@ -473,6 +473,37 @@ def test_headers(keys: dict[str, Any], headers: list[tuple[str, str]]) -> None:
     assert list(request(fields(*PING_FIELDS, **keys)).headers) == headers
 
 
+def test_query_and_header_values_are_read_per_lead_like_fields() -> None:
+    point = fields(
+        *POST_FIELDS,
+        url="https://buyer.example/post.do?campaign=7",
+        query={
+            "lp_ping_id": {"from": "ping.ping_id"},
+            "src": "pt",
+            "absent": {"from": "ping.missing"},
+            "st": {"from": "state", "transform": "state:name"},
+        },
+        headers={"X-Ping-Token": {"from": "ping.ping_id"}, "X-Absent": {"from": "ping.missing"}},
+    )
+    sent = request(point, post_sources(carried={"ping_id": "LP 77&x=1"}))
+    assert parse_qsl(urlsplit(sent.url).query) == [
+        ("campaign", "7"),
+        ("lp_ping_id", "LP 77&x=1"),  # encoded, so it stays one parameter
+        ("src", "pt"),
+        ("st", "Florida"),
+    ]
+    assert list(sent.headers) == [
+        ("Content-Type", "application/json"),
+        ("X-Ping-Token", "LP 77&x=1"),
+    ]
+
+
+def test_a_header_read_per_lead_is_never_split_by_a_line_break_it_holds() -> None:
+    point = fields(*POST_FIELDS, headers={"X-Ping-Token": {"from": "ping.token"}})
+    with pytest.raises(MappingError, match=r"^headers\.X-Ping-Token: .*control character"):
+        request(point, post_sources(carried={"token": "t-1\r\nX-Admin: yes"}))
+
+
 @pytest.mark.parametrize(
     "keys",
     [
@@ -552,6 +583,25 @@ def test_a_ping_mapping_sends_no_pii() -> None:
             if value:
                 assert str(value).encode() not in wire, (kind, name)
         assert b"305" not in wire and b"555" not in wire, kind
+
+
+def test_a_ping_reads_the_pii_its_buyer_opted_in_to_and_no_other() -> None:
+    lead = make_lead(email="Maria.Gonzalez@Example.COM", ip_address="198.51.100.42")
+    point = fields(
+        F(to="town", **{"from": "city"}),
+        F(to="domain", **{"from": "email_domain"}),
+        query={"ip": {"from": "ip_address"}},
+    )
+    allowed = frozenset({"city", "email_domain", "ip_address"})
+    sent = request(point, ping_sources(lead, pii_allowed=allowed))
+    assert json.loads(sent.body) == {"town": "Miami", "domain": "example.com"}
+    assert sent.url == "https://buyer.example/leads?ip=198.51.100.42"
+    for opted_in in sorted(allowed):  # the second lock, should the config check be bypassed
+        others = ping_sources(lead, pii_allowed=allowed - {opted_in})
+        with pytest.raises(MappingError, match="PII"):
+            others.read(opted_in)
+    with pytest.raises(MappingError, match="PII"):
+        ping_sources(lead, pii_allowed=allowed).read("email")
 
 
 def test_the_config_refuses_a_ping_mapping_that_reads_pii() -> None:

@@ -29,6 +29,9 @@ FULL = Outcome(
         TraceEvent(
             38, "lawfirm-a", "ping", "bid", http_status=200, duration_ms=37, bid=Decimal("35.50")
         ),
+        TraceEvent(  # a ping carrying PII its buyer opted in to (ping_pii_allowed)
+            39, "lp-solar", "ping", "declined", reason="declined", pii=("city", "ip_address")
+        ),
         TraceEvent(
             39, "lawfirm-b", "post", "rejected", reason="post_rejected", detail="Duplicate ****"
         ),

@@ -99,6 +99,12 @@ APPLIED = [
     case("number of an int stays an int", 240, "number", 240),
     case("number of a float is exact", 0.1, "number", Decimal("0.1")),
     case("number of a Decimal", Decimal("12.50"), "number", Decimal("12.50")),
+    # email_domain: what a buyer that prices by the consumer's mail provider asks for
+    case("Jane@Example.COM -> example.com", "Jane@Example.COM", "email_domain", "example.com"),
+    case("a subdomain is kept", "maria@Mail.Example.org", "email_domain", "mail.example.org"),
+    case("spaces around are trimmed", " jane@example.com ", "email_domain", "example.com"),
+    case("the last @ splits", '"a@b"@Example.net', "email_domain", "example.net"),
+    case("a trailing dot goes", "jane@example.com.", "email_domain", "example.com"),
 ]
 
 
@@ -130,6 +136,10 @@ REFUSED = [
     case("number of a bool", True, "number", "number"),
     case("number of inf", float("inf"), "number", "number"),
     case("number of ''", "", "number", "number"),
+    case("email_domain of a name", "jane doe", "email_domain", "email_domain"),
+    case("email_domain with nothing before @", "@example.com", "email_domain", "email_domain"),
+    case("email_domain with nothing after @", "jane@", "email_domain", "email_domain"),
+    case("email_domain of a number", 42, "email_domain", "email_domain"),
     case("an unknown transform", "x", "reverse", "reverse"),
 ]
 

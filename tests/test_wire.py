@@ -51,6 +51,15 @@ def _buyer(**ping: Any) -> BuyerConfig:
             id="query values, not the too-short",
         ),
         pytest.param({"sign": {"secret": WHSEC}}, {WHSEC, WHSEC[6:]}, set(), id="signing secret"),
+        pytest.param(
+            {
+                "query": {"key": "qk-55555", "state": {"from": "state"}},
+                "headers": {"X-Token": "ht-66666", "X-Zip-Token": {"from": "zip"}},
+            },
+            {"qk-55555", "ht-66666"},
+            set(),
+            id="values read per lead are not the config's secrets",
+        ),
     ],
 )
 def test_secret_values(ping: dict[str, Any], secrets: set[str], kept: set[str]) -> None:
@@ -58,6 +67,7 @@ def test_secret_values(ping: dict[str, Any], secrets: set[str], kept: set[str]) 
     assert buyer.ping is not None and buyer.post is not None
     found = secret_values(buyer.ping)
     assert secrets <= found and not kept & found
+    assert all(isinstance(value, str) for value in found)
     assert {"p@ss-word", "url-token-1"} <= secret_values(buyer.post)  # the URL's own
 
 

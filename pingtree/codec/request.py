@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,16 +16,18 @@ from typing import Any
 
 from pingtree.codec.bodies import form_body, form_pairs, json_body, with_query, xml_body
 from pingtree.codec.native import encode_post, post_body
-from pingtree.codec.transforms import MappingError, apply, text_of
+from pingtree.codec.transforms import MappingError, apply, email_domain, text_of
 from pingtree.config.dialect import (
     AUCTION_SOURCES,
     LEAD_SOURCES,
     BasicAuth,
+    MappedValue,
     check_source,
     secret_header,
 )
 from pingtree.config.models import Endpoint, masked_url
-from pingtree.lead import PII_FIELDS, Lead, anonymize
+from pingtree.config.reads import PING_PII_SOURCES
+from pingtree.lead import Lead, anonymize
 from pingtree.signing import signature_headers
 
 CONTENT_TYPES = {
@@ -56,13 +59,22 @@ def derived_fields(lead: Lead, today: date) -> dict[str, str | None]:
     return {"zip3": lead.zip[:3] if lead.zip else None, "age_band": age_band(lead.dob, today)}
 
 
+class Placeholder(str):
+    """Stands for a value not known yet (`pingtree try` without --send shows `<carried:token>`
+    where the ping's answer will go): it goes into the request as it is, past `default`, `map`
+    and the transforms, which would refuse it or change it."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a field mapping may read (config.dialect.check_source lists it): the lead, the
     values derived from it, this auction's ids and, for a post, the winning ping's bid and the
-    values its answer carried. A request without a `price` is a ping: it never reads PII (the
-    config refuses such mappings at load; this is the second lock) and reads attributes as the
-    native ping sends them (lead.anonymize drops those repeating the lead's PII)."""
+    values its answer carried. A request without a `price` is a ping: it never reads PII but what
+    the buyer's `ping_pii_allowed` names (the config refuses other mappings at load; this is the
+    second lock) and reads attributes as the native ping sends them (lead.anonymize drops those
+    repeating the lead's PII)."""
 
     lead: Lead
     today: date
@@ -72,6 +84,7 @@ class Sources:
     bid_id: str | None = None
     price: Decimal | None = None
     carried: Mapping[str, str] = field(default_factory=dict)
+    pii_allowed: frozenset[str] = frozenset()  # the buyer's ping_pii_allowed (pings only)
 
     @property
     def for_ping(self) -> bool:
@@ -91,10 +104,12 @@ class Sources:
 
     def read(self, source: str) -> Any:
         """The value a `from:` names, or None when the lead (or the ping's answer) has none."""
+        if self.for_ping and source in PING_PII_SOURCES and source not in self.pii_allowed:
+            raise MappingError(source, "is PII: never read for a ping")
         if source in LEAD_SOURCES:
-            if self.for_ping and source in PII_FIELDS:
-                raise MappingError(source, "is PII: never read for a ping")
             return getattr(self.lead, source)
+        if source == "email_domain":  # derived, but PII: a ping reads it only when opted in
+            return email_domain(self.lead.email)
         if source in self._derived:
             return self._derived[source]
         if source in AUCTION_SOURCES:
@@ -110,27 +125,35 @@ class Sources:
 
 
 def build_body(endpoint: Endpoint, sources: Sources) -> dict[str, Any]:
-    """The buyer's fields, by its names (`to`, dotted when nested), in the mapping's order. Each
-    value: the fixed `value` or what `from` reads → `default` when that is missing (None or
-    empty text) → `map` → each transform in turn. A field still None is left out."""
+    """The buyer's fields, by its names (`to`, dotted when nested), in the mapping's order, each
+    its `mapped_value`. A field whose value is None is left out."""
     if endpoint.fields is None:
         raise ValueError("this endpoint has no field mapping: it sends the native body")
     body: dict[str, Any] = {}
     for mapping in endpoint.fields:
-        value = mapping.value
-        if mapping.source is not None:
-            value = sources.read(mapping.source)
-            if value is None or value == "":
-                value = mapping.default
-        if value is not None and mapping.map:
-            value = _mapped(mapping.map, value)
-        for spec in mapping.transform:
-            if value is None:
-                break
-            value = apply(value, spec, field=mapping.to)
+        value = mapped_value(mapping, sources, mapping.to)
         if value is not None:
             body[mapping.to] = value
     return body
+
+
+def mapped_value(mapping: MappedValue, sources: Sources, name: str) -> Any:
+    """The fixed `value` or what `from` reads → `default` when that is missing (None or empty
+    text) → `map` → each transform in turn. A transform's refusal names `name`."""
+    value = mapping.value
+    if mapping.source is not None:
+        value = sources.read(mapping.source)
+        if isinstance(value, Placeholder):
+            return str(value)
+        if value is None or value == "":
+            value = mapping.default
+    if value is not None and mapping.map:
+        value = _mapped(mapping.map, value)
+    for spec in mapping.transform:
+        if value is None:
+            break
+        value = apply(value, spec, field=name)
+    return value
 
 
 def _mapped(table: Mapping[str, Any], value: Any) -> Any:
@@ -172,7 +195,7 @@ def build_request(
     endpoint without `fields` (a ping's is built by the router, which knows what each buyer may
     not see; a post's is `native.post_body` of `sources` when not given). `message_id` and
     `timestamp` (Unix seconds) go into the Standard Webhooks signature when the endpoint signs."""
-    query = list(endpoint.query.items())
+    query = list(_text_pairs(endpoint.query, sources, "query."))
     content_type: str | None = CONTENT_TYPES[endpoint.format]
     if endpoint.fields is None:
         body = native_body if native_body is not None else _native_post(sources)
@@ -188,7 +211,7 @@ def build_request(
             body = xml_body(endpoint.root, fields)
         else:
             body = json_body(fields)
-    headers = dict(_headers(endpoint, content_type))
+    headers = dict(_headers(endpoint, content_type, sources))
     if endpoint.sign is not None:
         signed = signature_headers(endpoint.sign.secret, message_id, timestamp, body)
         headers.update((name.lower(), (name, value)) for name, value in signed)
@@ -196,12 +219,34 @@ def build_request(
     return OutboundRequest(endpoint.method, url, tuple(headers.values()), body)
 
 
-def _headers(endpoint: Endpoint, content_type: str | None) -> Iterator[tuple[str, tuple[str, str]]]:
+def _text_pairs(
+    given: Mapping[str, str | MappedValue], sources: Sources, where: str
+) -> Iterator[tuple[str, str]]:
+    """A `query:` or `headers:` map as text: fixed values as written, mapped ones read for this
+    request (`{from: ping.ping_id}`) and left out when None, like a field."""
+    for name, value in given.items():
+        if isinstance(value, str):
+            yield name, value
+            continue
+        mapped = mapped_value(value, sources, where + name)
+        if mapped is not None:
+            yield name, text_of(mapped)
+
+
+# A header value read per lead must stay one header: no line break, no other control character.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _headers(
+    endpoint: Endpoint, content_type: str | None, sources: Sources
+) -> Iterator[tuple[str, tuple[str, str]]]:
     """(lower-case name, (name, value)): a later header replaces an earlier one of that name, so
     the endpoint's Content-Type wins over the format's and `auth` over an Authorization header."""
     if content_type is not None:
         yield "content-type", ("Content-Type", content_type)
-    for name, value in endpoint.headers.items():
+    for name, value in _text_pairs(endpoint.headers, sources, "headers."):
+        if _NOT_IN_HEADER.search(value):
+            raise MappingError(f"headers.{name}", "the value holds a control character")
         yield name.lower(), (name, value)
     auth = endpoint.auth
     if isinstance(auth, BasicAuth):
@@ -228,9 +273,11 @@ def _native_post(sources: Sources) -> bytes:
 __all__ = [
     "CONTENT_TYPES",
     "OutboundRequest",
+    "Placeholder",
     "Sources",
     "age_band",
     "build_body",
     "build_request",
     "derived_fields",
+    "mapped_value",
 ]

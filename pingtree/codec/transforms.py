@@ -110,6 +110,18 @@ def _title(value: str) -> str:
     return re.sub(r"(?<![\w'])([^\W\d_])'([^\W\d_])", lambda m: m.group(0).upper(), titled)
 
 
+def email_domain(value: Any) -> str | None:
+    """The domain of an email address, lower-case: `Jane@Example.COM` → `example.com`; None for
+    anything that is not an address (no `@`, nothing on either side of it)."""
+    if not isinstance(value, str):
+        return None
+    local, at, domain = value.strip().rpartition("@")
+    domain = domain.rstrip(".").lower()
+    if not (at and local and domain) or any(c.isspace() for c in domain):
+        return None
+    return domain
+
+
 def _number(value: Any) -> int | Decimal | None:
     """A number for a JSON body: ints stay ints, everything else an exact Decimal."""
     if isinstance(value, bool):
@@ -162,6 +174,7 @@ def _simple(spec: str) -> Callable[[Any], Any] | None:
         "title": lambda value: _title(text_of(value)),
         "string": text_of,
         "number": _number,
+        "email_domain": email_domain,
     }.get(spec)
 
 
@@ -197,7 +210,8 @@ _EXPECTED = {
     "state": "the value is not a US state code or name",
     "bool": "the value is not a boolean (true/false, yes/no, 1/0)",
     "number": "the value is not a number",
+    "email_domain": "the value is not an email address",
 }
 
 
-__all__ = ["MappingError", "apply", "text_of"]
+__all__ = ["MappingError", "apply", "email_domain", "text_of"]

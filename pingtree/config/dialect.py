@@ -17,6 +17,8 @@ A buyer's `ping:` and `post:` each take, besides `url` and `timeout_ms`:
       - {to: contact.email, from: email}             # dotted: nested JSON objects / XML elements
       - {to: Source, value: pingtree}                # a fixed value
       - {to: Token, from: ping.token}                # carried from the ping's answer (posts)
+    # A `query:` or `headers:` value is fixed text, or read per lead like a field (no `to`):
+    #   query: {lp_ping_id: {from: ping.ping_id}}    headers: {X-Ping-Token: {from: ping.token}}
     response:                 # absent: the native answer of DESIGN §8
       format: xml             # json | xml | text
       accepted: {xpath: status, values: [Accepted]}
@@ -41,8 +43,10 @@ from xml.etree import ElementTree
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -61,6 +65,8 @@ LEAD_SOURCES: frozenset[str] = frozenset(
 )  # fmt: skip
 # Computed from the lead, never PII: the first three digits of the zip, the consumer's age band.
 DERIVED_SOURCES: frozenset[str] = frozenset({"zip3", "age_band"})
+# Computed from the lead and PII all the same (the domain of a small firm's address names it).
+PII_DERIVED_SOURCES: frozenset[str] = frozenset({"email_domain"})
 # What the router knows of this auction: its lead id, the seller, and (posts) the winning ping.
 AUCTION_SOURCES: frozenset[str] = frozenset(
     {"auction.lead_id", "auction.seller", "auction.ping_id", "auction.bid_id", "auction.price"}
@@ -87,6 +93,7 @@ TRANSFORMS: Mapping[str, str] = MappingProxyType(
         "truncate": "truncate:20 (at most 20 characters)",
         "string": "42 → '42'",
         "number": "'42.5' → 42.5",
+        "email_domain": "Jane@Example.COM → example.com",
     }
 )
 _WITH_ARGUMENT = ("date", "datetime", "truncate")
@@ -116,23 +123,16 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class FieldMap(_Frozen):
-    """One field of the buyer's body: where it goes (`to`), where its value comes from (`from`
-    or a fixed `value`), and how it is changed on the way (`map` first, then `transform`s)."""
+class MappedValue(_Frozen):
+    """A value read for each request: where it comes from (`from` or a fixed `value`), and how it
+    is changed on the way (`map` first, then `transform`s). A field of the body (`FieldMap`), or a
+    `query:` or `headers:` value given as a mapping: `{from: ping.ping_id}`."""
 
-    to: str = Field(min_length=1, max_length=200)
     source: str | None = Field(None, alias="from", min_length=1, max_length=200)
     value: Scalar | None = None
     default: Scalar | None = None
     map: FrozenMap[str, Scalar] = Field(default_factory=dict)
     transform: tuple[str, ...] = ()
-
-    @field_validator("to")
-    @classmethod
-    def _no_empty_segment(cls, value: str) -> str:
-        if "" in value.split("."):
-            raise ValueError(f"{value!r} has an empty segment: dots separate nested names")
-        return value
 
     @field_validator("transform", mode="before")
     @classmethod
@@ -153,12 +153,42 @@ class FieldMap(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> FieldMap:
+    def _one_source(self) -> MappedValue:
         if (self.source is None) == (self.value is None):
             raise ValueError("give `from` (a lead field) or `value` (a fixed value), not both")
         if self.source is not None:
             check_source(self.source)
         return self
+
+
+class FieldMap(MappedValue):
+    """One field of the buyer's body: a mapped value and where it goes (`to`)."""
+
+    to: str = Field(min_length=1, max_length=200)
+
+    @field_validator("to")
+    @classmethod
+    def _no_empty_segment(cls, value: str) -> str:
+        if "" in value.split("."):
+            raise ValueError(f"{value!r} has an empty segment: dots separate nested names")
+        return value
+
+
+# The tags of a TextOrMapped: pydantic puts the one chosen in an error's location, which the
+# loader leaves out of the path it shows (`post.query.lp_ping_id.from`).
+VALUE_TAGS = ("(text)", "(mapped)")
+
+
+def _text_or_mapped(value: Any) -> str:
+    return VALUE_TAGS[1] if isinstance(value, dict | MappedValue) else VALUE_TAGS[0]
+
+
+# A `query:` or `headers:` value: fixed text, or a mapping read per request ({from: ping.NAME}).
+# Tagged so that an error in a mapping is reported once, at its own path, not once per member.
+TextOrMapped = Annotated[
+    Annotated[str, Tag(VALUE_TAGS[0])] | Annotated[MappedValue, Tag(VALUE_TAGS[1])],
+    Discriminator(_text_or_mapped),
+]
 
 
 def _as_key(key: Any) -> str:
@@ -171,12 +201,15 @@ def check_source(source: str) -> str:
     """A `from` must name something a mapping can read; the error lists what can be."""
     if source in LEAD_SOURCES or source in DERIVED_SOURCES or source in AUCTION_SOURCES:
         return source
+    if source in PII_DERIVED_SOURCES:
+        return source
     head, _, name = source.partition(".")
     if head in ("attributes", "ping") and name and _PATH.match(name):
         return source
     raise ValueError(
         f"unknown source {source!r}: a lead field ({', '.join(sorted(LEAD_SOURCES))}), "
-        "attributes.NAME, zip3, age_band, auction.(lead_id|seller|ping_id|bid_id|price) "
+        "attributes.NAME, zip3, age_band, email_domain, "
+        "auction.(lead_id|seller|ping_id|bid_id|price) "
         "or ping.NAME (a value carried from the ping's answer)"
     )
 
@@ -370,15 +403,19 @@ __all__ = [
     "AUCTION_SOURCES",
     "DERIVED_SOURCES",
     "LEAD_SOURCES",
+    "PII_DERIVED_SOURCES",
     "TRANSFORMS",
+    "VALUE_TAGS",
     "Auth",
     "BasicAuth",
     "BearerAuth",
     "FieldMap",
     "Locator",
+    "MappedValue",
     "Matcher",
     "ResponseMap",
     "Signing",
+    "TextOrMapped",
     "check_source",
     "check_transform",
     "secret_header",

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from pingtree.config.dialect import VALUE_TAGS
 from pingtree.config.models import Config, cross_errors, index_label
 from pingtree.errors import ConfigError
 
@@ -84,6 +85,8 @@ def _error_path(loc: tuple[int | str, ...], raw: Any) -> str:
             node = node[item] if inside else None
         else:
             if item in ("function-after", "function-before", "function-wrap") or "[" in str(item):
+                continue
+            if item in VALUE_TAGS:  # which kind of query or header value it was read as
                 continue
             parts.append(("." if parts else "") + str(item))
             node = node.get(item) if isinstance(node, dict) else None

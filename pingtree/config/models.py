@@ -29,10 +29,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
+from pingtree.config.dialect import (
+    Auth,
+    FieldMap,
+    MappedValue,
+    ResponseMap,
+    Signing,
+    TextOrMapped,
+)
+from pingtree.config.reads import check_ping_pii_opt_ins, mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
-from pingtree.lead import PII_FIELDS
 from pingtree.states import STATE_CODES
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
@@ -262,8 +269,8 @@ class Endpoint(_Frozen):
     method: Literal["POST", "PUT", "GET"] = "POST"
     format: Literal["json", "form", "xml"] = "json"
     root: str = Field("lead", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-    query: FrozenMap[str, str] = Field(default_factory=dict)
-    headers: FrozenMap[str, str] = Field(default_factory=dict)
+    query: FrozenMap[str, TextOrMapped] = Field(default_factory=dict)
+    headers: FrozenMap[str, TextOrMapped] = Field(default_factory=dict)
     auth: Auth | None = None
     sign: Signing | None = None
     sandbox_url: str | None = Field(None, pattern=r"^https?://")
@@ -279,20 +286,22 @@ class Endpoint(_Frozen):
     @field_validator("query", "headers", mode="before")
     @classmethod
     def _text_values(cls, value: Any) -> Any:
-        # `X-Campaign: 12` in YAML is a number; a header or query value is text.
+        # `X-Campaign: 12` in YAML is a number; a header or query value is text (or a mapping).
         if isinstance(value, dict):
-            return {str(k): v if isinstance(v, str) else _as_text(v) for k, v in value.items()}
+            return {
+                str(k): v if isinstance(v, str | dict) else _as_text(v) for k, v in value.items()
+            }
         return value
 
     @field_validator("headers")
     @classmethod
-    def _settable(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+    def _settable(cls, value: Mapping[str, str | MappedValue]) -> Mapping[str, str | MappedValue]:
         for name, text in value.items():
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"header name {name!r} is not a valid HTTP header name")
             if name.lower() in _RESERVED_HEADERS:
                 raise ValueError(f"header {name!r} is set by pingtree itself")
-            if "\r" in text or "\n" in text:
+            if isinstance(text, str) and ("\r" in text or "\n" in text):
                 raise ValueError(f"header {name!r}: a value cannot hold a line break")
         return value
 
@@ -497,11 +506,15 @@ class BuyerConfig(_Frozen):
     on_post_timeout: Literal["stop", "next"] = "stop"
     on_post_unknown: Literal["stop", "next"] = "stop"
     pii_attributes: frozenset[str] = frozenset()
+    # PII this buyer's pings carry because its spec demands it (DESIGN §8b): some of
+    # config.reads.PING_PII_OPT_INS, never more; `pingtree validate` lists each.
+    ping_pii_allowed: frozenset[str] = frozenset()
     ping: Endpoint | None = None
     post: Endpoint | None = None  # none: a delivery buyer (pricing: fixed with deliveries)
     deliveries: tuple[Destination, ...] = ()
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
+    _opt_ins = field_validator("ping_pii_allowed")(check_ping_pii_opt_ins)
 
     @property
     def limits_sales(self) -> bool:
@@ -552,7 +565,7 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _pings_without_pii(self) -> Config:
-        errors = ping_mapping_errors(self)
+        errors = mapping_errors(self)
         if errors:
             raise located(errors)
         return self
@@ -585,30 +598,6 @@ class Config(_Frozen):
             if buyer.verticals is None or name in buyer.verticals:
                 pii |= schema.pii_attributes
         return pii
-
-
-# Sources a ping mapping cannot read: PII, and what only exists once a ping has been answered.
-_POST_ONLY_SOURCES = frozenset({"auction.bid_id", "auction.price"})
-
-
-def ping_mapping_errors(config: Config) -> list[tuple[str, str]]:
-    """A ping mapping that would send PII (DESIGN §8, or an attribute marked pii) is refused."""
-    errors: list[tuple[str, str]] = []
-    for index, buyer in enumerate(config.buyers):
-        if buyer.ping is None or buyer.ping.fields is None:
-            continue
-        pii = config.pii_for(buyer)
-        for number, field in enumerate(buyer.ping.fields):
-            source = field.source
-            if source is None:
-                continue
-            where = f"buyers[{index}:{buyer.id}].ping.fields[{number}].from"
-            head, _, name = source.partition(".")
-            if source in PII_FIELDS or (head == "attributes" and name in pii):
-                errors.append((where, f"{source!r} is PII: it can go in a post, never in a ping"))
-            elif head == "ping" or source in _POST_ONLY_SOURCES:
-                errors.append((where, f"{source!r} is only known after the ping: use it in posts"))
-    return errors
 
 
 def located(errors: list[tuple[str, str]]) -> PydanticCustomError:

@@ -1,9 +1,11 @@
 """`pingtree validate`'s one-screen summary: the router settings that shape an auction, the
-sellers and their terms, and the buyers tier by tier with what limits each."""
+sellers and their terms, the buyers tier by tier with what limits each, and every buyer's
+opt-in to PII in its pings."""
 
 from __future__ import annotations
 
 from pingtree.config.models import BuyerConfig, Config
+from pingtree.config.reads import ping_pii
 from pingtree.money import cents
 
 
@@ -29,7 +31,20 @@ def describe_tree(config: Config) -> str:
         lines.append(f"  tier {priority}:")
         for buyer in (b for b in config.buyers if b.priority == priority):
             lines.append(f"    {buyer.id}: {_buyer_terms(buyer, config)}")
+    lines += _ping_pii_lines(config)
     return "\n".join(lines)
+
+
+def _ping_pii_lines(config: Config) -> list[str]:
+    """Every opt-in to PII in a ping (DESIGN §8b), one line per buyer and field, so that a
+    review of the file sees each exception to "no PII in a ping" by name."""
+    lines = []
+    for buyer in config.buyers:
+        read = ping_pii(buyer)
+        for name in sorted(buyer.ping_pii_allowed):
+            unused = "" if name in read else " (allowed, but its ping mapping does not read it)"
+            lines.append(f"  {buyer.id}: its ping carries {name}{unused}")
+    return ["ping PII opt-ins (ping_pii_allowed):", *lines] if lines else []
 
 
 def _buyer_terms(buyer: BuyerConfig, config: Config) -> str:

@@ -1,6 +1,7 @@
-"""Buyers wired by configuration alone (issue 5): the README's three worked examples
+"""Buyers wired by configuration alone (issue 5): the README's four worked examples
 (examples/dialects/*.yaml), loaded as an operator would load them, against real local buyers that
-speak XML, a JSON webhook and form-encoded text (tests/dialect_buyers.py)."""
+speak XML, a JSON webhook, form-encoded text and a LeadsPedia-style ping/post whose post wants the
+ping's id in its query string (tests/dialect_buyers.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from tests.conftest import ADMIN_TOKEN, SAMPLES, SELLER_KEY, sample
 from tests.dialect_buyers import (
     GHL_FIRM_TOKEN,
     GHL_FIRM_WHSEC,
+    LP_SOLAR_CAMPAIGN,
+    LP_SOLAR_KEY,
     SOLAR_CRM_PASSWORD,
     XML_LEGAL_KEY,
     DialectBuyers,
@@ -30,7 +33,7 @@ from tests.dialect_buyers import (
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dialects"
 README = Path(__file__).resolve().parents[2] / "README.md"
-SECRETS = (XML_LEGAL_KEY, GHL_FIRM_TOKEN, GHL_FIRM_WHSEC, SOLAR_CRM_PASSWORD)
+SECRETS = (XML_LEGAL_KEY, GHL_FIRM_TOKEN, GHL_FIRM_WHSEC, SOLAR_CRM_PASSWORD, LP_SOLAR_KEY)
 
 
 def example(name: str) -> list[dict[str, Any]]:
@@ -247,6 +250,78 @@ async def test_text_answers_are_read_strictly(dialects, start_router, ping, post
         assert trace(view, "solar-crm")[-1] == ("post", "rejected", "duplicate")
 
 
+# the LeadsPedia-style buyer: the ping's id in the post's query (DESIGN §8b) ---------------------
+
+IP = "203.0.113.7"
+
+
+async def test_the_post_sends_the_pings_id_back_in_its_query_string(dialects, start_router):
+    router = await start_router(config_for(dialects, "ping-id-query"))
+    answer, view = await sell(router, lead("solar", ip_address=IP))
+    assert (answer["status"], view["buyer_id"], view["price"]) == ("sold", "lp-solar", 18.25)
+    assert view["buyer_lead_id"] == "LP-5150"
+    assert trace(view, "lp-solar") == [("ping", "bid", None), ("post", "accepted", None)]
+
+    (ping,) = dialects.calls("lp/ping")
+    assert ping.query == {"lp_campaign_id": LP_SOLAR_CAMPAIGN, "lp_campaign_key": LP_SOLAR_KEY}
+    assert form_of(ping) == {
+        "state": "AZ",
+        "zip_code": "85004",
+        "ip_address": IP,  # the buyer's ping_pii_allowed
+        "residence_ownership": "Own",
+        "average_utility_bill": "240",
+        "lp_test": "0",
+    }
+    (post,) = dialects.calls("lp/post")
+    assert post.query == {
+        "lp_campaign_id": LP_SOLAR_CAMPAIGN,
+        "lp_campaign_key": LP_SOLAR_KEY,
+        "lp_ping_id": dialects.lp_ping_ids[0],  # carried from the ping's answer
+    }
+    assert form_of(post)["phone_home"] == "6025550147"
+    ping_event = next(e for e in view["trace"] if e["step"] == "ping")
+    assert ping_event["pii"] == ["ip_address"]  # the trace marks a ping carrying opted-in PII
+
+
+async def test_a_carried_value_goes_into_a_post_header_too(dialects, start_router):
+    buyers = example("ping-id-query")
+    buyers[0]["post"]["headers"] = {"X-Ping-Token": {"from": "ping.ping_id"}}
+    del buyers[0]["post"]["query"]["lp_ping_id"]
+    raw = {
+        "router": {"admin_token": ADMIN_TOKEN},
+        "sellers": [{"id": "acme-media", "api_key": SELLER_KEY}],
+        "buyers": buyers,
+    }
+    router = await start_router(parse_config(raw, env=dialects.env()))
+    answer, view = await sell(router, lead("solar", ip_address=IP))
+    # This buyer wants the id in the query: without it, its refusal is traced as it came.
+    assert answer["status"] == "unsold"
+    post = next(e for e in view["trace"] if e["step"] == "post")
+    assert (post["result"], post["detail"]) == ("rejected", "Invalid lp_ping_id")
+    (sent,) = dialects.calls("lp/post")
+    assert sent.headers["X-Ping-Token"] == dialects.lp_ping_ids[0]
+    assert "lp_ping_id" not in sent.query
+
+
+def test_a_post_reading_a_value_the_ping_does_not_carry_is_refused_at_load(dialects):
+    buyers = example("ping-id-query")
+    buyers[0]["post"]["query"]["lp_ping_id"] = {"from": "ping.order_id"}
+    buyers[0]["post"]["headers"] = {"X-Ping-Token": {"from": "ping.token", "default": "none"}}
+    raw = {"sellers": [{"id": "s", "api_key": "12345678"}], "buyers": buyers}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, env=dialects.env())
+    assert raised.value.errors == [
+        (
+            "buyers[0:lp-solar].post.query.lp_ping_id.from",
+            "'ping.order_id': the ping's answer carries no 'order_id' (its carry: ping_id)",
+        ),
+        (
+            "buyers[0:lp-solar].post.headers.X-Ping-Token.from",
+            "'ping.token': the ping's answer carries no 'token' (its carry: ping_id)",
+        ),
+    ]
+
+
 # sandbox, secrets, the README -----------------------------------------------------------------
 
 
@@ -270,9 +345,11 @@ async def test_a_test_lead_goes_to_the_buyers_sandbox(dialects, start_router):
 
 async def test_no_secret_of_the_examples_reaches_a_response_or_a_trace(dialects, start_router):
     dialects.xml_ping = "html"
-    router = await start_router(config_for(dialects, "xml-legal", "ghl-webhook", "crm-form"))
+    router = await start_router(
+        config_for(dialects, "xml-legal", "ghl-webhook", "crm-form", "ping-id-query")
+    )
     pages = []
-    for body in (lead(), lead("solar")):
+    for body in (lead(), lead("solar"), lead("solar", ip_address=IP)):
         answer, view = await sell(router, body)
         pages += [orjson.dumps(answer), orjson.dumps(view)]
     async with router.session.get(router.url("/metrics")) as r:
@@ -295,7 +372,7 @@ def test_a_ping_mapping_that_reads_pii_is_refused_at_load(dialects):
     ]
 
 
-@pytest.mark.parametrize("name", ["xml-legal", "ghl-webhook", "crm-form"])
+@pytest.mark.parametrize("name", ["xml-legal", "ghl-webhook", "crm-form", "ping-id-query"])
 def test_the_readme_shows_each_worked_example_as_tested(name):
     assert (EXAMPLES / f"{name}.yaml").read_text() in README.read_text()
 
@@ -370,6 +447,35 @@ async def test_try_send_shows_the_raw_answers_and_how_they_were_read(
     assert code == 1
     assert "read as: failure (bad_response): not XML" in out or "failure (bad_response)" in out
     assert XML_LEGAL_KEY not in out
+
+
+async def test_try_without_send_shows_carried_values_as_placeholders(
+    dialects, tmp_path, monkeypatch, capsys
+):
+    config = _write_config(tmp_path, "xml-legal", "ping-id-query")
+    raw = yaml.safe_load(config.read_text())
+    raw["buyers"][1]["post"]["headers"] = {"X-Ping-Token": {"from": "ping.ping_id"}}
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    lead_file = tmp_path / "lead.json"
+    lead_file.write_bytes(orjson.dumps(lead("solar", ip_address=IP)))
+    argv = ("lp-solar", "--config", str(config), "--lead", str(lead_file))
+    code, out, _ = await _try(monkeypatch, dialects, capsys, *argv)
+    assert code == 0, out
+    post = out.split("--- post")[1]
+    base = dialects.base("/lp")
+    assert (
+        f"{base}/post.do?lp_campaign_id=***&lp_campaign_key=***&lp_ping_id=<carried:ping_id>"
+        in post
+    )
+    assert "X-Ping-Token: <carried:ping_id>" in post
+    assert LP_SOLAR_KEY not in out and LP_SOLAR_CAMPAIGN not in out
+    assert dialects.calls("lp/ping") == []  # nothing was sent
+
+    lead_file.write_bytes(orjson.dumps(lead()))
+    argv = ("xml-legal", "--config", str(config), "--lead", str(lead_file))
+    code, out, _ = await _try(monkeypatch, dialects, capsys, *argv)
+    assert code == 0, out
+    assert "<ping_token><carried:token></ping_token>" in out.split("--- post")[1]
 
 
 async def test_try_names_the_buyers_when_the_one_asked_for_is_unknown(
