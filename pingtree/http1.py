@@ -168,7 +168,13 @@ class _Connection(asyncio.Protocol):
         if lowered == b"content-length":
             self._length_known = True
             if value.strip().isdigit() and int(value) > self._limit:
-                raise BadAnswer(f"body of {int(value)} bytes is over the {self._limit} byte limit")
+                # The status line is in: with it, a caller judges this answer as it would the
+                # same body sent chunked (cut off at the limit), not as one with no head.
+                assert self._parser is not None
+                raise BadAnswer(
+                    f"body of {int(value)} bytes is over the {self._limit} byte limit",
+                    self._parser.get_status_code(),
+                )
         elif lowered == b"transfer-encoding":
             self._length_known = True
         elif lowered == b"content-encoding":
