@@ -18,6 +18,7 @@ from pingtree.codec.native import encode_post, post_body
 from pingtree.codec.transforms import MappingError, apply, text_of
 from pingtree.config.dialect import (
     AUCTION_SOURCES,
+    DELIVERY_SOURCES,
     LEAD_SOURCES,
     BasicAuth,
     check_source,
@@ -72,6 +73,9 @@ class Sources:
     bid_id: str | None = None
     price: Decimal | None = None
     carried: Mapping[str, str] = field(default_factory=dict)
+    # A delivery's own (deliveries/jobs.py): which attempt it is, and when the lead was sold.
+    delivery_attempt: int | None = None
+    sold_at: str | None = None
 
     @property
     def for_ping(self) -> bool:
@@ -100,6 +104,8 @@ class Sources:
         if source in AUCTION_SOURCES:
             name = source.removeprefix("auction.")
             return getattr(self, name) if name != "lead_id" else self.lead_id
+        if source in DELIVERY_SOURCES:
+            return getattr(self, source)
         head, _, name = source.partition(".")
         if head == "attributes" and name:
             return self._attributes.get(name)

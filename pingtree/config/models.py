@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
+from pingtree.config.dialect import DELIVERY_SOURCES, Auth, FieldMap, ResponseMap, Signing
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
 from pingtree.lead import PII_FIELDS
@@ -549,7 +549,7 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _pings_without_pii(self) -> Config:
-        errors = ping_mapping_errors(self)
+        errors = ping_mapping_errors(self) + delivery_source_errors(self)
         if errors:
             raise located(errors)
         return self
@@ -605,6 +605,18 @@ def ping_mapping_errors(config: Config) -> list[tuple[str, str]]:
                 errors.append((where, f"{source!r} is PII: it can go in a post, never in a ping"))
             elif head == "ping" or source in _POST_ONLY_SOURCES:
                 errors.append((where, f"{source!r} is only known after the ping: use it in posts"))
+    return errors
+
+
+def delivery_source_errors(config: Config) -> list[tuple[str, str]]:
+    """A buyer's ping or post mapping that reads what only a delivery knows is refused."""
+    errors: list[tuple[str, str]] = []
+    for index, buyer in enumerate(config.buyers):
+        for step, endpoint in (("ping", buyer.ping), ("post", buyer.post)):
+            for number, field in enumerate(endpoint.fields or () if endpoint else ()):
+                if field.source in DELIVERY_SOURCES:
+                    where = f"buyers[{index}:{buyer.id}].{step}.fields[{number}].from"
+                    errors.append((where, f"{field.source!r} is known only to deliveries"))
     return errors
 
 

@@ -54,6 +54,7 @@ class Seen:
     body: bytes
     at: float
     signed_ok: bool | None
+    query: str = ""  # the URL's, as sent
 
 
 @dataclass
@@ -88,7 +89,8 @@ class Receiver:
                 signed_ok = True
             except WebhookVerificationError:
                 signed_ok = False
-        self.seen.append(Seen(path, headers, body, time.monotonic(), signed_ok))
+        seen = Seen(path, headers, body, time.monotonic(), signed_ok, request.query_string)
+        self.seen.append(seen)
         if self.delay_s.get(path):
             await asyncio.sleep(self.delay_s[path])
         if path in self.oversize:
@@ -266,9 +268,18 @@ async def test_a_crm_down_then_back_gets_every_lead_once_per_webhook_id(
     assert set(receiver.ids("crm")) == expected  # one webhook-id per sale and destination
     assert all(seen.signed_ok for seen in receiver.seen)  # every attempt signed, verified
     bodies: dict[str, set[bytes]] = {}
+    numbers: dict[str, list[int]] = {}
     for seen in receiver.seen:
-        bodies.setdefault(seen.headers["webhook-id"], set()).add(seen.body)
-    assert all(len(sent) == 1 for sent in bodies.values())  # a repeat is the same request
+        body = orjson.loads(seen.body)
+        number = body.pop("delivery_attempt")
+        assert seen.headers["webhook-attempt"] == str(number)
+        numbers.setdefault(seen.headers["webhook-id"], []).append(number)
+        bodies.setdefault(seen.headers["webhook-id"], set()).add(orjson.dumps(body))
+    # A repeat is the same request but for the attempt's number, counting the refused ones.
+    assert all(len(sent) == 1 for sent in bodies.values())
+    for job in rig.jobs():
+        assert numbers[job.id] == sorted(set(numbers[job.id])), numbers[job.id]
+        assert numbers[job.id][-1] == len(job.history)
     assert rig.metric("pingtree_delivery_successes_total") == 5
     # Every attempt ends one way: taken, or to be tried again (refused connections included).
     attempts = rig.metric("pingtree_delivery_attempts_total")
