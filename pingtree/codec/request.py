@@ -98,7 +98,8 @@ class Sources:
         if source in LEAD_SOURCES:
             if self.for_ping and source in PII_FIELDS:
                 raise MappingError(source, "is PII: never read for a ping")
-            return getattr(self.lead, source)
+            # A ping reads the lead as pingtree's summary does; a post or delivery as sent.
+            return getattr(self.lead, source) if self.for_ping else self.lead.sent_value(source)
         if source in self._derived:
             return self._derived[source]
         if source in AUCTION_SOURCES:

@@ -2,7 +2,8 @@
 `create_app`, sold to a real local buyer, delivered to a real local CRM (the `Receiver` of
 test_deliveries_worker.py, which verifies Standard Webhooks signatures). Each attempt says which
 it is (`delivery_attempt`, `webhook-attempt`); a field mapping reads the attempt and the sale's
-time (DESIGN §8b)."""
+time; the compliance fields reach the buyer's post, every delivery and the CSVs exactly as the
+seller sent them, while the rules still read them normalized (DESIGN §8b)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import orjson
 import pytest
@@ -160,3 +162,65 @@ async def test_a_field_mapping_reads_the_attempt_and_the_sale_time_in_every_form
     assert lookup.headers["webhook-attempt"] == "1" and lookup.body == b""
     assert all(s.signed_ok for s in receiver.seen)
     assert lead in receiver.at("sheet")[0].headers["webhook-id"]
+
+
+# compliance fields, as the seller sent them ---------------------------------------------------
+
+# Odd but valid, as real sellers send them: each must come out exactly so, wherever the lead goes.
+AS_JSON = {
+    "consent_timestamp": "2026-02-26T14:04:12.000Z",  # was re-serialized as …12+00:00
+    "tcpa_consent": "1",  # a JSON string, not a boolean
+    "ip_address": "2001:DB8:0:0:0:0:0:1",  # IPv6, not in its canonical form (2001:db8::1)
+    "trustedform_url": "https://cert.trustedform.com/0f3c9a7e2b1d4c5e?shared_token=Ab12-cd&v=2",
+    "jornaya_leadid": "a1b2c3d4-E5F6-7890-abcd-EF1234567890",
+}
+AS_FORM = {
+    "consent_timestamp": "2026-03-02T09:12:44.000-05:00",
+    "tcpa_consent": "yes",
+    "ip_address": "::FFFF:192.0.2.1",  # an IPv4-mapped address (::ffff:c000:201 canonically)
+    "trustedform_url": "https://cert.trustedform.com/7d2e11aa90c3b8f4?shared_token=Zz9&sig=a+b/c",
+    "jornaya_leadid": "LEADID_7F3A-11",
+}
+MAPPED = [{"to": f"sent_{name}", "from": name} for name in AS_JSON]
+
+
+def form_body(lead: dict[str, Any]) -> str:
+    """`lead` as an HTML form posts it: every value text."""
+    words = {True: "true", False: "false"}
+    return urlencode({k: words.get(v, v) if isinstance(v, bool) else v for k, v in lead.items()})
+
+
+async def test_compliance_fields_reach_every_destination_as_the_seller_sent_them(
+    serve_app: ServeApp, buyers: BuyerServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    router = await start(
+        serve_app,
+        buyers,
+        [destination(receiver), destination(receiver, "sheet", fields=MAPPED)],
+        exports_dir=str(tmp_path / "exports"),
+    )
+    sent = {
+        await router.sell({**sample("mva-legal"), **AS_JSON}): AS_JSON,
+        await router.sell(form_body({**sample("final-expense"), **AS_FORM})): AS_FORM,
+    }
+    await until(lambda: len(receiver.seen) == 4, "both leads at both destinations")
+
+    def by_lead(bodies: list[dict[str, Any]], key: str = "id") -> dict[str, dict[str, Any]]:
+        return {body[key]: body for body in bodies}
+
+    posts = by_lead(buyers.recorded("firm").posts)
+    crm = by_lead([orjson.loads(seen.body) for seen in receiver.at("crm")])
+    sheet = [orjson.loads(seen.body) for seen in receiver.at("sheet")]
+    export = await router.admin("/admin/exports/leads.csv?buyer=firm")
+    exported = by_lead(list(csv.DictReader(io.StringIO(export))))
+    (mirror,) = (tmp_path / "exports" / "firm").glob("*.csv")
+    mirrored = by_lead(list(csv.DictReader(mirror.open(encoding="utf-8"))))
+    for lead, values in sent.items():
+        assert {name: posts[lead][name] for name in values} == values  # the buyer's post
+        assert {name: crm[lead][name] for name in values} == values  # the default body
+        assert {name: exported[lead][name] for name in values} == values  # the export
+        assert {name: mirrored[lead][name] for name in values} == values  # the CSV mirror
+    mapped = [{name: body[f"sent_{name}"] for name in AS_JSON} for body in sheet]
+    assert sorted(mapped, key=str) == sorted(sent.values(), key=str)  # a field mapping
+    # The rules and the ping read them normalized: consent is a boolean, and it was given.
+    assert [ping["tcpa_consent"] for ping in buyers.recorded("firm").pings] == [True, True]
