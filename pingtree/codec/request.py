@@ -229,6 +229,8 @@ def _native_post(sources: Sources) -> bytes:
         bid_id=sources.bid_id,
         price=sources.price,
     )
+    if sources.delivery_attempt is not None:  # a delivery's default body: which attempt it is
+        body["delivery_attempt"] = sources.delivery_attempt
     return encode_post(body)
 
 

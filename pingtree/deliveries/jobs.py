@@ -21,7 +21,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from pingtree import jsonenc
-from pingtree.codec.native import encode_post, post_body
 from pingtree.codec.request import OutboundRequest, Sources, build_request
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, SellerConfig
@@ -157,36 +156,17 @@ def _buyer_job(
 ) -> Job | Unbuildable:
     owner = buyer_owner(buyer.id)
     ident = job_id(outcome.id, owner, destination.id)
+    # The default body (the native post's) and any mapping read it: see the module's docstring.
     sources = replace(sources, delivery_attempt=attempt_marker(ident))
     # Built unsigned: a signature is made per attempt (fresh timestamp, the current secret).
     unsigned = destination.model_copy(update={"sign": None})
     try:
         request = build_request(
-            unsigned,
-            sources,
-            test=outcome.test,
-            message_id=ident,
-            timestamp=int(now),
-            native_body=None if destination.fields else default_body(sources),
+            unsigned, sources, test=outcome.test, message_id=ident, timestamp=int(now)
         )
     except MappingError as exc:
         return Unbuildable(f"{owner}/{destination.id}", f"mapping: {exc}")
     return _job(ident, outcome, owner, destination.id, destination, request, now)
-
-
-def default_body(sources: Sources) -> bytes:
-    """A destination's body without `fields`: the native post's, and `delivery_attempt`."""
-    assert sources.price is not None  # a sale's
-    body = post_body(
-        sources.lead,
-        lead_id=sources.lead_id,
-        seller_id=sources.seller,
-        ping_id=sources.ping_id,
-        bid_id=sources.bid_id,
-        price=sources.price,
-    )
-    body["delivery_attempt"] = sources.delivery_attempt
-    return encode_post(body)
 
 
 def postback_event(outcome: Outcome, seller: SellerConfig, now: float) -> bytes:
@@ -254,7 +234,6 @@ __all__ = [
     "attempt_marker",
     "attempt_number",
     "buyer_owner",
-    "default_body",
     "for_attempt",
     "iso_time",
     "job_id",
