@@ -178,6 +178,8 @@ class _Connection(asyncio.Protocol):
         if lowered == b"content-length":
             self._length_known = True
             if value.strip().isdigit() and int(value) > self._limit:
+                # The status line is in: with it, a caller judges this answer as it would the
+                # same body sent chunked (cut off at the limit), not as one with no head.
                 raise BadAnswer(
                     f"body of {int(value)} bytes is over the {self._limit} byte limit",
                     self._status_read(),

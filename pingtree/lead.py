@@ -1,6 +1,13 @@
 """The lead: validation and normalization of what a seller sends, and the anonymized ping copy.
 
 Owns which fields are PII. Knows nothing of buyers, auctions or HTTP.
+
+The compliance fields (COMPLIANCE_FIELDS: the consent and the evidence of it) are kept twice:
+normalized in the Lead's fields, which rules read (`require_consent` needs `tcpa_consent` a
+boolean), and in `as_sent` exactly as the seller sent them (its text, or its JSON value), which
+is what the lead carries out to buyers' posts, deliveries and exports (`sent_value`; DESIGN §8b):
+a TCPA audit compares what a buyer holds with the consent certificate, byte for byte. The ping,
+pingtree's anonymized summary, keeps the normalized values.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ PII_FIELDS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
+# Sent on as the seller sent them (see the module's docstring).
+COMPLIANCE_FIELDS: tuple[str, ...] = (
+    "ip_address", "tcpa_consent", "consent_timestamp", "trustedform_url", "jornaya_leadid",
+)  # fmt: skip
+
 _BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
@@ -69,6 +81,14 @@ class Lead(BaseModel):
     source_url: str | None = Field(None, max_length=2000)
     test: bool = False
     attributes: dict[str, Any] = Field(default_factory=dict)
+    # The compliance fields the seller sent, as it sent them, by name (parse_lead fills it).
+    # Not in model_dump: the normalized values are the lead's (and its idempotency fingerprint's).
+    as_sent: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    def sent_value(self, name: str) -> Any:
+        """What the lead carries out for field `name`: a compliance field as the seller sent
+        it, any other as normalized."""
+        return self.as_sent[name] if name in self.as_sent else getattr(self, name)
 
     @field_validator("vertical", mode="before")
     @classmethod
@@ -207,7 +227,13 @@ def parse_lead(body: dict[str, Any]) -> Lead:
         raise LeadInvalid("the lead has invalid fields", fields=fields) from None
     if fields:
         raise LeadInvalid("the lead has invalid fields", fields=fields)
-    return lead
+    # Only what stands: a value normalized away (an empty ip_address) is not sent either.
+    as_sent = {
+        name: known[name]
+        for name in COMPLIANCE_FIELDS
+        if name in known and getattr(lead, name) is not None
+    }
+    return lead.model_copy(update={"as_sent": as_sent}) if as_sent else lead
 
 
 def anonymize(lead: Lead, *, seller_id: str, ping_id: str, pii: frozenset[str]) -> dict[str, Any]:
@@ -238,6 +264,9 @@ def _pii_values(lead: Lead) -> tuple[str, ...]:
     """The lead's PII as text, lower-case, in the spellings a seller or buyer may repeat it in,
     longest first (so a last name inside the email never leaves the rest of the email visible)."""
     values = {str(getattr(lead, name)).lower() for name in PII_FIELDS if getattr(lead, name)}
+    # A buyer echoes what it was sent: the seller's own spelling (an IPv6 address not in its
+    # canonical form) as well.
+    values |= {str(value).lower() for name, value in lead.as_sent.items() if name in PII_FIELDS}
     values.add(_national_digits(lead.phone))
     if lead.dob:
         born = date.fromisoformat(lead.dob)

@@ -338,6 +338,20 @@ ERROR_CASES = [
         True,
         id="caps:negative",
     ),
+    pytest.param(
+        _set("buyers", 0, "post", "fields", value=[{"to": "try", "from": "delivery_attempt"}]),
+        f"{LAWFIRM}.post.fields[0].from",
+        "only to deliveries",
+        True,
+        id="post:delivery_attempt",
+    ),
+    pytest.param(
+        _set("buyers", 0, "ping", "fields", value=[{"to": "at", "from": "sold_at"}]),
+        f"{LAWFIRM}.ping.fields[0].from",
+        "only to deliveries",
+        True,
+        id="ping:sold_at",
+    ),
 ]
 
 

@@ -13,7 +13,15 @@ import pytest
 
 from pingtree import jsonenc
 from pingtree.config import Config
-from pingtree.deliveries.jobs import iso_time, job_id, jobs_for_sale, plan_sale
+from pingtree.deliveries.jobs import (
+    attempt_marker,
+    attempt_number,
+    for_attempt,
+    iso_time,
+    job_id,
+    jobs_for_sale,
+    plan_sale,
+)
 from pingtree.lead import Lead, parse_lead
 from pingtree.outcome import Outcome, seller_view
 from pingtree.tree import Tree
@@ -128,6 +136,19 @@ def test_a_destination_without_fields_gets_the_native_post() -> None:
     assert (crm.method, crm.url) == ("POST", f"{BASE}/crm")
     assert body["id"] == LEAD_ID and body["phone"] == "+13055551234"
     assert (body["ping_id"], body["bid_id"], body["price"]) == ("pg_1", "b_1", 42.5)
+
+
+def test_the_attempt_number_is_written_in_at_each_attempt_and_nowhere_else() -> None:
+    crm = jobs()["crm"]
+    marker = attempt_marker(crm.id)
+    assert orjson.loads(crm.body)["delivery_attempt"] == marker  # until an attempt fills it in
+    assert len(str(marker)) == 18 and attempt_marker(crm.id) == marker  # the same every time
+    assert attempt_number(crm) == 1
+    url, headers, body = for_attempt(crm, crm.url, 3)
+    assert (url, headers) == (crm.url, crm.headers)
+    assert body == crm.body.replace(str(marker).encode(), b"3")
+    assert orjson.loads(body)["delivery_attempt"] == 3
+    assert str(marker).encode() not in body
 
 
 def test_a_mapped_destination_reads_the_sale_and_the_values_its_ping_carried() -> None:

@@ -86,6 +86,31 @@ ROWS = [
     row("an unknown source", FieldMap, {"to": "x", "from": "ssn"}, "unknown source"),
     row("a carried value", FieldMap, {"to": "Token", "from": "ping.token"}, None),
     row("an attribute", FieldMap, {"to": "x", "from": "attributes.case_type"}, None),
+    row("a delivery's attempt", FieldMap, {"to": "n", "from": "delivery_attempt"}, None),
+    row(
+        "a delivery's attempt as text",
+        FieldMap,
+        {"to": "n", "from": "delivery_attempt", "transform": "string"},
+        None,
+    ),
+    row(
+        "a delivery's attempt mapped: it is written in after the mapping",
+        FieldMap,
+        {"to": "n", "from": "delivery_attempt", "map": {"1": "first"}},
+        "delivery_attempt takes no map",
+    ),
+    row(
+        "a delivery's attempt truncated",
+        FieldMap,
+        {"to": "n", "from": "delivery_attempt", "transform": "truncate:1"},
+        "only the string or number transform",
+    ),
+    row(
+        "the sale's time, reformatted",
+        FieldMap,
+        {"to": "d", "from": "sold_at", "transform": "datetime:%m/%d/%Y"},
+        None,
+    ),
     row("an unknown transform", FieldMap, {"to": "x", "value": 1, "transform": "rot13"}, "rot13"),
     row("date without a pattern", FieldMap, {"to": "x", "value": 1, "transform": "date"}, "date"),
     row(

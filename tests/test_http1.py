@@ -162,6 +162,23 @@ async def test_a_bad_answer_is_refused_and_its_connection_dropped(
     assert server.connections == 2  # never reused after a bad exchange
 
 
+@pytest.mark.parametrize("framing", ["declared", "chunked"])
+async def test_an_answer_over_the_limit_says_its_status_however_it_is_framed(
+    serve, client, framing
+) -> None:
+    """A caller that judges by the status (a delivery: 2xx is delivered) must get it whether the
+    size is declared up front or found out as the body comes."""
+    body = b"x" * 2000
+    raw = http(body, status="201 Created")
+    if framing == "chunked":
+        raw = http(body, "Transfer-Encoding: chunked", status="201 Created")
+        raw = raw.replace(b"\r\n\r\n", b"\r\n\r\n7d0\r\n", 1) + b"\r\n0\r\n\r\n"
+    _, url = await serve(fixed(raw))
+    with pytest.raises(BadAnswer, match="over the 1024") as refused:
+        await client.post(url, b"{}", 1024)
+    assert refused.value.status == 201
+
+
 async def test_a_cancelled_exchange_closes_its_connection(serve, client) -> None:
     calls = 0
 

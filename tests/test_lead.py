@@ -392,6 +392,50 @@ def test_the_samples_normalize(
     assert lead.tcpa_consent is True
 
 
+# (field, as the seller sent it, as the lead keeps it for rules)
+COMPLIANCE_AS_SENT = [
+    ("consent_timestamp", "2026-02-26T14:04:12.000Z", "2026-02-26T14:04:12+00:00"),
+    ("consent_timestamp", "2026-03-02T09:12:44-05:00", "2026-03-02T09:12:44-05:00"),
+    ("tcpa_consent", "yes", True),
+    ("tcpa_consent", "1", True),
+    ("tcpa_consent", 1, True),
+    ("tcpa_consent", "No", False),
+    ("ip_address", "2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+    ("ip_address", "::FFFF:192.0.2.1", "::ffff:c000:201"),
+    ("ip_address", " 198.51.100.42", "198.51.100.42"),
+    (
+        "trustedform_url",
+        "https://cert.trustedform.com/0f3c?a=1&b= 2",
+        "https://cert.trustedform.com/0f3c?a=1&b= 2",
+    ),
+    ("jornaya_leadid", "LEADID_7F3A-11 ", "LEADID_7F3A-11"),
+]
+
+
+@pytest.mark.parametrize(("field", "sent", "kept"), COMPLIANCE_AS_SENT)
+def test_compliance_fields_are_kept_as_sent_beside_their_normalized_value(
+    field: str, sent: Any, kept: Any
+) -> None:
+    lead = lead_with(**{field: sent})
+    assert getattr(lead, field) == kept  # what rules read
+    assert lead.sent_value(field) == sent and type(lead.sent_value(field)) is type(sent)
+    # Out of the dump: the idempotency fingerprint compares the lead as normalized.
+    assert field not in lead.model_dump()["attributes"] and "as_sent" not in lead.model_dump()
+    assert lead.model_dump() == lead_with(**{field: kept}).model_dump()
+
+
+def test_other_fields_go_out_normalized_and_an_empty_compliance_field_not_at_all() -> None:
+    lead = lead_with(phone="(404) 555-0123", ip_address="", state="Georgia")
+    assert (lead.sent_value("phone"), lead.sent_value("state")) == ("+14045550123", "GA")
+    assert lead.sent_value("ip_address") is None and lead.as_sent == {}
+
+
+def test_redact_hides_the_ip_in_the_sellers_spelling_too() -> None:
+    lead = lead_with(ip_address="2001:DB8:0:0:0:0:0:1")
+    for said in ("blocked 2001:DB8:0:0:0:0:0:1", "blocked 2001:db8::1"):
+        assert "2001" not in redact(said, lead)
+
+
 def test_a_lead_is_frozen() -> None:
     lead = lead_with()
     with pytest.raises(ValidationError):

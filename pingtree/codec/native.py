@@ -109,8 +109,10 @@ def post_body(
     bid_id: str | None,
     price: Decimal,
 ) -> dict[str, Any]:
-    """The full lead for the winner, with the ping it answers and the price it bid."""
+    """The full lead for the winner, with the ping it answers and the price it bid; its
+    compliance fields as the seller sent them (lead.py)."""
     body = lead.model_dump(exclude_none=True)
+    body.update(lead.as_sent)
     body.update(id=lead_id, seller=seller_id, ping_id=ping_id, bid_id=bid_id, price=price)
     return body
 

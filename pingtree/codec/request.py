@@ -19,6 +19,7 @@ from pingtree.codec.native import encode_post, post_body
 from pingtree.codec.transforms import MappingError, apply, email_domain, text_of
 from pingtree.config.dialect import (
     AUCTION_SOURCES,
+    DELIVERY_SOURCES,
     LEAD_SOURCES,
     BasicAuth,
     MappedValue,
@@ -85,6 +86,9 @@ class Sources:
     price: Decimal | None = None
     carried: Mapping[str, str] = field(default_factory=dict)
     pii_allowed: frozenset[str] = frozenset()  # the buyer's ping_pii_allowed (pings only)
+    # A delivery's own (deliveries/jobs.py): which attempt it is, and when the lead was sold.
+    delivery_attempt: int | None = None
+    sold_at: str | None = None
 
     @property
     def for_ping(self) -> bool:
@@ -107,7 +111,8 @@ class Sources:
         if self.for_ping and source in PING_PII_SOURCES and source not in self.pii_allowed:
             raise MappingError(source, "is PII: never read for a ping")
         if source in LEAD_SOURCES:
-            return getattr(self.lead, source)
+            # A ping reads the lead as pingtree's summary does; a post or delivery as sent.
+            return getattr(self.lead, source) if self.for_ping else self.lead.sent_value(source)
         if source == "email_domain":  # derived, but PII: a ping reads it only when opted in
             return email_domain(self.lead.email)
         if source in self._derived:
@@ -115,6 +120,8 @@ class Sources:
         if source in AUCTION_SOURCES:
             name = source.removeprefix("auction.")
             return getattr(self, name) if name != "lead_id" else self.lead_id
+        if source in DELIVERY_SOURCES:
+            return getattr(self, source)
         head, _, name = source.partition(".")
         if head == "attributes" and name:
             return self._attributes.get(name)
@@ -267,6 +274,8 @@ def _native_post(sources: Sources) -> bytes:
         bid_id=sources.bid_id,
         price=sources.price,
     )
+    if sources.delivery_attempt is not None:  # a delivery's default body: which attempt it is
+        body["delivery_attempt"] = sources.delivery_attempt
     return encode_post(body)
 
 

@@ -71,6 +71,8 @@ PII_DERIVED_SOURCES: frozenset[str] = frozenset({"email_domain"})
 AUCTION_SOURCES: frozenset[str] = frozenset(
     {"auction.lead_id", "auction.seller", "auction.ping_id", "auction.bid_id", "auction.price"}
 )
+# Known only to a delivery: which attempt this request is (1, 2, …) and when the lead was sold.
+DELIVERY_SOURCES: frozenset[str] = frozenset({"delivery_attempt", "sold_at"})
 
 # A transform is a name and, for some, an argument after a colon: `date:%m/%d/%Y`, `truncate:20`.
 TRANSFORMS: Mapping[str, str] = MappingProxyType(
@@ -158,6 +160,14 @@ class MappedValue(_Frozen):
             raise ValueError("give `from` (a lead field) or `value` (a fixed value), not both")
         if self.source is not None:
             check_source(self.source)
+        if self.source == "delivery_attempt" and (
+            self.map or set(self.transform) - {"string", "number"}
+        ):
+            # The number is written in at each attempt, after the mapping ran (codec cannot
+            # know it at the sale): only a change of its JSON type can apply to it.
+            raise ValueError(
+                "delivery_attempt takes no map, and only the string or number transform"
+            )
         return self
 
 
@@ -201,7 +211,7 @@ def check_source(source: str) -> str:
     """A `from` must name something a mapping can read; the error lists what can be."""
     if source in LEAD_SOURCES or source in DERIVED_SOURCES or source in AUCTION_SOURCES:
         return source
-    if source in PII_DERIVED_SOURCES:
+    if source in PII_DERIVED_SOURCES or source in DELIVERY_SOURCES:
         return source
     head, _, name = source.partition(".")
     if head in ("attributes", "ping") and name and _PATH.match(name):
@@ -209,8 +219,9 @@ def check_source(source: str) -> str:
     raise ValueError(
         f"unknown source {source!r}: a lead field ({', '.join(sorted(LEAD_SOURCES))}), "
         "attributes.NAME, zip3, age_band, email_domain, "
-        "auction.(lead_id|seller|ping_id|bid_id|price) "
-        "or ping.NAME (a value carried from the ping's answer)"
+        "auction.(lead_id|seller|ping_id|bid_id|price), "
+        "ping.NAME (a value carried from the ping's answer) or, in deliveries, "
+        "delivery_attempt and sold_at"
     )
 
 
@@ -401,6 +412,7 @@ def secret_header(name: str) -> bool:
 
 __all__ = [
     "AUCTION_SOURCES",
+    "DELIVERY_SOURCES",
     "DERIVED_SOURCES",
     "LEAD_SOURCES",
     "PII_DERIVED_SOURCES",

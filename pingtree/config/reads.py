@@ -4,6 +4,7 @@ its own path (`buyers[0:lp-solar].post.query.lp_ping_id.from`):
 - a ping reads no PII of DESIGN §8 (nor `email_domain`, nor an attribute marked pii) except what
   its buyer names in `ping_pii_allowed` (DESIGN §8b), and nothing only known once it is answered;
 - a post reads `ping.NAME` only when the buyer's ping answer carries NAME (`response.carry`);
+- a buyer's ping or post reads nothing only a delivery knows (`delivery_attempt`, `sold_at`);
 - a seller's postback reads nothing per lead: its body is the seller's own view of the sale
   (its `fields` are ignored), and a `{from: …}` in its query or headers could hand the seller
   what `reveal` hides, or the consumer's PII.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pingtree.config.dialect import PII_DERIVED_SOURCES, MappedValue
+from pingtree.config.dialect import DELIVERY_SOURCES, PII_DERIVED_SOURCES, MappedValue
 from pingtree.lead import PII_FIELDS
 
 if TYPE_CHECKING:  # models.py calls `mapping_errors` from its Config check
@@ -72,6 +73,7 @@ def mapping_errors(config: Config) -> list[tuple[str, str]]:
         errors += _ping_errors(config, buyer, where)
         if buyer.post is not None:
             errors += _carried_errors(buyer, buyer.post, f"{where}.post")
+        errors += _delivery_source_errors(buyer, where)
     for index, seller in enumerate(config.sellers):
         if seller.postback is None:
             continue
@@ -85,6 +87,17 @@ def mapping_errors(config: Config) -> list[tuple[str, str]]:
                 )
             )
     return errors
+
+
+def _delivery_source_errors(buyer: BuyerConfig, where: str) -> list[tuple[str, str]]:
+    """What only a delivery knows (its attempt, the sale's time) is never read by a ping or post."""
+    return [
+        (f"{where}.{step}.{path}", f"{source!r} is known only to deliveries")
+        for step, endpoint in (("ping", buyer.ping), ("post", buyer.post))
+        if endpoint is not None
+        for path, source in endpoint_reads(endpoint)
+        if source in DELIVERY_SOURCES
+    ]
 
 
 def _ping_errors(config: Config, buyer: BuyerConfig, where: str) -> list[tuple[str, str]]:

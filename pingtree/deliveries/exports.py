@@ -12,7 +12,8 @@ CSV injection: a cell a spreadsheet would run as a formula (starting with `=`, `
 tab or a carriage return) is written with a leading `'`, which spreadsheets show as text. A plain
 number keeps its sign (an E.164 phone `+13055551234`, a price): only text that is not a number
 is changed, and that only comes from what a seller typed. The ledger keeps the values as sent:
-the quote is added when a CSV is written.
+the quote is added when a CSV is written. The compliance fields are the seller's own text
+(`tcpa_consent` may be `yes`, `consent_timestamp` keep its `Z`), as every destination gets them.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def sale_row(outcome: Outcome, lead: Lead, *, sold_at: float) -> SaleRow:
         "test": outcome.test,
         "attributes": jsonenc.dumps(lead.attributes).decode(),
     }
-    values.update((name, getattr(lead, name)) for name in _LEAD_COLUMNS)
+    values.update((name, lead.sent_value(name)) for name in _LEAD_COLUMNS)
     return SaleRow(
         lead_id=outcome.id,
         buyer_id=outcome.buyer_id or "",

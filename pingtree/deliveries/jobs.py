@@ -4,12 +4,19 @@ the seller's postback. PURE: the sale's time is an argument; nothing is sent or 
 A job holds the request exactly as built at the sale (URL, headers, body: the body holds PII),
 without its signature: the worker signs each attempt with a fresh timestamp, the same
 `webhook-id` (`Job.id`) and the signing secret the running config has then.
+
+`delivery_attempt` (the default body's, or a mapping's `from: delivery_attempt`) is the one
+value the sale cannot know. The request is built with the job's `attempt_marker` in its place, an
+18-digit number derived from the job's id (which nobody knows before the sale, so no seller can
+plant it in a lead), and `for_attempt` writes the attempt's number over it, wherever the format
+put it (a JSON number or string, a form or query value, an XML element).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -44,6 +51,28 @@ def seller_owner(seller_id: str) -> str:
 def job_id(lead_id: str, owner: str, destination: str) -> str:
     """The Standard Webhooks `webhook-id`: one per (sale, destination), whatever the attempts."""
     return f"{lead_id}.{owner}.{destination}"
+
+
+def attempt_marker(ident: str) -> int:
+    """What stands for `delivery_attempt` in the request of job `ident` until an attempt fills it
+    in: 18 digits, from a hash of the id (the same at the sale and at every attempt)."""
+    digest = hashlib.sha256(b"pingtree delivery_attempt " + ident.encode()).digest()
+    return 10**17 + int.from_bytes(digest[:8], "big") % (9 * 10**17)
+
+
+def attempt_number(job: Job) -> int:
+    """Which attempt the next one is: 1, then one more for each settled before it (the history
+    has a line each), on the failover and after a replay too. An attempt whose result was lost
+    (a router killed mid-call) is made again under the same number."""
+    return len(job.history) + 1
+
+
+def for_attempt(job: Job, url: str, attempt: int) -> tuple[str, tuple[tuple[str, str], ...], bytes]:
+    """`url`, the headers and the body of `job` with `attempt` in place of its marker."""
+    marker, number = str(attempt_marker(job.id)), str(attempt)
+    headers = tuple((name, value.replace(marker, number)) for name, value in job.headers)
+    body = job.body.replace(marker.encode(), number.encode())
+    return url.replace(marker, number), headers, body
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +115,7 @@ def plan_sale(
         bid_id=bid_id,
         price=price,
         carried=dict(carried or {}),
+        sold_at=iso_time(now),
     )
     jobs: list[Job] = []
     unbuildable: list[Unbuildable] = []
@@ -126,6 +156,8 @@ def _buyer_job(
 ) -> Job | Unbuildable:
     owner = buyer_owner(buyer.id)
     ident = job_id(outcome.id, owner, destination.id)
+    # The default body (the native post's) and any mapping read it: see the module's docstring.
+    sources = replace(sources, delivery_attempt=attempt_marker(ident))
     # Built unsigned: a signature is made per attempt (fresh timestamp, the current secret).
     unsigned = destination.model_copy(update={"sign": None})
     try:
@@ -199,7 +231,10 @@ __all__ = [
     "SOLD_EVENT",
     "SalePlan",
     "Unbuildable",
+    "attempt_marker",
+    "attempt_number",
     "buyer_owner",
+    "for_attempt",
     "iso_time",
     "job_id",
     "jobs_for_sale",

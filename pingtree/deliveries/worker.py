@@ -7,7 +7,8 @@ each through the router's Transport, and settles it by policy.py.
 - Signing: each attempt gets `webhook-id` (the job's id, the same on every attempt) and a fresh
   `webhook-timestamp`; `webhook-signature` when the destination has `sign`, with the secret of
   the config running now (a rotated secret applies to jobs already queued). The request itself
-  (URL, headers, body) is the one built at the sale.
+  (URL, headers, body) is the one built at the sale, with the attempt's number written in
+  (`delivery_attempt`, jobs.py) and in a `webhook-attempt` header.
 - A destination no longer in the running config (removed, or its buyer or seller removed): the
   job is dead-lettered, not sent, signed or not: the operator took it out, and a signed receiver
   would refuse an unsigned request. Replay it once the destination is back.
@@ -32,7 +33,7 @@ from collections.abc import Callable
 
 from pingtree.config.models import Destination
 from pingtree.deliveries import policy
-from pingtree.deliveries.jobs import POSTBACK
+from pingtree.deliveries.jobs import POSTBACK, attempt_number, for_attempt
 from pingtree.errors import BadBuyerResponse, BuyerCallFailed, BuyerTimeout
 from pingtree.metrics import DeliveryMetrics
 from pingtree.signing import ID_HEADER, TIMESTAMP_HEADER, signature_headers
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 # A Destination's timeout is at most 60 s (config): an attempt always ends within its lease.
 LEASE_S = 90.0
+ATTEMPT_HEADER = "webhook-attempt"  # 1, 2, …: which attempt of this webhook-id this request is
 _MAX_BACKOFF_S = 30.0  # between two tries of a queue that failed
 NOT_CONFIGURED = "destination not in the running config: not sent (replay once it is back)"
 SET_ASIDE = "destination disabled by an earlier HTTP 410 (until the config is reloaded)"
@@ -242,12 +244,15 @@ class DeliveryWorker:
 
     async def _send(self, job: Job, destination: Destination, max_bytes: int) -> Settlement:
         url = job.failover_url if job.target == "failover" and job.failover_url else job.url
+        attempt = attempt_number(job)
+        url, headers, body = for_attempt(job, url, attempt)
         timestamp = int(self._clock())
         if destination.sign is not None:
-            signed = signature_headers(destination.sign.secret, job.id, timestamp, job.body)
+            signed = signature_headers(destination.sign.secret, job.id, timestamp, body)
         else:  # unsigned, but the id still lets a receiver drop repeats
             signed = ((ID_HEADER, job.id), (TIMESTAMP_HEADER, str(timestamp)))
-        request = Request(job.method, url, job.headers + signed, job.body)
+        headers += (*signed, (ATTEMPT_HEADER, str(attempt)))
+        request = Request(job.method, url, headers, body)
         timeout_s = destination.timeout_ms / 1000
         started = time.perf_counter()
         outcome: policy.AttemptResult
@@ -298,4 +303,4 @@ def _failure(exc: BuyerCallFailed, elapsed_ms: float) -> policy.Failed:
     return policy.Failed("connection", elapsed_ms)
 
 
-__all__ = ["LEASE_S", "DeliveryWorker", "find_destination"]
+__all__ = ["ATTEMPT_HEADER", "LEASE_S", "DeliveryWorker", "find_destination"]

@@ -9,13 +9,18 @@ higher one than any row still there). The contract is DeliveryQueue's (queue.py)
   and while that lease lives nothing else of the destination is handed out. A job waiting for its
   retry is not due, so it holds nothing back; once due again it is the oldest, and goes next.
 - **Leases.** `lease` (a random token), `leased_until` and `consumer` are set by `claim` and
-  cleared by `settle`, which counts only while the row still has the caller's token.
+  cleared by `settle`, which counts only while the row still has the caller's token. Opening the
+  queue releases every lease in the file: the file's lock (sqlite_file.py) says no other process
+  has it open, so a job still leased was leased by a process that is gone (killed mid-attempt),
+  and it goes out again at once, with the same webhook-id, instead of after its lease (90 s).
+  Hence one `SqliteQueue` per open file, made at start-up, before any claim.
 - **Times** are the caller's `now`, never read here (the tests pass whatever time they need).
 - **The ledger** (`sales_ledger`): one row per (lead, buyer), the first recorded kept.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -35,6 +40,8 @@ from pingtree.store.queue_state import (
 from pingtree.store.sqlite_file import SqliteFile
 
 __all__ = ["SqliteFile", "SqliteQueue"]
+
+log = logging.getLogger(__name__)
 
 # One tuple of statements per schema version; a new version appends a step, never edits one.
 SCHEMA: tuple[tuple[str, ...], ...] = (
@@ -118,6 +125,14 @@ class SqliteQueue:
             path if isinstance(path, SqliteFile) else SqliteFile(path, synchronous=synchronous)
         )
         self.file.migrate("deliveries", SCHEMA)
+        released = self.file.write_now(_release_leases)
+        if released:
+            log.warning(
+                "deliveries: %d attempt(s) cut off when the last process on %s ended go out again"
+                " now",
+                released,
+                self.file.path,
+            )
 
     async def enqueue(self, jobs: Sequence[Job]) -> None:
         rows = [_job_row(job) for job in jobs]
@@ -273,6 +288,15 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         _lines(tuple(one_line(line) for line in job.history)),
         None,
     )
+
+
+def _release_leases(db: sqlite3.Connection) -> int:
+    """Every leased job back to waiting, due when it was (that is, now); its attempt count
+    unchanged: the attempt cut off never settled. How many."""
+    return db.execute(
+        "UPDATE delivery_jobs SET state = 'waiting', lease = NULL, leased_until = NULL,"
+        " consumer = NULL WHERE state = 'leased'"
+    ).rowcount
 
 
 def _lines(history: tuple[str, ...]) -> str:

@@ -115,8 +115,16 @@ class SqliteFile:
     def read_now(self, work: Work[T]) -> T:
         """`work` run on the thread (after whatever is queued), its answer handed to a caller
         that blocks for it. For start-up, like `migrate`: a store loading its state."""
+        return self._now(work, write=False)
+
+    def write_now(self, work: Work[T]) -> T:
+        """`work` in a transaction, committed, its answer handed to a caller that blocks for
+        it. For start-up: a component setting its rows right once the file is this process's."""
+        return self._now(work, write=True)
+
+    def _now(self, work: Work[T], *, write: bool) -> T:
         done: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._submit(_Call(work, False, done))
+        self._submit(_Call(work, write, done))
         with _unavailable():
             return done.result()
 

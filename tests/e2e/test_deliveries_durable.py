@@ -436,6 +436,39 @@ async def test_deliveries_pending_at_a_sigkill_all_complete_after_a_restart(
     one_id_per_sale(crm, "crm", sold, "buyer:firm")
 
 
+async def test_an_attempt_cut_off_by_a_sigkill_goes_out_within_seconds_of_a_restart(
+    processes: Processes, buyers: BuyerServer, crm: Crm, tmp_path: Path
+) -> None:
+    """The CRM holds the attempt open; the router is SIGKILLed during it and restarted on the same
+    state file. The file's lock proves the killed process is gone, so its lease (90 s) is not
+    waited out: the delivery goes out again, with the same webhook-id, within seconds."""
+    await crm.start()
+    crm.delay_s = 60.0  # hangs: the attempt is in flight when the router dies
+    buyers.set("firm", bid=40)
+    patient = destination(crm, timeout_ms=60_000)
+    config = config_dict(
+        [make_buyer("firm", buyers, deliveries=[patient])],
+        router={"deliveries": FAST},
+        sellers=[SELLER],
+    )
+    state = tmp_path / "state.db"
+    first = await processes.serve(config, state=state)
+    async with asyncio.timeout(40), seller() as client:
+        (answer,) = await sell(client, [first.base], [consumer(1)])
+        webhook_id = f"{answer.body['id']}.buyer:firm.crm"
+        await until(lambda: crm.open_now[webhook_id] == 1, 5, "the attempt at the CRM")
+        processes.kill(first)
+        crm.delay_s = 0.0  # the CRM answers at once from now on
+        restarted = time.monotonic()
+        second = await processes.serve(config, state=state)
+        await until(lambda: crm.delivered("crm") == {webhook_id}, 15, "the delivery, again")
+        assert time.monotonic() - restarted < 15  # far below the dead process's 90 s lease
+        (job,) = await deliveries_of(client, second.base, "buyer:firm/crm")
+        assert (job["state"], len(job["history"])) == ("delivered", 1), job
+    assert [hit.webhook_id for hit in crm.at("crm")] == [webhook_id]  # the cut-off one never ended
+    assert "1 attempt(s) cut off" in second.output()
+
+
 async def test_a_killed_embedded_router_keeps_caps_dedup_and_answers(
     processes: Processes, buyers: BuyerServer, tmp_path: Path
 ) -> None:

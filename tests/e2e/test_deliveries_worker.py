@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from tests.test_deliveries_fake_queue import FakeQueue
 
 SECRET = "whsec_" + base64.b64encode(b"receiver-secret-" * 2).decode()
 FAST = [0, 0.05, 0.1]
+OVER_THE_CAP = 300 * 1024  # router.max_response_kb is 256 by default
 
 
 def free_port() -> int:
@@ -52,6 +54,7 @@ class Seen:
     body: bytes
     at: float
     signed_ok: bool | None
+    query: str = ""  # the URL's, as sent
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Receiver:
     port: int = field(default_factory=free_port)
     script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     delay_s: dict[str, float] = field(default_factory=dict)
+    # path → "declared" | "chunked": a 200 whose body is over the router's size cap, its length
+    # declared up front or sent chunked (a CRM that answers with a whole web page).
+    oversize: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     secret: str | None = SECRET
     server: TestServer | None = None
@@ -72,7 +78,7 @@ class Receiver:
     def answer(self, path: str, *answers: int | tuple[int, dict[str, str]]) -> None:
         self.script[path] = [a if isinstance(a, tuple) else (a, {}) for a in answers]
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -83,12 +89,29 @@ class Receiver:
                 signed_ok = True
             except WebhookVerificationError:
                 signed_ok = False
-        self.seen.append(Seen(path, headers, body, time.monotonic(), signed_ok))
+        seen = Seen(path, headers, body, time.monotonic(), signed_ok, request.query_string)
+        self.seen.append(seen)
         if self.delay_s.get(path):
             await asyncio.sleep(self.delay_s[path])
+        if path in self.oversize:
+            return await self._oversize(request, self.oversize[path])
         queued = self.script.get(path)
         status, extra = queued.pop(0) if queued else (200, {})
         return web.Response(status=status, headers=extra, text="ok" if status < 300 else "no")
+
+    @staticmethod
+    async def _oversize(request: web.Request, framing: str) -> web.StreamResponse:
+        page = b"<html>" + b"x" * OVER_THE_CAP + b"</html>"
+        if framing == "declared":
+            return web.Response(body=page, content_type="text/html")
+        answer = web.StreamResponse(headers={"Content-Type": "text/html"})
+        answer.enable_chunked_encoding()
+        await answer.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the router stops reading at its cap
+            for start in range(0, len(page), 16 * 1024):
+                await answer.write(page[start : start + 16 * 1024])
+            await answer.write_eof()
+        return answer
 
     async def start(self) -> None:
         app = web.Application()
@@ -245,9 +268,18 @@ async def test_a_crm_down_then_back_gets_every_lead_once_per_webhook_id(
     assert set(receiver.ids("crm")) == expected  # one webhook-id per sale and destination
     assert all(seen.signed_ok for seen in receiver.seen)  # every attempt signed, verified
     bodies: dict[str, set[bytes]] = {}
+    numbers: dict[str, list[int]] = {}
     for seen in receiver.seen:
-        bodies.setdefault(seen.headers["webhook-id"], set()).add(seen.body)
-    assert all(len(sent) == 1 for sent in bodies.values())  # a repeat is the same request
+        body = orjson.loads(seen.body)
+        number = body.pop("delivery_attempt")
+        assert seen.headers["webhook-attempt"] == str(number)
+        numbers.setdefault(seen.headers["webhook-id"], []).append(number)
+        bodies.setdefault(seen.headers["webhook-id"], set()).add(orjson.dumps(body))
+    # A repeat is the same request but for the attempt's number, counting the refused ones.
+    assert all(len(sent) == 1 for sent in bodies.values())
+    for job in rig.jobs():
+        assert numbers[job.id] == sorted(set(numbers[job.id])), numbers[job.id]
+        assert numbers[job.id][-1] == len(job.history)
     assert rig.metric("pingtree_delivery_successes_total") == 5
     # Every attempt ends one way: taken, or to be tried again (refused connections included).
     attempts = rig.metric("pingtree_delivery_attempts_total")
@@ -326,6 +358,26 @@ async def test_503_with_an_http_date_is_honoured(receiver: Receiver, make_rig: M
     await rig.settled(1, timeout_s=5)
     first, second = receiver.at("crm")
     assert second.at - first.at >= 0.9  # an HTTP-date has whole seconds
+
+
+@pytest.mark.parametrize("framing", ["declared", "chunked"])
+async def test_a_2xx_with_a_body_over_the_size_cap_is_delivered_once(
+    receiver: Receiver, make_rig: MakeRig, framing: str
+) -> None:
+    """The status decides: a CRM that answers 200 with a page over max_response_kb has the lead,
+    whether the page's length is declared up front (the router stops at the head) or it comes
+    chunked (the router stops at the cap). Nothing is retried."""
+    await receiver.start()
+    receiver.oversize["crm"] = framing
+    rig = await make_rig(config_with([destination(receiver)]))
+    await rig.sell(1)
+    await rig.settled(1)
+    await asyncio.sleep(0.3)  # FAST's retries would all have gone out by now
+    job = rig.queue.by_id["ld_0000.buyer:firm.crm"]
+    assert job.state == "delivered", job.history
+    assert len(job.history) == 1 and "HTTP 200" in job.history[0]
+    assert receiver.ids("crm") == ["ld_0000.buyer:firm.crm"]
+    assert rig.metric("pingtree_delivery_retries_total") == 0
 
 
 @pytest.mark.parametrize("status", [400, 404, 422])

@@ -671,7 +671,8 @@ async def test_a_form_encoded_lead_with_consent_yes_is_accepted_and_sold(buyers,
     ping = buyers.recorded("a").pings[0]
     assert ping["tcpa_consent"] is True and ping["state"] == "FL"
     post = buyers.recorded("a").posts[0]
-    assert post["phone"] == "+13055551234" and post["tcpa_consent"] is True
+    # The consent decides as a boolean; the post carries it as the seller wrote it (DESIGN §8b).
+    assert post["phone"] == "+13055551234" and post["tcpa_consent"] == "yes"
 
     status, answer, _ = await post_raw(router, _as_form(consumer(3, tcpa_consent=False)), FORM)
     assert status == 200 and answer["status"] == "rejected", answer
