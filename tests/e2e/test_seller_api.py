@@ -939,3 +939,19 @@ async def test_metrics_count_leads_pings_and_posts_and_carry_no_pii(buyers, star
     for value in _pii_values([*leads, consumer(5)]):
         assert value not in lowered, f"PII in /metrics: {value!r}"
 
+
+async def test_revenue_and_payouts_in_metrics_are_exact_sums_of_cents(buyers, start_router):
+    """Summed as floats, 29.15 + 58.31 showed as 87.46000000000001 (payouts 23.32 + 46.64 as
+    69.96000000000001)."""
+    router = await start_router(make_config([make_buyer("a", buyers)]))  # revshare 0.8
+    for n, bid in enumerate((29.15, 58.31)):
+        buyers.set("a", bid=bid)
+        status, body, _ = await router.send(consumer(n))
+        assert status == 200 and body["status"] == "sold", body
+    async with router.session.get(router.url("/metrics")) as response:
+        lines = (await response.text()).splitlines()
+    assert 'pingtree_revenue_total{buyer="a"} 87.46' in lines
+    assert 'pingtree_payouts_total{seller="acme-media"} 69.96' in lines
+    # Still Prometheus counters, with their _created sample.
+    assert "# TYPE pingtree_revenue_total counter" in lines
+    assert any(line.startswith('pingtree_payouts_created{seller="acme-media"} ') for line in lines)
