@@ -8,7 +8,6 @@ aside: after a reload, keys, tokens and limits are the new file's.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -16,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -32,14 +30,21 @@ from pingtree.errors import (
     ClientClosed,
     ConfigError,
     NotFound,
-    PayloadTooLarge,
     PingtreeError,
     RequestTimeout,
     StoreUnavailable,
     Unauthorized,
+    UnsupportedEncoding,
     UnsupportedMediaType,
 )
 from pingtree.lead import apply_schema, parse_lead
+from pingtree.lead_body import (
+    ACCEPTED_ENCODINGS,
+    HANDLER_ARGS,
+    decode_lead_body,
+    is_lead_type,
+    read_body,
+)
 from pingtree.metrics import Metrics
 from pingtree.openapi import openapi_document
 from pingtree.outcome import operator_view, seller_view
@@ -62,8 +67,6 @@ METRICS = web.AppKey("metrics", Metrics)
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
-_JSON_TYPES = ("application/json", "text/json")
-_FORM_TYPE = "application/x-www-form-urlencoded"
 _IDEMPOTENCY_KEY_MAX = 255
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,6 +84,8 @@ def error_response(error: PingtreeError) -> web.Response:
     headers = {}
     if error.retry_after_s is not None:
         headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, UnsupportedEncoding):
+        headers["Accept-Encoding"] = ACCEPTED_ENCODINGS
     body = {"error": error.code, "detail": error.detail, "fields": error.fields}
     response = json_response(body, error.status, headers)
     if isinstance(error, RequestTimeout | ClientClosed):
@@ -128,13 +133,25 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def _presented_key(request: web.Request) -> str | None:
-    key = request.headers.get("X-API-Key")
-    if key:
-        return key.strip()
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+    """The key in X-API-Key or Authorization: Bearer. Two different keys (two X-API-Key headers,
+    or one that a Bearer token contradicts) are a 400: which seller is meant would be a guess.
+    The same key sent twice is one key."""
+    keys: dict[str, set[str]] = {}
+    for value in request.headers.getall("X-API-Key", []):
+        if value.strip():
+            keys.setdefault(value.strip(), set()).add("X-API-Key")
+    for value in request.headers.getall("Authorization", []):
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            keys.setdefault(token.strip(), set()).add("Authorization")
+    if len(keys) > 1:
+        headers = sorted(set().union(*keys.values()))
+        raise BadRequest(
+            f"the request carries {len(keys)} different API keys ({' and '.join(headers)}): "
+            "send one",
+            fields={name: "conflicting API keys" for name in headers},
+        )
+    return next(iter(keys), None)
 
 
 def authenticate_seller(request: web.Request) -> SellerConfig:
@@ -160,53 +177,6 @@ def authenticate_operator(request: web.Request) -> None:
 # the seller API --------------------------------------------------------------------------------
 
 
-async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
-    """The whole body, within `limit` bytes and `timeout_s` (router.client_timeout_ms): a client
-    that stalls mid-body gets 408, one that hangs up is its own doing (logged at DEBUG)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.content.iter_any():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"the body is over {limit // 1024} KB")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise RequestTimeout(
-            f"the body did not arrive within {timeout_s * 1000:.0f} ms (router.client_timeout_ms)"
-        ) from None
-    except web.RequestPayloadError:
-        raise BadRequest("the body could not be read (bad Content-Encoding or framing)") from None
-    except ConnectionError:
-        log.debug("a client hung up mid-body on %s", request.path)
-        raise ClientClosed("the client closed the connection before its body was read") from None
-    return b"".join(chunks)
-
-
-def _decode_lead_body(content_type: str, body: bytes) -> dict[str, Any]:
-    if content_type in _JSON_TYPES or content_type.endswith("+json"):
-        try:
-            decoded = jsonenc.loads(body)
-        except jsonenc.JSONDecodeError:
-            raise BadRequest("the body is not valid JSON") from None
-        if not isinstance(decoded, dict):
-            raise BadRequest("the body must be a JSON object of lead fields")
-        return decoded
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("the body is not valid form encoding") from None
-    form: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in form:
-            raise BadRequest(f"field {name!r} appears more than once", fields={name: "repeated"})
-        form[name] = value if value != "" else None
-    return form
-
-
 def _idempotency_key(
     request: web.Request, seller: SellerConfig, lead_id: str | None, fingerprint: str
 ) -> IdempotencyKey | None:
@@ -226,9 +196,9 @@ def _idempotency_key(
 
 
 async def post_lead(request: web.Request) -> web.Response:
-    """Cheapest refusals first: too many leads in flight (503), the key (401), the seller's rate
-    limit (429), the content type (415); then the body (408, 413, 400), its signature (401) and
-    the lead itself (422), before any auction."""
+    """Cheapest refusals first: too many leads in flight (503), the key (400 for two that
+    differ, 401), the seller's rate limit (429), the content type and encoding (415); then the
+    body (408, 413, 400), its signature (401) and the lead itself (422), before any auction."""
     settings = request.app[ROUTER].tree.settings
     in_flight = request.app[IN_FLIGHT]
     try:
@@ -251,19 +221,17 @@ async def _sell_lead(request: web.Request) -> web.Response:
         metrics.rate_limited.labels(seller.id).inc()
         raise
     content_type = request.content_type.lower()
-    if not (
-        content_type in _JSON_TYPES or content_type.endswith("+json") or content_type == _FORM_TYPE
-    ):
+    if not is_lead_type(content_type):
         raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
     tree = request.app[ROUTER].tree
     settings = tree.settings
-    body = await _read_body(request, settings.max_body_kb * 1024, settings.client_timeout_ms / 1000)
+    body = await read_body(request, settings.max_body_kb * 1024, settings.client_timeout_ms / 1000)
     try:
         check_signature(seller, request.headers, body, int(time.time()))
     except PingtreeError:
         metrics.bad_signatures.labels(seller.id).inc()
         raise
-    lead = parse_lead(_decode_lead_body(content_type, body))
+    lead = parse_lead(decode_lead_body(content_type, body))
     lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
     fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
     key = _idempotency_key(request, seller, lead.lead_id, fingerprint)
@@ -356,9 +324,12 @@ def create_app(
     registry: CollectorRegistry | None = None,
     queue: DeliveryQueue | None = None,
 ) -> web.Application:
-    # The body limit is enforced by _read_body with a JSON 413; aiohttp's own cap sits above it.
+    # The body limit is enforced by read_body with a JSON 413; aiohttp's own cap sits above it.
+    # HANDLER_ARGS: bodies reach read_body as sent, which inflates them itself (lead_body.py).
     app = web.Application(
-        middlewares=[errors_as_json], client_max_size=(config.router.max_body_kb + 64) * 1024
+        middlewares=[errors_as_json],
+        client_max_size=(config.router.max_body_kb + 64) * 1024,
+        handler_args=HANDLER_ARGS,
     )
     # The embedded store and queue share router.state_file: one SQLite file, one writer thread.
     # Without one, the store is in memory and so is the queue's SQLite database.

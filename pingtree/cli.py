@@ -191,9 +191,14 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
             print=serving,
         )
     except OSError as exc:  # the port is taken, the host is not ours...
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"cannot listen on {args.host}:{args.port}: {_bind_error(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _bind_error(exc: OSError) -> str:
+    """Why a port could not be bound, in the system's words ("Address already in use")."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 def _supervisor_relay(supervisor: int) -> Callable[[], None]:
@@ -234,21 +239,25 @@ def cmd_sim(args: argparse.Namespace) -> int:
     print(f"simulated buyers at {base}/{{name}}/ping and /{{name}}/post, counters at {base}/stats")
     for name, buyer in spec.buyers.items():
         print(f"  {name}: {buyer.describe()}")
-    web.run_app(
-        create_sim_app(spec, seed=args.seed),
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        handler_cancellation=True,  # a ping the router gave up on stops being held at once
-        print=lambda text: print(text, flush=True),
-    )
+    try:
+        web.run_app(
+            create_sim_app(spec, seed=args.seed),
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            handler_cancellation=True,  # a ping the router gave up on stops being held at once
+            print=lambda text: print(text, flush=True),
+        )
+    except OSError as exc:  # the port is taken, the host is not ours...
+        print(f"cannot listen on {args.host}:{args.port}: {_bind_error(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pingtree.demo.run import DemoOptions, run_demo
+    from pingtree.demo.run import CannotListen, DemoOptions, run_demo
 
     options = DemoOptions(
         config=Path(args.config),
@@ -266,6 +275,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(run_demo(options, console, _forever))
     except ConfigError as exc:
         _print_errors(args.config, exc)
+        return 1
+    except CannotListen as exc:
+        print(f"{exc}: {_bind_error(exc.error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -12,6 +12,7 @@
     │   └── TakenOver             409 another router took the key over (this one outlived its lease)
     ├── PayloadTooLarge           413
     ├── UnsupportedMediaType      415
+    │   └── UnsupportedEncoding   415 a Content-Encoding other than gzip or deflate
     ├── LeadInvalid               422 naming every bad field
     ├── RateLimited               429 with Retry-After: the seller is over its rate_limit
     ├── Overloaded                503 with Retry-After: router.max_in_flight auctions under way
@@ -104,6 +105,13 @@ class PayloadTooLarge(PingtreeError):
 class UnsupportedMediaType(PingtreeError):
     status = 415
     code = "unsupported_media_type"
+
+
+class UnsupportedEncoding(UnsupportedMediaType):
+    """The body's Content-Encoding is not one pingtree inflates: the answer names the ones it
+    does (`Accept-Encoding`, RFC 9110 §15.5.16)."""
+
+    code = "unsupported_encoding"
 
 
 class LeadInvalid(PingtreeError):

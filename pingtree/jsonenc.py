@@ -30,3 +30,4 @@ def loads(data: bytes | str) -> Any:
 
 
 JSONDecodeError = orjson.JSONDecodeError
+JSONEncodeError = orjson.JSONEncodeError

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from pingtree.outcome import Outcome
 
@@ -20,6 +23,39 @@ _ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 _GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 # Sale to delivered: at once for most, up to the retry schedule's hours for the rest.
 _DELIVERY_BUCKETS = (0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+class MoneyCounter(Collector):
+    """A counter of money in currency units (dollars), by one label, summed exactly: a Decimal
+    running total per label value, made a float only when scraped. prometheus_client's Counter
+    adds floats, and 29.15 + 58.31 would show as 87.46000000000001; this shows 87.46 (the
+    float nearest a sum of cents prints as that sum). Exposed as a Counter is: `<name>_total`
+    and `<name>_created` per label value, nothing before the first `inc`."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, registry: CollectorRegistry
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._totals: dict[str, tuple[Decimal, float]] = {}  # label value: (total, created)
+        registry.register(self)
+
+    def inc(self, label_value: str, amount: Decimal) -> None:
+        total, created = self._totals.get(label_value) or (Decimal(0), time.time())
+        self._totals[label_value] = (total + amount, created)
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()  # the names, for the registry's check against duplicates
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for label_value, (total, created) in list(self._totals.items()):
+            family.add_metric([label_value], float(total), created=created)
+        yield family
 
 
 class DeliveryMetrics:
@@ -116,11 +152,11 @@ class Metrics:
             buckets=_BUYER_BUCKETS,
             registry=r,
         )
-        self.revenue = Counter(
-            "pingtree_revenue", "Sold price, excluding test leads", ["buyer"], registry=r
+        self.revenue = MoneyCounter(
+            "pingtree_revenue", "Sold price, excluding test leads", "buyer", registry=r
         )
-        self.payouts = Counter(
-            "pingtree_payouts", "Seller payouts, excluding test leads", ["seller"], registry=r
+        self.payouts = MoneyCounter(
+            "pingtree_payouts", "Seller payouts, excluding test leads", "seller", registry=r
         )
         self.requests = Counter(
             "pingtree_http_responses",
@@ -243,5 +279,5 @@ class Metrics:
             if event.step == "ping" and event.result == "bid" and event.bid is not None:
                 child(self.bids, event.buyer_id).observe(float(event.bid))
         if outcome.status == "sold" and not outcome.test and outcome.price is not None:
-            child(self.revenue, outcome.buyer_id or "").inc(float(outcome.price))
-            child(self.payouts, outcome.seller_id).inc(float(outcome.payout or 0))
+            self.revenue.inc(outcome.buyer_id or "", outcome.price)
+            self.payouts.inc(outcome.seller_id, outcome.payout or Decimal(0))

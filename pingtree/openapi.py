@@ -49,12 +49,14 @@ _LEAD_FIELDS: dict[str, dict[str, Any]] = {
 assert set(_LEAD_FIELDS) == KNOWN_FIELDS, "the documented lead fields drifted from lead.py"
 
 _ERROR_CODES = {
-    "400": "Malformed body (not JSON, not a JSON object, bad form encoding)",
+    "400": "Malformed body (not JSON, not a JSON object, bad form encoding, a key or form field "
+    "given twice, a gzip or deflate body that does not inflate), or two different API keys",
     "401": "Unknown or missing key",
     "404": "No such lead for this caller",
     "409": "Idempotency key reused for a different lead",
-    "413": "Body over router.max_body_kb",
-    "415": "Content type is neither JSON nor form-encoded",
+    "413": "Body over router.max_body_kb (a gzip or deflate body: once inflated)",
+    "415": "Content type is neither JSON nor form-encoded, or a Content-Encoding other than gzip "
+    "or deflate (`unsupported_encoding`, with Accept-Encoding)",
     "422": "Invalid lead; `fields` names each bad field",
     "503": "Overloaded or store unavailable; see Retry-After",
 }
@@ -304,6 +306,7 @@ def _document() -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
+                        "description": "Plain, or gzip or deflate with Content-Encoding",
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Lead"}},
                             "application/x-www-form-urlencoded": {
@@ -339,6 +342,7 @@ def _document() -> dict[str, Any]:
                     "parameters": [_LEAD_ID_PARAM],
                     "responses": {
                         "200": _json("SellerLead", "The outcome"),
+                        "400": _error("Two different API keys (X-API-Key, Authorization: Bearer)"),
                         **_errors("401", "404", "503"),
                     },
                 }

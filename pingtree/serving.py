@@ -23,6 +23,7 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_request import BaseRequest
 
 from pingtree import jsonenc
+from pingtree.lead_body import HANDLER_ARGS
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,13 @@ class JsonErrorServer(web.Server):
 
 class PingtreeRunner(web.AppRunner):
     """aiohttp's AppRunner (the app's startup and cleanup, its sites), serving through
-    `JsonErrorServer`."""
+    `JsonErrorServer`, with the app's own handler args (bodies as sent: lead_body.py)."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         runner_only = ("handle_signals", "shutdown_timeout", "handler_cancellation")
         self._handler_args = {k: v for k, v in kwargs.items() if k not in runner_only}
+        self._handler_args.update(HANDLER_ARGS)
 
     async def _make_server(self) -> web.Server:
         started = await super()._make_server()  # the app started, and aiohttp's server for it

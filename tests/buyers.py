@@ -4,9 +4,11 @@ buyer at /{name}/ping and /{name}/post, each with a scripted behaviour, every re
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -122,3 +124,36 @@ class BuyerServer:
         return web.Response(
             body=orjson.dumps(answer), status=b.post_status, content_type="application/json"
         )
+
+
+T = TypeVar("T")
+
+
+class BuyerThread:
+    """A BuyerServer answering from its own event loop, in its own thread. For a test whose own
+    loop is busy (sending hundreds of leads at once): on that loop, a buyer's answer waits its
+    turn behind the test's work, and on a loaded machine past a router's timeout. `set` before
+    the traffic, `recorded` after it: the lists are appended to by the buyers' thread."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="buyers", daemon=True)
+
+    async def start(self) -> BuyerServer:
+        self._thread.start()
+        self.server = await self._run(self._started())
+        return self.server
+
+    async def close(self) -> None:
+        await self._run(self.server.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+
+    async def _started(self) -> BuyerServer:
+        server = BuyerServer()
+        await server.start()
+        return server
+
+    async def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))

@@ -36,10 +36,23 @@ class DemoOptions:
     once: bool = False
 
 
-async def _serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+class CannotListen(Exception):
+    """A port the demo needs is taken, or not this user's to bind: `flag` is the option that
+    chooses another."""
+
+    def __init__(self, host: str, port: int, flag: str, error: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({flag})")
+        self.host, self.port, self.flag, self.error = host, port, flag, error
+
+
+async def _serve(app: web.Application, host: str, port: int, flag: str) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CannotListen(host, port, flag, exc) from None
     return runner
 
 
@@ -100,10 +113,13 @@ async def run_demo(
     if config.router.admin_token is None:
         console.print("[red]the demo needs router.admin_token to read the operator views[/red]")
         return 1
-    sim = await _serve(
-        create_sim_app(load_sim(options.sim), seed=options.seed), options.host, options.sim_port
-    )
-    router = await _serve(create_app(config), options.host, options.port)
+    sim_app = create_sim_app(load_sim(options.sim), seed=options.seed)
+    sim = await _serve(sim_app, options.host, options.sim_port, "--sim-port")
+    try:
+        router = await _serve(create_app(config), options.host, options.port, "--port")
+    except CannotListen:
+        await sim.cleanup()
+        raise
     base = f"http://{options.host}:{options.port}"
     leads = demo_leads(options.samples, options.leads, _seller_keys(config), options.seed)
     console.print(

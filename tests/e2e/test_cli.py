@@ -146,3 +146,41 @@ buyers:
         "buyers[1:b].caps.daily",
     ):
         assert path in result.stderr, (path, result.stderr)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ["demo", "--once", "--leads", "5"]
+
+
+@pytest.mark.parametrize(
+    ("command", "busy", "free"),
+    [
+        (["sim", "--config", "sim.yaml"], "--port", None),
+        (DEMO, "--port", "--sim-port"),
+        (DEMO, "--sim-port", "--port"),
+    ],
+    ids=["sim", "demo-router", "demo-sim"],
+)
+def test_a_busy_port_is_one_line_naming_it_not_a_traceback(
+    command: list[str], busy: str, free: str | None
+) -> None:
+    """`make demo` with something on 8080 printed a traceback; `serve` says one line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = [busy, str(port)] + ([free, str(_free_port())] if free else [])
+        result = subprocess.run(
+            [sys.executable, "-m", "pingtree", *command, *ports],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], result.stderr
+    assert "address already in use" in lines[0].lower(), result.stderr
+    if command[0] == "demo":
+        assert f"({busy})" in lines[0], result.stderr

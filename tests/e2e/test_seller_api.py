@@ -5,7 +5,9 @@ every error shape, form leads, health, metrics and the OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 import pytest
+from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN_TOKEN, OTHER_KEY, SELLER_KEY, make_buyer, make_config, sample
@@ -531,6 +534,180 @@ async def test_a_body_that_does_not_decompress_is_a_400(buyers, start_router, en
     assert_error(response.status, body, 400)
 
 
+def _raw_deflate(data: bytes) -> bytes:
+    """Deflate without zlib's header and checksum, as many clients send `deflate`."""
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("GZip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", _raw_deflate),
+        ("identity", bytes),
+    ],
+    ids=["gzip", "x-gzip", "gzip-any-case", "deflate-zlib", "deflate-raw", "identity"],
+)
+async def test_a_gzip_or_deflate_lead_is_inflated_and_sold(
+    buyers, start_router, encoding, compress
+):
+    buyers.set("a", bid=20)
+    router = await start_router(make_config([make_buyer("a", buyers)], router={"max_body_kb": 1}))
+    lead = _lead_bytes()
+    assert len(lead) <= 1024
+    status, answer, _ = await post_raw(
+        router, compress(lead), headers={"Content-Encoding": encoding}
+    )
+    assert status == 200 and answer["status"] == "sold", answer
+    assert buyers.recorded("a").posts[0]["phone"] == "+13055551234"
+
+
+async def test_max_body_kb_counts_the_inflated_body_and_a_zip_bomb_is_a_413(buyers, start_router):
+    buyers.set("a", bid=20)
+    router = await start_router(make_config([make_buyer("a", buyers)], router={"max_body_kb": 1}))
+    fits = _lead_bytes().ljust(1024)  # JSON may end in whitespace
+    gzipped = {"Content-Encoding": "gzip"}
+    status, answer, _ = await post_raw(router, gzip.compress(fits), headers=gzipped)
+    assert status == 200 and answer["status"] == "sold", answer
+    status, answer, _ = await post_raw(router, gzip.compress(fits + b" "), headers=gzipped)
+    assert_error(status, answer, 413)
+
+    router = await start_router(make_config([make_buyer("a", buyers)]))  # 64 KB
+    bomb = gzip.compress(b'{"vertical": "mva", "x": "' + b"0" * 50_000_000 + b'"}')
+    assert len(bomb) < 64 * 1024  # it is read whole; only its inflated size is over
+    status, answer, _ = await post_raw(router, bomb, headers=gzipped)
+    assert_error(status, answer, 413)
+    status, answer, _ = await post_raw(router, _chunks(bomb), headers=gzipped)
+    assert_error(status, answer, 413)
+    assert len(buyers.recorded("a").pings) == 1
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(_lead_bytes())[:-8]),
+        ("gzip", gzip.compress(_lead_bytes()) + b"more"),
+        ("deflate", zlib.compress(_lead_bytes())[:-4] + b"\0\0\0\0"),
+    ],
+    ids=["gzip-truncated", "gzip-then-more", "deflate-bad-checksum"],
+)
+async def test_a_compressed_body_that_is_cut_or_followed_by_more_is_a_400(
+    buyers, start_router, encoding, body
+):
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    status, answer, _ = await post_raw(router, body, headers={"Content-Encoding": encoding})
+    assert_error(status, answer, 400)
+    assert buyers.recorded("a").pings == []
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "x-foo", "compress", "gzip, gzip", "gzip, br"])
+async def test_a_content_encoding_pingtree_does_not_inflate_is_a_415_naming_it(
+    buyers, start_router, encoding
+):
+    """Never read as plain: a JSON lead under `Content-Encoding: x-foo` was sold as it was."""
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    status, answer, headers = await post_raw(
+        router, _lead_bytes(), headers={"Content-Encoding": encoding}
+    )
+    assert_error(status, answer, 415, "Content-Encoding")
+    assert answer["error"] == "unsupported_encoding" and repr(encoding) in answer["detail"]
+    assert headers["Accept-Encoding"] == "gzip, deflate"
+    assert buyers.recorded("a").pings == []
+
+
+def _with(lead: bytes, members: bytes) -> bytes:
+    """The JSON lead with `members` written at its end, as they are (repeats and all)."""
+    return lead[:-1] + b", " + members + b"}"
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (
+            _with(_lead_bytes(tcpa_consent=...), b'"tcpa_consent": false, "tcpa_consent": true'),
+            "tcpa_consent",
+        ),
+        (_with(_lead_bytes(), b'"phone": "+13055559876"'), "phone"),
+        (_with(_lead_bytes(), b'"details": {"a": 1, "b": {"c": 2, "c": 3}}'), "c"),
+        (_with(_lead_bytes(), b'"details": [{"d": 1}, {"e": {"f": 1, "f": 1}}]'), "f"),
+        # A colon only an escape spells: the members' count alone would not see the repeat.
+        (_with(_lead_bytes(), b'"note": "x", "note": "\\u003a"'), "note"),
+        (
+            _with(
+                _lead_bytes(tcpa_consent=...), b'"tcpa_consent": false, "tcpa\\u005fconsent": true'
+            ),
+            "tcpa_consent",
+        ),
+    ],
+    ids=["consent-false-then-true", "phone", "nested", "in-a-list", "escaped-colon", "escaped-key"],
+)
+async def test_a_json_key_given_twice_is_a_400_naming_it(buyers, start_router, body, key):
+    """orjson keeps the last of two: `"tcpa_consent": false, "tcpa_consent": true` was sold."""
+    buyers.set("a", bid=20)
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    status, answer, _ = await post_raw(router, body)
+    assert_error(status, answer, 400, key)
+    assert answer["fields"] == {key: "repeated"}, answer
+    assert buyers.recorded("a").pings == []
+
+
+async def test_a_lead_with_colons_and_escapes_but_no_repeat_is_sold(buyers, start_router):
+    buyers.set("a", bid=20)
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    body = _with(
+        _lead_bytes(first_name=...),
+        b'"first_name": "Jos\\u00e9", "note": "call at 10:30, ask for: Jos\\u00e9", '
+        b'"call\\u003atime": "10:30"',
+    )
+    status, answer, _ = await post_raw(router, body)
+    assert status == 200 and answer["status"] == "sold", answer
+    assert buyers.recorded("a").posts[0]["first_name"] == "Jos\u00e9"
+
+
+async def _post_headers(router: Any, path: str, headers: list[tuple[str, str]]) -> tuple[int, Any]:
+    """POST a lead (GET for a lead's path) with these headers, a name given twice if listed so."""
+    sent = CIMultiDict(headers)
+    method = "POST" if path == "/v1/leads" else "GET"
+    if method == "POST":
+        sent["Content-Type"] = JSON
+    body = _lead_bytes(lead_id=...) if method == "POST" else None  # no lead_id: no replays
+    async with router.session.request(method, router.url(path), data=body, headers=sent) as r:
+        return r.status, orjson.loads(await r.read())
+
+
+async def test_two_different_api_keys_in_one_request_are_a_400(buyers, start_router):
+    buyers.set("a", bid=20)
+    router = await start_router(make_config([make_buyer("a", buyers)]))
+    bearer = "Authorization"
+    conflicting = [
+        [("X-API-Key", SELLER_KEY), ("X-API-Key", OTHER_KEY)],
+        [("X-API-Key", SELLER_KEY), (bearer, f"Bearer {OTHER_KEY}")],
+        [("X-API-Key", "wrong-key-123456"), (bearer, f"Bearer {SELLER_KEY}")],
+        [(bearer, f"Bearer {SELLER_KEY}"), (bearer, f"Bearer {OTHER_KEY}")],
+    ]
+    for headers in conflicting:
+        for path in ("/v1/leads", "/v1/leads/ld_anything"):
+            status, answer = await _post_headers(router, path, headers)
+            assert_error(status, answer, 400)
+            assert set(answer["fields"]) == {name for name, _ in headers}, answer
+            assert SELLER_KEY not in str(answer) and OTHER_KEY not in str(answer)
+    assert buyers.recorded("a").pings == []
+
+    agreeing = [
+        [("X-API-Key", SELLER_KEY), ("X-API-Key", SELLER_KEY)],
+        [("X-API-Key", SELLER_KEY), (bearer, f"Bearer {SELLER_KEY}")],
+        [("X-API-Key", f" {SELLER_KEY}"), (bearer, f"bearer {SELLER_KEY} ")],
+        [("X-API-Key", SELLER_KEY), (bearer, "Basic YWNtZTpzZWNyZXQ=")],  # no key: not a second
+    ]
+    for headers in agreeing:
+        status, answer = await _post_headers(router, "/v1/leads", headers)
+        assert status == 200 and answer["status"] == "sold", (headers, answer)
+
+
 async def raw_http(router: Any, request: bytes) -> tuple[int, Any]:
     """Bytes no HTTP client library would send (non-UTF-8 header values) straight to the router."""
     reader, writer = await asyncio.open_connection(router.server.host, router.server.port)
@@ -762,3 +939,20 @@ async def test_metrics_count_leads_pings_and_posts_and_carry_no_pii(buyers, star
     lowered = text.lower()
     for value in _pii_values([*leads, consumer(5)]):
         assert value not in lowered, f"PII in /metrics: {value!r}"
+
+
+async def test_revenue_and_payouts_in_metrics_are_exact_sums_of_cents(buyers, start_router):
+    """Summed as floats, 29.15 + 58.31 showed as 87.46000000000001 (payouts 23.32 + 46.64 as
+    69.96000000000001)."""
+    router = await start_router(make_config([make_buyer("a", buyers)]))  # revshare 0.8
+    for n, bid in enumerate((29.15, 58.31)):
+        buyers.set("a", bid=bid)
+        status, body, _ = await router.send(consumer(n))
+        assert status == 200 and body["status"] == "sold", body
+    async with router.session.get(router.url("/metrics")) as response:
+        lines = (await response.text()).splitlines()
+    assert 'pingtree_revenue_total{buyer="a"} 87.46' in lines
+    assert 'pingtree_payouts_total{seller="acme-media"} 69.96' in lines
+    # Still Prometheus counters, with their _created sample.
+    assert "# TYPE pingtree_revenue_total counter" in lines
+    assert any(line.startswith('pingtree_payouts_created{seller="acme-media"} ') for line in lines)
