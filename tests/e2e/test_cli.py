@@ -146,3 +146,31 @@ buyers:
         "buyers[1:b].caps.daily",
     ):
         assert path in result.stderr, (path, result.stderr)
+
+
+def test_validate_reports_a_field_error_beside_the_checks_across_fields(tmp_path: Path) -> None:
+    """A new operator's file: a misspelt key, a bidder without post.url, a fixed price no auction
+    could accept. All three at once, each at its path (pydantic alone stops at the first)."""
+    config = tmp_path / "buyers.yaml"
+    config.write_text(
+        """
+router: {max_bid: 100}
+sellers:
+  - {id: acme, api_key: acme-media-key-1}
+buyers:
+  - id: firm-a
+    prioirty: 2
+    ping: {url: "http://127.0.0.1:9/ping"}
+  - {id: firm-b, pricing: fixed, price: 150, post: {url: "http://127.0.0.1:9/post"}}
+"""
+    )
+    result = _validate(config)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "3 error(s)" in result.stderr, result.stderr
+    for line in (
+        "buyers[0:firm-a].prioirty: unknown key; did you mean 'priority'?",
+        "buyers[0:firm-a].post: post.url is required",
+        "buyers[1:firm-b].price: 150 is above router.max_bid (100)",
+    ):
+        assert f"  {line}" in result.stderr, (line, result.stderr)
