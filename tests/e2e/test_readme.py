@@ -122,3 +122,33 @@ def test_following_the_readme_in_either_order_never_meets_a_409(
             assert answer.get("status") in ("sold", "unsold", "rejected"), (lead, answer)
             assert answer == first.setdefault(lead, answer), (lead, first[lead], answer)
     assert len({answer["lead_id"] for answer in first.values()}) == len(order)
+
+
+def _readme_reload_answer() -> dict[str, Any]:
+    """The answer the README's "Reloading buyers.yaml" shows under its curl."""
+    section = (ROOT / "README.md").read_text().split("## Reloading buyers.yaml", 1)[1]
+    shown = next(line for line in section.splitlines() if line.startswith('# {"reloaded"'))
+    answer: dict[str, Any] = json.loads(shown.removeprefix("# "))
+    return answer
+
+
+def test_the_readme_reload_answer_is_what_the_router_answers(running_router: int) -> None:
+    """The README's counts are those of the bundled buyers.yaml, as `POST /admin/reload` says
+    them on its first reload (generation 2)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{running_router}/admin/reload",
+        method="POST",
+        headers={"Authorization": "Bearer demo-admin-token"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    assert answer == _readme_reload_answer()
+    readme = (ROOT / "README.md").read_text()
+    counts = f"{answer['buyers']} buyers, {answer['sellers']} sellers"
+    assert f"`config reloaded: {counts} (generation 2)`" in readme
+
+
+def test_the_readme_sends_no_reader_to_a_document_outside_the_repository() -> None:
+    # The design notes live outside the repository: a reader of the README cannot open them.
+    readme = (ROOT / "README.md").read_text()
+    assert "DESIGN" not in readme and "§" not in readme
