@@ -140,6 +140,7 @@ buyers:
     assert result.returncode == 1
     for path in (
         "router.mode",
+        "router.post_reserve_ms",
         "sellers[0:acme].api_key",
         "buyers[0:a]",
         "buyers[1:b].ping.url",
