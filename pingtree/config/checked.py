@@ -168,8 +168,11 @@ def _checks_on_what_parsed(cls: type[ConfigModel], value: Any, errors: list[Any]
     parsed, kept = _what_parsed(value, cls.model_fields, keys, unknown, failed, failed_items)
     try:
         so_far = _so_far(cls).model_validate(parsed)
-    except ValidationError:
-        return []  # what parsed does not stand alone (a before-validator rewrites the input)
+    except Exception:
+        # What parsed does not stand alone: a before-validator rewrites the input, or a plain
+        # model_validator (which the copy keeps) reads a required field that failed. The errors
+        # found so far are reported all the same.
+        return []
     problems: list[Problem] = []
     for name, fields in cls.__checks__:
         if fields & failed:
