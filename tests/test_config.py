@@ -532,6 +532,19 @@ BESIDE_FIELD_ERRORS = [
         id="file:one-buyer-bad+another-above-max_bid",
     ),
     pytest.param(
+        [_set("buyers", 1, "prioirty", value=2), _set("router", "max_bid", value=30)],
+        [
+            ("buyers[1:fixed-b].prioirty", "did you mean 'priority'"),
+            ("buyers[1:fixed-b].price", "above router.max_bid"),
+        ],
+        id="file:fixed-buyer-with-a-typo+above-max_bid",
+    ),
+    pytest.param(
+        [_set("buyers", 1, "caps", value={"daily": -1}), _set("router", "floor", value=50)],
+        [("buyers[1:fixed-b].caps.daily", "0"), ("buyers[1:fixed-b].price", "below router.floor")],
+        id="file:fixed-buyer-with-bad-caps+below-floor",
+    ),
+    pytest.param(
         [_set("sellers", 0, "revshare", value=1.5), _set("router", "floor", value=50)],
         [
             ("sellers[0:acme-media].revshare", "1"),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import Field, ValidationError, model_validator
 
-from pingtree.config.checked import ConfigModel, Problem, across
+from pingtree.config.checked import ConfigModel, Problem, across, parsed
 
 
 class Item(ConfigModel):
@@ -96,6 +96,34 @@ def test_a_list_that_may_not_be_empty_and_of_which_nothing_parsed_is_not_checked
     found = errors(Shelf, {"limit": 1, "items": [{"id": "BAD", "high": 9}]})
     assert (("items", 0, "id"), "String should match pattern '^[a-z]+$'") in found
     assert not any("limit" in message for _, message in found), found
+
+
+class CarefulShelf(ConfigModel):
+    limit: int = 5
+    items: tuple[Item, ...] = Field(min_length=1)
+
+    @across("limit", "items", items_that_failed=True)
+    def _within_limit(self) -> Iterator[Problem]:
+        for index, item in enumerate(self.items):
+            if parsed(item, "high") and item.high > self.limit:
+                yield ("items", index, "high"), f"above the shelf's limit ({self.limit})"
+
+
+def test_a_check_may_look_into_what_parsed_of_the_items_that_failed() -> None:
+    raw = {
+        "limit": 5,
+        "items": [
+            {"id": "BAD", "high": 9},  # its id failed, its high did not
+            {"id": "b", "high": "lots"},  # its high failed: nothing to check
+            {"id": "c", "high": 7},
+        ],
+    }
+    found = errors(CarefulShelf, raw)
+    assert (("items", 0, "high"), "above the shelf's limit (5)") in found
+    assert (("items", 2, "high"), "above the shelf's limit (5)") in found
+    assert not any(loc == ("items", 1, "high") and "limit" in m for loc, m in found), found
+    assert errors(Shelf, raw) >= {(("items", 2, "high"), "above the shelf's limit (5)")}
+    assert (("items", 0, "high"), "above the shelf's limit (5)") not in errors(Shelf, raw)
 
 
 def test_a_check_naming_a_field_the_model_lacks_is_refused_at_once() -> None:

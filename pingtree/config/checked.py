@@ -10,6 +10,11 @@ whenever the fields it names parsed, even when other fields of its model did not
 of the model built from what parsed, in which a list or a map keeps the items that parsed (a
 problem still names an item by its index in the file). Name every field a check reads: one it
 does not name may hold a default in place of a value that failed.
+
+A check across a list of models (the buyers of the file) may also look into its items that failed:
+`@across(..., items_that_failed=True)` gives it what parsed of them, and `parsed(item, "price")`
+says whether an item's field is there to read (a buyer with a misspelt key still has its price
+checked against the router's max_bid).
 """
 
 from __future__ import annotations
@@ -18,13 +23,25 @@ import difflib
 import functools
 import types
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, Union, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    NamedTuple,
+    Self,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from annotated_types import MinLen
 from pydantic import (
     BaseModel,
     ConfigDict,
     ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationError,
     create_model,
     model_validator,
@@ -38,57 +55,82 @@ Problem = tuple[Loc, str]
 Check = TypeVar("Check", bound=Callable[..., Iterable[Problem]])
 
 _READS = "__across_fields__"
+_LOOKS_INTO_FAILED = "__across_items_that_failed__"
 _KNOWN_ERRORS = frozenset(get_args(ErrorType))
 
 
-def across(*fields: str) -> Callable[[Check], Check]:
+def across(*fields: str, items_that_failed: bool = False) -> Callable[[Check], Check]:
     """Declares a check across `fields` (their names in the model): it runs whenever they all
-    parsed, whatever else of the model did not."""
+    parsed, whatever else of the model did not. With `items_that_failed`, the items of its lists
+    that failed are there too, as what parsed of them (read them through `parsed`)."""
 
     def mark(check: Check) -> Check:
         setattr(check, _READS, frozenset(fields))
+        setattr(check, _LOOKS_INTO_FAILED, items_that_failed)
         return check
 
     return mark
 
 
+def parsed(model: ConfigModel, *fields: str) -> bool:
+    """Whether these fields of a model parsed: they did, unless the model is what parsed of an
+    item that failed (as an `@across(..., items_that_failed=True)` check sees one)."""
+    return not model._failed_fields.intersection(fields)
+
+
+class _Check(NamedTuple):
+    method: str
+    fields: frozenset[str]
+    items_that_failed: bool
+
+
 class ConfigModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # (method name, fields it reads) of every @across method, inherited ones included.
-    __checks__: ClassVar[tuple[tuple[str, frozenset[str]], ...]] = ()
+    # Every @across method, inherited ones included.
+    __checks__: ClassVar[tuple[_Check, ...]] = ()
     # True for the copy of a model that _so_far builds from what parsed: it checks nothing.
     __so_far__: ClassVar[bool] = False
+    # Set on what parsed of an item that failed (see `parsed`); empty on every model that loads.
+    _failed_fields: frozenset[str] = PrivateAttr(frozenset())
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        checks: dict[str, frozenset[str]] = {}
+        checks: dict[str, _Check] = {}
         for klass in reversed(cls.__mro__):
             for name, member in list(vars(klass).items()):
                 fields = getattr(member, _READS, None)
                 if fields is not None:
-                    checks[name] = fields
-        for name, fields in checks.items():
-            unknown = fields - set(cls.model_fields)
+                    checks[name] = _Check(name, fields, getattr(member, _LOOKS_INTO_FAILED))
+        for check in checks.values():
+            unknown = check.fields - set(cls.model_fields)
             if unknown:  # a misspelt name would let the check run on a failed field's default
-                raise TypeError(f"{cls.__name__}.{name} reads unknown field(s) {sorted(unknown)}")
-        cls.__checks__ = tuple(checks.items())
+                raise TypeError(
+                    f"{cls.__name__}.{check.method} reads unknown field(s) {sorted(unknown)}"
+                )
+        cls.__checks__ = tuple(checks.values())
 
     @model_validator(mode="wrap")
     @classmethod
     def _every_error(cls, value: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        if cls.__so_far__:
-            return handler(value)
+        if cls.__so_far__ or (isinstance(value, ConfigModel) and value.__so_far__):
+            return handler(value)  # a copy of what parsed, or what parsed of an item in one
         try:
             model = handler(value)
         except ValidationError as exc:
             raise _every_error_of(cls, value, exc) from None
-        problems = [problem for name, _ in cls.__checks__ for problem in getattr(model, name)()]
+        problems = [problem for check in cls.__checks__ for problem in _run(model, check)]
         if problems:
             lines = [_problem_line(problem, value) for problem in problems]
             raise ValidationError.from_exception_data(cls.__name__, lines)
         return model
+
+
+def _run(model: ConfigModel, check: _Check) -> Iterable[Problem]:
+    """What one check finds in a model (looked up by name: the method may be a subclass's)."""
+    found: Iterable[Problem] = getattr(model, check.method)()
+    return found
 
 
 def _every_error_of(cls: type[ConfigModel], value: Any, exc: ValidationError) -> ValidationError:
@@ -151,10 +193,72 @@ def _checks_on_what_parsed(cls: type[ConfigModel], value: Any, errors: list[Any]
         return []
     if any(not error["loc"] for error in errors):
         return []  # the model as a whole was refused (not a mapping, a before-validator's error)
+    problems: list[Problem] = []
+    for items_that_failed in sorted({check.items_that_failed for check in cls.__checks__}):
+        so_far = _what_parsed(cls, value, errors, items_that_failed=items_that_failed)
+        if so_far is None:
+            continue
+        for check in cls.__checks__:
+            if check.items_that_failed != items_that_failed or check.fields & so_far.failed:
+                continue
+            for loc, message in _run(so_far.model, check):
+                places = so_far.kept.get(str(loc[0])) if len(loc) > 1 else None
+                if places is not None and isinstance(loc[1], int):
+                    loc = (loc[0], places[loc[1]], *loc[2:])
+                problems.append((loc, message))
+    return problems
+
+
+class _SoFar(NamedTuple):
+    model: ConfigModel  # built from what parsed
+    failed: frozenset[str]  # the fields that did not parse at all
+    kept: dict[str, list[int]]  # for each list cut short, the index in the file of each item kept
+
+
+def _what_parsed(
+    cls: type[ConfigModel], value: Mapping[str, Any], errors: list[Any], *, items_that_failed: bool
+) -> _SoFar | None:
+    """The model built from its input less unknown keys and what failed: fields, and items of
+    lists and maps (with `items_that_failed`, an item of a list of models that failed is kept as
+    what parsed of it). None when what parsed does not stand alone."""
     keys = _input_keys(cls)
-    unknown: set[str] = set()  # keys of the input that are not this model's
-    failed: set[str] = set()  # field names that failed as a whole
-    failed_items: dict[str, set[int | str]] = {}  # input key → its items that failed
+    unknown, failed, bad_items = _what_failed(cls, keys, errors)
+    parsed_input: dict[str, Any] = {}
+    kept: dict[str, list[int]] = {}
+    for key, node in value.items():
+        name = keys.get(key)
+        if key in unknown or name in failed:
+            continue
+        bad = bad_items.get(key, {})
+        if bad and name is not None and isinstance(node, list):
+            item_model = _item_model(cls.model_fields[name]) if items_that_failed else None
+            node, kept[key] = _items_so_far(node, bad, item_model)
+        elif bad and isinstance(node, Mapping):
+            node = {item: inner for item, inner in node.items() if item not in bad}
+        if bad and name is not None and not node and _at_least_one(cls.model_fields[name]):
+            failed.add(name)  # nothing of it parsed, and it may not be empty
+            continue
+        parsed_input[key] = node
+    try:
+        model = _so_far(cls).model_validate(parsed_input)
+    except Exception:
+        # What parsed does not stand alone: a before-validator rewrites the input, or a plain
+        # model_validator (which the copy keeps) reads a required field that failed. The errors
+        # found so far are reported all the same.
+        return None
+    return _SoFar(model, frozenset(failed), kept)
+
+
+def _what_failed(
+    cls: type[ConfigModel], keys: dict[str, str], errors: list[Any]
+) -> tuple[set[str], set[str], dict[str, dict[Any, list[Any]]]]:
+    """From a model's errors: the keys of its input that are not its own; the fields (by name)
+    that failed as a whole; and of each list or map, the items that failed, with their errors
+    (located inside the item)."""
+    unknown: set[str] = set()
+    failed: set[str] = set()
+    bad_items: dict[str, dict[Any, list[Any]]] = {}
+    too_short: set[str] = set()
     for error in errors:
         key, inside = error["loc"][0], error["loc"][1:]
         if key not in keys:
@@ -162,62 +266,50 @@ def _checks_on_what_parsed(cls: type[ConfigModel], value: Any, errors: list[Any]
             continue
         kind = _collection(cls.model_fields[keys[key]])
         if inside and (kind, type(inside[0])) in (("list", int), ("map", str)):
-            failed_items.setdefault(key, set()).add(inside[0])
+            item_errors = bad_items.setdefault(key, {}).setdefault(inside[0], [])
+            item_errors.append({**error, "loc": inside[1:]})
+        elif error["type"] == "too_short" and not inside:
+            too_short.add(key)
         else:
             failed.add(keys[key])
-    parsed, kept = _what_parsed(value, cls.model_fields, keys, unknown, failed, failed_items)
-    try:
-        so_far = _so_far(cls).model_validate(parsed)
-    except Exception:
-        # What parsed does not stand alone: a before-validator rewrites the input, or a plain
-        # model_validator (which the copy keeps) reads a required field that failed. The errors
-        # found so far are reported all the same.
-        return []
-    problems: list[Problem] = []
-    for name, fields in cls.__checks__:
-        if fields & failed:
-            continue
-        for loc, message in getattr(so_far, name)():
-            indices = kept.get(str(loc[0])) if len(loc) > 1 else None
-            if indices is not None and isinstance(loc[1], int):
-                loc = (loc[0], indices[loc[1]], *loc[2:])
-            problems.append((loc, message))
-    return problems
+    # A list may be too short only because items of it failed: what parsed of it is kept.
+    failed |= {keys[key] for key in too_short if key not in bad_items}
+    return unknown, failed, bad_items
 
 
-def _what_parsed(
-    value: Mapping[str, Any],
-    fields: Mapping[str, FieldInfo],
-    keys: dict[str, str],
-    unknown: set[str],
-    failed: set[str],
-    failed_items: dict[str, set[int | str]],
-) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """The input less unknown keys and what failed (fields, items of lists and maps); and
-    for each list cut short, the index in the file of each item kept. A list that may not be
-    empty and none of whose items parsed joins `failed`."""
-    parsed: dict[str, Any] = {}
-    kept: dict[str, list[int]] = {}
-    for key, node in value.items():
-        name = keys.get(key)
-        if key in unknown or name in failed:
-            continue
-        bad = failed_items.get(key, set())
-        if bad and isinstance(node, list):
-            kept[key] = [index for index in range(len(node)) if index not in bad]
-            node = [node[index] for index in kept[key]]
-        elif bad and isinstance(node, Mapping):
-            node = {item: inner for item, inner in node.items() if item not in bad}
-        if bad and name is not None and not node and _at_least_one(fields[name]):
-            failed.add(name)  # nothing of it parsed, and it may not be empty
-            continue
-        parsed[key] = node
-    return parsed, kept
+def _items_so_far(
+    items: list[Any], bad: dict[Any, list[Any]], model: type[ConfigModel] | None
+) -> tuple[list[Any], list[int]]:
+    """The items of a list that parsed, and (of a list of `model`s) what parsed of the others,
+    marked with their failed fields; and the index in the file of each item kept."""
+    kept_items: list[Any] = []
+    places: list[int] = []
+    for index, item in enumerate(items):
+        if index in bad:
+            whole = model is not None and isinstance(item, Mapping)
+            if not whole or any(not error["loc"] for error in bad[index]):
+                continue
+            assert model is not None
+            so_far = _what_parsed(model, item, bad[index], items_that_failed=True)
+            if so_far is None:
+                continue
+            so_far.model._failed_fields = so_far.failed
+            item = so_far.model
+        kept_items.append(item)
+        places.append(index)
+    return kept_items, places
 
 
-def _collection(info: FieldInfo) -> Literal["list", "map"] | None:
-    """Whether a field holds a list (tuple, set) or a map, whose items parse one by one."""
-    annotation = info.annotation
+def _item_model(info: FieldInfo) -> type[ConfigModel] | None:
+    """The model of a list's items (`tuple[BuyerConfig, ...]`: BuyerConfig), if they are one."""
+    args = [arg for arg in get_args(_unwrapped(info.annotation)) if arg is not Ellipsis]
+    if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], ConfigModel):
+        return args[0]
+    return None
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """`tuple[X, ...] | None` and `Annotated[tuple[X, ...], …]` as `tuple[X, ...]`."""
     while True:
         origin = get_origin(annotation)
         if origin is Annotated:
@@ -225,10 +317,15 @@ def _collection(info: FieldInfo) -> Literal["list", "map"] | None:
         elif origin in (Union, types.UnionType):
             options = [arg for arg in get_args(annotation) if arg is not type(None)]
             if len(options) != 1:
-                return None
+                return annotation
             annotation = options[0]
         else:
-            break
+            return annotation
+
+
+def _collection(info: FieldInfo) -> Literal["list", "map"] | None:
+    """Whether a field holds a list (tuple, set) or a map, whose items parse one by one."""
+    origin = get_origin(_unwrapped(info.annotation))
     if origin in (tuple, list, set, frozenset):
         return "list"
     if origin in (dict, Mapping):

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from pingtree.config.checked import ConfigModel, Loc, Problem, across
+from pingtree.config.checked import ConfigModel, Loc, Problem, across, parsed
 from pingtree.config.dialect import Auth, FieldMap, ResponseMap, Signing
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
@@ -553,12 +553,14 @@ class Config(_Frozen):
     def _pings_without_pii(self) -> Iterator[Problem]:
         yield from ping_mapping_errors(self)
 
-    @across("router", "buyers")
+    @across("router", "buyers", items_that_failed=True)
     def _fixed_prices_can_win(self) -> Iterator[Problem]:
         # A fixed price is an offer ranked like a bid (DESIGN §3): outside floor..max_bid every
         # auction would decline it, so the buyer would never buy a lead.
         floor, max_bid = self.router.floor, self.router.max_bid
         for index, buyer in enumerate(self.buyers):
+            if not parsed(buyer, "pricing", "price"):
+                continue
             price = buyer.price if buyer.pricing == "fixed" else None
             if price is not None and price > max_bid:
                 yield (

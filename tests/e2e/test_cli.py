@@ -150,8 +150,9 @@ buyers:
 
 
 def test_validate_reports_a_field_error_beside_the_checks_across_fields(tmp_path: Path) -> None:
-    """A new operator's file: a misspelt key, a bidder without post.url, a fixed price no auction
-    could accept. All three at once, each at its path (pydantic alone stops at the first)."""
+    """A new operator's file: a misspelt key and a bidder without post.url; a fixed price no
+    auction could accept, on a buyer whose caps are wrong too. All at once, each at its path
+    (pydantic alone skips a check across fields once a field of its model failed)."""
     config = tmp_path / "buyers.yaml"
     config.write_text(
         """
@@ -162,16 +163,21 @@ buyers:
   - id: firm-a
     prioirty: 2
     ping: {url: "http://127.0.0.1:9/ping"}
-  - {id: firm-b, pricing: fixed, price: 150, post: {url: "http://127.0.0.1:9/post"}}
+  - id: firm-b
+    pricing: fixed
+    price: 150
+    caps: {daily: -1}
+    post: {url: "http://127.0.0.1:9/post"}
 """
     )
     result = _validate(config)
     assert result.returncode == 1
     assert result.stdout == ""
-    assert "3 error(s)" in result.stderr, result.stderr
+    assert "4 error(s)" in result.stderr, result.stderr
     for line in (
         "buyers[0:firm-a].prioirty: unknown key; did you mean 'priority'?",
         "buyers[0:firm-a].post: post.url is required",
+        "buyers[1:firm-b].caps.daily: Input should be greater than or equal to 0",
         "buyers[1:firm-b].price: 150 is above router.max_bid (100)",
     ):
         assert f"  {line}" in result.stderr, (line, result.stderr)
