@@ -41,7 +41,8 @@ EXPOSE 8080
 # No curl in a slim image: the venv's Python asks /healthz (urlopen raises on anything but 2xx).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
-# pingtree serve --host 0.0.0.0 --port 8080 --config $PINGTREE_CONFIG, plus --redis-url,
-# --redis-prefix and --workers from the variables above when set; arguments given to
-# `docker run IMAGE …` are appended (the last of a repeated option wins).
+# pingtree serve --host 0.0.0.0 --port 8080 --config $PINGTREE_CONFIG, plus --redis-prefix and
+# --workers from the variables above when set; serve reads $PINGTREE_REDIS_URL itself (kept off
+# the command line). Arguments given to `docker run IMAGE …` are appended (the last of a repeated
+# option wins).
 ENTRYPOINT ["pingtree-entrypoint"]

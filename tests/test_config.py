@@ -210,6 +210,10 @@ def _drop_ping(raw: dict[str, Any]) -> None:
     del raw["buyers"][0]["ping"]
 
 
+def _drop_post(raw: dict[str, Any]) -> None:
+    del raw["buyers"][0]["post"]
+
+
 def _fixed_without_price(raw: dict[str, Any]) -> None:
     del raw["buyers"][1]["price"]
 
@@ -221,19 +225,43 @@ def _both_payout_rules(raw: dict[str, Any]) -> None:
 LAWFIRM = "buyers[0:lawfirm-a]"
 ERROR_CASES = [
     pytest.param(
-        _set("router", "budjet_ms", value=3000), "router.budjet_ms", "extra", True, id="typo:router"
+        _set("router", "budjet_ms", value=3000),
+        "router.budjet_ms",
+        "unknown key; did you mean 'budget_ms'?",
+        True,
+        id="typo:router",
     ),
     pytest.param(
-        _set("buyers", 0, "prority", value=2), f"{LAWFIRM}.prority", "extra", True, id="typo:buyer"
+        _set("buyers", 0, "prioirty", value=2),
+        f"{LAWFIRM}.prioirty",
+        "unknown key; did you mean 'priority'?",
+        True,
+        id="typo:buyer",
     ),
     pytest.param(
         _set("buyers", 0, "filters", "state", value=["FL"]),
         f"{LAWFIRM}.filters.state",
-        "extra",
+        "did you mean 'states'?",
         True,
         id="typo:filters",
     ),
-    pytest.param(_set("sellerz", value=[]), "sellerz", "extra", True, id="typo:top"),
+    pytest.param(
+        _set("buyers", 0, "ping", "timout_ms", value=500),
+        f"{LAWFIRM}.ping.timout_ms",
+        "did you mean 'timeout_ms'?",
+        True,
+        id="typo:ping",
+    ),
+    pytest.param(
+        _set("sellerz", value=[]), "sellerz", "did you mean 'sellers'?", True, id="typo:top"
+    ),
+    pytest.param(
+        _set("buyers", 0, "caps", "weekly", value=5),
+        f"{LAWFIRM}.caps.weekly",
+        "unknown key; the keys here are daily, daily_budget, hourly",
+        True,
+        id="unknown:no-close-match",
+    ),
     pytest.param(
         _set("router", "timezone", value="Mars/Olympus"),
         "router.timezone",
@@ -251,15 +279,50 @@ ERROR_CASES = [
     pytest.param(
         _set("buyers", 0, "filters", "states", value=["FL", "XX"]),
         f"{LAWFIRM}.filters.states",
-        "xx",
+        "unknown state(s): 'xx'",
         True,
         id="state",
     ),
-    pytest.param(_fixed_without_price, "buyers[1:fixed-b]", "price", False, id="fixed:no-price"),
     pytest.param(
-        _set("buyers", 1, "price", value=0), "buyers[1:fixed-b]", "price", False, id="fixed:zero"
+        _set("buyers", 0, "filters", "states", value=["Florida", "Narnia", "ga"]),
+        f"{LAWFIRM}.filters.states",
+        "unknown state(s): 'narnia'",
+        True,
+        id="state:name",
     ),
-    pytest.param(_drop_ping, LAWFIRM, "ping", False, id="bid:no-ping"),
+    pytest.param(
+        _set("buyers", 1, "price", value=1000.01),
+        "buyers[1:fixed-b].price",
+        "above router.max_bid (1000)",
+        True,
+        id="fixed:above-max_bid",
+    ),
+    pytest.param(
+        _set("router", "max_bid", value=30),
+        "buyers[1:fixed-b].price",
+        "35 is above router.max_bid (30)",
+        True,
+        id="fixed:max_bid-lowered",
+    ),
+    pytest.param(
+        _set("router", "floor", value=40),
+        "buyers[1:fixed-b].price",
+        "35 is below router.floor (40)",
+        True,
+        id="fixed:below-floor",
+    ),
+    pytest.param(
+        _fixed_without_price, "buyers[1:fixed-b].price", "price", True, id="fixed:no-price"
+    ),
+    pytest.param(
+        _set("buyers", 1, "price", value=0),
+        "buyers[1:fixed-b].price",
+        "positive price",
+        True,
+        id="fixed:zero",
+    ),
+    pytest.param(_drop_ping, f"{LAWFIRM}.ping", "ping", True, id="bid:no-ping"),
+    pytest.param(_drop_post, f"{LAWFIRM}.post", "post.url is required", True, id="bid:no-post"),
     pytest.param(_duplicate_buyer, "buyers", "lawfirm-a", False, id="duplicate:buyer"),
     pytest.param(_duplicate_key, "sellers", "api_key", False, id="duplicate:api_key"),
     pytest.param(
@@ -387,9 +450,182 @@ def test_every_field_error_is_reported_at_once() -> None:
         f"{LAWFIRM}.schedule.hours",
         "sellers[0:acme-media].revshare",
         "sellers[1:other-media]",
-        "buyers[1:fixed-b]",
-        "buyers[2:no-ping]",
+        "buyers[1:fixed-b].price",
+        "buyers[2:no-ping].ping",
     } <= paths, errors
+
+
+def _pii_ping_field(raw: dict[str, Any]) -> None:
+    raw["buyers"][0]["ping"]["fields"] = [{"to": "phone", "from": "phone"}]
+
+
+def _drop_fixed_id(raw: dict[str, Any]) -> None:
+    del raw["buyers"][1]["id"]
+
+
+# Each row: a field that fails beside a check across fields (of the same model, or of the file)
+# that must still be reported. pydantic skips a model's checks once one of its fields fails.
+BESIDE_FIELD_ERRORS = [
+    pytest.param(
+        [_set("buyers", 0, "prioirty", value=2), _drop_post],
+        [(f"{LAWFIRM}.prioirty", "did you mean 'priority'"), (f"{LAWFIRM}.post", "post.url")],
+        id="buyer:typo+no-post",
+    ),
+    pytest.param(
+        [_set("buyers", 0, "caps", "hourly", value=-1), _drop_ping],
+        [(f"{LAWFIRM}.caps.hourly", "0"), (f"{LAWFIRM}.ping", "ping.url")],
+        id="buyer:caps+no-ping",
+    ),
+    pytest.param(
+        [_set("buyers", 0, "ping", "timeout_ms", value=5), _set("buyers", 0, "price", value=3)],
+        [(f"{LAWFIRM}.ping.timeout_ms", "10"), (f"{LAWFIRM}.price", "only for pricing: fixed")],
+        id="buyer:ping-timeout+price-on-a-bidder",
+    ),
+    pytest.param(
+        [_set("buyers", 1, "id", value="fixed b!"), _fixed_without_price],
+        [("buyers[1:fixed b!].id", "pattern"), ("buyers[1:fixed b!].price", "positive price")],
+        id="buyer:bad-id+no-price",
+    ),
+    pytest.param(
+        [_drop_fixed_id, _fixed_without_price],
+        [("buyers[1].id", "required"), ("buyers[1].price", "positive price")],
+        id="buyer:no-id+no-price",
+    ),
+    pytest.param(
+        [
+            _set("router", "timezone", value="Mars/Olympus"),
+            _set("router", "post_reserve_ms", value=5000),
+        ],
+        [("router.timezone", "timezone"), ("router.post_reserve_ms", "less than budget_ms")],
+        id="router:timezone+reserve",
+    ),
+    pytest.param(
+        [_set("router", "mode", value="auction"), _set("router", "floor", value=2000)],
+        [("router.mode", "tiered"), ("router.floor", "must not exceed max_bid")],
+        id="router:mode+floor",
+    ),
+    pytest.param(
+        [
+            _set("router", "breaker", value={"min_calls": 30, "window": 20, "cooldown_s": -1}),
+        ],
+        [("router.breaker.cooldown_s", "0"), ("router.breaker.min_calls", "window")],
+        id="breaker:cooldown+min_calls",
+    ),
+    pytest.param(
+        [_set("sellers", 0, "api_key", value="short"), _both_payout_rules],
+        [("sellers[0:acme-media].api_key", "8"), ("sellers[0:acme-media]", "not both")],
+        id="seller:short-key+two-payouts",
+    ),
+    pytest.param(
+        [
+            _set("buyers", 0, "ping", "timeout_ms", value=5),
+            _set("buyers", 0, "ping", "format", value="xml"),
+        ],
+        [(f"{LAWFIRM}.ping.timeout_ms", "10"), (f"{LAWFIRM}.ping.fields", "needs `fields`")],
+        id="endpoint:timeout+xml-without-fields",
+    ),
+    pytest.param(
+        [
+            _set(
+                "buyers",
+                0,
+                "filters",
+                "ranges",
+                value={"monthly_electric_bill": {"min": 200, "max": 100, "mx": 3}},
+            ),
+        ],
+        [
+            (f"{LAWFIRM}.filters.ranges.monthly_electric_bill.mx", "did you mean 'max'"),
+            (f"{LAWFIRM}.filters.ranges.monthly_electric_bill", "min must not exceed max"),
+        ],
+        id="range:typo+min>max",
+    ),
+    pytest.param(
+        [_set("buyers", 0, "caps", "hourly", value=-1), _set("router", "max_bid", value=30)],
+        [(f"{LAWFIRM}.caps.hourly", "0"), ("buyers[1:fixed-b].price", "above router.max_bid")],
+        id="file:one-buyer-bad+another-above-max_bid",
+    ),
+    pytest.param(
+        [_set("buyers", 1, "prioirty", value=2), _set("router", "max_bid", value=30)],
+        [
+            ("buyers[1:fixed-b].prioirty", "did you mean 'priority'"),
+            ("buyers[1:fixed-b].price", "above router.max_bid"),
+        ],
+        id="file:fixed-buyer-with-a-typo+above-max_bid",
+    ),
+    pytest.param(
+        [_set("buyers", 1, "caps", value={"daily": -1}), _set("router", "floor", value=50)],
+        [("buyers[1:fixed-b].caps.daily", "0"), ("buyers[1:fixed-b].price", "below router.floor")],
+        id="file:fixed-buyer-with-bad-caps+below-floor",
+    ),
+    pytest.param(
+        [_set("sellers", 0, "revshare", value=1.5), _set("router", "floor", value=50)],
+        [
+            ("sellers[0:acme-media].revshare", "1"),
+            ("buyers[1:fixed-b].price", "below router.floor"),
+        ],
+        id="file:seller-bad+fixed-below-floor",
+    ),
+    pytest.param(
+        [_set("verticals", value={"mva": {"colour": 1}}), _pii_ping_field],
+        [
+            ("verticals.mva.colour", "unknown key"),
+            (f"{LAWFIRM}.ping.fields[0].from", "'phone' is pii"),
+        ],
+        id="file:bad-vertical+pii-in-a-ping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutations", "expected"), BESIDE_FIELD_ERRORS)
+def test_checks_across_fields_run_beside_field_errors(
+    mutations: list[Mutation], expected: list[tuple[str, str]]
+) -> None:
+    raw = design_raw()
+    for mutate in mutations:
+        mutate(raw)
+    errors = errors_of(raw)
+    for path, fragment in expected:
+        assert has_error(errors, path, fragment.lower(), exact=True), (path, errors)
+
+
+@pytest.mark.parametrize(
+    ("states", "codes"),
+    [
+        (["FL", "GA"], {"FL", "GA"}),
+        (["fl", " ga "], {"FL", "GA"}),
+        (["Florida", "georgia"], {"FL", "GA"}),
+        (["NEW YORK", "district of columbia", "Washington DC"], {"NY", "DC"}),
+        (["Puerto Rico", "FL", "Florida"], {"PR", "FL"}),
+    ],
+    ids=["codes", "any-case", "names", "names-any-case", "mixed-and-repeated"],
+)
+def test_filter_states_take_names_as_leads_do(states: list[str], codes: set[str]) -> None:
+    raw = design_raw()
+    raw["buyers"][0]["filters"]["states"] = states
+    config = parse_config(raw, SECRETS)
+    assert config.buyers[0].filters.states == frozenset(codes)
+
+
+@pytest.mark.parametrize(
+    ("router", "price"),
+    [({"max_bid": 35}, 35), ({"floor": 35}, 35), ({"floor": 1, "max_bid": 1}, 1)],
+    ids=["at-max_bid", "at-floor", "floor=max_bid"],
+)
+def test_a_fixed_price_at_the_limits_can_win_and_loads(router: dict[str, Any], price: int) -> None:
+    raw = design_raw()
+    raw["router"].update(router)
+    raw["buyers"][1]["price"] = price
+    assert parse_config(raw, SECRETS).buyers[1].price == Decimal(price)
+
+
+def test_a_config_built_in_code_is_checked_across_fields_too(config: Config) -> None:
+    router = config.router.model_dump() | {"max_bid": Decimal("30")}
+    with pytest.raises(ValidationError) as refused:
+        Config.model_validate(config.model_dump() | {"router": router})
+    [error] = refused.value.errors()
+    assert error["loc"] == ("buyers", 1, "price")
+    assert "above router.max_bid (30)" in error["msg"]
 
 
 def test_cross_checks_are_reported_together_with_everything_else() -> None:

@@ -121,7 +121,12 @@ def test_schema_pii_joins_what_a_buyer_of_the_vertical_never_gets_in_a_ping() ->
         ({"attributes": {"zip3": {}}}, "verticals.x.attributes", "derived field"),
         ({"attributes": {"n": {"type": "decimal"}}}, "verticals.x.attributes.n.type", "Input"),
         ({"derived": ["income"]}, "verticals.x.derived[0]", "Input"),
-        ({"colour": 1}, "verticals.x.colour", "Extra inputs"),
+        (
+            {"colour": 1},
+            "verticals.x.colour",
+            "unknown key; the keys here are attributes, derived, required",
+        ),
+        ({"atributes": {}}, "verticals.x.atributes", "unknown key; did you mean 'attributes'?"),
     ],
 )
 def test_a_bad_schema_is_refused_at_its_path(

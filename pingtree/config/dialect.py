@@ -41,7 +41,6 @@ from typing import Annotated, Any, Literal
 from xml.etree import ElementTree
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -51,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from pingtree.config.checked import ConfigModel
 from pingtree.config.types import FrozenMap
 
 Scalar = str | int | float | bool
@@ -121,7 +121,7 @@ def check_transform(spec: str) -> str:
 _PATH = re.compile(r"^[A-Za-z0-9_@$-][A-Za-z0-9_.@$ -]*$")
 
 
-class _Frozen(BaseModel):
+class _Frozen(ConfigModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 

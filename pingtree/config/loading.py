@@ -100,9 +100,6 @@ def _validation_errors(
     and a list "too short" only because its items were invalid."""
     found: list[tuple[str, str, str]] = []
     for item in exc.errors(include_url=False, include_input=False):
-        if item["type"] == "located":  # a model check that names its own paths (models.located)
-            found += [(path, message, "located") for path, message in item["ctx"]["errors"]]
-            continue
         path = _error_path(tuple(item["loc"]), raw)
         found.append((path, str(item["msg"]).removeprefix("Value error, "), item["type"]))
     kept = []

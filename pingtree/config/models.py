@@ -17,18 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from pingtree.config.checked import ConfigModel, Loc, Problem, across, parsed
 from pingtree.config.dialect import (
     Auth,
     FieldMap,
@@ -40,7 +37,7 @@ from pingtree.config.dialect import (
 from pingtree.config.reads import check_ping_pii_opt_ins, mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
-from pingtree.states import STATE_CODES
+from pingtree.states import state_code
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 Scalar = str | int | float | bool
@@ -57,27 +54,21 @@ def _lower_all(value: Any) -> Any:
     return value
 
 
-def _upper_states(value: Any) -> Any:
-    if isinstance(value, list | tuple | set | frozenset):
-        return frozenset(str(s).strip().upper() for s in value)
-    return value
-
-
-def _known_states(value: frozenset[str]) -> frozenset[str]:
-    unknown = sorted(s for s in value if s not in STATE_CODES)
+def _state_codes(value: Any) -> Any:
+    if not isinstance(value, list | tuple | set | frozenset):
+        return value
+    codes = {str(given): state_code(str(given)) for given in value}
+    unknown = [given for given, code in codes.items() if code is None]
     if unknown:
-        raise ValueError(f"unknown state code(s): {', '.join(unknown)}")
-    return value
+        raise ValueError(f"unknown state(s): {', '.join(repr(given) for given in unknown)}")
+    return frozenset(codes.values())
 
 
-# US state codes, any case in the file: `[fl, GA]` is {FL, GA}; an unknown code is an error.
-StateCodes = Annotated[
-    frozenset[str], BeforeValidator(_upper_states), AfterValidator(_known_states)
-]
+# States as a lead gives them (lead.py reads both with states.state_code): a code or a name, any
+# case, `[fl, Georgia]` is {FL, GA}; anything else is an error naming it.
+StateCodes = Annotated[frozenset[str], BeforeValidator(_state_codes)]
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_Frozen = ConfigModel
 
 
 def _check_timezone(name: str) -> str:
@@ -107,11 +98,10 @@ class BreakerPolicy(_Frozen):
     # would have been skipped (to try a policy before enforcing it). off: no breaker at all.
     mode: Literal["enforce", "shadow", "off"] = "enforce"
 
-    @model_validator(mode="after")
-    def _can_open(self) -> BreakerPolicy:
+    @across("min_calls", "window")
+    def _can_open(self) -> Iterator[Problem]:
         if self.min_calls > self.window:
-            raise ValueError("min_calls must not exceed window, or the breaker can never open")
-        return self
+            yield ("min_calls",), "min_calls must not exceed window, or the breaker can never open"
 
 
 class DeliverySettings(_Frozen):
@@ -155,13 +145,15 @@ class RouterSettings(_Frozen):
 
     _tz = field_validator("timezone")(_check_timezone)
 
-    @model_validator(mode="after")
-    def _reserve_fits(self) -> RouterSettings:
+    @across("post_reserve_ms", "budget_ms")
+    def _reserve_fits(self) -> Iterator[Problem]:
         if self.post_reserve_ms >= self.budget_ms:
-            raise ValueError("post_reserve_ms must be less than budget_ms")
+            yield ("post_reserve_ms",), "post_reserve_ms must be less than budget_ms"
+
+    @across("floor", "max_bid")
+    def _floor_fits(self) -> Iterator[Problem]:
         if self.floor > self.max_bid:
-            raise ValueError("floor must not exceed max_bid")
-        return self
+            yield ("floor",), "floor must not exceed max_bid"
 
 
 class RateLimit(_Frozen):
@@ -212,11 +204,10 @@ class SellerConfig(_Frozen):
             raise ValueError("api_key must be at least 8 characters")
         return value
 
-    @model_validator(mode="after")
-    def _one_payout_rule(self) -> SellerConfig:
+    @across("revshare", "payout")
+    def _one_payout_rule(self) -> Iterator[Problem]:
         if self.revshare is not None and self.payout is not None:
-            raise ValueError("give revshare or payout, not both")
-        return self
+            yield (), "give revshare or payout, not both"
 
     @property
     def effective_revshare(self) -> Decimal:
@@ -305,31 +296,28 @@ class Endpoint(_Frozen):
                 raise ValueError(f"header {name!r}: a value cannot hold a line break")
         return value
 
-    @model_validator(mode="after")
-    def _tls_for_https(self) -> Endpoint:
+    @across("tls", "url", "sandbox_url")
+    def _tls_for_https(self) -> Iterator[Problem]:
         urls = [self.url, self.sandbox_url or ""]
         if self.tls is not None and not any(u.startswith("https://") for u in urls):
-            raise ValueError("tls applies to https URLs: url (or sandbox_url) is not https")
-        return self
+            yield ("tls",), "tls applies to https URLs: url (or sandbox_url) is not https"
 
-    @model_validator(mode="after")
-    def _body_described(self) -> Endpoint:
+    @across("format", "method", "fields")
+    def _body_described(self) -> Iterator[Problem]:
         if self.format != "json" and self.fields is None:
-            raise ValueError(f"format: {self.format} needs `fields` (the native body is JSON)")
+            yield ("fields",), f"format: {self.format} needs `fields` (the native body is JSON)"
         if self.method == "GET" and self.fields is None:
-            raise ValueError("method: GET sends `fields` as the query string: give `fields`")
-        if self.fields is not None:
-            seen: set[str] = set()
-            for index, field in enumerate(self.fields):
-                if field.to in seen:
-                    raise ValueError(f"fields[{index}].to: {field.to!r} is given twice")
-                seen.add(field.to)
-                if self.format == "xml":
-                    for part in field.to.split("."):
-                        name = part.removeprefix("@")
-                        if not _XML_NAME.match(name):
-                            raise ValueError(f"fields[{index}].to: {part!r} is not an XML name")
-        return self
+            yield ("fields",), "method: GET sends `fields` as the query string: give `fields`"
+        seen: set[str] = set()
+        for index, field in enumerate(self.fields or ()):
+            where: Loc = ("fields", index, "to")
+            if field.to in seen:
+                yield where, f"{field.to!r} is given twice"
+            seen.add(field.to)
+            if self.format == "xml":
+                for part in field.to.split("."):
+                    if not _XML_NAME.match(part.removeprefix("@")):
+                        yield where, f"{part!r} is not an XML name"
 
     @property
     def native(self) -> bool:
@@ -407,13 +395,12 @@ class Range(_Frozen):
     min: float | None = None
     max: float | None = None
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Range:
+    @across("min", "max")
+    def _ordered(self) -> Iterator[Problem]:
         if self.min is None and self.max is None:
-            raise ValueError("give min, max or both")
+            yield (), "give min, max or both"
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not exceed max")
-        return self
+            yield (), "min must not exceed max"
 
 
 class Filters(_Frozen):
@@ -521,27 +508,42 @@ class BuyerConfig(_Frozen):
         """Whether a sale to this buyer must be reserved: it has a cap or dedup to keep."""
         return self.caps.any or self.dedup_days is not None
 
-    @model_validator(mode="after")
-    def _pricing_complete(self) -> BuyerConfig:
+    @across("pricing", "price")
+    def _priced(self) -> Iterator[Problem]:
         if self.pricing == "fixed" and (self.price is None or self.price <= 0):
-            raise ValueError("pricing: fixed needs a positive price")
-        if self.pricing == "bid" and self.ping is None:
-            raise ValueError("pricing: bid needs ping.url (or set pricing: fixed with a price)")
+            yield ("price",), "pricing: fixed needs a positive price"
         if self.pricing == "bid" and self.price is not None:
-            raise ValueError("price is only for pricing: fixed")
+            yield ("price",), "price is only for pricing: fixed"
+
+    @across("pricing", "ping")
+    def _pinged(self) -> Iterator[Problem]:
+        if self.pricing == "bid" and self.ping is None:
+            yield ("ping",), "pricing: bid needs ping.url (or set pricing: fixed with a price)"
+
+    @across("pricing", "post", "deliveries")
+    def _reachable(self) -> Iterator[Problem]:
         if self.post is None and not (self.pricing == "fixed" and self.deliveries):
-            raise ValueError(
+            yield (
+                ("post",),
                 "post.url is required, unless the buyer is pricing: fixed with deliveries "
-                "(it then buys by assignment and gets its leads by delivery)"
+                "(it then buys by assignment and gets its leads by delivery)",
             )
+
+    @across("deliveries")
+    def _deliveries_named(self) -> Iterator[Problem]:
         names = [d.id for d in self.deliveries]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"deliveries: give each its own id ({', '.join(repeated)} repeated)")
+            yield ("deliveries",), f"give each its own id ({', '.join(repeated)} repeated)"
+
+    @across("ping")
+    def _ping_answer_priced(self) -> Iterator[Problem]:
         answer = self.ping.response if self.ping is not None else None
         if answer is not None and answer.price is None:
-            raise ValueError("ping.response needs `price`: a ping answer without one is no bid")
-        return self
+            yield (
+                ("ping", "response", "price"),
+                "ping.response needs `price`: a ping answer without one is no bid",
+            )
 
 
 class Config(_Frozen):
@@ -563,15 +565,34 @@ class Config(_Frozen):
             return {str(k).strip().lower(): v for k, v in value.items()}
         return value
 
-    @model_validator(mode="after")
-    def _pings_without_pii(self) -> Config:
-        errors = mapping_errors(self)
-        if errors:
-            raise located(errors)
-        return self
+    @across("buyers", "sellers", "pii_attributes", "verticals")
+    def _pings_without_pii(self) -> Iterator[Problem]:
+        yield from mapping_errors(self)
 
-    @model_validator(mode="after")
-    def _unique(self) -> Config:
+    @across("router", "buyers", items_that_failed=True)
+    def _fixed_prices_can_win(self) -> Iterator[Problem]:
+        # A fixed price is an offer ranked like a bid (DESIGN §3): outside floor..max_bid every
+        # auction would decline it, so the buyer would never buy a lead.
+        floor, max_bid = self.router.floor, self.router.max_bid
+        for index, buyer in enumerate(self.buyers):
+            if not parsed(buyer, "pricing", "price"):
+                continue
+            price = buyer.price if buyer.pricing == "fixed" else None
+            if price is not None and price > max_bid:
+                yield (
+                    ("buyers", index, "price"),
+                    f"{price} is above router.max_bid ({max_bid}): every auction would decline "
+                    "it (above_max_bid), so this buyer could never buy a lead",
+                )
+            elif price is not None and 0 < price < floor:
+                yield (
+                    ("buyers", index, "price"),
+                    f"{price} is below router.floor ({floor}): every auction would decline it "
+                    "(below_floor), so this buyer could never buy a lead",
+                )
+
+    @across("sellers", "buyers")
+    def _unique(self) -> Iterator[Problem]:
         # The loader reports these at their paths (with every other error); a Config built in
         # code gets them here, from the same check.
         sellers = [{"id": s.id, "api_key": s.api_key.get_secret_value()} for s in self.sellers]
@@ -581,8 +602,7 @@ class Config(_Frozen):
         ]
         errors = cross_errors({"sellers": sellers, "buyers": buyers})
         if errors:
-            raise ValueError("; ".join(f"{path}: {message}" for path, message in errors))
-        return self
+            yield (), "; ".join(f"{path}: {message}" for path, message in errors)
 
     def buyer_timezone(self, buyer: BuyerConfig) -> str:
         return buyer.timezone or self.router.timezone
@@ -598,13 +618,6 @@ class Config(_Frozen):
             if buyer.verticals is None or name in buyer.verticals:
                 pii |= schema.pii_attributes
         return pii
-
-
-def located(errors: list[tuple[str, str]]) -> PydanticCustomError:
-    """A model check that knows the paths of what it found: the loader reports each at its own
-    path (loading._validation_errors), code that builds a Config gets them in one message."""
-    summary = "; ".join(f"{path}: {message}" for path, message in errors)
-    return PydanticCustomError("located", "{summary}", {"summary": summary, "errors": errors})
 
 
 def index_label(index: int, item: Any) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pingtree.config.checked import Loc, Problem
 from pingtree.config.dialect import DELIVERY_SOURCES, PII_DERIVED_SOURCES, MappedValue
 from pingtree.lead import PII_FIELDS
 
@@ -44,15 +45,15 @@ def check_ping_pii_opt_ins(value: frozenset[str]) -> frozenset[str]:
     return value
 
 
-def endpoint_reads(endpoint: Endpoint) -> Iterator[tuple[str, str]]:
+def endpoint_reads(endpoint: Endpoint) -> Iterator[tuple[Loc, str]]:
     """(path under the endpoint, source) of every `from` it has: fields, query and headers."""
     for number, field in enumerate(endpoint.fields or ()):
         if field.source is not None:
-            yield f"fields[{number}].from", field.source
+            yield ("fields", number, "from"), field.source
     for section, given in (("query", endpoint.query), ("headers", endpoint.headers)):
         for name, value in given.items():
             if isinstance(value, MappedValue) and value.source is not None:
-                yield f"{section}.{name}.from", value.source
+                yield (section, name, "from"), value.source
 
 
 def ping_pii(buyer: BuyerConfig) -> frozenset[str]:
@@ -66,33 +67,33 @@ def ping_pii(buyer: BuyerConfig) -> frozenset[str]:
     return buyer.ping_pii_allowed & {source for _, source in endpoint_reads(ping)}
 
 
-def mapping_errors(config: Config) -> list[tuple[str, str]]:
-    errors: list[tuple[str, str]] = []
+def mapping_errors(config: Config) -> list[Problem]:
+    errors: list[Problem] = []
     for index, buyer in enumerate(config.buyers):
-        where = f"buyers[{index}:{buyer.id}]"
+        where: Loc = ("buyers", index)
         errors += _ping_errors(config, buyer, where)
         if buyer.post is not None:
-            errors += _carried_errors(buyer, buyer.post, f"{where}.post")
+            errors += _carried_errors(buyer, buyer.post, (*where, "post"))
         errors += _delivery_source_errors(buyer, where)
     for index, seller in enumerate(config.sellers):
         if seller.postback is None:
             continue
         for path, source in endpoint_reads(seller.postback):
-            if path.startswith("fields"):
+            if path[0] == "fields":
                 continue  # a postback's fields are never used: its body is the event
             errors.append(
                 (
-                    f"sellers[{index}:{seller.id}].postback.{path}",
+                    ("sellers", index, "postback", *path),
                     f"a postback reads nothing per lead ({source!r}): give fixed values",
                 )
             )
     return errors
 
 
-def _delivery_source_errors(buyer: BuyerConfig, where: str) -> list[tuple[str, str]]:
+def _delivery_source_errors(buyer: BuyerConfig, where: Loc) -> list[Problem]:
     """What only a delivery knows (its attempt, the sale's time) is never read by a ping or post."""
     return [
-        (f"{where}.{step}.{path}", f"{source!r} is known only to deliveries")
+        ((*where, step, *path), f"{source!r} is known only to deliveries")
         for step, endpoint in (("ping", buyer.ping), ("post", buyer.post))
         if endpoint is not None
         for path, source in endpoint_reads(endpoint)
@@ -100,16 +101,16 @@ def _delivery_source_errors(buyer: BuyerConfig, where: str) -> list[tuple[str, s
     ]
 
 
-def _ping_errors(config: Config, buyer: BuyerConfig, where: str) -> list[tuple[str, str]]:
+def _ping_errors(config: Config, buyer: BuyerConfig, where: Loc) -> list[Problem]:
     if buyer.ping is None:
         if buyer.ping_pii_allowed:
-            return [(f"{where}.ping_pii_allowed", "this buyer is never pinged (no ping.url)")]
+            return [((*where, "ping_pii_allowed"), "this buyer is never pinged (no ping.url)")]
         return []
-    errors: list[tuple[str, str]] = []
+    errors: list[Problem] = []
     attributes = config.pii_for(buyer)
     for path, source in endpoint_reads(buyer.ping):
         head, _, name = source.partition(".")
-        at = f"{where}.ping.{path}"
+        at: Loc = (*where, "ping", *path)
         if source in PING_PII_SOURCES and source not in buyer.ping_pii_allowed:
             unless = " unless the buyer names it in ping_pii_allowed"
             hint = unless if source in PING_PII_OPT_INS else ""
@@ -121,12 +122,12 @@ def _ping_errors(config: Config, buyer: BuyerConfig, where: str) -> list[tuple[s
     return errors
 
 
-def _carried_errors(buyer: BuyerConfig, endpoint: Endpoint, where: str) -> list[tuple[str, str]]:
+def _carried_errors(buyer: BuyerConfig, endpoint: Endpoint, where: Loc) -> list[Problem]:
     """`ping.NAME` must name a value the buyer's ping answer carries: a typo would otherwise send
     every post without it."""
     answer = buyer.ping.response if buyer.ping is not None else None
     carried = answer.carry if answer is not None else {}
-    errors: list[tuple[str, str]] = []
+    errors: list[Problem] = []
     for path, source in endpoint_reads(endpoint):
         head, _, name = source.partition(".")
         if head != "ping" or name in carried:
@@ -136,7 +137,7 @@ def _carried_errors(buyer: BuyerConfig, endpoint: Endpoint, where: str) -> list[
         else:
             known = ", ".join(sorted(carried)) or "nothing"
             message = f"{source!r}: the ping's answer carries no {name!r} (its carry: {known})"
-        errors.append((f"{where}.{path}", message))
+        errors.append(((*where, *path), message))
     return errors
 
 

@@ -21,8 +21,9 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from pingtree.config.checked import ConfigModel
 from pingtree.config.dialect import DERIVED_SOURCES, LEAD_SOURCES
 from pingtree.config.types import FrozenMap
 
@@ -32,7 +33,7 @@ Derived = Literal["zip3", "age_band"]
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class _Frozen(BaseModel):
+class _Frozen(ConfigModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 

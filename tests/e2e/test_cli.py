@@ -140,6 +140,7 @@ buyers:
     assert result.returncode == 1
     for path in (
         "router.mode",
+        "router.post_reserve_ms",
         "sellers[0:acme].api_key",
         "buyers[0:a]",
         "buyers[1:b].ping.url",
@@ -184,3 +185,37 @@ def test_a_busy_port_is_one_line_naming_it_not_a_traceback(
     assert "address already in use" in lines[0].lower(), result.stderr
     if command[0] == "demo":
         assert f"({busy})" in lines[0], result.stderr
+
+
+def test_validate_reports_a_field_error_beside_the_checks_across_fields(tmp_path: Path) -> None:
+    """A new operator's file: a misspelt key and a bidder without post.url; a fixed price no
+    auction could accept, on a buyer whose caps are wrong too. All at once, each at its path
+    (pydantic alone skips a check across fields once a field of its model failed)."""
+    config = tmp_path / "buyers.yaml"
+    config.write_text(
+        """
+router: {max_bid: 100}
+sellers:
+  - {id: acme, api_key: acme-media-key-1}
+buyers:
+  - id: firm-a
+    prioirty: 2
+    ping: {url: "http://127.0.0.1:9/ping"}
+  - id: firm-b
+    pricing: fixed
+    price: 150
+    caps: {daily: -1}
+    post: {url: "http://127.0.0.1:9/post"}
+"""
+    )
+    result = _validate(config)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "4 error(s)" in result.stderr, result.stderr
+    for line in (
+        "buyers[0:firm-a].prioirty: unknown key; did you mean 'priority'?",
+        "buyers[0:firm-a].post: post.url is required",
+        "buyers[1:firm-b].caps.daily: Input should be greater than or equal to 0",
+        "buyers[1:firm-b].price: 150 is above router.max_bid (100)",
+    ):
+        assert f"  {line}" in result.stderr, (line, result.stderr)

@@ -55,8 +55,9 @@ buyers:
 """
 BAD_PATHS = {
     "router.mode",
+    "router.post_reserve_ms",  # beside router.mode: every error at once, those between fields too
     "sellers[0:acme-media].api_key",
-    "buyers[0:a]",
+    "buyers[0:a].price",
     "buyers[1:b].ping.url",
     "buyers[1:b].caps.daily",
 }
