@@ -42,9 +42,9 @@ from pingtree.config import BreakerPolicy
 from pingtree.errors import StoreUnavailable
 from pingtree.outcome import Outcome
 from pingtree.store.base import (
+    AnswerWrite,
     CapRequest,
     IdempotencyClaim,
-    AnswerWrite,
     IdempotencyKey,
     InFlight,
     Refused,
