@@ -43,6 +43,7 @@ from pingtree.errors import (
     TakenOver,
 )
 from pingtree.lead import Lead
+from pingtree.loop_lag import LoopLag
 from pingtree.metrics import Metrics
 from pingtree.outcome import Auction, Outcome
 from pingtree.store.base import (
@@ -84,12 +85,13 @@ class Router:
         transport: Transport,
         metrics: Metrics,
         deliveries: Deliveries | None = None,
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._transport = transport
         self._metrics = metrics
-        self._auctioneer = Auctioneer(self._store, transport)
+        self._auctioneer = Auctioneer(self._store, transport, loop_lag, metrics)
         self._deliveries = deliveries
         # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400

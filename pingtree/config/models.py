@@ -99,6 +99,9 @@ class BreakerPolicy(_Frozen):
     # enforce: skip an open breaker's buyer. shadow: call it anyway, and trace and count what
     # would have been skipped (to try a policy before enforcing it). off: no breaker at all.
     mode: Literal["enforce", "shadow", "off"] = "enforce"
+    # A timeout while this router's event loop ran later than this is not counted: the answer
+    # may have come in time and been read late (breaker.call_evidence).
+    max_loop_lag_ms: int = Field(100, ge=1, le=60_000)
 
     @model_validator(mode="after")
     def _can_open(self) -> BreakerPolicy:
