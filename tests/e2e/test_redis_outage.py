@@ -211,3 +211,35 @@ async def test_a_sale_answered_while_redis_lost_everything_is_replayed_not_sold_
     assert "could not land" not in log and "Traceback" not in log
     if loss == "restarted empty":
         assert "1 deferred write(s) flushed, accepting" in log
+
+
+async def test_an_answer_that_cannot_land_is_logged_so(
+    start: StartRouters, buyers: BuyerServer, redis_url: str
+) -> None:
+    """Redis loses the claim while the post is out, and before the answer comes back another
+    router takes the same key for another lead: the first router's answer must not replace that
+    claim, and its log says the answer could not land (and why), not that it was written."""
+    buyers.set("only", bid=30, post_delay_s=0.6)
+    config = config_dict(
+        [make_buyer("only", buyers, post={"timeout_ms": 2500})],
+        router={"budget_ms": 3000},
+        sellers=REVEALING,
+    )
+    first, second = await start(config, redis_url, count=2)
+    async with asyncio.timeout(30), seller() as client:
+        sending = asyncio.create_task(client.send(first.base, consumer(1)))
+        while True:  # until the post is out
+            if buyers.recorded("only").posts:
+                break
+            await asyncio.sleep(0.01)
+        with redis.Redis.from_url(redis_url) as raw:
+            raw.flushall()
+        other = consumer(2, lead_id="lead-1")  # the same key, another lead
+        other_answer = asyncio.create_task(client.send(second.base, other))
+        sold = await sending
+        assert (sold.status, sold.body["status"]) == (200, "sold")
+        assert (await other_answer).status == 200
+        again = await client.send(second.base, other)  # the key is the second lead's
+        assert again.body["id"] == (await other_answer).body["id"]
+    log = first.output()
+    assert "could not land: the key now names another lead" in log, log[-2000:]
