@@ -156,9 +156,9 @@ class GuardedStore:
     async def _probe_until_up(self) -> None:
         """PING until the store answers, flush what waits for it, then (if it was down) up."""
         since = time.monotonic()
+        flushed: list[int] = [0, 0]  # landed, not landed: over every try, some may fail midway
         while True:
             await asyncio.sleep(self._probe_every_s)
-            flushed: list[int] = [0, 0]  # landed, not landed
             try:
                 await self.inner.ping()
                 await self._flush(flushed)
