@@ -234,7 +234,14 @@ def budget(bench: Bench) -> tuple[list[Row], Figures]:
     """2 buyers that never answer among 8: the ping phase must close at budget - post reserve."""
     hanging = [Buyer(f"h{n}", bid=None, hangs=True) for n in (1, 2)]
     buyers = [*instant_buyers(6), *hanging]
-    router = {"budget_ms": BUDGET_MS, "post_reserve_ms": POST_RESERVE_MS, "breaker": NEVER_OPENS}
+    # Every lead waits for the hanging buyers until the ping phase closes (1 s): at 50 leads/s
+    # about 50 are in flight, past the default max_in_flight (32, sized for instant buyers).
+    router = {
+        "budget_ms": BUDGET_MS,
+        "post_reserve_ms": POST_RESERVE_MS,
+        "breaker": NEVER_OPENS,
+        "max_in_flight": 256,
+    }
     rate = 50.0
     with bench.market("s4-budget", buyers, router) as market:
         result = bench.open_loop(

@@ -183,6 +183,8 @@ def buyers_yaml(port: int) -> str:
             "post_reserve_ms": 500,
             "retention": {"max_leads": 200},  # reached in the warm-up: growth after is a leak
             "breaker": {"mode": "shadow"},  # every lead meets the fault of the moment
+            # A hanging buyer keeps each lead ~1 s: ~100 in flight at 100/s, past the default 32.
+            "max_in_flight": 512,
         },
         "sellers": [{"id": "soak-seller", "api_key": SELLER_KEY}],
         "buyers": buyers,

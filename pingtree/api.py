@@ -45,6 +45,7 @@ from pingtree.lead_body import (
     is_lead_type,
     read_body,
 )
+from pingtree.loop_lag import LoopLag
 from pingtree.metrics import Metrics
 from pingtree.openapi import openapi_document
 from pingtree.outcome import operator_view, seller_view
@@ -363,7 +364,10 @@ def create_app(
         consumer=default_consumer(),
     )
     app[DELIVERIES] = deliveries
-    app[ROUTER] = router = Router(config, store, transport, metrics, deliveries)
+    # How late the event loop runs: a timeout then may be the router's, not the buyer's.
+    loop_lag = LoopLag(on_tick=metrics.loop_lag_seconds.observe)
+    app.cleanup_ctx.append(loop_lag.running)
+    app[ROUTER] = router = Router(config, store, transport, metrics, deliveries, loop_lag)
     path = None if config_path is None else Path(config_path)
     app[RELOADER] = ConfigReloader(path, router, metrics)
 

@@ -17,11 +17,14 @@ from decimal import Decimal
 
 from pingtree import ids
 from pingtree.auction import Offer, plan_tiers, rank
+from pingtree.breaker import call_evidence
 from pingtree.codec import Accepted, Decline, Failure, PostAnswer, Unknown
 from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig
-from pingtree.errors import StoreUnavailable, TakenOver
+from pingtree.errors import BuyerTimeout, StoreUnavailable, TakenOver
 from pingtree.lead import redact
+from pingtree.loop_lag import LoopLag
+from pingtree.metrics import Metrics
 from pingtree.money import breakeven
 from pingtree.outcome import Auction, Outcome, Sale
 from pingtree.rules import (
@@ -42,9 +45,19 @@ log = logging.getLogger(__name__)
 
 
 class Auctioneer:
-    def __init__(self, store: GuardedStore, transport: Transport) -> None:
+    def __init__(
+        self,
+        store: GuardedStore,
+        transport: Transport,
+        loop_lag: LoopLag | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        """`loop_lag`: this process's event loop lag, so that a timeout while the loop ran late
+        is not held against the buyer (without one, every timeout counts)."""
         self._store = store
         self._transport = transport
+        self._loop_lag = loop_lag
+        self._metrics = metrics
 
     @staticmethod
     def _now() -> float:
@@ -199,6 +212,7 @@ class Auctioneer:
         ping_deadline = auction.deadline - settings.post_reserve_ms / 1000
         min_ping_s = settings.min_ping_ms / 1000
         tasks: dict[asyncio.Task[Offer | None], BuyerConfig] = {}
+        phase_opened = self._now()
         for buyer in bidders:
             assert buyer.ping is not None
             now = self._now()
@@ -220,16 +234,18 @@ class Auctioneer:
             await asyncio.gather(*pending, return_exceptions=True)
             for task in pending:
                 buyer = tasks[task]
+                open_s = self._now() - phase_opened
+                excused = await self._breaker_record(buyer.id, False, auction, open_s)
+                detail = "ping phase closed" + (f"; {excused}" if excused else "")
                 auction.note(
                     self._now(),
                     buyer.id,
                     "ping",
                     "failed",
                     reason="timeout",
-                    detail="ping phase closed",
+                    detail=detail,
                     pii=wire.ping_pii(buyer) or None,
                 )
-                await self._breaker_record(buyer.id, False, auction)
         return offers
 
     async def _ping(
@@ -259,12 +275,13 @@ class Auctioneer:
             tls=buyer.ping.tls if buyer.ping is not None else None,
         )
         answer = read_ping(buyer, answered)
-        await self._breaker_record(buyer.id, not isinstance(answer, Failure), auction)
+        excused = await self._record_call(buyer.id, answered, answer, auction)
         now = self._now()
         marks = {"pii": wire.ping_pii(buyer) or None, **answered.timing}
         if isinstance(answer, Decline | Failure):
             result, reason, detail = _refusal(answer, "declined", "declined")
             words = _buyer_words(detail, auction, buyer)
+            words += f"; {excused}" if excused else ""
             auction.note(now, buyer.id, "ping", result, reason=reason, detail=words, **marks)
             return None
         elapsed = auction.elapsed_ms(now)
@@ -328,7 +345,7 @@ class Auctioneer:
             self._transport, target, body, timeout_s, auction.tree.max_response, tls=buyer.post.tls
         )
         answer = read_post(buyer, answered)
-        await self._breaker_record(buyer.id, isinstance(answer, Accepted | Decline), auction)
+        await self._record_call(buyer.id, answered, answer, auction)
         return await self._settle(auction, buyer, offer, reservation, answered, answer)
 
     async def _assign(self, auction: Auction, buyer: BuyerConfig, offer: Offer) -> Sale | None:
@@ -439,13 +456,40 @@ class Auctioneer:
         with suppress(StoreUnavailable):
             await self._store.confirm(reservation)
 
-    async def _breaker_record(self, buyer_id: str, ok: bool, auction: Auction) -> None:
+    async def _record_call(
+        self, buyer_id: str, answered: Call, answer: object, auction: Auction
+    ) -> str | None:
+        """Count one ping or post in the buyer's breaker (see `_breaker_record`)."""
+        timed_out_s = None
+        if isinstance(answered.outcome, BuyerTimeout):
+            timed_out_s = (answered.timing.get("duration_ms") or 0) / 1000
+        # A post nobody can read as a yes or a no (Unknown) counts against the buyer, as a failure.
+        ok = not isinstance(answer, Failure | Unknown)
+        return await self._breaker_record(buyer_id, ok, auction, timed_out_s)
+
+    async def _breaker_record(
+        self, buyer_id: str, ok: bool, auction: Auction, timed_out_s: float | None = None
+    ) -> str | None:
+        """Count one call in the buyer's breaker, unless it timed out (after `timed_out_s`)
+        while this router's event loop ran late: then the trace's word on why it was not."""
         policy = auction.tree.settings.breaker
         if policy.mode == "off":
-            return
+            return None
+        lag_s = 0.0
+        if timed_out_s is not None and self._loop_lag is not None:
+            lag_s = self._loop_lag.worst_since(self._now() - timed_out_s)
+        evidence = call_evidence(ok, timed_out_s is not None, lag_s, policy)
+        if evidence is None:
+            if self._metrics is not None:
+                self._metrics.breaker_excused.labels(buyer_id).inc()
+            return (
+                f"this router's event loop ran {lag_s * 1000:.0f} ms late meanwhile: not "
+                "counted against the buyer's breaker"
+            )
         # The breaker's statistics miss a call: no lead's state depends on it.
         with suppress(StoreUnavailable):
-            await self._store.breaker_record(buyer_id, ok, policy)
+            await self._store.breaker_record(buyer_id, evidence, policy)
+        return None
 
 
 def _buyer_words(detail: str, auction: Auction, buyer: BuyerConfig) -> str:

@@ -3,6 +3,10 @@
 closed ──(≥ min_calls in window, failure ratio ≥ threshold)──▶ open
 open ──(cooldown passed)──▶ one probe admitted (half-open)
 probe ok ──▶ closed with a clean window · probe failed ──▶ open for another cooldown
+
+A call is evidence about the buyer only when it measured the buyer: a timeout while this
+router's own event loop ran late (more than `max_loop_lag_ms`) may be an answer that came in time
+and was read late, so it is not counted (`call_evidence`; loop_lag.py measures the lag).
 """
 
 from __future__ import annotations
@@ -44,3 +48,16 @@ def after_call(state: BreakerState, ok: bool, now: float, policy: BreakerPolicy)
     if len(recent) >= policy.min_calls and failures / len(recent) >= policy.failure_ratio:
         return BreakerState(recent=(), open_until=now + policy.cooldown_s, probing=False)
     return BreakerState(recent=recent)
+
+
+def call_evidence(
+    ok: bool, timed_out: bool, loop_lag_s: float, policy: BreakerPolicy
+) -> bool | None:
+    """What one call says about the buyer: True (it answered), False (it failed), or None (it
+    timed out while this router's event loop ran `loop_lag_s` late, past the policy's
+    `max_loop_lag_ms`: the router's overload is not the buyer's failure)."""
+    if ok:
+        return True
+    if timed_out and loop_lag_s * 1000 > policy.max_loop_lag_ms:
+        return None
+    return False

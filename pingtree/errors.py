@@ -88,8 +88,21 @@ class NotFound(PingtreeError):
 
 
 class IdempotencyConflict(PingtreeError):
+    """The key is another lead's, or (with `retry_after_s`) the first request with it is still
+    running: a resend after that many seconds gets its answer."""
+
     status = 409
     code = "idempotency_conflict"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        fields: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
+        super().__init__(detail, fields=fields)
+        self.retry_after_s = retry_after_s
 
 
 class TakenOver(IdempotencyConflict):

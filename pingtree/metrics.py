@@ -21,6 +21,8 @@ _PRICE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000)
 _ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # A young collection takes well under a millisecond; a full one walks every tracked object.
 _GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# A loop that keeps up runs its timers within a millisecond or two; past ~0.1 s, deadlines slip.
+_LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 5.0)
 # Sale to delivered: at once for most, up to the retry schedule's hours for the rest.
 _DELIVERY_BUCKETS = (0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 
@@ -215,6 +217,20 @@ class Metrics:
             "pingtree_bad_signatures",
             "Leads refused with 401: no valid signature from a seller configured to sign",
             ["seller"],
+            registry=r,
+        )
+        self.loop_lag_seconds = Histogram(
+            "pingtree_event_loop_lag_seconds",
+            "How late this process's event loop ran a 25 ms timer: past ~0.1 s, every lead"
+            " waits and buyer answers are read after their deadlines (router.max_in_flight)",
+            buckets=_LOOP_LAG_BUCKETS,
+            registry=r,
+        )
+        self.breaker_excused = Counter(
+            "pingtree_breaker_excused_timeouts",
+            "Buyer timeouts not counted against the buyer's breaker: this router's event loop"
+            " ran late meanwhile (router.breaker.max_loop_lag_ms)",
+            ["buyer"],
             registry=r,
         )
         self.gc_pause_seconds = Histogram(

@@ -64,6 +64,8 @@ _LEAD_ERRORS = {
     "401": "Unknown or missing key (`unauthorized`), or, for a seller configured to sign, no "
     "valid Standard Webhooks signature (`bad_signature`, `fields` naming the header)",
     "408": "The body did not arrive within router.client_timeout_ms",
+    "409": "Idempotency key reused for a different lead; or, with Retry-After, the first request"
+    " with this key is still running (sent again then, it is answered)",
     "429": "Over the seller's rate_limit; see Retry-After",
     "503": "router.max_in_flight leads under way (`overloaded`), or the store unavailable; "
     "see Retry-After",
@@ -326,8 +328,9 @@ def _document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors("400", "409", "413", "415", "422"),
+                        **_errors("400", "413", "415", "422"),
                         "401": _error(_LEAD_ERRORS["401"]),
+                        "409": {**_error(_LEAD_ERRORS["409"]), "headers": _RETRY_AFTER},
                         "408": _error(_LEAD_ERRORS["408"]),
                         "429": {**_error(_LEAD_ERRORS["429"]), "headers": _RETRY_AFTER},
                         "503": {**_error(_LEAD_ERRORS["503"]), "headers": _RETRY_AFTER},

@@ -21,13 +21,15 @@ probe finds it back), each store call fails safe:
 A claim holds its key for a lease (the budget and `_LEASE_GRACE_S`). A resend that comes after the
 lease of a claim that was never answered takes the key over (`_take_over`): the journal of the
 auction that held it says whether a post went out, and if one did, the answer is `pending`
-(reason `router_died`), never a second auction.
+(reason `router_died`), never a second auction. A resend that comes during the lease waits for the
+answer until the lease runs out, then takes the key over the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,11 +43,14 @@ from pingtree.errors import (
     TakenOver,
 )
 from pingtree.lead import Lead
+from pingtree.loop_lag import LoopLag
 from pingtree.metrics import Metrics
 from pingtree.outcome import Auction, Outcome
 from pingtree.store.base import (
+    Claimed,
     Conflict,
     Done,
+    IdempotencyClaim,
     IdempotencyKey,
     InFlight,
     Store,
@@ -60,8 +65,12 @@ if TYPE_CHECKING:  # deliveries/ imports the router's neighbours, not the router
 log = logging.getLogger(__name__)
 A = TypeVar("A")
 
-# A replayed request waits for the first one's auction at most this long past the budget.
+# A replayed request waits for the first one's auction at most this long past the budget, and
+# never past the first one's lease: then it takes the key over.
 _REPLAY_GRACE_S = 5.0
+# The store decides a lease's end on its own clock (to the ms): a claim this much later finds it
+# ended rather than waiting again for a few ms.
+_LEASE_SLACK_S = 0.01
 # A claim's lease: the budget and this much more, time to record the outcome and answer the key.
 # Too short costs little: a live router outlived by its lease cannot post any more (its journal
 # is sealed), and its own answer replaces the takeover's `pending` verdict (store/base.py).
@@ -76,12 +85,13 @@ class Router:
         transport: Transport,
         metrics: Metrics,
         deliveries: Deliveries | None = None,
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._transport = transport
         self._metrics = metrics
-        self._auctioneer = Auctioneer(self._store, transport)
+        self._auctioneer = Auctioneer(self._store, transport, loop_lag, metrics)
         self._deliveries = deliveries
         # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400
@@ -114,10 +124,33 @@ class Router:
         return await asyncio.shield(task), False
 
     async def _claim(self, auction: Auction, key: IdempotencyKey) -> Outcome | None:
-        """Own the key (None: run the auction), or the answer of the auction that owned it."""
+        """Own the key (None: run the auction), or the answer of the auction that owned it.
+        While another auction holds the key, wait for its answer, but only as long as its lease
+        runs: past it (its router died, or stalled), claim again, which takes the key over."""
         budget_s = auction.tree.settings.budget_ms / 1000
+        give_up = self._now() + budget_s + _REPLAY_GRACE_S
+        while True:
+            claim = await self._claim_once(auction, key, budget_s)
+            if isinstance(claim, Conflict):
+                raise IdempotencyConflict(
+                    "this idempotency key was used for a different lead",
+                    fields={key.source: "already used for a different lead"},
+                )
+            if isinstance(claim, Done):
+                return claim.outcome
+            if isinstance(claim, Claimed):
+                if claim.takeover:
+                    return await self._take_over(auction, key, claim.previous_lead_ids)
+                return None
+            first = await self._wait_for_first(claim, give_up)
+            if first is not None:
+                return first
+
+    async def _claim_once(
+        self, auction: Auction, key: IdempotencyKey, budget_s: float
+    ) -> IdempotencyClaim:
         try:
-            claim = await self._store.claim_idempotency(
+            return await self._store.claim_idempotency(
                 key,
                 self._idempotency_ttl_s,
                 lead_id=auction.id,
@@ -127,23 +160,22 @@ class Router:
             # The claim may have been written and only its answer lost: free it once it can be.
             await self._store.abandon_eventually(key, lead_id=auction.id)
             raise
-        if isinstance(claim, Conflict):
-            raise IdempotencyConflict(
-                "this idempotency key was used for a different lead",
-                fields={key.source: "already used for a different lead"},
-            )
-        if isinstance(claim, Done):
-            return claim.outcome
-        if isinstance(claim, InFlight):
-            first = await claim.wait(budget_s + _REPLAY_GRACE_S)
-            if first is None:
-                raise IdempotencyConflict(
-                    "the first request with this key has not finished; retry later"
-                )
+
+    async def _wait_for_first(self, claim: InFlight, give_up: float) -> Outcome | None:
+        """The first auction's answer; None to claim again (its lease ran out, or it let go of
+        the key). A 409 with Retry-After (when its lease runs out) if neither by `give_up`."""
+        now = self._now()
+        lease_end = None if claim.lease_left_s is None else now + claim.lease_left_s
+        until = give_up if lease_end is None else min(give_up, lease_end + _LEASE_SLACK_S)
+        first = await claim.wait(max(until - now, 0.0))
+        now = self._now()
+        if first is not None or now < give_up or (lease_end is not None and now >= lease_end):
             return first
-        if claim.takeover:
-            return await self._take_over(auction, key, claim.previous_lead_ids)
-        return None
+        retry_after_s = 1 if lease_end is None else max(1, math.ceil(lease_end - now))
+        raise IdempotencyConflict(
+            f"the first request with this key has not finished; retry after {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
 
     async def _take_over(
         self, auction: Auction, key: IdempotencyKey, previous: tuple[str, ...]

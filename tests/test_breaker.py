@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pingtree.breaker import CLOSED, BreakerState, admits, after_call
+from pingtree.breaker import CLOSED, BreakerState, admits, after_call, call_evidence
 from pingtree.config import BreakerPolicy
 
 
@@ -246,3 +246,34 @@ def test_window_keeps_only_the_last_calls() -> None:
     for ok in (False, False, True, True, True):
         state = after_call(state, ok, 0.0, policy)
     assert state.recent == (True, True, True)
+
+
+def evidence(story: str, ok: bool, timed_out: bool, lag_ms: float, expected: bool | None) -> Any:
+    return pytest.param(ok, timed_out, lag_ms, expected, id=story)
+
+
+@pytest.mark.parametrize(
+    ("ok", "timed_out", "lag_ms", "expected"),
+    [
+        evidence("the buyer answered -> a success", True, False, 0, True),
+        evidence("answered while the loop lagged -> still a success", True, False, 900, True),
+        evidence("5xx or garbage -> a failure", False, False, 0, False),
+        evidence(
+            "5xx while the loop lagged -> still the buyer's failure", False, False, 900, False
+        ),
+        evidence("timeout, the loop on time -> the buyer's failure", False, True, 0, False),
+        evidence("timeout, the loop 40 ms late -> still the buyer's", False, True, 40, False),
+        evidence(
+            "timeout, the loop exactly 100 ms late -> still the buyer's", False, True, 100, False
+        ),
+        evidence(
+            "timeout, the loop 101 ms late -> says nothing of the buyer", False, True, 101, None
+        ),
+        evidence("timeout under overload, 2 s late -> says nothing", False, True, 2000, None),
+    ],
+)
+def test_a_timeout_while_the_routers_loop_lags_is_no_evidence_against_the_buyer(
+    ok: bool, timed_out: bool, lag_ms: float, expected: bool | None
+) -> None:
+    policy = make_policy(max_loop_lag_ms=100)
+    assert call_evidence(ok, timed_out, lag_ms / 1000, policy) is expected

@@ -362,6 +362,96 @@ async def test_only_a_verdicts_own_auction_replaces_it(store: Store, clock: Fake
     assert (await answer_of(store)).status == "pending"  # type: ignore[union-attr]
 
 
+# an answer outlives its claim (base.py): a store that lost a key's record (a Redis restarted
+# empty, a record expired) must not let a resend run the lead's auction a second time ------------
+
+
+async def lost_claim(store: Store, clock: FakeClock, lead_id: str = "ld_a") -> None:
+    """`lead_id` claims the key, then the record is lost (it expires: what every store can do; a
+    Redis restarted empty loses it the same way, tests/e2e/test_redis_outage.py)."""
+    await store.claim_idempotency(key(), 60, lead_id=lead_id, lease_s=LEASE_S)
+    clock.advance(61)
+
+
+async def test_an_answer_whose_claim_is_gone_makes_the_record_again(
+    store: Store, clock: FakeClock
+) -> None:
+    await lost_claim(store, clock)
+    assert await store.complete_idempotency(key(), outcome("ld_a"), lead_id="ld_a") == "answered"
+    answered = await answer_of(store)
+    assert answered is not None and (answered.id, answered.status) == ("ld_a", "sold")
+    assert await claim(store, "ld_b", fingerprint="fp-b") == Conflict()
+    # Kept for the retention's idempotency_days, as a claim is.
+    clock.advance(RETENTION.idempotency_days * DAY_S - 1)
+    assert isinstance(await claim(store, "ld_b"), Done)
+    clock.advance(2)
+    assert await claim(store, "ld_b") == Claimed()
+
+
+async def test_an_answer_lands_on_a_claim_made_without_knowing_of_it(
+    store: Store, clock: FakeClock
+) -> None:
+    await lost_claim(store, clock)
+    assert await claim(store, "ld_c") == Claimed()  # a resend, before the answer came back
+    waiting = await claim(store, "ld_w")
+    assert isinstance(waiting, InFlight)
+    wait = asyncio.create_task(waiting.wait(5))
+    await asyncio.sleep(0.01)
+    # ld_a ran first: its answer is the key's; whoever waits on ld_c gets it.
+    assert await store.complete_idempotency(key(), outcome("ld_a"), lead_id="ld_a") == "answered"
+    async with asyncio.timeout(2):
+        replayed = await wait
+    assert replayed is not None and replayed.id == "ld_a"
+    second = outcome("ld_c", "unsold")
+    assert await store.complete_idempotency(key(), second, lead_id="ld_c") == "taken"
+    assert (await answer_of(store)).id == "ld_a"  # type: ignore[union-attr]
+
+
+async def test_an_answer_never_overwrites_another_auctions_answer(
+    store: Store, clock: FakeClock
+) -> None:
+    await lost_claim(store, clock)
+    await claim(store, "ld_c")
+    assert await store.complete_idempotency(key(), outcome("ld_c"), lead_id="ld_c") == "answered"
+    late = outcome("ld_a", "unsold")
+    assert await store.complete_idempotency(key(), late, lead_id="ld_a") == "taken"
+    assert (await answer_of(store)).id == "ld_c"  # type: ignore[union-attr]
+
+
+async def test_an_answer_never_lands_on_a_key_of_another_lead(
+    store: Store, clock: FakeClock
+) -> None:
+    await lost_claim(store, clock)
+    await claim(store, "ld_c", fingerprint="fp-b")
+    assert await store.complete_idempotency(key(), outcome("ld_a"), lead_id="ld_a") == "conflict"
+    assert isinstance(await claim(store, "ld_d", fingerprint="fp-b"), InFlight)
+    assert await claim(store, "ld_d") == Conflict()
+
+
+async def test_an_answer_after_a_takeover_that_knew_of_it_is_superseded(
+    store: Store, clock: FakeClock
+) -> None:
+    await claim(store, "ld_a")
+    clock.advance(LEASE_S)
+    assert await claim(store, "ld_b") == Claimed(("ld_a",))
+    late = outcome("ld_a", "unsold")
+    assert await store.complete_idempotency(key(), late, lead_id="ld_a") == "superseded"
+    assert await store.complete_idempotency(key(), outcome("ld_b"), lead_id="ld_b") == "answered"
+    assert await store.complete_idempotency(key(), late, lead_id="ld_a") == "superseded"
+    # Answering again with the answer the key holds is a retry that landed.
+    assert await store.complete_idempotency(key(), outcome("ld_b"), lead_id="ld_b") == "answered"
+
+
+async def test_a_claim_in_flight_says_how_long_its_lease_runs(
+    store: Store, clock: FakeClock
+) -> None:
+    await claim(store, "ld_a")
+    clock.advance(1.5)
+    waiting = await claim(store, "ld_b")
+    assert isinstance(waiting, InFlight) and waiting.lease_left_s is not None
+    assert waiting.lease_left_s == pytest.approx(LEASE_S - 1.5, abs=0.002)
+
+
 async def test_only_the_owner_abandons_the_key(store: Store, clock: FakeClock) -> None:
     await claim(store, "ld_a")
     clock.advance(LEASE_S)

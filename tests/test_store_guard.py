@@ -185,6 +185,45 @@ async def test_an_outcome_recorded_while_down_reaches_the_store_before_it_is_up(
     assert isinstance(answered, Done) and answered.outcome.id == "ld_1"
 
 
+async def test_an_answer_whose_claim_is_gone_is_written_when_the_store_is_back(
+    guard: GuardedStore, flaky: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await flaky.claim_idempotency(KEY, 60, lead_id="ld_1", lease_s=5)
+    flaky.down = True
+    await guard.record(outcome("ld_1"), KEY, lead_id="ld_1")
+    # The store comes back empty (a Redis restarted without persistence): no claim to answer.
+    MemoryStore.__init__(flaky, Retention())
+    flaky.down = False
+    await until(lambda: guard.up)
+    answered = await flaky.claim_idempotency(KEY, 60, lead_id="ld_2", lease_s=5)
+    assert isinstance(answered, Done) and answered.outcome.id == "ld_1"
+    assert "1 deferred write(s) flushed, accepting" in caplog.text
+    assert "could not land" not in caplog.text
+
+
+async def test_an_answer_that_cannot_land_is_logged_so_never_as_flushed(
+    guard: GuardedStore, flaky: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await flaky.claim_idempotency(KEY, 60, lead_id="ld_1", lease_s=5)
+    flaky.down = True
+    await guard.record(outcome("ld_1"), KEY, lead_id="ld_1")
+    # Meanwhile the store lost the record and the key was used again for another lead.
+    MemoryStore.__init__(flaky, Retention())
+    other = IdempotencyKey(KEY.seller_id, KEY.key, "another-lead")
+    assert await MemoryStore.claim_idempotency(flaky, other, 60, lead_id="ld_9", lease_s=5)
+    flaky.down = False
+    await until(lambda: guard.up)
+    assert guard.deferred == 0 and guard.not_landed == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "the answer to ld_1's key could not land: the key now names another lead" in errors[0]
+    assert "0 deferred write(s) flushed, 1 could not land" in caplog.text
+    assert await flaky.get_outcome("ld_1") is not None  # the outcome itself did land
+    # The same, written at once while the store is up: logged, not queued to be tried again.
+    await guard.record(outcome("ld_1"), KEY, lead_id="ld_1")
+    assert guard.deferred == 0 and guard.not_landed == 2
+
+
 async def test_releases_and_abandons_wait_for_the_store_too(
     guard: GuardedStore, flaky: FlakyStore
 ) -> None:

@@ -97,6 +97,9 @@ class BreakerPolicy(_Frozen):
     # enforce: skip an open breaker's buyer. shadow: call it anyway, and trace and count what
     # would have been skipped (to try a policy before enforcing it). off: no breaker at all.
     mode: Literal["enforce", "shadow", "off"] = "enforce"
+    # A timeout while this router's event loop ran later than this is not counted: the answer
+    # may have come in time and been read late (breaker.call_evidence).
+    max_loop_lag_ms: int = Field(100, ge=1, le=60_000)
 
     @across("min_calls", "window")
     def _can_open(self) -> Iterator[Problem]:
@@ -132,8 +135,10 @@ class RouterSettings(_Frozen):
     max_response_kb: int = Field(256, ge=1, le=10_240)
     # A seller's body must arrive within this once its head has: a stalled client gets 408.
     client_timeout_ms: int = Field(5000, ge=100, le=60_000)
-    # Leads read or auctioned at once by this process; past it a new lead gets 503 at once.
-    max_in_flight: int = Field(1024, ge=1, le=1_000_000)
+    # Leads read or auctioned at once by this process; past it a new lead gets 503 at once. 32
+    # is what one core keeps up with at three times its max rate (benchmark scenario 9; 48 and
+    # more fell behind): raise it for buyers slow to answer (README, "Overload").
+    max_in_flight: int = Field(32, ge=1, le=1_000_000)
     retention: Retention = Retention()
     breaker: BreakerPolicy = BreakerPolicy()
     deliveries: DeliverySettings = DeliverySettings()

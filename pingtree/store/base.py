@@ -14,6 +14,15 @@ no longer post) and reads what they posted: a post that went out makes the answe
 a second auction. Writes on the key after the claim name their auction (`lead_id=`), so a stalled
 router cannot answer or free a key another auction owns; the one exception is the auction a
 takeover's verdict was about, whose real answer replaces that verdict.
+
+**An answer outlives its claim.** A router that holds an auction's final outcome writes it to the
+key whether or not the claim is still there: a store that lost its state (a Redis restarted
+empty) would otherwise let a resend run, and sell, the lead a second time. Where the claim is
+gone the answer recreates the record; where a claim that knows nothing of this auction holds the
+key unanswered (one made after the loss) the answer is written into it, since this auction ran
+first; an answer already there, or a key that names another lead, is never overwritten.
+`complete_idempotency` says which (`AnswerWrite`), so a write that did not land is reported as
+such.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pingtree.config import BreakerPolicy, Caps
 from pingtree.outcome import Outcome
@@ -54,9 +63,11 @@ class Claimed:
 class InFlight:
     """Another request owns the key and its auction is running; `wait(timeout_s)` returns its
     outcome when it is recorded, or None if it was not within the timeout (or the claim was
-    abandoned or taken over meanwhile)."""
+    abandoned or taken over meanwhile). `lease_left_s`: how long its owner's lease still runs
+    (None: no lease, the claim holds the key for its whole ttl); past it, a claim takes over."""
 
     wait: Callable[[float], Awaitable[Outcome | None]]
+    lease_left_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,15 @@ class Conflict:
 
 
 IdempotencyClaim = Claimed | InFlight | Done | Conflict
+
+# What became of an answer written to a key (`complete_idempotency`):
+#   answered    the key holds this outcome now (written now, or already)
+#   superseded  another auction took the key over after this one's lease ran out: it answers the
+#               key from this auction's outcome or journal (sealed, so this one posted no more)
+#   conflict    the key now names another lead (its record was lost, then claimed again)
+#   taken       the key holds the answer of another auction that knew nothing of this one: the
+#               store lost the record and a resend ran a second auction meanwhile
+AnswerWrite = Literal["answered", "superseded", "conflict", "taken"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +129,13 @@ class Store(Protocol):
 
     async def complete_idempotency(
         self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
-    ) -> None:
-        """Answer the key with `outcome`. With `lead_id` (the auction that claimed it), only
-        while that auction owns the key and it has no answer yet; or, when the answer is a
-        takeover's verdict about `lead_id` itself, with that auction's own outcome."""
+    ) -> AnswerWrite:
+        """Answer the key with `outcome`. With `lead_id` (the auction that claimed it): while
+        that auction owns the key and it has no answer yet; when the answer is a takeover's
+        verdict about `lead_id` itself, with that auction's own outcome; and when the claim is
+        gone, or held by a claim made without knowing of `lead_id` (its chain does not name it),
+        as the key's first answer: the record is made again, for the retention's
+        `idempotency_days`. Never over another answer, nor over a key of another lead."""
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         """The auction died before an outcome: let a resend try again. With `lead_id`, only while

@@ -18,6 +18,11 @@ from reach in practice; a write beyond it is dropped and logged. A write dropped
 router that dies before the store is back, leaves the lead as a crash would: its claim runs out of
 lease, and the journal makes a resend `pending` for the operator, never a second sale.
 
+**Landed or not.** An answer is written to its key whether or not the claim survived (a Redis
+restarted empty has none: the answer makes the record again, store/base.py). A write the store
+took that cannot land (the key taken over, now another lead's, or answered by another auction)
+is not retried, and is logged as not landed, never counted as flushed.
+
 Every write here is safe to run late or twice: an outcome is replaced by the same outcome, a
 release frees a slot only once (its held marker), and answers and abandons are fenced by the
 auction that owns the key (store/base.py).
@@ -37,6 +42,7 @@ from pingtree.config import BreakerPolicy
 from pingtree.errors import StoreUnavailable
 from pingtree.outcome import Outcome
 from pingtree.store.base import (
+    AnswerWrite,
     CapRequest,
     IdempotencyClaim,
     IdempotencyKey,
@@ -51,6 +57,23 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 Write = Callable[[], Awaitable[None]]
+
+# Why an answer the store took did not land on its key (AnswerWrite, store/base.py).
+_NOT_LANDED: dict[AnswerWrite, str] = {
+    "superseded": "another auction took the key over when this one's lease ran out, and answers it"
+    " from this lead's outcome and journal",
+    "conflict": "the key now names another lead: the store lost its record and the key was"
+    " used again",
+    "taken": "the key holds the answer of another auction that did not know of this one: the"
+    " store lost its record and a resend ran meanwhile; check this lead for a second sale",
+}
+
+
+class NotLanded(Exception):
+    """A write the store took that cannot land, now or ever: not retried, logged as such."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what} could not land: {why}")
 
 
 class GuardedStore:
@@ -73,6 +96,7 @@ class GuardedStore:
         self._deferred: deque[tuple[str, Write]] = deque()
         self._probe: asyncio.Task[None] | None = None
         self.dropped = 0  # deferred writes lost to the bound
+        self.not_landed = 0  # writes the store took that could not land (NotLanded)
 
     @property
     def up(self) -> bool:
@@ -132,37 +156,49 @@ class GuardedStore:
     async def _probe_until_up(self) -> None:
         """PING until the store answers, flush what waits for it, then (if it was down) up."""
         since = time.monotonic()
+        flushed: list[int] = [0, 0]  # landed, not landed: over every try, some may fail midway
         while True:
             await asyncio.sleep(self._probe_every_s)
-            flushed = len(self._deferred)
             try:
                 await self.inner.ping()
-                await self._flush()
+                await self._flush(flushed)
             except StoreUnavailable:
                 continue
             self._answered_at = time.monotonic()
             if not self._up:
                 self._up = True
                 log.warning(
-                    "store back after %.1f s; %d deferred write(s) flushed, accepting leads again",
+                    "store back after %.1f s; %d deferred write(s) flushed%s, accepting leads "
+                    "again",
                     time.monotonic() - since,
-                    flushed,
+                    flushed[0],
+                    f", {flushed[1]} could not land (logged above)" if flushed[1] else "",
                 )
             return
 
-    async def _flush(self) -> None:
-        """Every deferred write, oldest first; one the store fails stays first in line, one that
-        raises anything else (a bug) is logged and dropped rather than block the rest for good."""
+    async def _flush(self, flushed: list[int]) -> None:
+        """Every deferred write, oldest first, counted in `flushed` (landed, not landed); one the
+        store fails stays first in line, one that raises anything else (a bug) is logged and
+        dropped rather than block the rest for good."""
         while self._deferred:
             what, write = self._deferred[0]
             try:
                 await write()
+                flushed[0] += 1
             except StoreUnavailable:
                 raise
+            except NotLanded as error:
+                flushed[1] += 1
+                self._not_landed(error)
             except Exception:
+                flushed[1] += 1
                 self.dropped += 1
                 log.exception("a deferred store write failed and was dropped: %s", what)
             self._deferred.popleft()
+
+    def _not_landed(self, error: NotLanded) -> None:
+        self.not_landed += 1
+        log.error("%s", error)
 
     # deferred writes --------------------------------------------------------------------------
 
@@ -175,6 +211,10 @@ class GuardedStore:
                 return
             except StoreUnavailable as error:
                 self._failed(error)
+            except NotLanded as error:
+                self._answered_at = time.monotonic()
+                self._not_landed(error)
+                return
         if len(self._deferred) >= self._max_deferred:
             self.dropped += 1
             log.error("store down and %d writes queued: dropped %s", len(self._deferred), what)
@@ -191,8 +231,11 @@ class GuardedStore:
             await inner.record_outcome(outcome)
 
         async def key_answered() -> None:
-            if key is not None:
-                await inner.complete_idempotency(key, outcome, lead_id=lead_id)
+            if key is None:
+                return
+            landed = await inner.complete_idempotency(key, outcome, lead_id=lead_id)
+            if landed != "answered":
+                raise NotLanded(f"the answer to {outcome.id}'s key", _NOT_LANDED[landed])
 
         async def both() -> None:
             await outcome_recorded()
@@ -237,13 +280,13 @@ class GuardedStore:
         )
         if isinstance(claim, InFlight):
             wait = claim.wait
-            return InFlight(lambda timeout_s: self._call(wait, timeout_s))
+            return InFlight(lambda timeout_s: self._call(wait, timeout_s), claim.lease_left_s)
         return claim
 
     async def complete_idempotency(
         self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
-    ) -> None:
-        await self._call(self.inner.complete_idempotency, key, outcome, lead_id=lead_id)
+    ) -> AnswerWrite:
+        return await self._call(self.inner.complete_idempotency, key, outcome, lead_id=lead_id)
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         await self._call(self.inner.abandon_idempotency, key, lead_id=lead_id)

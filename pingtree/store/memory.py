@@ -21,6 +21,7 @@ from pingtree.config import BreakerPolicy, Retention
 from pingtree.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.rules import cap_reason
 from pingtree.store.base import (
+    AnswerWrite,
     CapRequest,
     Claimed,
     Conflict,
@@ -126,13 +127,27 @@ class _Claim:
             self.verdict,
         )
 
-    def may_answer(self, outcome_id: str, lead_id: str | None) -> bool:
+    def refusal(self, fingerprint: str, outcome_id: str, lead_id: str | None) -> AnswerWrite | None:
+        """None when the answer `outcome_id` of the auction `lead_id` is to be written here,
+        else what became of it (base.py, `complete_idempotency`)."""
+        if fingerprint != self.fingerprint:
+            return "conflict"
         if lead_id is None:
-            return True  # a caller that does not say who it is answers as before leases
-        if self.answer is None:
-            return self.owner == lead_id
-        # The auction a takeover's verdict was about finished after all: its own answer wins.
-        return self.verdict and self.answered_by == lead_id == outcome_id
+            return None  # a caller that does not say who it is answers as before leases
+        # A takeover that knew of this auction: it answers from this one's outcome or journal.
+        superseded = lead_id in self.chain and lead_id != self.owner
+        if self.answer is not None:
+            # The auction a takeover's verdict was about finished after all: its own answer wins.
+            if self.verdict and self.answered_by == lead_id == outcome_id:
+                return None
+            if self.answered_by == outcome_id:
+                return "answered"
+            return "superseded" if superseded else "taken"
+        if superseded:
+            return "superseded"
+        # Its owner, or a claim made without knowing of this auction (the store lost the key's
+        # record, then a resend claimed it): this auction ran first, its answer is the answer.
+        return None
 
 
 @dataclass
@@ -208,21 +223,31 @@ class MemoryStore:
             except TimeoutError:
                 return None
 
-        return InFlight(wait)
+        return InFlight(wait, record.lease_until - now)
 
     async def complete_idempotency(
         self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
-    ) -> None:
+    ) -> AnswerWrite:
         scope = (key.seller_id, key.key)
         record = self._claim(scope)
-        if record is None or not record.may_answer(outcome.id, lead_id):
-            return
+        ttl_s: float | None = None  # the record's own expiry, unless it is made again
+        if record is None:
+            # The claim is gone (expired, or lost with the store's state): the answer makes the
+            # record again, so a resend is answered rather than auctioned a second time.
+            chain = () if lead_id is None else (lead_id,)
+            record = _Claim(key.fingerprint, lead_id or outcome.id, chain, self._clock())
+            ttl_s = self._retention.idempotency_days * 86400
+        else:
+            refused = record.refusal(key.fingerprint, outcome.id, lead_id)
+            if refused is not None:
+                return refused
         summary = outcome.summary()
         record.answer = encode_outcome(summary)
         record.verdict = lead_id is not None and outcome.id != lead_id
         record.answered_by = outcome.id
-        self._keep(scope, record)
+        self._keep(scope, record, ttl_s)
         self._wake(scope, summary)
+        return "answered"
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         scope = (key.seller_id, key.key)

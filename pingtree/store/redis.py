@@ -51,6 +51,7 @@ from pingtree.errors import StoreUnavailable
 from pingtree.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.store import redis_scripts as lua
 from pingtree.store.base import (
+    AnswerWrite,
     CapRequest,
     Claimed,
     Conflict,
@@ -212,7 +213,10 @@ class RedisStore:
             pool_timeout_s=pool_timeout_s,
         )
         self._clock = clock
-        self._outcome_ttl_ms = _ms((retention or Retention()).outcomes_hours * 3600)
+        retention = retention or Retention()
+        self._outcome_ttl_ms = _ms(retention.outcomes_hours * 3600)
+        # An answer whose claim is gone makes the record again, for as long as a claim's.
+        self._idempotency_ttl_ms = _ms(retention.idempotency_days * 86400)
         register = self._redis.register_script
         self._claim = register(lua.CLAIM_IDEMPOTENCY)
         self._complete = register(lua.COMPLETE_IDEMPOTENCY)
@@ -266,8 +270,9 @@ class RedisStore:
                 return Conflict()
             case [b"done", bytes(summary)]:
                 return Done(decode_outcome(summary))
-            case [b"inflight", bytes(running)]:
-                return InFlight(lambda timeout_s: self._wait(record, running, timeout_s))
+            case [b"inflight", bytes(running), bytes(lease)]:
+                left_s = (int(lease) - now) / 1000 if lease else None
+                return InFlight(lambda timeout_s: self._wait(record, running, timeout_s), left_s)
         raise AssertionError(f"unexpected claim answer: {answer!r}")
 
     async def _wait(self, record: str, owner: bytes, timeout_s: float) -> Outcome | None:
@@ -292,12 +297,23 @@ class RedisStore:
 
     async def complete_idempotency(
         self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
-    ) -> None:
+    ) -> AnswerWrite:
         record = self.keys.idempotency(key.seller_id, key.key)
         summary = encode_outcome(outcome.summary())
-        args = (self._now_ms(), summary, outcome.id, lead_id or "")
+        now, ttl_ms = self._now_ms(), self._idempotency_ttl_ms
+        args = (now, summary, outcome.id, lead_id or "", key.fingerprint, now + ttl_ms, ttl_ms)
         with _unavailable():
-            await self._complete(keys=[record], args=args)
+            landed = await self._complete(keys=[record], args=args)
+        match _raw(landed):
+            case b"answered":
+                return "answered"
+            case b"superseded":
+                return "superseded"
+            case b"conflict":
+                return "conflict"
+            case b"taken":
+                return "taken"
+        raise AssertionError(f"unexpected answer to an answer: {landed!r}")
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         record = self.keys.idempotency(key.seller_id, key.key)

@@ -32,7 +32,7 @@ end
 # once there is one, answer, by (the id of the outcome answered) and verdict ('1' when the answer
 # is a takeover's verdict about an earlier owner).
 # ARGV now, exp, ttl_ms, fingerprint, owner, lease_until, lead ('' when the owner is no auction)
-# → {'claimed'} | {'conflict'} | {'done', answer} | {'inflight', owner}
+# → {'claimed'} | {'conflict'} | {'done', answer} | {'inflight', owner, lease ('' if none)}
 #   | {'takeover', the chain before this claim}
 CLAIM_IDEMPOTENCY = (
     _PRELUDE
@@ -44,7 +44,8 @@ if live(key, now) then
   if record[1] ~= ARGV[4] then return {'conflict'} end
   if record[2] then return {'done', record[2]} end
   if record[3] == owner then return {'claimed'} end  -- this very claim, sent again
-  if not record[4] or tonumber(record[4]) > now then return {'inflight', record[3]} end
+  if not record[4] then return {'inflight', record[3], ''} end
+  if tonumber(record[4]) > now then return {'inflight', record[3], record[4]} end
   -- The owner's lease ran out unanswered: this claim takes the key over.
   local chain = record[5] or ''
   local grown = chain
@@ -62,33 +63,47 @@ return {'claimed'}
 )
 
 # KEYS[1] the record · ARGV now, answer, the answered outcome's id, the claiming auction ('' for a
-# caller that does not say: it answers whatever the record holds). The record keeps its expiry:
-# an answer does not extend it. → 1 answered, 0 not (another auction owns the key, or it has an
-# answer already)
+# caller that does not say: it answers whatever the record holds), fingerprint, exp, ttl_ms (these
+# two for a record made again). A record kept keeps its expiry: an answer does not extend it.
+# → 'answered' | 'superseded' | 'conflict' | 'taken' (store/base.py, AnswerWrite)
 COMPLETE_IDEMPOTENCY = (
     _PRELUDE
     + """
-local key = KEYS[1]
-if not live(key, tonumber(ARGV[1])) then return 0 end
-local answer, by, claimer = ARGV[2], ARGV[3], ARGV[4]
-if claimer == '' then
-  redis.call('HSET', key, 'answer', answer, 'by', by, 'verdict', '0')
-  return 1
-end
-local record = redis.call('HMGET', key, 'owner', 'answer', 'verdict', 'by')
-if not record[2] then
-  if record[1] ~= claimer then return 0 end
-  local verdict = '0'
-  if by ~= claimer then verdict = '1' end
+local key, now = KEYS[1], tonumber(ARGV[1])
+local answer, by, claimer, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local verdict = '0'
+if claimer ~= '' and by ~= claimer then verdict = '1' end
+local function write()
   redis.call('HSET', key, 'answer', answer, 'by', by, 'verdict', verdict)
-  return 1
+  return 'answered'
 end
--- The auction a takeover's verdict was about finished after all: its own answer wins.
-if record[3] == '1' and record[4] == claimer and by == claimer then
-  redis.call('HSET', key, 'answer', answer, 'verdict', '0')
-  return 1
+if not live(key, now) then
+  -- The claim is gone (expired, or lost with Redis's data): the answer makes the record again,
+  -- so a resend is answered rather than auctioned a second time.
+  local owner = claimer
+  if owner == '' then owner = by end
+  redis.call('HSET', key, 'exp', ARGV[6], 'fp', fp, 'owner', owner, 'lease', ARGV[1],
+    'chain', claimer)
+  redis.call('PEXPIRE', key, ARGV[7])
+  return write()
 end
-return 0
+local record = redis.call('HMGET', key, 'fp', 'owner', 'chain', 'answer', 'by', 'verdict')
+if record[1] ~= fp then return 'conflict' end
+if claimer == '' then return write() end
+-- A takeover that knew of this auction answers the key from its outcome or journal.
+local chain = ' ' .. (record[3] or '') .. ' '
+local superseded = record[2] ~= claimer and string.find(chain, ' ' .. claimer .. ' ', 1, true)
+if record[4] then
+  -- The auction a takeover's verdict was about finished after all: its own answer wins.
+  if record[6] == '1' and record[5] == claimer and by == claimer then return write() end
+  if record[5] == by then return 'answered' end
+  if superseded then return 'superseded' end
+  return 'taken'
+end
+if superseded then return 'superseded' end
+-- Its owner, or a claim made without knowing of this auction (the record was lost, then a
+-- resend claimed the key): this auction ran first, its answer is the answer.
+return write()
 """
 )
 

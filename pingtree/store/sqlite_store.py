@@ -56,6 +56,7 @@ from pingtree import jsonenc
 from pingtree.config import Retention
 from pingtree.outcome import Outcome
 from pingtree.store.base import (
+    AnswerWrite,
     CapRequest,
     Claimed,
     IdempotencyClaim,
@@ -196,14 +197,14 @@ class SqliteStore(MemoryStore):
 
     async def complete_idempotency(
         self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
-    ) -> None:
-        await super().complete_idempotency(key, outcome, lead_id=lead_id)
+    ) -> AnswerWrite:
+        landed = await super().complete_idempotency(key, outcome, lead_id=lead_id)
         scope = (key.seller_id, key.key)
-        record = self._claim(scope)
         # Written when the record holds this answer, also when it held it already: that is the
         # guard's retry of an answer whose first write failed.
-        if record is not None and record.answered_by == outcome.id:
+        if landed == "answered":
             await self._write(self._idempotency_rows(scope))
+        return landed
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         await super().abandon_idempotency(key, lead_id=lead_id)

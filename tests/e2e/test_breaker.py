@@ -10,12 +10,20 @@ and then recovers, beside an honest one.
   `pingtree_breaker_shadow_skips_total` counts them, not `pingtree_skips_total`. After the
   cooldown its probe closes the breaker and the shadow notes stop.
 - off: no breaker at all: every lead pings it, nothing is traced or counted for the breaker.
+
+And a buyer that answers at once, whose answers this router reads too late because its own event
+loop stands still (an overload, a long pause): those timeouts are the router's, not the buyer's,
+and do not open its breaker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pingtree.api import METRICS
@@ -99,3 +107,65 @@ async def test_with_the_breaker_off_a_failing_buyer_is_always_called(
     for _ in range(6):
         assert await _sell(router) == ("honest", [FAILED])
     assert len(buyers.recorded("flaky").pings) == 6
+
+
+@contextmanager
+def buyers_in_their_own_thread() -> Iterator[BuyerServer]:
+    """A BuyerServer on an event loop of its own, in a thread: it answers at once even while
+    the test's loop, which is the router's, stands still."""
+    loop = asyncio.new_event_loop()
+    started: list[BuyerServer] = []
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        started.append(BuyerServer())
+        loop.run_until_complete(started[0].start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "the buyers' thread did not start"
+    try:
+        yield started[0]
+    finally:
+        asyncio.run_coroutine_threadsafe(started[0].close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+STALL_S = 0.6  # longer than the ping timeout, far longer than router.breaker.max_loop_lag_ms
+
+
+async def test_timeouts_while_the_routers_loop_stands_still_do_not_open_a_prompt_buyers_breaker(
+    start_router: Any,
+) -> None:
+    with buyers_in_their_own_thread() as buyers:
+        buyers.set("prompt", bid=30, ping_delay_s=0.05)  # answers within the stall, in time
+        config = make_config(
+            [make_buyer("prompt", buyers, ping={"timeout_ms": 300})],
+            router={"breaker": {**BREAKER, "cooldown_s": 60}},
+        )
+        router = await start_router(config)
+        for n in range(4):
+            sending = asyncio.create_task(router.send({**sample("mva-legal"), "lead_id": f"s{n}"}))
+            while True:  # until the buyer has the ping
+                if len(buyers.recorded("prompt").pings) > n:
+                    break
+                await asyncio.sleep(0.002)
+            time.sleep(STALL_S)  # noqa: ASYNC251 - the router's loop (this one) stands still
+            _, answer, _ = await sending
+            assert answer["status"] == "unsold", answer  # the answer was read too late
+            (ping,) = (await router.admin(answer["id"]))["trace"]
+            assert (ping["step"], ping["result"], ping["reason"]) == ("ping", "failed", "timeout")
+            assert "not counted against the buyer's breaker" in ping["detail"], ping
+
+        # The buyer was prompt all along: its breaker is closed, and the next lead sells to it.
+        _, answer, _ = await router.send({**sample("mva-legal"), "lead_id": "after"})
+        assert (answer["status"], answer.get("reason")) == ("sold", None), answer
+        assert _metric(router, "pingtree_breaker_excused_timeouts_total", buyer="prompt") == 4
+        assert _metric(router, "pingtree_event_loop_lag_seconds_bucket", le="0.5") < _metric(
+            router, "pingtree_event_loop_lag_seconds_count"
+        )

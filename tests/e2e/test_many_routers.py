@@ -66,7 +66,8 @@ def market(buyers: BuyerServer, budget_ms: int = 5000) -> dict[str, Any]:
             make_buyer("capped", buyers, caps={"daily": CAP}),
             make_buyer("open", buyers),
         ],
-        router={"budget_ms": budget_ms, "post_reserve_ms": 500},
+        # 120 leads at once over three routers: 40 in flight each, past the default 32.
+        router={"budget_ms": budget_ms, "post_reserve_ms": 500, "max_in_flight": 100},
         sellers=REVEALING,
     )
 

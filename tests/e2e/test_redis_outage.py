@@ -2,7 +2,8 @@
 on the same port and folder (append-only file, synced at each write). Every new lead meanwhile is
 a 503 with Retry-After within 100 ms, /healthz says degraded, nothing is a 500; once Redis is
 back the router sells again by itself, with no restart, and every lead it answered `sold` before,
-during or after is readable, sold once."""
+during or after is readable, sold once. And a Redis that loses everything (restarted without
+persistence, or flushed) while a sale's answer is on its way: the resent lead is that answer."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.buyers import BuyerServer
@@ -27,17 +30,30 @@ REVEALING = [
 ]
 
 
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
-    """A redis-server of this test's own, to crash and start again."""
+@asynccontextmanager
+async def redis_of_our_own(tmp_path: Path, *, durable: bool) -> AsyncIterator[RedisProcess]:
     folder = tmp_path / "redis"
     folder.mkdir()
-    server = RedisProcess(folder, durable=True)
+    server = RedisProcess(folder, durable=durable)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
+    """A redis-server of this test's own, to crash and start again."""
+    async with redis_of_our_own(tmp_path, durable=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def forgetful_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
+    """A redis-server that keeps nothing on disk: started again, it is empty."""
+    async with redis_of_our_own(tmp_path, durable=False) as server:
+        yield server
 
 
 @pytest.fixture
@@ -149,3 +165,81 @@ async def test_a_redis_outage_is_503s_at_once_and_sales_resume_by_themselves(
         f"{[a.status for a in straddling]}), {len(after)} after; back "
         f"{1000 * (healthy_at - started_at):.0f} ms after Redis started"
     )
+
+
+@pytest.mark.parametrize("loss", ["restarted empty", "flushed"])
+async def test_a_sale_answered_while_redis_lost_everything_is_replayed_not_sold_again(
+    start: StartRouters, buyers: BuyerServer, forgetful_redis: RedisProcess, loss: str
+) -> None:
+    """The claim is lost while the post is out: with Redis restarted empty, the answer waits
+    for it (deferred) and is written once it is back; with Redis flushed, it is written at once.
+    Either way the key is answered `sold`, so the resend replays it and no second post goes out."""
+    buyers.set("only", bid=30, post_delay_s=0.6)
+    config = config_dict(
+        [make_buyer("only", buyers, post={"timeout_ms": 2500})],
+        router={"budget_ms": 3000},
+        sellers=REVEALING,
+    )
+    (router,) = await start(config, forgetful_redis.url)
+    lead = consumer(1)
+    async with asyncio.timeout(30), seller() as client:
+        sending = asyncio.create_task(client.send(router.base, lead))
+        while True:  # until the post is out
+            if buyers.recorded("only").posts:
+                break
+            await asyncio.sleep(0.01)
+        if loss == "flushed":
+            with redis.Redis.from_url(forgetful_redis.url) as raw:
+                raw.flushall()
+        else:
+            forgetful_redis.kill()
+        first = await sending
+        assert (first.status, first.body["status"]) == (200, "sold"), first.body
+        if loss == "restarted empty":
+            forgetful_redis.start()
+            while True:  # until the guard's probe has flushed what waited and marked it up
+                if (await health(client, router.base))[0] == 200:
+                    break
+                await asyncio.sleep(0.02)
+
+        again = await client.send(router.base, lead)
+        assert again.status == 200 and again.body == first.body
+        assert again.headers.get("Idempotent-Replayed") == "true"
+    assert len(buyers.recorded("only").posts) == 1
+    assert len(buyers.recorded("only").pings) == 1
+    log = router.output()
+    assert "could not land" not in log and "Traceback" not in log
+    if loss == "restarted empty":
+        assert "1 deferred write(s) flushed, accepting" in log
+
+
+async def test_an_answer_that_cannot_land_is_logged_so(
+    start: StartRouters, buyers: BuyerServer, redis_url: str
+) -> None:
+    """Redis loses the claim while the post is out, and before the answer comes back another
+    router takes the same key for another lead: the first router's answer must not replace that
+    claim, and its log says the answer could not land (and why), not that it was written."""
+    buyers.set("only", bid=30, post_delay_s=0.6)
+    config = config_dict(
+        [make_buyer("only", buyers, post={"timeout_ms": 2500})],
+        router={"budget_ms": 3000},
+        sellers=REVEALING,
+    )
+    first, second = await start(config, redis_url, count=2)
+    async with asyncio.timeout(30), seller() as client:
+        sending = asyncio.create_task(client.send(first.base, consumer(1)))
+        while True:  # until the post is out
+            if buyers.recorded("only").posts:
+                break
+            await asyncio.sleep(0.01)
+        with redis.Redis.from_url(redis_url) as raw:
+            raw.flushall()
+        other = consumer(2, lead_id="lead-1")  # the same key, another lead
+        other_answer = asyncio.create_task(client.send(second.base, other))
+        sold = await sending
+        assert (sold.status, sold.body["status"]) == (200, "sold")
+        assert (await other_answer).status == 200
+        again = await client.send(second.base, other)  # the key is the second lead's
+        assert again.body["id"] == (await other_answer).body["id"]
+    log = first.output()
+    assert "could not land: the key now names another lead" in log, log[-2000:]

@@ -26,7 +26,8 @@ FORM = "application/x-www-form-urlencoded"
 ERROR_KEYS = {"error", "detail", "fields"}
 SELLER_VIEW_KEYS = {"id", "lead_id", "status", "reason", "payout", "auction_ms", "redirect_url"}
 # Generous budget for the concurrency stories: loopback is fast, a loaded CI box may not be.
-ROOMY = {"budget_ms": 5000, "post_reserve_ms": 1000}
+# Time for every lead of a burst, and places for them all (50 at once, past the default 32).
+ROOMY = {"budget_ms": 5000, "post_reserve_ms": 1000, "max_in_flight": 100}
 
 
 def consumer(n: int, **fields: Any) -> dict[str, Any]:
