@@ -66,8 +66,9 @@ def market(buyers: BuyerServer, budget_ms: int = 5000) -> dict[str, Any]:
             make_buyer("capped", buyers, caps={"daily": CAP}),
             make_buyer("open", buyers),
         ],
-        # 120 leads at once over three routers: 40 in flight each, past the default 32.
-        router={"budget_ms": budget_ms, "post_reserve_ms": 500, "max_in_flight": 100},
+        # 120 leads at once over three routers (40 each), and every lead a killed router cut off
+        # resent at once to one survivor: past the default 32, which these tests do not measure.
+        router={"budget_ms": budget_ms, "post_reserve_ms": 500, "max_in_flight": 1000},
         sellers=REVEALING,
     )
 
