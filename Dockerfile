@@ -5,7 +5,7 @@
 #     -e PINGTREE_REDIS_URL=redis://redis-host:6379/0 pingtree
 #
 # No buyers.yaml is baked in: the tree, its keys and its secrets are the operator's, mounted at
-# /etc/pingtree/buyers.yaml. docker-compose.yml runs the whole stack (README: Deployment).
+# /etc/pingtree/buyers.yaml. docker-compose.yml runs the whole stack (docs/scaling.md: Deployment).
 
 # The build stage installs the package and its wheels into a virtualenv; only that venv is copied
 # into the runtime image (no pip cache, no build frontend, no sources beyond the package).
@@ -16,7 +16,7 @@ WORKDIR /src
 # pyproject.toml names README.md as its readme: the build needs it, the image does not keep it.
 COPY pyproject.toml README.md ./
 COPY pingtree ./pingtree
-# `fast`: uvloop, about 10-15 % less CPU per lead (benchmarks/README.md). Every dependency ships
+# `fast`: uvloop, about 10-15 % less CPU per lead (docs/benchmarks.md). Every dependency ships
 # manylinux wheels for CPython 3.11, so no compiler is needed.
 # pip and setuptools leave the venv once they have done their work: the image runs, it installs nothing.
 RUN /opt/pingtree/bin/pip install ".[fast]" \

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools test lint typecheck suite format clean demo bench bench-tools bench-ab soak
+.PHONY: install tools test lint typecheck suite format clean demo docs bench bench-tools bench-ab soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# System tools the suite uses (the README's curl example is run as written).
+# System tools the suite uses, installed when missing (the README names each: keep it in step).
+# curl: the curl examples of the README and docs/getting-started.md are run as written.
 # redis-server: the Redis store's tests start their own on a free loopback port.
 tools:
-	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@command -v curl >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
@@ -40,7 +42,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix pingtree tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site
+
+# The documentation site (mkdocs.yml, docs/) into site/: open site/index.html. The suite builds it
+# the same way (tests/test_docs.py), so a broken link fails `make test`.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
 
 demo: $(STAMP)
 	$(BIN)/pingtree demo --config buyers.yaml --sim sim.yaml --samples samples
@@ -56,16 +63,16 @@ bench-tools:
 	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
-# Nine scenarios, about 11 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (benchmarks/README.md).
+# Nine scenarios, about 11 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (docs/benchmarks.md).
 bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # Two versions on one market in alternating rounds: AB_ARGS="6d9d874" (against the working tree),
-# AB_ARGS="main~3 HEAD --rate 400" (benchmarks/README.md).
+# AB_ARGS="main~3 HEAD --rate 400" (docs/benchmarks.md).
 bench-ab: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/ab.py $(AB_ARGS)
 
 # A bounded soak (3 minutes; SOAK_ARGS="--minutes 5 --rate 200"): a real pingtree serve, 10 buyers
-# of which one misbehaves in turns, memory and file descriptors flat, no 5xx (benchmarks/README.md).
+# of which one misbehaves in turns, memory and file descriptors flat, no 5xx (docs/benchmarks.md).
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)

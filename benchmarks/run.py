@@ -6,7 +6,7 @@ and an open-loop generator), beside a minimal router on the same stack (baseline
     python benchmarks/run.py --json figures.json  # also write every figure
 
 Everything runs on loopback in a temporary folder (kept with --keep) and is torn down at the end,
-also on Ctrl-C or a failure; the whole run has a hard time limit. See benchmarks/README.md.
+also on Ctrl-C or a failure; the whole run has a hard time limit. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ REDIS_SCENARIO = 8  # the one that needs redis-server
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="pingtree benchmarks (benchmarks/README.md)")
+    parser = argparse.ArgumentParser(description="pingtree benchmarks (docs/benchmarks.md)")
     parser.add_argument(
         "--scenario",
         type=int,

@@ -145,7 +145,7 @@ def _open_loop_rounds(
     operator's view of a few of pingtree's answers.
 
     Each percentile is the median of the rounds' (with one round, that round's). This VM stalls
-    now and then for 20-30 ms, the baseline as much as pingtree (benchmarks/README.md): one stall
+    now and then for 20-30 ms, the baseline as much as pingtree (docs/benchmarks.md): one stall
     in a round moves its p99 by a millisecond or more. The median keeps such rounds from
     deciding the verdict, and the worst round's p99 is printed beside it."""
     seconds = bench.timings.latency_round_s

@@ -3,7 +3,7 @@ seller's rate limit, and (for a seller configured to sign) its Standard Webhooks
 
 All three are per router process. The in-flight cap is meant so: it protects this process's
 event loop. Rate limits are too: N routers behind a load balancer each allow a seller its
-`per_second`, so set it to the seller's share of one router (README, "Reliability"). The state
+`per_second`, so set it to the seller's share of one router (docs/reliability.md). The state
 here is a counter and a bucket per seller id; `now` is always an argument.
 """
 

@@ -214,7 +214,7 @@ def _supervisor_relay(supervisor: int) -> Callable[[], None]:
 
 def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
     """uvloop when asked, or when `auto` finds it installed (`pip install pingtree[fast]`): the
-    same router for about 10-15% less CPU per lead (benchmarks/README.md)."""
+    same router for about 10-15% less CPU per lead (docs/benchmarks.md)."""
     if choice != "asyncio":
         try:
             import uvloop

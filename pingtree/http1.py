@@ -4,7 +4,7 @@ Why not aiohttp's ClientSession (which the seller side still uses as a server): 
 dozen buyer calls, and aiohttp's client spends most of the router's CPU on features a buyer call
 never uses (cookies, redirects, proxies, tracing, multipart, per-request header merging). This
 client writes one pre-built request head per URL, parses answers with llhttp (httptools), pools
-keep-alive connections per host, and nothing else; benchmarks/README.md has the figures.
+keep-alive connections per host, and nothing else; docs/benchmarks.md has the figures.
 
 What it guarantees, as transport.py did with aiohttp:
 - the answer body is never read past `max_bytes` (the declared length is checked first);

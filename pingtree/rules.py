@@ -1,7 +1,7 @@
 """Eligibility and valid bids. PURE: takes `now` and inputs, returns a reason code or None.
 
 Reason codes are the closed list of the trace (DESIGN §7); every one this module can return is
-named here so the README and the tests can hold it to that list.
+named here so the docs (docs/operating.md, "The trace") and the tests can hold it to that list.
 """
 
 from __future__ import annotations

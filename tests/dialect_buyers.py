@@ -1,7 +1,7 @@
-"""Four real local buyers that do not speak pingtree's protocol, one per worked example of the
-README's "Wiring a buyer" (examples/dialects/*.yaml). Each checks what it receives as strictly as
-the real thing would (credentials, encoding, field names, the signature, the ping's id) and
-answers in its own dialect; every request is recorded as it arrived."""
+"""Four real local buyers that do not speak pingtree's protocol, one per worked example of
+"Wiring a buyer" (docs/wiring-a-buyer.md, examples/dialects/*.yaml). Each checks what it receives
+as strictly as the real thing would (credentials, encoding, field names, the signature, the ping's
+id) and answers in its own dialect; every request is recorded as it arrived."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""deploy/entrypoint.sh, the image's entrypoint, does what the README's "Deployment" says it does:
+"""deploy/entrypoint.sh, the image's entrypoint, does what "Deployment" (docs/scaling.md) says:
 run with a stand-in `pingtree` that reports the command line and environment it was given."""
 
 from __future__ import annotations
@@ -41,19 +41,19 @@ def _entrypoint(tmp_path: Path, *args: str) -> tuple[list[str], str]:
     return argv.splitlines(), environment.strip()
 
 
-def _readme_options() -> dict[str, str]:
-    """The options the README says the entrypoint passes from a variable: `--name $VARIABLE`."""
-    readme = (ROOT / "README.md").read_text()
-    bullet = readme.split("- **The image** (`Dockerfile`)", 1)[1].split("\n- **", 1)[0]
+def _documented_options() -> dict[str, str]:
+    """The options the docs say the entrypoint passes from a variable: `--name $VARIABLE`."""
+    page = (ROOT / "docs" / "scaling.md").read_text()
+    bullet = page.split("- **The image** (`Dockerfile`)", 1)[1].split("\n- **", 1)[0]
     spans = re.findall(r"`([^`]+)`", bullet)
     pairs = (re.findall(r"(--[a-z-]+)\s+\$([A-Z_]+)", span) for span in spans)
     return {option: variable for found in pairs for option, variable in found}
 
 
-def test_the_entrypoint_passes_what_the_readme_says(tmp_path: Path) -> None:
+def test_the_entrypoint_passes_what_the_docs_say(tmp_path: Path) -> None:
     argv, environment = _entrypoint(tmp_path, "--log-level", "debug")
-    claimed = _readme_options()
-    assert claimed, "the README's Deployment section names the entrypoint's options"
+    claimed = _documented_options()
+    assert claimed, "the Deployment section of docs/scaling.md names the entrypoint's options"
     assert argv[0] == "serve"
     for option, variable in claimed.items():
         assert option in argv, (option, argv)

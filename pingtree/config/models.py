@@ -226,8 +226,8 @@ class TLS(_Frozen):
     signed it, trusted for this endpoint *instead of* the system store: a buyer on a private CA is
     trusted with certificates that CA signed and no others (a buyer that also wants the public
     CAs lists them in the same file). The file is read at load, so a reload re-reads it; a file
-    that holds no certificate stops the load. Verification itself is never switched off: see the
-    README ("Buyers over https")."""
+    that holds no certificate stops the load. Verification itself is never switched off: see
+    docs/wiring-a-buyer.md ("Buyers over https")."""
 
     ca_file: Path
     _ca_pem: str = PrivateAttr("")

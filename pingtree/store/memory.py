@@ -51,7 +51,7 @@ class ExpiringMap(Generic[K, V]):
     collector stops tracking such an entry after its first pass, so a hundred thousand retained
     leads cost a full collection nothing. One tracked object per lead made every full collection
     walk them all, a pause that grew with the retained leads (30-60 ms at 20-40k leads) and showed
-    in the answer-time tail (benchmarks/README.md, scenario 2).
+    in the answer-time tail (docs/benchmarks.md, scenario 2).
     """
 
     def __init__(self, clock: Callable[[], float], max_items: int | None = None) -> None:

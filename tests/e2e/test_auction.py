@@ -569,8 +569,9 @@ async def test_an_expired_bid_is_not_posted_to(buyers, start_router):
 
 # the sample mva-legal lead: vertical mva, FL 33101, seller acme-media, has_attorney false
 FILTER_CASES = [
-    # README: buyers of other verticals or states are not candidates at all (the index leaves
-    # them out): they are counted in the operator view's not_candidates, not traced one by one
+    # docs/operating.md, "The trace": buyers of other verticals or states are not candidates at
+    # all (the index leaves them out): they are counted in the operator view's not_candidates,
+    # not traced one by one
     pytest.param(
         {"verticals": ["solar", "final-expense"]}, "index:filter:vertical", id="verticals"
     ),

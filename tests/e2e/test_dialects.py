@@ -1,7 +1,7 @@
-"""Buyers wired by configuration alone (issue 5): the README's four worked examples
-(examples/dialects/*.yaml), loaded as an operator would load them, against real local buyers that
-speak XML, a JSON webhook, form-encoded text and a LeadsPedia-style ping/post whose post wants the
-ping's id in its query string (tests/dialect_buyers.py)."""
+"""Buyers wired by configuration alone (issue 5): the four worked examples of "Wiring a buyer"
+(docs/wiring-a-buyer.md, examples/dialects/*.yaml), loaded as an operator would load them, against
+real local buyers that speak XML, a JSON webhook, form-encoded text and a LeadsPedia-style
+ping/post whose post wants the ping's id in its query string (tests/dialect_buyers.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from tests.dialect_buyers import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dialects"
-README = Path(__file__).resolve().parents[2] / "README.md"
+WIRING_A_BUYER = Path(__file__).resolve().parents[2] / "docs" / "wiring-a-buyer.md"
 SECRETS = (XML_LEGAL_KEY, GHL_FIRM_TOKEN, GHL_FIRM_WHSEC, SOLAR_CRM_PASSWORD, LP_SOLAR_KEY)
 
 
@@ -322,7 +322,7 @@ def test_a_post_reading_a_value_the_ping_does_not_carry_is_refused_at_load(diale
     ]
 
 
-# sandbox, secrets, the README -----------------------------------------------------------------
+# sandbox, secrets, the docs -------------------------------------------------------------------
 
 
 async def test_a_test_lead_goes_to_the_buyers_sandbox(dialects, start_router):
@@ -373,8 +373,8 @@ def test_a_ping_mapping_that_reads_pii_is_refused_at_load(dialects):
 
 
 @pytest.mark.parametrize("name", ["xml-legal", "ghl-webhook", "crm-form", "ping-id-query"])
-def test_the_readme_shows_each_worked_example_as_tested(name):
-    assert (EXAMPLES / f"{name}.yaml").read_text() in README.read_text()
+def test_the_docs_show_each_worked_example_as_tested(name):
+    assert (EXAMPLES / f"{name}.yaml").read_text() in WIRING_A_BUYER.read_text()
 
 
 # pingtree try ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 A router keeps every lead's outcome, idempotency record and journal for hours. Were any of it held
 in objects the collector tracks, each full collection would walk all of them: a pause that grows
 with the leads retained (30-60 ms at 20-40k leads), which showed in scenario 2's answer-time tail
-(benchmarks/README.md). The store keeps atomic values (bytes, str, plain tuples of them) instead.
+(docs/benchmarks.md). The store keeps atomic values (bytes, str, plain tuples of them) instead.
 """
 
 from __future__ import annotations
