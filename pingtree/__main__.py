@@ -1,5 +1,5 @@
 import sys
 
-from pingtree.cli import main
+from pingtree.cli.main import main
 
 sys.exit(main())

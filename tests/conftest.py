@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from pingtree.api import create_app
 from pingtree.config import Config, parse_config
+from pingtree.web.sellers import create_app
 from tests.buyers import BuyerServer
 from tests.redis_server import redis_server as redis_server
 from tests.redis_server import redis_url as redis_url

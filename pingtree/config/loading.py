@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from pingtree.config.dialect import VALUE_TAGS
 from pingtree.config.models import Config, cross_errors, index_label
-from pingtree.errors import ConfigError
+from pingtree.core.errors import ConfigError
 
 # ${NAME}, or ${NAME:-default} as in a shell: the default is used when NAME is unset or empty.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -37,7 +37,7 @@ from pingtree.config.dialect import (
 from pingtree.config.reads import check_ping_pii_opt_ins, mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
-from pingtree.states import state_code
+from pingtree.core.us_states import state_code
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 Scalar = str | int | float | bool

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pingtree.config.checked import Loc, Problem
 from pingtree.config.dialect import DELIVERY_SOURCES, PII_DERIVED_SOURCES, MappedValue
-from pingtree.lead import PII_FIELDS
+from pingtree.core.lead import PII_FIELDS
 
 if TYPE_CHECKING:  # models.py calls `mapping_errors` from its Config check
     from pingtree.config.models import BuyerConfig, Config, Endpoint

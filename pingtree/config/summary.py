@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pingtree.config.models import BuyerConfig, Config
 from pingtree.config.reads import ping_pii
-from pingtree.money import cents
+from pingtree.core.money import cents
 
 
 def describe_tree(config: Config) -> str:

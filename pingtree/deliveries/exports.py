@@ -29,11 +29,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pingtree import jsonenc
+from pingtree.core import jsonenc
+from pingtree.core.lead import Lead
+from pingtree.core.outcome import Outcome
 from pingtree.deliveries.jobs import iso_time
-from pingtree.lead import Lead
-from pingtree.outcome import Outcome
-from pingtree.store.queue import SaleRow
+from pingtree.store.queue.base import SaleRow
 
 # After `id`, in this order. Adding a column means adding it at the end.
 COLUMNS: tuple[str, ...] = (

@@ -20,15 +20,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from pingtree import jsonenc
-from pingtree.codec.request import OutboundRequest, Sources, build_request
-from pingtree.codec.transforms import MappingError
 from pingtree.config import BuyerConfig, SellerConfig
 from pingtree.config.models import Destination
-from pingtree.lead import Lead
-from pingtree.outcome import Outcome, seller_view
-from pingtree.store.queue import Job
-from pingtree.tree import Tree
+from pingtree.config.tree import Tree
+from pingtree.core import jsonenc
+from pingtree.core.codec.request import OutboundRequest, Sources, build_request
+from pingtree.core.codec.transforms import MappingError
+from pingtree.core.lead import Lead
+from pingtree.core.outcome import Outcome, seller_view
+from pingtree.store.queue.base import Job
 
 POSTBACK = "postback"  # a seller's one destination, whatever its `id` in the file
 SOLD_EVENT = "lead.sold"

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
 
-from pingtree.codec.response import reads_as_refusal
 from pingtree.config.models import Destination
-from pingtree.store.queue import DeadLetter, Delivered, Disabled, Job, RetryAt, Settlement
+from pingtree.core.codec.response import reads_as_refusal
+from pingtree.store.queue.base import DeadLetter, Delivered, Disabled, Job, RetryAt, Settlement
 
 RETRY_AFTER_CAP_S = 3600.0  # a Retry-After of days would hold the lead (and those behind it)
 

@@ -21,15 +21,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from pingtree.config.models import DeliverySettings
+from pingtree.config.tree import Tree
+from pingtree.core.lead import Lead
+from pingtree.core.outcome import Outcome
 from pingtree.deliveries.exports import CsvMirror, sale_row
 from pingtree.deliveries.jobs import plan_sale
 from pingtree.deliveries.worker import LEASE_S, DeliveryWorker
-from pingtree.lead import Lead
 from pingtree.metrics import Metrics
-from pingtree.outcome import Outcome
-from pingtree.store.queue import DeliveryQueue, SaleRow
-from pingtree.transport import Transport
-from pingtree.tree import Tree
+from pingtree.store.queue.base import DeliveryQueue, SaleRow
+from pingtree.transport.client import Transport
 
 log = logging.getLogger(__name__)
 

@@ -32,12 +32,13 @@ import time
 from collections.abc import Callable
 
 from pingtree.config.models import Destination
+from pingtree.config.tree import Tree
+from pingtree.core.errors import BadBuyerResponse, BuyerCallFailed, BuyerTimeout
+from pingtree.core.signing import ID_HEADER, TIMESTAMP_HEADER, signature_headers
 from pingtree.deliveries import policy
 from pingtree.deliveries.jobs import POSTBACK, attempt_number, for_attempt
-from pingtree.errors import BadBuyerResponse, BuyerCallFailed, BuyerTimeout
 from pingtree.metrics import DeliveryMetrics
-from pingtree.signing import ID_HEADER, TIMESTAMP_HEADER, signature_headers
-from pingtree.store.queue import (
+from pingtree.store.queue.base import (
     DeadLetter,
     Delivered,
     DeliveryQueue,
@@ -46,8 +47,7 @@ from pingtree.store.queue import (
     RetryAt,
     Settlement,
 )
-from pingtree.transport import Request, Transport
-from pingtree.tree import Tree
+from pingtree.transport.client import Request, Transport
 
 log = logging.getLogger(__name__)
 

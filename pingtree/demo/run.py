@@ -15,11 +15,11 @@ from aiohttp import web
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pingtree.api import create_app
 from pingtree.config import Config, load_config
 from pingtree.demo.leads import DemoLead, demo_leads
 from pingtree.demo.report import render, summarize
 from pingtree.sim import create_sim_app, load_sim
+from pingtree.web.sellers import create_app
 
 
 @dataclass(frozen=True, slots=True)

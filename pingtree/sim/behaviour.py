@@ -24,7 +24,7 @@ from pydantic import (
 
 from pingtree.config.loading import read_yaml
 from pingtree.config.models import StateCodes
-from pingtree.errors import ConfigError
+from pingtree.core.errors import ConfigError
 
 Span = float | tuple[float, float]
 PostMode = Literal["accept", "reject", "refuse_200", "timeout", "error"]

@@ -17,18 +17,19 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from pingtree.api import create_app
+from pingtree.cli.deliveries import TOKEN_ENV, add_commands
 from pingtree.config.models import DeliverySettings
-from pingtree.deliveries.admin import DELIVERIES, add_routes, export_range
-from pingtree.deliveries.cli import TOKEN_ENV, add_commands
 from pingtree.deliveries.exports import HEADER
-from pingtree.deliveries.openapi import openapi_paths, openapi_schemas
 from pingtree.deliveries.service import Deliveries
 from pingtree.metrics import Metrics
-from pingtree.openapi import openapi_document
-from pingtree.store.queue import DeadLetter, Delivered, RetryAt, SaleRow
-from pingtree.transport import HttpTransport
+from pingtree.store.queue.base import DeadLetter, Delivered, RetryAt, SaleRow
+from pingtree.transport.client import HttpTransport
+from pingtree.web.deliveries_admin import DELIVERIES, add_routes, export_range
+from pingtree.web.deliveries_openapi import openapi_paths, openapi_schemas
+from pingtree.web.openapi import openapi_document
+from pingtree.web.sellers import create_app
 from tests.conftest import ADMIN_TOKEN, ServeApp, make_buyer, make_config
+from tests.deliveries.test_deliveries_fake_queue import FakeQueue, make_job
 from tests.e2e.test_deliveries_worker import (
     Receiver,
     TreeHolder,
@@ -36,7 +37,6 @@ from tests.e2e.test_deliveries_worker import (
     destination,
     wait_for,
 )
-from tests.test_deliveries_fake_queue import FakeQueue, make_job
 
 NOW = 1_772_114_652.0  # 2026-02-26T14:04:12Z
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

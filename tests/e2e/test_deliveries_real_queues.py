@@ -13,10 +13,10 @@ import pytest
 from pingtree.config.models import DeliverySettings
 from pingtree.deliveries.service import Deliveries
 from pingtree.metrics import Metrics
-from pingtree.store.queue import DeliveryQueue, Job
-from pingtree.store.redis_queue import RedisQueue
-from pingtree.store.sqlite import SqliteQueue
-from pingtree.transport import HttpTransport
+from pingtree.store.queue.base import DeliveryQueue, Job
+from pingtree.store.queue.redis import RedisQueue
+from pingtree.store.queue.sqlite import SqliteQueue
+from pingtree.transport.client import HttpTransport
 from tests.e2e.test_deliveries_worker import (
     Receiver,
     Rig,

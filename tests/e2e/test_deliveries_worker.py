@@ -25,16 +25,16 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from pingtree.config import Config
 from pingtree.config.models import DeliverySettings
+from pingtree.config.tree import Tree
+from pingtree.core.lead import parse_lead
+from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries
 from pingtree.deliveries.worker import NOT_CONFIGURED, SET_ASIDE
-from pingtree.lead import parse_lead
 from pingtree.metrics import Metrics
-from pingtree.outcome import Outcome
-from pingtree.store.queue import Job
-from pingtree.transport import HttpTransport
-from pingtree.tree import Tree
+from pingtree.store.queue.base import Job
+from pingtree.transport.client import HttpTransport
 from tests.conftest import SELLER_KEY, make_buyer, make_config, sample
-from tests.test_deliveries_fake_queue import FakeQueue
+from tests.deliveries.test_deliveries_fake_queue import FakeQueue
 
 SECRET = "whsec_" + base64.b64encode(b"receiver-secret-" * 2).decode()
 FAST = [0, 0.05, 0.1]

@@ -15,9 +15,9 @@ import orjson
 import pytest
 import yaml
 
-from pingtree.cli import main
+from pingtree.cli.main import main
 from pingtree.config import parse_config
-from pingtree.errors import ConfigError
+from pingtree.core.errors import ConfigError
 from tests.conftest import ADMIN_TOKEN, SAMPLES, SELLER_KEY, sample
 from tests.dialect_buyers import (
     GHL_FIRM_TOKEN,

@@ -21,7 +21,7 @@ What is tried, and what pingtree does:
 - Malformed HTTP below the app (a header or request line over aiohttp's 8190 bytes, 150 headers,
   a bad Content-Length, Content-Length with Transfer-Encoding, a bad chunk size, an invalid
   header token or method, an HTTP/2 preface, TLS to the HTTP port): aiohttp's parser refuses it
-  before the app sees the request; served as `pingtree serve` serves (pingtree/serving.py), the
+  before the app sees the request; served as `pingtree serve` serves (pingtree/web/serving.py), the
   answer is a 400 in pingtree's JSON naming the kind of fault, logged at DEBUG without the bytes
   (no ERROR, no header value in any log record).
 - Content-Encoding: a body that says gzip or deflate and is not (or is cut short) is a 400, any
@@ -65,10 +65,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pingtree.api import create_app
-from pingtree.lead import KNOWN_FIELDS
-from pingtree.openapi import openapi_document
-from pingtree.serving import PingtreeRunner
+from pingtree.core.lead import KNOWN_FIELDS
+from pingtree.web.openapi import openapi_document
+from pingtree.web.sellers import create_app
+from pingtree.web.serving import PingtreeRunner
 from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,

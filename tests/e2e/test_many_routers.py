@@ -22,7 +22,7 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pingtree.cli import masked_url
+from pingtree.cli.main import masked_url
 from tests.buyers import BuyerServer, BuyerThread
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, config_dict, make_buyer
 from tests.e2e.router_processes import (

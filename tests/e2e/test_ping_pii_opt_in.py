@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pingtree.config import parse_config
-from pingtree.errors import ConfigError
+from pingtree.core.errors import ConfigError
 from tests.buyers import BuyerServer
 from tests.conftest import config_dict, make_buyer, make_config, sample
 

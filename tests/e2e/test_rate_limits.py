@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pingtree.api import METRICS
 from pingtree.config import parse_config
+from pingtree.web.sellers import METRICS
 from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,

@@ -25,7 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pingtree.config import load_config
-from pingtree.openapi import openapi_document
+from pingtree.web.openapi import openapi_document
 from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,

@@ -37,8 +37,8 @@ from cryptography.x509.oid import NameOID
 
 from pingtree.config import parse_config
 from pingtree.config.models import TLS
-from pingtree.errors import BuyerHTTPError, ConfigError
-from pingtree.transport import HttpTransport, Request
+from pingtree.core.errors import BuyerHTTPError, ConfigError
+from pingtree.transport.client import HttpTransport, Request
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, config_dict, make_buyer, make_config, sample
 

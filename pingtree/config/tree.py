@@ -1,0 +1,114 @@
+"""The config compiled for request time: lookups built once at load, never per lead.
+
+Buyers are indexed by vertical and state, so a lead only meets the buyers that may buy it, however
+large the tree; sellers are found by a digest of their key, so looking one up takes the same time
+whatever key is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from dataclasses import dataclass
+
+from pingtree.config import BuyerConfig, Config, SellerConfig
+from pingtree.core.us_states import STATE_CODES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    order: int  # position in buyers.yaml: the tie-breaker of last resort
+    buyer: BuyerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    buyers: tuple[Candidate, ...]
+    # Buyers the index left out, counted by reason: (("filter:vertical", 740), ("filter:state", 3)).
+    # They are not traced one by one: a tree of a thousand buyers would bury the ten that matter.
+    excluded: tuple[tuple[str, int], ...]
+
+
+class Tree:
+    def __init__(self, config: Config, *, fallback_secret: bytes | None = None) -> None:
+        self.config = config
+        self.settings = config.router
+        self.max_response = config.router.max_response_kb * 1024  # bytes of a buyer's answer
+        self.buyers: dict[str, BuyerConfig] = {b.id: b for b in config.buyers}
+        self.sellers: dict[str, SellerConfig] = {s.id: s for s in config.sellers}
+        self._sellers_by_key = {_digest(s.api_key.get_secret_value()): s for s in config.sellers}
+        every = [Candidate(i, b) for i, b in enumerate(config.buyers)]
+        self._any_vertical = tuple(c for c in every if c.buyer.verticals is None)
+        verticals = {v for b in config.buyers for v in b.verticals or ()}
+        self._by_vertical = {
+            v: tuple(c for c in every if c.buyer.verticals is None or v in c.buyer.verticals)
+            for v in verticals
+        }
+        self._by_key: dict[tuple[str | None, str | None], Candidates] = {}
+        secret = config.router.dedup_secret
+        if secret is not None:
+            self._dedup_secret = secret.get_secret_value().encode()
+        elif fallback_secret is not None:
+            self._dedup_secret = fallback_secret
+        else:
+            # Fine for one embedded process; several routers sharing dedup need one secret.
+            log.warning("router.dedup_secret is not set: using a random key for this process")
+            self._dedup_secret = os.urandom(32)
+
+    def rebuilt(self, config: Config) -> Tree:
+        """The tree of a reloaded config, keeping what must not change while the process runs:
+        without a dedup_secret in the new file, the running key. A fresh random key would change
+        every dedup hash, and a consumer already sold would be sold again."""
+        tree = Tree(config, fallback_secret=self._dedup_secret)
+        if not hmac.compare_digest(tree._dedup_secret, self._dedup_secret):
+            log.warning(
+                "router.dedup_secret changed: consumers sold before this reload are not recognized"
+                " by dedup"
+            )
+        return tree
+
+    def buys(self, vertical: str) -> bool:
+        """Whether any buyer takes this vertical at all (if none, the lead is rejected)."""
+        return vertical in self._by_vertical or bool(self._any_vertical)
+
+    def candidates(self, vertical: str, state: str | None) -> Candidates:
+        """Buyers that may buy a lead of this vertical and state, in file order, found without
+        looking at the others; and how many the index left out, by reason."""
+        key = (vertical if vertical in self._by_vertical else None, state)
+        found = self._by_key.get(key)
+        if found is None:
+            of_vertical = self._by_vertical.get(vertical, self._any_vertical)
+            buyers = tuple(
+                c
+                for c in of_vertical
+                if c.buyer.filters.states is None or state in c.buyer.filters.states
+            )
+            excluded = (
+                ("filter:vertical", len(self.buyers) - len(of_vertical)),
+                ("filter:state", len(of_vertical) - len(buyers)),
+            )
+            found = Candidates(buyers, tuple((reason, n) for reason, n in excluded if n))
+            if state is None or state in STATE_CODES:  # bounded: known verticals by states
+                self._by_key[key] = found
+        return found
+
+    def seller_for_key(self, api_key: str) -> SellerConfig | None:
+        # Looked up by digest: the time taken says nothing about how much of a guess was right.
+        return self._sellers_by_key.get(_digest(api_key))
+
+    def dedup_keys(self, phone: str, email: str | None) -> tuple[str, ...]:
+        """Keyed hashes of the consumer's phone and email: dedup never stores either in clear."""
+        values = [f"phone:{phone}"] + ([f"email:{email}"] if email else [])
+        return tuple(
+            hmac.new(self._dedup_secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+            for value in values
+        )
+
+
+def _digest(value: str) -> bytes:
+    # Header bytes that are not UTF-8 arrive surrogate-escaped: hash them as they came.
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()

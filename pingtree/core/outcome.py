@@ -1,0 +1,263 @@
+"""What happened to a lead: recorded as it happens (`Auction`), then frozen (`Outcome`), and the
+two views of it (DESIGN §2, §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pingtree.config import SellerConfig
+from pingtree.config.tree import Tree
+from pingtree.core import ids, jsonenc
+from pingtree.core.lead import Lead
+from pingtree.core.money import seller_payout
+from pingtree.core.ranking import Offer
+
+Status = Literal["sold", "unsold", "rejected", "pending"]
+Step = Literal["skip", "offer", "ping", "post"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    at_ms: int
+    buyer_id: str
+    step: Step
+    result: str
+    reason: str | None = None
+    http_status: int | None = None
+    duration_ms: int | None = None
+    bid: Decimal | None = None
+    detail: str | None = None
+    # A ping carrying PII its buyer opted in to (`ping_pii_allowed`): the fields' names.
+    pii: tuple[str, ...] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "at_ms": self.at_ms,
+            "buyer_id": self.buyer_id,
+            "step": self.step,
+            "result": self.result,
+        }
+        for name in ("reason", "http_status", "duration_ms", "bid", "detail"):
+            value = getattr(self, name)
+            if value is not None:
+                event[name] = value
+        if self.pii:
+            event["pii"] = list(self.pii)
+        return event
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: str
+    seller_id: str
+    status: Status
+    received_at: str
+    auction_ms: int
+    lead_id: str | None = None
+    reason: str | None = None
+    buyer_id: str | None = None
+    price: Decimal | None = None
+    payout: Decimal | None = None
+    redirect_url: str | None = None
+    buyer_lead_id: str | None = None
+    vertical: str | None = None
+    test: bool = False
+    excluded: tuple[tuple[str, int], ...] = ()
+    trace: tuple[TraceEvent, ...] = field(default=())
+
+    @property
+    def margin(self) -> Decimal | None:
+        if self.price is None or self.payout is None:
+            return None
+        return self.price - self.payout
+
+    def summary(self) -> Outcome:
+        """The outcome without its trace: what an idempotency record keeps for a replay."""
+        return replace(self, trace=())
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """How an auction ended with a buyer: sold, or pending on an ambiguous post (post_unknown)."""
+
+    status: Literal["sold", "pending"]
+    buyer_id: str
+    price: Decimal
+    redirect_url: str | None = None
+    buyer_lead_id: str | None = None
+
+
+@dataclass
+class Auction:
+    """One lead's auction in progress: its clock, its trace, and what is known so far. Times are
+    the event loop's clock (seconds); the trace says milliseconds after receipt."""
+
+    lead: Lead
+    seller: SellerConfig
+    tree: Tree  # the config it started on: a reload meanwhile does not change it
+    id: str
+    received_at: datetime
+    started: float
+    deadline: float
+    dedup_keys: tuple[str, ...] = ()  # keyed hashes of the consumer's phone and email
+    excluded: tuple[tuple[str, int], ...] = ()  # buyers the index left out, by reason
+    trace: list[TraceEvent] = field(default_factory=list)
+    offers_seen: int = 0
+    unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
+    won: Offer | None = None  # the offer that bought the lead: its ping's ids for the deliveries
+
+    @classmethod
+    def open(cls, tree: Tree, seller: SellerConfig, lead: Lead, now: float) -> Auction:
+        """A new auction of `lead` on `tree` (its snapshot, whatever reloads come), its clock
+        started at `now` (the event loop's) and its deadline the tree's budget after it."""
+        return cls(
+            lead=lead,
+            seller=seller,
+            tree=tree,
+            id=ids.lead_id(),
+            received_at=datetime.now(UTC),
+            started=now,
+            deadline=now + tree.settings.budget_ms / 1000,
+            dedup_keys=tree.dedup_keys(lead.phone, lead.email),
+        )
+
+    def elapsed_ms(self, now: float) -> int:
+        return int((now - self.started) * 1000)
+
+    def note(self, now: float, buyer_id: str, step: Step, result: str, **kw: Any) -> None:
+        self.trace.append(TraceEvent(self.elapsed_ms(now), buyer_id, step, result, **kw))
+
+    def finish(
+        self,
+        now: float,
+        status: Status,
+        *,
+        reason: str | None = None,
+        sale: Sale | None = None,
+        buyer_id: str | None = None,
+    ) -> Outcome:
+        sold = sale is not None and status == "sold"
+        return Outcome(
+            id=self.id,
+            seller_id=self.seller.id,
+            lead_id=self.lead.lead_id,
+            vertical=self.lead.vertical,
+            status=status,
+            reason=reason,
+            buyer_id=sale.buyer_id if sale else buyer_id,
+            price=sale.price if sale else None,
+            payout=seller_payout(sale.price, self.seller) if sale and sold else None,
+            redirect_url=sale.redirect_url if sale else None,
+            buyer_lead_id=sale.buyer_lead_id if sale else None,
+            received_at=self.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            auction_ms=self.elapsed_ms(now),
+            test=self.lead.test,
+            excluded=self.excluded,
+            trace=tuple(self.trace),
+        )
+
+
+def seller_view(outcome: Outcome, seller: SellerConfig | None) -> dict[str, Any]:
+    """What the seller may see: its own answer; buyer and price only if its config reveals them."""
+    view: dict[str, Any] = {
+        "id": outcome.id,
+        "lead_id": outcome.lead_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "payout": outcome.payout,
+        "auction_ms": outcome.auction_ms,
+    }
+    if outcome.redirect_url is not None:
+        view["redirect_url"] = outcome.redirect_url
+    reveal = seller.reveal if seller is not None else ()
+    if "buyer" in reveal:
+        view["buyer_id"] = outcome.buyer_id
+    if "price" in reveal:
+        view["price"] = outcome.price
+    if outcome.test:
+        view["test"] = True
+    return view
+
+
+def operator_view(outcome: Outcome) -> dict[str, Any]:
+    """Everything: buyer, price, the seller's payout, our margin, every bid and the trace."""
+    bids = [
+        {"buyer_id": e.buyer_id, "bid": e.bid, "result": e.result, "reason": e.reason}
+        for e in outcome.trace
+        if e.step in ("ping", "offer") and e.bid is not None
+    ]
+    return {
+        "id": outcome.id,
+        "lead_id": outcome.lead_id,
+        "seller_id": outcome.seller_id,
+        "vertical": outcome.vertical,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "buyer_id": outcome.buyer_id,
+        "price": outcome.price,
+        "payout": outcome.payout,
+        "margin": outcome.margin,
+        "redirect_url": outcome.redirect_url,
+        "buyer_lead_id": outcome.buyer_lead_id,
+        "test": outcome.test,
+        "received_at": outcome.received_at,
+        "auction_ms": outcome.auction_ms,
+        "bids": bids,
+        "not_candidates": dict(outcome.excluded),
+        "trace": [event.as_json() for event in outcome.trace],
+    }
+
+
+# Stored form -------------------------------------------------------------------------------------
+# A store keeps outcomes as bytes: compact, the same for every store (memory or Redis), and, kept by
+# the hundred thousand in memory, invisible to the garbage collector (bytes hold no references).
+
+_MONEY = ("price", "payout")
+_EVENT_FIELDS = (
+    "at_ms",
+    "buyer_id",
+    "step",
+    "result",
+    "reason",
+    "http_status",
+    "duration_ms",
+    "bid",
+    "detail",
+)  # then, only on a ping that carried opted-in PII, its `pii` (older records never have it)
+
+
+def encode_outcome(outcome: Outcome) -> bytes:
+    fields = {
+        name: getattr(outcome, name) for name in Outcome.__dataclass_fields__ if name != "trace"
+    }
+    for name in _MONEY:
+        fields[name] = None if fields[name] is None else str(fields[name])
+    fields["excluded"] = [list(pair) for pair in outcome.excluded]
+    fields["trace"] = [
+        [str(v) if isinstance(v, Decimal) else v for v in (getattr(e, f) for f in _EVENT_FIELDS)]
+        + ([list(e.pii)] if e.pii else [])
+        for e in outcome.trace
+    ]
+    # A copy of exactly its size: orjson's own result keeps its whole working buffer (about 8 KB),
+    # which a store holding a hundred thousand outcomes would keep too.
+    return bytes(memoryview(jsonenc.dumps(fields)))
+
+
+def decode_outcome(data: bytes) -> Outcome:
+    fields = jsonenc.loads(data)
+    for name in _MONEY:
+        fields[name] = None if fields[name] is None else Decimal(fields[name])
+    fields["excluded"] = tuple((reason, count) for reason, count in fields["excluded"])
+    trace = []
+    for values in fields.pop("trace"):
+        known, more = values[: len(_EVENT_FIELDS)], values[len(_EVENT_FIELDS) :]
+        event = dict(zip(_EVENT_FIELDS, known, strict=True))
+        if event["bid"] is not None:
+            event["bid"] = Decimal(event["bid"])
+        if more:
+            event["pii"] = tuple(more[0])
+        trace.append(TraceEvent(**event))
+    return Outcome(**fields, trace=tuple(trace))

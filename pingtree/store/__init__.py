@@ -1,0 +1,9 @@
+"""Where pingtree keeps state, in two halves that share a backend's file or server:
+
+    state/     caps, dedup claims, idempotency, journals, outcomes, the breaker: the `Store`
+               protocol (base.py) on memory, a SQLite file or Redis, behind the guard
+    queue/     durable jobs (deliveries): the `DeliveryQueue` protocol on SQLite or Redis
+    sqlite_file.py   the one SQLite file both halves share on one host, and its writer thread
+
+Every key and script of a backend lives here; nothing outside store/ speaks Redis or SQL to it.
+"""

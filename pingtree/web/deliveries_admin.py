@@ -1,0 +1,228 @@
+"""The operator's routes for deliveries and exports, all behind the admin token (DESIGN §6).
+`add_routes(app)` mounts them on the app that holds `Deliveries` under `DELIVERIES`; their
+OpenAPI entries are in deliveries/openapi.py.
+
+    GET  /admin/deliveries?state=&destination=&limit=   newest first
+    GET  /admin/deliveries/{id}                         one job, with its attempts
+    POST /admin/deliveries/{id}/retry                   a waiting job: due now
+    POST /admin/deliveries/{id}/replay                  a dead or disabled job: again from attempt 1
+    GET  /admin/exports/leads.csv?buyer=&from=&to=      the sales ledger as CSV, streamed
+
+A job is shown without its body: the admin API shows no PII anywhere (the body is the lead).
+Its size and SHA-256 let an operator match it with what a receiver logged; `pingtree try`
+shows the exact request a buyer would get. URLs are shown without query string or credentials,
+and headers with secret-sounding names (Authorization, X-Api-Key…) as `***`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from pingtree.config.dialect import secret_header
+from pingtree.config.models import masked_url
+from pingtree.core import jsonenc
+from pingtree.core.errors import BadRequest, NotFound, PingtreeError
+from pingtree.deliveries.exports import csv_chunks
+from pingtree.deliveries.jobs import iso_time
+from pingtree.deliveries.service import Deliveries
+from pingtree.store.queue.base import Job, JobState
+from pingtree.web.deliveries_openapi import _STATES, MAX_LIMIT
+
+
+class LedgerOff(PingtreeError):
+    status = 409
+    code = "ledger_off"
+
+
+DELIVERIES = web.AppKey("deliveries", Deliveries)
+
+MAX_EXPORT_DAYS = 366
+_BUYER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class NotNow(PingtreeError):
+    """The job exists but is not in a state the action applies to."""
+
+    status = 409
+    code = "conflict"
+
+
+def _authenticate(request: web.Request) -> None:
+    # Imported here: api.py imports this module to mount the routes.
+    from pingtree.web.sellers import authenticate_operator
+
+    authenticate_operator(request)
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=jsonenc.dumps(payload), status=status, content_type="application/json")
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """What the operator sees of a job: everything but the body (PII) and secrets."""
+    return {
+        "id": job.id,
+        "lead_id": job.lead_id,
+        "owner": job.owner,
+        "destination": job.destination,
+        "key": job.key,
+        "state": job.state,
+        "target": job.target,
+        "attempt": job.attempt,
+        "created_at": iso_time(job.created_at),
+        "due_at": iso_time(job.due_at) if job.due_at > 0 else None,
+        "method": job.method,
+        "url": masked_url(job.url),
+        "failover_url": masked_url(job.failover_url) if job.failover_url else None,
+        "headers": [[name, "***" if secret_header(name) else value] for name, value in job.headers],
+        "body_bytes": len(job.body),
+        "body_sha256": hashlib.sha256(job.body).hexdigest(),
+        "last_error": job.last_error,
+        "history": list(job.history),
+    }
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return 100
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadRequest("bad limit", fields={"limit": f"a whole number from 1 to {MAX_LIMIT}"})
+    return int(text)
+
+
+def _state(text: str | None) -> JobState | None:
+    if text is None or text == "":
+        return None
+    if text not in _STATES:
+        raise BadRequest("bad state", fields={"state": f"one of {', '.join(_STATES)}"})
+    state: JobState = text  # type: ignore[assignment]  # checked just above
+    return state
+
+
+def _instant(name: str, text: str, *, end: bool) -> float:
+    """An ISO date (the whole day: `to` includes it) or date-time (UTC when it has no offset)."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return (moment + timedelta(days=1) if end else moment).timestamp()
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(
+            f"bad {name}", fields={name: "an ISO 8601 date (2024-05-01) or date-time"}
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def export_range(query: dict[str, str], now: float) -> tuple[float, float]:
+    """[start, end) of an export: `from` defaults to today's start (UTC), `to` to now."""
+    today = datetime.fromtimestamp(now, UTC).date().isoformat()
+    start = _instant("from", query.get("from") or today, end=False)
+    end = _instant("to", query["to"], end=True) if query.get("to") else now
+    if end <= start:
+        raise BadRequest("empty range", fields={"to": "must be after from"})
+    if end - start > MAX_EXPORT_DAYS * 86400:
+        raise BadRequest("range too long", fields={"to": f"at most {MAX_EXPORT_DAYS} days"})
+    return start, end
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
+    async def list_deliveries(request: web.Request) -> web.Response:
+        _authenticate(request)
+        query = request.query
+        jobs = await request.app[key].queue.jobs(
+            state=_state(query.get("state")),
+            key=query.get("destination") or None,
+            limit=_limit(query.get("limit")),
+        )
+        return _json({"deliveries": [job_view(job) for job in jobs]})
+
+    async def show(request: web.Request) -> web.Response:
+        _authenticate(request)
+        job = await request.app[key].queue.get(request.match_info["id"])
+        if job is None:
+            raise NotFound("no such delivery (or it was purged)")
+        return _json(job_view(job))
+
+    async def act(request: web.Request, action: str) -> web.Response:
+        _authenticate(request)
+        deliveries, job_id = request.app[key], request.match_info["id"]
+        job = await deliveries.queue.get(job_id)
+        if job is None:
+            raise NotFound("no such delivery (or it was purged)")
+        done = await (
+            deliveries.retry_now(job_id) if action == "retry" else deliveries.replay(job_id)
+        )
+        if not done:
+            wanted = "waiting" if action == "retry" else "dead or disabled"
+            raise NotNow(f"this delivery is {job.state}: {action} applies to {wanted} ones")
+        after = await deliveries.queue.get(job_id)
+        return _json(job_view(after or job))
+
+    async def retry(request: web.Request) -> web.Response:
+        return await act(request, "retry")
+
+    async def replay(request: web.Request) -> web.Response:
+        return await act(request, "replay")
+
+    async def export(request: web.Request) -> web.StreamResponse:
+        _authenticate(request)
+        deliveries = request.app[key]
+        if deliveries.ledger_s is None:
+            raise LedgerOff("the sales ledger is off: set router.deliveries.ledger_days")
+        buyer = request.query.get("buyer") or None
+        if buyer is not None and not _BUYER_ID.match(buyer):
+            raise BadRequest("bad buyer", fields={"buyer": "a buyer id"})
+        start, end = export_range(dict(request.query), deliveries.now())
+        rows = await deliveries.queue.sales(buyer, start, end)
+        span = f"{iso_time(start)[:10]}_{iso_time(end)[:10]}"
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="leads-{buyer or "all"}-{span}.csv"',
+            }
+        )
+        await response.prepare(request)
+        for chunk in csv_chunks(rows):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    return {
+        "list": list_deliveries,
+        "show": show,
+        "retry": retry,
+        "replay": replay,
+        "export": export,
+    }
+
+
+def add_routes(
+    app: web.Application, *, deliveries_key: web.AppKey[Deliveries] = DELIVERIES
+) -> None:
+    """Mount the routes; `app[deliveries_key]` must hold the Deliveries by the first request."""
+    handlers = _handlers(deliveries_key)
+    app.router.add_get("/admin/deliveries", handlers["list"])
+    app.router.add_get("/admin/deliveries/{id}", handlers["show"])
+    app.router.add_post("/admin/deliveries/{id}/retry", handlers["retry"])
+    app.router.add_post("/admin/deliveries/{id}/replay", handlers["replay"])
+    app.router.add_get("/admin/exports/leads.csv", handlers["export"])
+
+
+__all__ = [
+    "DELIVERIES",
+    "MAX_EXPORT_DAYS",
+    "MAX_LIMIT",
+    "add_routes",
+    "export_range",
+    "job_view",
+]

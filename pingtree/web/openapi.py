@@ -1,0 +1,430 @@
+"""The OpenAPI 3.1 document of the seller and operator APIs, served at /openapi.json.
+
+Written by hand next to the code it describes; tests/test_openapi.py holds the two together (every
+route served is documented, every documented route is served, the examples validate).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pingtree import __version__
+from pingtree.core.lead import KNOWN_FIELDS
+from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
+from pingtree.web.deliveries_openapi import openapi_schemas as delivery_schemas
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_MONEY = {
+    "type": ["number", "null"],
+    "multipleOf": 0.01,
+    "description": "currency units, 2 decimals",
+}
+_STATUS = {"type": "string", "enum": ["sold", "unsold", "rejected", "pending"]}
+
+_LEAD_FIELDS: dict[str, dict[str, Any]] = {
+    "lead_id": {
+        "type": "string",
+        "description": "the seller's own reference; the default idempotency key",
+    },
+    "vertical": {"type": "string", "examples": ["mva", "solar", "final_expense"]},
+    "sub_id": {"type": "string"},
+    "first_name": {"type": "string"},
+    "last_name": {"type": "string"},
+    "phone": {"type": "string", "description": "any US format; normalized to E.164"},
+    "email": {"type": "string", "format": "email"},
+    "address": {"type": "string"},
+    "city": {"type": "string"},
+    "state": {"type": "string", "description": "two-letter code or name"},
+    "zip": {"type": "string", "description": "5 digits or ZIP+4"},
+    "dob": {"type": "string", "description": "YYYY-MM-DD or MM/DD/YYYY"},
+    "ip_address": {"type": "string"},
+    "tcpa_consent": {"type": "boolean"},
+    "consent_timestamp": {"type": "string", "format": "date-time"},
+    "trustedform_url": {"type": "string"},
+    "jornaya_leadid": {"type": "string"},
+    "source_url": {"type": "string"},
+    "test": {"type": "boolean", "description": "runs the auction but counts nowhere"},
+}
+assert set(_LEAD_FIELDS) == KNOWN_FIELDS, "the documented lead fields drifted from lead.py"
+
+_ERROR_CODES = {
+    "400": "Malformed body (not JSON, not a JSON object, bad form encoding, a key or form field "
+    "given twice, a gzip or deflate body that does not inflate), or two different API keys",
+    "401": "Unknown or missing key",
+    "404": "No such lead for this caller",
+    "409": "Idempotency key reused for a different lead",
+    "413": "Body over router.max_body_kb (a gzip or deflate body: once inflated)",
+    "415": "Content type is neither JSON nor form-encoded, or a Content-Encoding other than gzip "
+    "or deflate (`unsupported_encoding`, with Accept-Encoding)",
+    "422": "Invalid lead; `fields` names each bad field",
+    "503": "Overloaded or store unavailable; see Retry-After",
+}
+_LEAD_ERRORS = {
+    "401": "Unknown or missing key (`unauthorized`), or, for a seller configured to sign, no "
+    "valid Standard Webhooks signature (`bad_signature`, `fields` naming the header)",
+    "408": "The body did not arrive within router.client_timeout_ms",
+    "409": "Idempotency key reused for a different lead; or, with Retry-After, the first request"
+    " with this key is still running (sent again then, it is answered)",
+    "429": "Over the seller's rate_limit; see Retry-After",
+    "503": "router.max_in_flight leads under way (`overloaded`), or the store unavailable; "
+    "see Retry-After",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: _error(_ERROR_CODES[code]) for code in codes}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_LEAD_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+_SCHEMAS: dict[str, Any] = {
+    "Lead": {
+        "type": "object",
+        "required": ["vertical", "phone"],
+        "properties": _LEAD_FIELDS,
+        "additionalProperties": {
+            "type": ["string", "number", "boolean", "null"],
+            "description": "vertical attributes (case_type…), kept with their JSON type",
+        },
+    },
+    "SellerLead": {
+        "type": "object",
+        "required": ["id", "status", "auction_ms"],
+        "properties": {
+            "id": {"type": "string", "description": "pingtree's time-sortable id"},
+            "lead_id": _NULLABLE_STRING,
+            "status": _STATUS,
+            "reason": _NULLABLE_STRING,
+            "payout": _MONEY,
+            "auction_ms": {"type": "integer"},
+            "redirect_url": {"type": "string"},
+            "buyer_id": {**_NULLABLE_STRING, "description": "only with reveal: [buyer]"},
+            "price": {**_MONEY, "description": "only with reveal: [price]"},
+            "test": {"type": "boolean"},
+        },
+    },
+    "TraceEvent": {
+        "type": "object",
+        "required": ["at_ms", "buyer_id", "step", "result"],
+        "properties": {
+            "at_ms": {"type": "integer", "description": "ms after receipt"},
+            "buyer_id": {"type": "string"},
+            "step": {"type": "string", "enum": ["skip", "offer", "ping", "post"]},
+            "result": {
+                "type": "string",
+                "enum": [
+                    "skipped",
+                    "shadow",
+                    "bid",
+                    "declined",
+                    "failed",
+                    "accepted",
+                    "rejected",
+                    "unknown",
+                ],
+                "description": "shadow: a skip the breaker would have made, in shadow mode "
+                "(the buyer was called anyway)",
+            },
+            "reason": {"type": "string"},
+            "http_status": {"type": "integer"},
+            "duration_ms": {"type": "integer"},
+            "bid": {"type": "number"},
+            "detail": {"type": "string"},
+            "pii": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["city", "email_domain", "ip_address"]},
+                "description": "a ping that carried PII its buyer opted in to "
+                "(ping_pii_allowed): the fields' names",
+            },
+        },
+    },
+    "OperatorLead": {
+        "type": "object",
+        "required": [
+            "id",
+            "seller_id",
+            "status",
+            "received_at",
+            "auction_ms",
+            "bids",
+            "not_candidates",
+            "trace",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "lead_id": _NULLABLE_STRING,
+            "seller_id": {"type": "string"},
+            "vertical": _NULLABLE_STRING,
+            "status": _STATUS,
+            "reason": _NULLABLE_STRING,
+            "buyer_id": _NULLABLE_STRING,
+            "price": _MONEY,
+            "payout": _MONEY,
+            "margin": _MONEY,
+            "redirect_url": _NULLABLE_STRING,
+            "buyer_lead_id": _NULLABLE_STRING,
+            "test": {"type": "boolean"},
+            "received_at": {"type": "string", "format": "date-time"},
+            "auction_ms": {"type": "integer"},
+            "bids": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "buyer_id": {"type": "string"},
+                        "bid": {"type": "number"},
+                        "result": {"type": "string"},
+                        "reason": _NULLABLE_STRING,
+                    },
+                },
+            },
+            "not_candidates": {
+                "type": "object",
+                "description": "buyers left out by the vertical and state index, counted by reason",
+                "additionalProperties": {"type": "integer"},
+            },
+            "trace": {"type": "array", "items": {"$ref": "#/components/schemas/TraceEvent"}},
+        },
+    },
+    "Reloaded": {
+        "type": "object",
+        "required": ["reloaded", "buyers", "sellers", "generation"],
+        "properties": {
+            "reloaded": {"type": "boolean", "const": True},
+            "buyers": {"type": "integer"},
+            "sellers": {"type": "integer"},
+            "generation": {
+                "type": "integer",
+                "description": "1 at start, one more per applied reload",
+            },
+            "workers": {
+                "type": "string",
+                "const": "all",
+                "description": "under `serve --workers N`: the worker that answered reloaded;"
+                " the others are sent SIGHUP and re-read the file too",
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "store": {
+                "type": "string",
+                "enum": ["unavailable"],
+                "description": "present when degraded: what is wrong",
+            },
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error", "detail", "fields"],
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+}
+
+_SELLER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"SellerBearer": []}]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    document = _document()
+    # The delivery routes (pingtree/web/deliveries_admin.py) describe themselves.
+    document["paths"].update(delivery_paths())
+    document["components"]["schemas"] = {**_SCHEMAS, **delivery_schemas()}
+    return document
+
+
+def _document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pingtree",
+            "version": __version__,
+            "description": "Ping-post lead router: the seller API and the operator API.",
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "SellerBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the seller's API key",
+                },
+                "AdminBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "router.admin_token",
+                },
+            },
+        },
+        "paths": {
+            "/v1/leads": {
+                "post": {
+                    "summary": "Sell a lead: run its auction and answer within the budget",
+                    "operationId": "postLead",
+                    "security": _SELLER_SECURITY,
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 255},
+                            "description": "defaults to the lead's lead_id; scoped to the seller",
+                        },
+                        *(
+                            {
+                                "name": name,
+                                "in": "header",
+                                "required": False,
+                                "schema": {"type": "string"},
+                                "description": "Standard Webhooks: required from a seller with "
+                                "`signing`, over the exact body",
+                            }
+                            for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+                        ),
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "description": "Plain, or gzip or deflate with Content-Encoding",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Lead"}},
+                            "application/x-www-form-urlencoded": {
+                                "schema": {"$ref": "#/components/schemas/Lead"}
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            **_json(
+                                "SellerLead", "The outcome (sold, unsold, rejected or pending)"
+                            ),
+                            "headers": {
+                                "Idempotent-Replayed": {
+                                    "description": "true when this answers an earlier request",
+                                    "schema": {"type": "string", "enum": ["true"]},
+                                }
+                            },
+                        },
+                        **_errors("400", "413", "415", "422"),
+                        "401": _error(_LEAD_ERRORS["401"]),
+                        "409": {**_error(_LEAD_ERRORS["409"]), "headers": _RETRY_AFTER},
+                        "408": _error(_LEAD_ERRORS["408"]),
+                        "429": {**_error(_LEAD_ERRORS["429"]), "headers": _RETRY_AFTER},
+                        "503": {**_error(_LEAD_ERRORS["503"]), "headers": _RETRY_AFTER},
+                    },
+                }
+            },
+            "/v1/leads/{id}": {
+                "get": {
+                    "summary": "The seller's view of one of its own leads",
+                    "operationId": "getLead",
+                    "security": _SELLER_SECURITY,
+                    "parameters": [_LEAD_ID_PARAM],
+                    "responses": {
+                        "200": _json("SellerLead", "The outcome"),
+                        "400": _error("Two different API keys (X-API-Key, Authorization: Bearer)"),
+                        **_errors("401", "404", "503"),
+                    },
+                }
+            },
+            "/admin/leads/{id}": {
+                "get": {
+                    "summary": "The operator view: buyer, price, payout, margin, bids, trace",
+                    "operationId": "adminGetLead",
+                    "security": [{"AdminBearer": []}],
+                    "parameters": [_LEAD_ID_PARAM],
+                    "responses": {
+                        "200": _json("OperatorLead", "Everything"),
+                        **_errors("401", "404", "503"),
+                    },
+                }
+            },
+            "/admin/reload": {
+                "post": {
+                    "summary": "Re-read buyers.yaml, validate it and swap it in (like SIGHUP)",
+                    "description": "Leads that arrive afterwards use the new file; auctions "
+                    "under way finish on the config they started with. A file that does not "
+                    "validate changes nothing.",
+                    "operationId": "adminReload",
+                    "security": [{"AdminBearer": []}],
+                    "responses": {
+                        "200": _json("Reloaded", "The new config is serving"),
+                        **_errors("401"),
+                        "409": _error("The router was not started from a file: nothing to re-read"),
+                        "422": _error(
+                            "The file is invalid (`fields`: every error by its path); "
+                            "the running config is kept"
+                        ),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Readiness: the router serves and its store answers",
+                    "description": "While the store (Redis) is down the router answers new "
+                    "leads with 503 and Retry-After, and this says so; it recovers by itself "
+                    "when the store comes back.",
+                    "operationId": "healthz",
+                    "security": [],
+                    "responses": {
+                        "200": _json("Health", "ok: leads are being routed"),
+                        "503": {
+                            **_json("Health", "degraded: the store is unavailable"),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "seconds",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, every one named pingtree_…",
+                    "operationId": "metrics",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+                    },
+                }
+            },
+        },
+    }

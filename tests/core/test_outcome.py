@@ -1,0 +1,56 @@
+"""An outcome survives its stored form exactly: money stays Decimal to the cent, the trace keeps
+every field, and the operator view of the decoded outcome is the view of the original."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from pingtree.core.outcome import Outcome, TraceEvent, decode_outcome, encode_outcome, operator_view
+
+FULL = Outcome(
+    id="ld_01TEST",
+    seller_id="acme-media",
+    status="sold",
+    received_at="2026-11-24T03:19:18.985Z",
+    auction_ms=41,
+    lead_id="cs_lead_8f2a4b91",
+    buyer_id="lawfirm-a",
+    price=Decimal("35.50"),
+    payout=Decimal("28.40"),
+    redirect_url="https://intake.example/thanks",
+    buyer_lead_id="A-1",
+    vertical="mva",
+    excluded=(("filter:vertical", 740), ("filter:state", 3)),
+    trace=(
+        TraceEvent(0, "solar-co", "skip", "skipped", reason="filter:zip"),
+        TraceEvent(12, "fixed-co", "offer", "bid", bid=Decimal("19.00")),
+        TraceEvent(
+            38, "lawfirm-a", "ping", "bid", http_status=200, duration_ms=37, bid=Decimal("35.50")
+        ),
+        TraceEvent(  # a ping carrying PII its buyer opted in to (ping_pii_allowed)
+            39, "lp-solar", "ping", "declined", reason="declined", pii=("city", "ip_address")
+        ),
+        TraceEvent(
+            39, "lawfirm-b", "post", "rejected", reason="post_rejected", detail="Duplicate ****"
+        ),
+    ),
+)
+BARE = Outcome(
+    id="ld_02",
+    seller_id="s",
+    status="rejected",
+    received_at="x",
+    auction_ms=0,
+    reason="consent_required",
+)
+
+
+@pytest.mark.parametrize("outcome", [FULL, BARE, FULL.summary()], ids=["full", "bare", "summary"])
+def test_an_outcome_round_trips_exactly(outcome: Outcome) -> None:
+    decoded = decode_outcome(encode_outcome(outcome))
+    assert decoded == outcome
+    assert operator_view(decoded) == operator_view(outcome)
+    if outcome.price is not None:
+        assert str(decoded.price) == "35.50"  # cents kept, not 35.5
