@@ -6,7 +6,7 @@
     endpoints.py        a buyer's ping and post, deliveries and postbacks; TLS; `masked_url`
     root.py             `Config`, the whole file, and the checks across its sections
 
-A buyer's dialect (fields, answers, auth) is config/dialect.py's; vertical schemas are
+A buyer's dialect is config/dialect.py's (and dialect_response.py's); vertical schemas are
 config/verticals.py's. Request-time code never reads raw YAML: it reads these models. Secrets
 (`api_key`, `admin_token`, `dedup_secret`) are `SecretStr`, so no repr, log line or error prints
 them back.

@@ -15,14 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from pingtree.config.checked import ConfigModel, Loc, Problem, across
-from pingtree.config.dialect import (
-    Auth,
-    FieldMap,
-    MappedValue,
-    ResponseMap,
-    Signing,
-    TextOrMapped,
-)
+from pingtree.config.dialect import Auth, FieldMap, MappedValue, Signing, TextOrMapped, yaml_text
+from pingtree.config.dialect_response import ResponseMap
 from pingtree.config.types import FrozenMap
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -94,7 +88,7 @@ class Endpoint(ConfigModel):
         # `X-Campaign: 12` in YAML is a number; a header or query value is text (or a mapping).
         if isinstance(value, dict):
             return {
-                str(k): v if isinstance(v, str | dict) else _as_text(v) for k, v in value.items()
+                str(k): v if isinstance(v, str | dict) else yaml_text(v) for k, v in value.items()
             }
         return value
 
@@ -182,12 +176,6 @@ class Destination(Endpoint):
         if any(delay < 0 or delay > 7 * 86400 for delay in value):
             raise ValueError("each delay is 0 to 604800 seconds (7 days)")
         return value
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def masked_url(url: str) -> str:
