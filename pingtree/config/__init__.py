@@ -1,4 +1,4 @@
-"""buyers.yaml: frozen models (`models.py`) and loading with `${ENV}` and every error at once
+"""buyers.yaml: frozen models (`models/`) and loading with `${ENV}` and every error at once
 (`loading.py`). Request-time code never reads raw YAML: it reads these models. Secrets
 (`api_key`, `admin_token`, `dedup_secret`) are `SecretStr`, and buyer URLs print without
 credentials, so no repr, log line or error prints them back."""

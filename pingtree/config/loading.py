@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from pingtree.config.dialect import VALUE_TAGS
-from pingtree.config.models import Config, cross_errors, index_label
+from pingtree.config.models.root import Config, cross_errors, index_label
 from pingtree.core.errors import ConfigError
 
 # ${NAME}, or ${NAME:-default} as in a shell: the default is used when NAME is unset or empty.

@@ -21,7 +21,7 @@ from pingtree.config.checked import Loc, Problem
 from pingtree.config.dialect import DELIVERY_SOURCES, PII_DERIVED_SOURCES, MappedValue
 from pingtree.core.lead import PII_FIELDS
 
-if TYPE_CHECKING:  # models.py calls `mapping_errors` from its Config check
+if TYPE_CHECKING:  # models/ calls this module from its checks (Config, BuyerConfig)
     from pingtree.config.models import BuyerConfig, Config, Endpoint
 
 # The PII a buyer may name in `ping_pii_allowed` to get it in its pings (DESIGN §8b): what real

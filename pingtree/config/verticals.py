@@ -19,18 +19,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
 from pingtree.config.checked import ConfigModel
 from pingtree.config.dialect import DERIVED_SOURCES, LEAD_SOURCES
-from pingtree.config.types import FrozenMap
+from pingtree.config.types import FrozenMap, Scalar
 
-Scalar = str | int | float | bool
 AttributeType = Literal["string", "integer", "number", "boolean", "date"]
 Derived = Literal["zip3", "age_band"]
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def vertical_names(value: Any) -> Any:
+    """Verticals compare as the lead's do: trimmed, lower-case (`MVA` in the file is `mva`)."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [v.strip().lower() if isinstance(v, str) else v for v in value]
+    return value
 
 
 class _Frozen(ConfigModel):

@@ -4,6 +4,8 @@
                protocol (base.py) on memory, a SQLite file or Redis, behind the guard
     queue/     durable jobs (deliveries): the `DeliveryQueue` protocol on SQLite or Redis
     sqlite_file.py   the one SQLite file both halves share on one host, and its writer thread
+    redis_client.py  the one way both halves reach Redis: client, pool, errors as StoreUnavailable
+    redis_keys.py    every Redis key of both halves, and its hash tag
 
 Every key and script of a backend lives here; nothing outside store/ speaks Redis or SQL to it.
 """

@@ -1,5 +1,6 @@
-"""buyers.yaml dialect models (pingtree/config/dialect.py): what an operator's mistake looks like
-at load, rather than as a buyer's answer nobody can read at request time."""
+"""buyers.yaml dialect models (pingtree/config/dialect.py, dialect_response.py): what an
+operator's mistake looks like at load, rather than as a buyer's answer nobody can read at request
+time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from pingtree.config import parse_config
-from pingtree.config.dialect import FieldMap, Locator, Matcher, ResponseMap, split_xpath
+from pingtree.config.dialect import FieldMap
+from pingtree.config.dialect_response import Locator, Matcher, ResponseMap, split_xpath
 from pingtree.core.errors import ConfigError
 from tests.conftest import SELLER_KEY, config_dict, make_buyer
 

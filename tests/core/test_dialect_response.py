@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pingtree.config.dialect import ResponseMap
+from pingtree.config.dialect_response import ResponseMap
 from pingtree.core.codec import (
     Accepted,
     Bid,

@@ -38,8 +38,9 @@ from pingtree.store.queue.base import (
     RetryAt,
     SaleRow,
 )
-from pingtree.store.queue.redis import QueueKeys, RedisQueue
+from pingtree.store.queue.redis import RedisQueue
 from pingtree.store.queue.sqlite import SqliteFile, SqliteQueue
+from pingtree.store.redis_keys import QueueKeys
 from tests.redis_server import free_port
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z

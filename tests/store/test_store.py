@@ -36,6 +36,7 @@ from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, TraceEvent
 from pingtree.core.rules import CapWindows, cap_windows
 from pingtree.store.queue.sqlite import SqliteQueue
+from pingtree.store.redis_keys import StateKeys
 from pingtree.store.sqlite_file import SqliteFile
 from pingtree.store.state.base import (
     CapRequest,
@@ -49,7 +50,7 @@ from pingtree.store.state.base import (
     Store,
 )
 from pingtree.store.state.memory import MemoryStore
-from pingtree.store.state.redis import Keys, RedisStore
+from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from tests.redis_server import free_port
 
@@ -1042,7 +1043,7 @@ async def test_every_key_has_the_prefix_a_hash_tag_and_a_ttl(
 
 
 def test_the_keys_of_one_script_share_one_slot() -> None:
-    keys = Keys("pingtree")
+    keys = StateKeys("pingtree")
     request = sale("ld_1", dedup=(PHONE, EMAIL), dedup_ttl_s=DAY_S)
     assert len({key_slot(name.encode()) for name in keys.cap_keys(request)}) == 1
     assert key_slot(keys.breaker("lawfirm-a").encode()) == key_slot(

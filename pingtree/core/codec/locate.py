@@ -8,7 +8,7 @@ import re
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from pingtree.config.dialect import Locator, split_xpath
+from pingtree.config.dialect_response import Locator, split_xpath
 
 
 def find(document: Any, locator: Locator) -> Any:

@@ -1,5 +1,5 @@
-"""A buyer's answer → what it means, read with its ResponseMap (config/dialect.py states the
-rules), or with the native rules of DESIGN §8 when it has none. PURE.
+"""A buyer's answer → what it means, read with its ResponseMap (config/dialect_response.py states
+the rules), or with the native rules of DESIGN §8 when it has none. PURE.
 
 Strict like the native protocol: a status code never means acceptance, and an answer the map
 cannot place is never a bid and never a sale: a Failure whose detail quotes the start of the body
@@ -22,7 +22,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from pingtree.config.dialect import Locator, Matcher, ResponseMap
+from pingtree.config.dialect_response import Locator, Matcher, ResponseMap
 from pingtree.core import jsonenc
 from pingtree.core.codec.locate import as_text, find, strip_namespaces
 from pingtree.core.codec.native import (

@@ -1,6 +1,6 @@
 """The shared delivery queue and sales ledger on Redis: any router may deliver any job, and the
-jobs of a router that died are taken over by another. DeliveryQueue's contract (queue.py) is kept
-by the scripts in redis_queue_scripts.py, one per change:
+jobs of a router that died are taken over by another. DeliveryQueue's contract (base.py) is kept
+by the scripts in redis_scripts.py, one per change:
 
 - **Waiting.** Every job enqueued goes to `delayed` (a sorted set by due time), even one due at
   once, since only `claim` knows `now`. `claim` moves those now due (at most _PROMOTE_BATCH at a
@@ -24,14 +24,12 @@ by the scripts in redis_queue_scripts.py, one per change:
   per buyer, on their own hash tag: one row per (lead, buyer), the first recorded kept.
 
 **Keys** are `<prefix>:{q}:...` for the queue and `<prefix>:{s}:...` for the ledger, all built by
-`QueueKeys`. One hash tag puts the whole queue on one Cluster node: every script may touch any
-destination's keys (a claim hands out jobs of many), and deliveries are a few per sale, far fewer
-calls than the auctions' caps and dedup, which do spread over the cluster. Nothing here has a TTL:
-a job is kept until it is settled and purged; the ledger has no retention yet.
+`QueueKeys` (store/redis_keys.py, which says why the whole queue has one hash tag). Nothing here
+has a TTL: a job is kept until it is settled and purged; the ledger has no retention yet.
 
 **Durability** is Redis's: an enqueue is in Redis when it returns; kept on a crash of Redis as far
-as its AOF (`appendfsync`) and replicas keep it. **Failure:** as RedisStore (redis.py), every
-error is StoreUnavailable, fast: no retries, short timeouts, a bounded blocking pool.
+as its AOF (`appendfsync`) and replicas keep it. **Failure:** as RedisStore's, every error is
+StoreUnavailable, fast: no retries, short timeouts, a bounded blocking pool (store/redis_client.py).
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ import math
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -50,55 +47,12 @@ from pingtree.core.errors import StoreUnavailable
 from pingtree.store.queue import redis_scripts as lua
 from pingtree.store.queue.base import Job, JobState, SaleRow, Settlement
 from pingtree.store.queue.settle import decode_pairs, encode_pairs, one_line, settled
-from pingtree.store.state.redis import _unavailable, client_for
+from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
+from pingtree.store.redis_keys import QueueKeys
 
 _PROMOTE_BATCH = 1000  # delayed jobs moved per claim: bounds one script's time after an outage
 _PURGE_BATCH = 500
 _SALES_PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class QueueKeys:
-    """Every Redis key of the delivery queue and sales ledger, and the one place that knows their
-    layout. The scripts build job, ready and listing keys from the prefixes given here."""
-
-    prefix: str = "pingtree"
-
-    def __post_init__(self) -> None:
-        if "{" in self.prefix or "}" in self.prefix:
-            raise ValueError("the key prefix must not contain braces: they are the hash tags")
-
-    @property
-    def _queue(self) -> str:
-        return f"{self.prefix}:{{q}}"
-
-    def script_keys(self) -> list[str]:
-        """KEYS[1..6] of every queue script: stream, delayed, turns, leases, finished, seq."""
-        names = ("stream", "delayed", "turns", "leases", "finished", "seq")
-        return [f"{self._queue}:{name}" for name in names]
-
-    def script_args(self, group: str) -> list[str]:
-        """ARGV[1..4] of every queue script: the group, then the prefixes of job hashes, ready
-        sets and listings."""
-        return [group, self.job(""), self.ready(""), f"{self._queue}:jobs:"]
-
-    def job(self, job_id: str) -> str:
-        return f"{self._queue}:job:{job_id}"
-
-    def ready(self, key: str) -> str:
-        return f"{self._queue}:ready:{key}"
-
-    def listing(self, state: JobState | None, key: str | None) -> str:
-        """Jobs in `state` ('any' for all), of one destination or all; the scripts' `index`."""
-        name = f"{self._queue}:jobs:{state or 'any'}"
-        return name if key is None else f"{name}:{key}"
-
-    def sales_rows(self) -> str:
-        return f"{self.prefix}:{{s}}:sales:rows"
-
-    def sales(self, buyer_id: str | None) -> str:
-        name = f"{self.prefix}:{{s}}:sales"
-        return name if buyer_id is None else f"{name}:buyer:{buyer_id}"
 
 
 class RedisQueue:
@@ -156,7 +110,7 @@ class RedisQueue:
     def _io(self) -> Iterator[None]:
         if self._closed:
             raise StoreUnavailable("the delivery queue is closed")
-        with _unavailable():
+        with redis_errors_as_unavailable():
             yield
 
     async def _run(
@@ -308,7 +262,7 @@ def _job_fields(job: Job) -> dict[str, str | bytes]:
 
 
 def _flat(fields: dict[bytes | str, bytes | str]) -> list[bytes]:
-    return [_raw(item) for pair in fields.items() for item in pair]
+    return [as_bytes(item) for pair in fields.items() for item in pair]
 
 
 def _job(flat: list[bytes]) -> Job:
@@ -341,11 +295,5 @@ def _job(flat: list[bytes]) -> Job:
     )
 
 
-def _raw(value: object) -> bytes:
-    # The client answers bytes (decode_responses is off); redis-py's types also allow str.
-    assert isinstance(value, bytes), type(value)
-    return value
-
-
 def _text(value: object) -> str:
-    return _raw(value).decode()
+    return as_bytes(value).decode()

@@ -1,4 +1,4 @@
-"""The Lua scripts of the Redis delivery queue (redis_queue.py): every change is one script, atomic
+"""The Lua scripts of the Redis delivery queue (redis.py): every change is one script, atomic
 across every router that shares the server.
 
 Every queue script starts with the same KEYS and ARGV (`QueueKeys.script_keys`, `script_args`):

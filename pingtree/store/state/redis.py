@@ -1,16 +1,14 @@
 """The Redis store: state shared by every router process that points at one Redis (DESIGN §11).
 
-Semantics are MemoryStore's exactly; the contract suite (tests/test_store.py) runs on both.
+Semantics are MemoryStore's exactly; the contract suite (tests/store/test_store.py) runs on both.
 
 - **Atomic.** Every change that takes more than one command is one Lua script
   (redis_scripts.py), registered once and run by EVALSHA; single commands (confirm, reads) need
   none. The circuit breaker too is a script: breaker.py's state machine written again in Lua,
   because an optimistic WATCH/MULTI around the Python functions retries quadratically when many
   auctions record on one buyer at once; the tests hold the two to the same answers.
-- **Keys.** Built only by `Keys`: `<prefix>:{<tag>}:<what>`. The hash tag groups what one script
-  touches into one Redis Cluster slot: `{b:<buyer>}` for a buyer's cap counters, dedup claims,
-  held reservations and breaker; `{i:<seller>:<key>}` for an idempotency record; `{o:<lead>}` for
-  a lead's outcome, journal and journal seal.
+- **Keys.** Built only by `StateKeys` (store/redis_keys.py), hash-tagged so that what one script
+  touches is in one Redis Cluster slot: a buyer's, an idempotency record's, a lead's.
 - **Time.** The injected clock's `now` (ms) goes to every script, which decides expiry itself;
   every key also gets a relative PEXPIRE of the same length (never an absolute time: the injected
   clock need not be Redis's), so Redis drops everything on its own. Bounded by TTLs and the
@@ -19,13 +17,10 @@ Semantics are MemoryStore's exactly; the contract suite (tests/test_store.py) ru
 - **Money.** A day's spend is integer cents (HINCRBY). Prices and budgets are already cents
   (codec.py, config's Money); a fraction of a cent would round a price up and a budget down, so a
   budget is never overspent.
-- **Failure.** Every redis-py error stops here as StoreUnavailable (503, Retry-After). Short socket
-  timeouts and no retries (redis-py's default is ten, with backoff, and would run a script twice
-  when only its answer was lost) make a dead Redis fail in milliseconds; a hung one fails within
-  the socket timeout (plus the pool's wait, when every connection is stuck on it). The timeouts
-  are 0.5 s, not less: their timers run on the router's event loop, which a burst on a small box
-  can make late by a few hundred ms, and a reply that arrived in time would count as a timeout.
-  A timeout is marked `slow` (store/guard.py tells a busy store from a hung one).
+- **Failure.** Every redis-py error is StoreUnavailable (503, Retry-After), fast: no retries, short
+  timeouts, a bounded blocking pool (store/redis_client.py says why). The timeouts are 0.5 s, not
+  less: their timers run on the router's event loop, which a burst on a small box can make late
+  by a few hundred ms, and a reply that arrived in time would count as a timeout.
 """
 
 from __future__ import annotations
@@ -34,21 +29,17 @@ import asyncio
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio import Redis
 
 from pingtree.config import BreakerPolicy, Retention
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
+from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
+from pingtree.store.redis_keys import StateKeys
 from pingtree.store.state import redis_scripts as lua
 from pingtree.store.state.base import (
     AnswerWrite,
@@ -76,116 +67,12 @@ _MAX_CENTS = 10**14
 _POLL_FIRST_S, _POLL_MAX_S = 0.02, 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class Keys:
-    """Every Redis key of the store, and the one place that knows their layout."""
-
-    prefix: str = "pingtree"
-
-    def __post_init__(self) -> None:
-        if "{" in self.prefix or "}" in self.prefix:
-            raise ValueError("the key prefix must not contain braces: they are the hash tags")
-
-    def idempotency(self, seller_id: str, key: str) -> str:
-        # Seller ids have no ':', so seller and key never run into each other.
-        return f"{self.prefix}:{{i:{seller_id}:{key}}}:idempotency"
-
-    def _buyer(self, buyer_id: str) -> str:
-        return f"{self.prefix}:{{b:{buyer_id}}}"
-
-    def hour(self, buyer_id: str, window: str) -> str:
-        return f"{self._buyer(buyer_id)}:hour:{window}"
-
-    def day(self, buyer_id: str, window: str) -> str:
-        return f"{self._buyer(buyer_id)}:day:{window}"
-
-    def held(self, buyer_id: str, lead_id: str) -> str:
-        return f"{self._buyer(buyer_id)}:held:{lead_id}"
-
-    def dedup(self, buyer_id: str, dedup_key: str) -> str:
-        return f"{self._buyer(buyer_id)}:dedup:{dedup_key}"
-
-    def breaker(self, buyer_id: str) -> str:
-        return f"{self._buyer(buyer_id)}:breaker"
-
-    def outcome(self, lead_id: str) -> str:
-        return f"{self.prefix}:{{o:{lead_id}}}:outcome"
-
-    def journal(self, lead_id: str) -> str:
-        return f"{self.prefix}:{{o:{lead_id}}}:journal"
-
-    def seal(self, lead_id: str) -> str:
-        return f"{self.prefix}:{{o:{lead_id}}}:sealed"
-
-    def cap_keys(self, request: CapRequest) -> list[str]:
-        """The keys of one sale, in the order the cap scripts take them."""
-        buyer = request.buyer_id
-        return [
-            self.hour(buyer, request.windows.hour),
-            self.day(buyer, request.windows.day),
-            self.held(buyer, request.lead_id),
-            *(self.dedup(buyer, k) for k in request.dedup_keys),
-        ]
-
-
 def _cents(amount: Decimal, rounding: str = ROUND_CEILING) -> int:
     return min(int(amount.scaleb(2).to_integral_value(rounding)), _MAX_CENTS)
 
 
 def _ms(seconds: float) -> int:
     return math.ceil(seconds * 1000)
-
-
-@contextmanager
-def _unavailable() -> Iterator[None]:
-    """redis-py's errors stop here. The detail names the error's kind only: no URL, no secret."""
-    try:
-        yield
-    except (RedisError, OSError) as error:
-        # A timeout, or no free connection in time (the pool's wait timed out), may only mean
-        # a busy moment; refused, reset or closed means the server is gone (store/guard.py).
-        slow = isinstance(error, RedisTimeoutError | TimeoutError) or isinstance(
-            error.__cause__, TimeoutError
-        )
-        raise StoreUnavailable(
-            f"the store did not answer ({type(error).__name__}); "
-            f"retry after {StoreUnavailable.retry_after_s} s",
-            slow=slow,
-        ) from error
-
-
-def client_for(
-    url_or_client: str | Redis,
-    user: str,
-    *,
-    connect_timeout_s: float,
-    timeout_s: float,
-    max_connections: int,
-    pool_timeout_s: float,
-) -> Redis:
-    """The client a Redis-backed part of pingtree uses: the caller's, or one on its own pool."""
-    if isinstance(url_or_client, str):
-        # A blocking pool: a burst of calls beyond `max_connections` waits (up to pool_timeout_s)
-        # for a connection, where redis-py's default pool fails them at once. A few dozen
-        # connections keep a single-threaded Redis as busy as hundreds would.
-        pool = BlockingConnectionPool.from_url(
-            url_or_client,
-            max_connections=max_connections,
-            timeout=pool_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            socket_timeout=timeout_s,
-            # No retries: a script whose answer was lost may have run, and must not run twice.
-            # A connection the server closed is found and replaced when taken from the pool;
-            # redis-py 8 skips that check on RESP3 connections, hence RESP2.
-            retry=Retry(NoBackoff(), 0),
-            protocol=2,
-        )
-        client: Redis = Redis.from_pool(pool)
-    else:
-        client = url_or_client
-    if client.connection_pool.connection_kwargs.get("decode_responses"):
-        raise ValueError(f"{user} needs a client with decode_responses=False")
-    return client
 
 
 class RedisStore:
@@ -203,7 +90,7 @@ class RedisStore:
     ) -> None:
         """A URL (redis://, rediss://, unix://) or a client; the store owns and closes it. A client
         must answer bytes (decode_responses off): outcomes are stored encoded."""
-        self.keys = Keys(prefix)
+        self.keys = StateKeys(prefix)
         self._redis = client_for(
             url_or_client,
             "RedisStore",
@@ -259,7 +146,7 @@ class RedisStore:
         lease_ms = ttl_ms if lease_s is None else min(_ms(lease_s), ttl_ms)
         owner = lead_id or secrets.token_hex(8)
         args = (now, now + ttl_ms, max(ttl_ms, 1), key.fingerprint, owner, now + lease_ms)
-        with _unavailable():
+        with redis_errors_as_unavailable():
             answer = await self._claim(keys=[record], args=(*args, lead_id or ""))
         match answer:
             case [b"claimed"]:
@@ -283,12 +170,12 @@ class RedisStore:
         deadline = loop.time() + timeout_s
         pause = _POLL_FIRST_S
         while True:
-            with _unavailable():
+            with redis_errors_as_unavailable():
                 exp, holder, answer = await self._redis.hmget(record, ["exp", "owner", "answer"])
             if exp is None or int(exp) <= self._now_ms() or holder != owner:
                 return None
             if answer is not None:
-                return decode_outcome(_raw(answer))
+                return decode_outcome(as_bytes(answer))
             left = deadline - loop.time()
             if left <= 0:
                 return None
@@ -302,9 +189,9 @@ class RedisStore:
         summary = encode_outcome(outcome.summary())
         now, ttl_ms = self._now_ms(), self._idempotency_ttl_ms
         args = (now, summary, outcome.id, lead_id or "", key.fingerprint, now + ttl_ms, ttl_ms)
-        with _unavailable():
+        with redis_errors_as_unavailable():
             landed = await self._complete(keys=[record], args=args)
-        match _raw(landed):
+        match as_bytes(landed):
             case b"answered":
                 return "answered"
             case b"superseded":
@@ -317,7 +204,7 @@ class RedisStore:
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         record = self.keys.idempotency(key.seller_id, key.key)
-        with _unavailable():
+        with redis_errors_as_unavailable():
             await self._abandon(keys=[record], args=(self._now_ms(), lead_id or ""))
 
     # caps and dedup ---------------------------------------------------------------------------
@@ -335,9 +222,9 @@ class RedisStore:
 
     async def check(self, request: CapRequest) -> Refused | None:
         keys = self.keys.cap_keys(request)
-        with _unavailable():
+        with redis_errors_as_unavailable():
             reason = await self._check(keys=keys, args=self._cap_args(request, Decimal(0)))
-        return None if reason is None else Refused(_raw(reason).decode())
+        return None if reason is None else Refused(as_bytes(reason).decode())
 
     async def reserve(self, request: CapRequest) -> Reservation | Refused:
         args = self._cap_args(request, request.price)
@@ -350,20 +237,20 @@ class RedisStore:
             _HELD_TTL_MS,
             *(now + dedup_ttl_ms, dedup_ttl_ms),
         ]
-        with _unavailable():
+        with redis_errors_as_unavailable():
             answer = await self._reserve(keys=self.keys.cap_keys(request), args=args)
-        return Reservation(request) if answer == b"ok" else Refused(_raw(answer).decode())
+        return Reservation(request) if answer == b"ok" else Refused(as_bytes(answer).decode())
 
     async def release(self, reservation: Reservation) -> None:
         request = reservation.request
         args = (self._now_ms(), request.lead_id, -_cents(request.price))
-        with _unavailable():
+        with redis_errors_as_unavailable():
             await self._release(keys=self.keys.cap_keys(request), args=args)
 
     async def confirm(self, reservation: Reservation) -> None:
         # The reservation already counts; confirming only means it can no longer be released.
         request = reservation.request
-        with _unavailable():
+        with redis_errors_as_unavailable():
             await self._redis.delete(self.keys.held(request.buyer_id, request.lead_id))
 
     # journal and outcomes ---------------------------------------------------------------------
@@ -374,18 +261,18 @@ class RedisStore:
     async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
         now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
         args = (now, now + ttl_ms, ttl_ms, buyer_id)
-        with _unavailable():
+        with redis_errors_as_unavailable():
             written = await self._journal_post(keys=self._journal_keys(lead_id), args=args)
         return bool(written)
 
     async def journal(self, lead_id: str) -> tuple[str, ...]:
-        with _unavailable():
+        with redis_errors_as_unavailable():
             entries = await self._redis.lrange(self.keys.journal(lead_id), 0, -1)
         return self._posted(entries)
 
     async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
         now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
-        with _unavailable():
+        with redis_errors_as_unavailable():
             entries = await self._seal_journal(
                 keys=self._journal_keys(lead_id), args=(now, now + ttl_ms, ttl_ms)
             )
@@ -395,20 +282,20 @@ class RedisStore:
         """The buyers of a journal as LRANGE gives it (its expiry first), if it has not expired."""
         if not entries or int(entries[0]) <= self._now_ms():
             return ()
-        return tuple(_raw(buyer).decode() for buyer in entries[1:])
+        return tuple(as_bytes(buyer).decode() for buyer in entries[1:])
 
     async def record_outcome(self, outcome: Outcome) -> None:
         now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
         args = (now + ttl_ms, ttl_ms, encode_outcome(outcome))
-        with _unavailable():
+        with redis_errors_as_unavailable():
             await self._put_record(keys=[self.keys.outcome(outcome.id)], args=args)
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
-        with _unavailable():
+        with redis_errors_as_unavailable():
             exp, stored = await self._redis.hmget(self.keys.outcome(lead_id), ["exp", "value"])
         if exp is None or stored is None or int(exp) <= self._now_ms():
             return None
-        return decode_outcome(_raw(stored))
+        return decode_outcome(as_bytes(stored))
 
     # circuit breaker --------------------------------------------------------------------------
 
@@ -419,7 +306,7 @@ class RedisStore:
 
     async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool:
         key = self.keys.breaker(buyer_id)
-        with _unavailable():
+        with redis_errors_as_unavailable():
             admitted = await self._breaker_admit(keys=[key], args=self._breaker_args(policy))
         return bool(admitted)
 
@@ -427,18 +314,12 @@ class RedisStore:
         key = self.keys.breaker(buyer_id)
         args: list[int | str] = [*self._breaker_args(policy), int(ok), policy.window]
         args += [policy.min_calls, repr(policy.failure_ratio)]
-        with _unavailable():
+        with redis_errors_as_unavailable():
             await self._breaker_record(keys=[key], args=args)
 
     async def ping(self) -> None:
-        with _unavailable():
+        with redis_errors_as_unavailable():
             await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-def _raw(answer: bytes | str) -> bytes:
-    # The client answers bytes (decode_responses is off); redis-py's types also allow str.
-    assert isinstance(answer, bytes), type(answer)
-    return answer

@@ -7,7 +7,7 @@ Conventions every script keeps:
   is not Redis's (tests move it by days), so expiry is decided here, not by Redis; each key also has
   a relative PEXPIRE of the same length, so Redis drops it on its own too.
 - Every key a script touches is in KEYS (Redis Cluster routes by them) and all of them share one
-  hash tag (see `Keys` in redis.py).
+  hash tag (see `StateKeys` in store/redis_keys.py).
 - Money is integer cents: HINCRBY, never floats.
 """
 

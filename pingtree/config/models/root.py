@@ -1,0 +1,133 @@
+"""buyers.yaml as a whole: `Config`, made of its sections (`router:`, `sellers:`, `buyers:`,
+`verticals:`, each modelled in its own module), and the checks no one section can make alone:
+repeated ids and keys, unknown sellers, fixed prices the router would decline, what mappings may
+read (reads.py). The loader reports the checks across entries at their paths (`cross_errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from pingtree.config.checked import ConfigModel, Problem, across, parsed
+from pingtree.config.models.buyers import BuyerConfig
+from pingtree.config.models.router_settings import RouterSettings
+from pingtree.config.models.sellers import SellerConfig
+from pingtree.config.reads import mapping_errors
+from pingtree.config.types import FrozenMap
+from pingtree.config.verticals import VerticalSchema
+
+
+class Config(ConfigModel):
+    router: RouterSettings = RouterSettings()
+    pii_attributes: frozenset[str] = frozenset()
+    verticals: FrozenMap[str, VerticalSchema] = Field(default_factory=dict)
+    sellers: tuple[SellerConfig, ...] = Field(min_length=1)
+    buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
+
+    @field_validator("router", mode="before")
+    @classmethod
+    def _empty_router(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("verticals", mode="before")
+    @classmethod
+    def _vertical_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # compared as the lead's are: trimmed, lower-case
+            return {str(k).strip().lower(): v for k, v in value.items()}
+        return value
+
+    @across("buyers", "sellers", "pii_attributes", "verticals")
+    def _pings_without_pii(self) -> Iterator[Problem]:
+        yield from mapping_errors(self)
+
+    @across("router", "buyers", items_that_failed=True)
+    def _fixed_prices_can_win(self) -> Iterator[Problem]:
+        # A fixed price is an offer ranked like a bid (DESIGN §3): outside floor..max_bid every
+        # auction would decline it, so the buyer would never buy a lead.
+        floor, max_bid = self.router.floor, self.router.max_bid
+        for index, buyer in enumerate(self.buyers):
+            if not parsed(buyer, "pricing", "price"):
+                continue
+            price = buyer.price if buyer.pricing == "fixed" else None
+            if price is not None and price > max_bid:
+                yield (
+                    ("buyers", index, "price"),
+                    f"{price} is above router.max_bid ({max_bid}): every auction would decline "
+                    "it (above_max_bid), so this buyer could never buy a lead",
+                )
+            elif price is not None and 0 < price < floor:
+                yield (
+                    ("buyers", index, "price"),
+                    f"{price} is below router.floor ({floor}): every auction would decline it "
+                    "(below_floor), so this buyer could never buy a lead",
+                )
+
+    @across("sellers", "buyers")
+    def _unique(self) -> Iterator[Problem]:
+        # The loader reports these at their paths (with every other error); a Config built in
+        # code gets them here, from the same check.
+        sellers = [{"id": s.id, "api_key": s.api_key.get_secret_value()} for s in self.sellers]
+        buyers = [
+            {"id": b.id, "filters": {"sellers": sorted(b.filters.sellers or ())}}
+            for b in self.buyers
+        ]
+        errors = cross_errors({"sellers": sellers, "buyers": buyers})
+        if errors:
+            yield (), "; ".join(f"{path}: {message}" for path, message in errors)
+
+    def buyer_timezone(self, buyer: BuyerConfig) -> str:
+        return buyer.timezone or self.router.timezone
+
+    def pii_for(self, buyer: BuyerConfig, vertical: str | None = None) -> frozenset[str]:
+        """Attributes withheld from this buyer's pings: the operator's, the buyer's, and those the
+        vertical's schema marks `pii` (every vertical the buyer may buy when none is given)."""
+        pii = self.pii_attributes | buyer.pii_attributes
+        if vertical is not None:
+            schema = self.verticals.get(vertical)
+            return pii | schema.pii_attributes if schema else pii
+        for name, schema in self.verticals.items():
+            if buyer.verticals is None or name in buyer.verticals:
+                pii |= schema.pii_attributes
+        return pii
+
+
+def index_label(index: int, item: Any) -> str:
+    """`[2:lawfirm-a]` rather than `[2]`: the operator finds the buyer by its id."""
+    ident = item.get("id") if isinstance(item, dict) else None
+    return f"[{index}]" if ident is None else f"[{index}:{ident}]"
+
+
+def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Checks across entries (repeated ids and keys, unknown sellers), each at its own path and
+    all at once, even when other fields are invalid too."""
+    sellers = [s for s in raw.get("sellers") or () if isinstance(s, dict)]
+    buyers = [b for b in raw.get("buyers") or () if isinstance(b, dict)]
+    errors: list[tuple[str, str]] = []
+
+    def repeats(section: str, items: list[dict[str, Any]], key: str) -> None:
+        first: dict[Any, str] = {}
+        for index, item in enumerate(items):
+            value, where = item.get(key), f"{section}{index_label(index, item)}"
+            if not isinstance(value, str) or not value:
+                continue
+            if value in first:
+                shown = "the same api_key" if key == "api_key" else f"the same {key} {value!r}"
+                errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
+            else:
+                first[value] = where
+
+    repeats("sellers", sellers, "id")
+    repeats("sellers", sellers, "api_key")
+    repeats("buyers", buyers, "id")
+    known = {s.get("id") for s in sellers}
+    for index, buyer in enumerate(buyers):
+        filters = buyer.get("filters")
+        named = filters.get("sellers") if isinstance(filters, dict) else None
+        for seller_id in named if isinstance(named, list) else ():
+            if seller_id not in known:
+                where = f"buyers{index_label(index, buyer)}.filters.sellers"
+                errors.append((where, f"unknown seller {seller_id!r}"))
+    return errors

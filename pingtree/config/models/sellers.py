@@ -1,0 +1,77 @@
+"""`sellers:` in buyers.yaml: who may send leads (by API key), what each is paid, what it is told
+of a sale and where (its postback), and how fast and how signed its leads must come."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from pingtree.config.checked import ConfigModel, Problem, across
+from pingtree.config.dialect import Signing
+from pingtree.config.models.endpoints import Destination
+from pingtree.config.types import Money
+from pingtree.config.verticals import vertical_names
+
+
+class RateLimit(ConfigModel):
+    """A token bucket per seller and router process: `per_second` leads on average, `burst` at
+    once (default: one second's worth). Past it, 429 with Retry-After."""
+
+    per_second: float = Field(gt=0, le=1_000_000)
+    burst: int | None = Field(None, ge=1, le=1_000_000)
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else max(1, math.ceil(self.per_second))
+
+
+class SellerConfig(ConfigModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    api_key: SecretStr
+    revshare: Decimal | None = Field(None, ge=0, le=1)
+    payout: Money | None = None
+    verticals: tuple[str, ...] | None = None
+
+    _verticals = field_validator("verticals", mode="before")(lambda v: vertical_names(v))
+    reveal: tuple[Literal["buyer", "price"], ...] = ()
+    # Told of each sale (DESIGN §5's seller view, signed when `sign` is set); `postback_url: X`
+    # is short for `postback: {url: X}`.
+    postback: Destination | None = None
+    # Off unless set: leads over this rate get 429 (see RateLimit).
+    rate_limit: RateLimit | None = None
+    # Set: every lead must carry a valid Standard Webhooks signature over its exact body.
+    signing: Signing | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _postback_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "postback_url" in value:
+            value = dict(value)
+            url = value.pop("postback_url")
+            if "postback" in value:
+                raise ValueError("give postback_url or postback, not both")
+            if url is not None:
+                value["postback"] = {"id": "postback", "url": url}
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("api_key must be at least 8 characters")
+        return value
+
+    @across("revshare", "payout")
+    def _one_payout_rule(self) -> Iterator[Problem]:
+        if self.revshare is not None and self.payout is not None:
+            yield (), "give revshare or payout, not both"
+
+    @property
+    def effective_revshare(self) -> Decimal:
+        """With neither rule set the seller is paid the full price: the operator keeps nothing
+        unless the config says so, rather than silently taking a cut."""
+        return Decimal(1) if self.revshare is None else self.revshare
