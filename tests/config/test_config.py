@@ -842,6 +842,34 @@ def test_validate_a_bad_file_prints_every_error_with_its_path(tmp_path: Path) ->
     assert_no_secret(result.stdout + result.stderr)
 
 
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda raw: raw["sellers"][0].update(id=["acme-media"]), "sellers[0:['acme-media']].id"),
+        (lambda raw: raw["sellers"][0].update(id={"a": 1}), "sellers[0:{'a': 1}].id"),
+        (lambda raw: raw["buyers"][0].update(id=["a"]), "buyers[0:['a']].id"),
+        (
+            lambda raw: raw["buyers"][0]["filters"].update(sellers=[["acme-media"]]),
+            f"{LAWFIRM}.filters.sellers[0]",
+        ),
+    ],
+    ids=["seller-id-list", "seller-id-map", "buyer-id-list", "filter-seller-list"],
+)
+def test_validate_an_id_that_is_not_text_is_an_error_not_a_crash(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], where: str
+) -> None:
+    """An id written as a list or a mapping crashed validate with a traceback (the checks across
+    entries hashed it) and loaded nothing; it is an error at its path like any other."""
+    raw = design_raw()
+    mutate(raw)
+    path = tmp_path / "buyers.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = validate(path, SECRETS)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"  {where}: " in result.stderr, result.stderr
+
+
 def test_validate_an_error_about_a_secret_does_not_print_it(tmp_path: Path) -> None:
     raw = design_raw()
     raw["sellers"][1]["api_key"] = "${ACME_MEDIA_KEY}"  # two sellers with one key

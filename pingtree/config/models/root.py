@@ -122,12 +122,14 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
     repeats("sellers", sellers, "id")
     repeats("sellers", sellers, "api_key")
     repeats("buyers", buyers, "id")
-    known = {s.get("id") for s in sellers}
+    # Only text can be an id: a list or a mapping where one belongs is reported by the models at
+    # its own path, and must not stop these checks (it is not hashable).
+    known = {s["id"] for s in sellers if isinstance(s.get("id"), str)}
     for index, buyer in enumerate(buyers):
         filters = buyer.get("filters")
         named = filters.get("sellers") if isinstance(filters, dict) else None
         for seller_id in named if isinstance(named, list) else ():
-            if seller_id not in known:
+            if isinstance(seller_id, str) and seller_id not in known:
                 where = f"buyers{index_label(index, buyer)}.filters.sellers"
                 errors.append((where, f"unknown seller {seller_id!r}"))
     return errors
