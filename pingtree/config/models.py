@@ -13,7 +13,6 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -36,6 +35,7 @@ from pingtree.config.dialect import (
 )
 from pingtree.config.reads import check_ping_pii_opt_ins, mapping_errors
 from pingtree.config.types import FrozenMap
+from pingtree.config.urls import masked_url as masked_url  # re-exported (config/__init__.py)
 from pingtree.config.verticals import VerticalSchema
 from pingtree.core.us_states import state_code
 
@@ -384,16 +384,6 @@ def _as_text(value: Any) -> str:
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _RESERVED_HEADERS = frozenset({"content-length", "host", "transfer-encoding", "connection"})
-
-
-def masked_url(url: str) -> str:
-    """The URL without credentials: user:password and the query string become ***."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"***@{host}" if parts.username or parts.password else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
 
 
 class Range(_Frozen):
