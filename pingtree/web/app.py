@@ -80,6 +80,8 @@ def create_app(
     queue: DeliveryQueue | None = None,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
+    """The router's app, its routes mounted; its parts open when it starts (runner.setup()) and
+    close when it is cleaned up (runner.cleanup()), even after a failed start."""
     # The body limit is enforced by read_body with a JSON 413; aiohttp's own cap sits above it.
     # HANDLER_ARGS: bodies reach read_body as sent, which inflates them itself (lead_body.py).
     app = web.Application(
