@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from pingtree.config import Config, parse_config
-from pingtree.web.sellers import create_app
+from pingtree.web.app import ServeOptions, create_app
 from tests.buyers import BuyerServer
 from tests.redis_server import redis_server as redis_server
 from tests.redis_server import redis_url as redis_url
@@ -146,6 +146,7 @@ async def start_router(serve_app: ServeApp) -> StartRouter:
     closed at the end. With `config_path`, POST /admin/reload re-reads that file."""
 
     async def start(config: Config, *, config_path: Path | None = None) -> RouterClient:
-        return RouterClient(*await serve_app(create_app(config, config_path=config_path)))
+        app = create_app(config, ServeOptions(config_path=config_path))
+        return RouterClient(*await serve_app(app))
 
     return start

@@ -27,7 +27,7 @@ from pingtree.core.errors import PingtreeError
 from pingtree.core.lead import Lead, apply_schema, parse_lead
 from pingtree.core.outcome import Auction
 from pingtree.core.ranking import Offer
-from pingtree.transport.client import Call, HttpTransport, Request, call
+from pingtree.transport.client import Call, Request, Transport, call
 
 _SHOWN_BODY = 4000
 _MASKED_HEADERS = ("authorization", "webhook-signature")
@@ -155,14 +155,15 @@ async def try_buyer(
     send: bool,
     mask: Callable[[str], str],
     out: TextIO,
+    transport: Transport,
 ) -> int:
-    """Show (and with `send`, make) the ping and the post; 0 when the buyer would buy."""
+    """Show (and with `send`, make through `transport`, closed when done) the ping and the post;
+    0 when the buyer would buy."""
     tree = Tree(config)
     now = asyncio.get_running_loop().time()
     seller = config.sellers[0]
     auction = Auction.open(tree, seller, lead, now)
     wire = Wire(auction)
-    transport = HttpTransport()
     max_bytes = config.router.max_response_kb * 1024
     try:
         offer = Offer(buyer.id, buyer.price or config.router.floor, buyer.priority, 0, 0)

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-# `serve --redis-url` defaults to it (cli.py), and workers get the URL through it.
+# `serve --redis-url` defaults to it (serve.py), and workers get the URL through it.
 REDIS_URL_VARIABLE = "PINGTREE_REDIS_URL"
 # Workers stopping get this long to finish the auctions under way, then SIGKILL.
 _STOP_GRACE_S = 30.0

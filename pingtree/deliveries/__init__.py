@@ -7,8 +7,10 @@ CSV mirror.
     worker.py    the background task: claim, sign, send, settle, purge
     exports.py   the ledger's row of a sale, the CSV mirror, CSV for downloads
     service.py   `Deliveries`: what the router and the app hold (and how they are wired)
-    admin.py     /admin/deliveries… and /admin/exports/leads.csv; openapi.py their entries
-    cli.py       pingtree deliveries list|show|retry|replay
+
+Elsewhere: web/deliveries_admin.py serves /admin/deliveries… and /admin/exports/leads.csv
+(web/deliveries_openapi.py their entries), cli/deliveries.py is `pingtree deliveries
+list|show|retry|replay`, and web/app.py builds `Deliveries` and its queue.
 
 The queue itself (durable storage, leases, ordering) is store/queue.py's DeliveryQueue.
 """

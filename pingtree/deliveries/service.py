@@ -3,10 +3,9 @@ is handed to `sold()`, which makes it durable (jobs enqueued, then the ledger ro
 is on; the CSV mirror line is best effort) before the router records the outcome and answers the
 seller (router.py, `_deliver`); the worker it owns delivers the jobs in the background.
 
-Wired in by api.py's `create_app` (the queue: SQLite on `router.state_file` or in memory, Redis
-when cli.py passes one; this object; its admin routes from admin.py; started after the transport,
-stopped before it), cli.py (`pingtree deliveries list|show|retry|replay`) and openapi.py (the
-admin routes' schemas).
+Built by web/app.py, the wiring (the queue: SQLite on the state file or in memory, or Redis
+with `serve --redis-url`; this object; its worker started after the transport, stopped before
+it); its admin routes are web/deliveries_admin.py's, `pingtree deliveries …` cli/deliveries.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pingtree.config import Config, load_config
 from pingtree.demo.leads import DemoLead, demo_leads
 from pingtree.demo.report import render, summarize
 from pingtree.sim import create_sim_app, load_sim
-from pingtree.web.sellers import create_app
+from pingtree.web.app import create_app
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,11 @@ class CannotListen(Exception):
 
 async def _serve(app: web.Application, host: str, port: int, flag: str) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except BaseException:
+        await runner.cleanup()  # a part that failed to start: close the ones started before it
+        raise
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:

@@ -1,6 +1,6 @@
 """The operator's routes for deliveries and exports, all behind the admin token (DESIGN §6).
-`add_routes(app)` mounts them on the app that holds `Deliveries` under `DELIVERIES`; their
-OpenAPI entries are in deliveries/openapi.py.
+`add_routes(app)` mounts them on the app that holds `Deliveries` under `keys.DELIVERIES`; their
+OpenAPI entries are in deliveries_openapi.py.
 
     GET  /admin/deliveries?state=&destination=&limit=   newest first
     GET  /admin/deliveries/{id}                         one job, with its attempts
@@ -24,23 +24,23 @@ from typing import Any
 
 from aiohttp import web
 
+from pingtree.config import masked_url
 from pingtree.config.dialect import secret_header
-from pingtree.config.models import masked_url
-from pingtree.core import jsonenc
 from pingtree.core.errors import BadRequest, NotFound, PingtreeError
 from pingtree.deliveries.exports import csv_chunks
 from pingtree.deliveries.jobs import iso_time
 from pingtree.deliveries.service import Deliveries
 from pingtree.store.queue.base import Job, JobState
-from pingtree.web.deliveries_openapi import _STATES, MAX_LIMIT
+from pingtree.web.auth import authenticate_operator
+from pingtree.web.deliveries_openapi import JOB_STATES, MAX_LIMIT
+from pingtree.web.keys import DELIVERIES
+from pingtree.web.responses import json_response
 
 
 class LedgerOff(PingtreeError):
     status = 409
     code = "ledger_off"
 
-
-DELIVERIES = web.AppKey("deliveries", Deliveries)
 
 MAX_EXPORT_DAYS = 366
 _BUYER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -51,17 +51,6 @@ class NotNow(PingtreeError):
 
     status = 409
     code = "conflict"
-
-
-def _authenticate(request: web.Request) -> None:
-    # Imported here: api.py imports this module to mount the routes.
-    from pingtree.web.sellers import authenticate_operator
-
-    authenticate_operator(request)
-
-
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(body=jsonenc.dumps(payload), status=status, content_type="application/json")
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -99,8 +88,8 @@ def _limit(text: str | None) -> int:
 def _state(text: str | None) -> JobState | None:
     if text is None or text == "":
         return None
-    if text not in _STATES:
-        raise BadRequest("bad state", fields={"state": f"one of {', '.join(_STATES)}"})
+    if text not in JOB_STATES:
+        raise BadRequest("bad state", fields={"state": f"one of {', '.join(JOB_STATES)}"})
     state: JobState = text  # type: ignore[assignment]  # checked just above
     return state
 
@@ -137,24 +126,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
     async def list_deliveries(request: web.Request) -> web.Response:
-        _authenticate(request)
+        authenticate_operator(request)
         query = request.query
         jobs = await request.app[key].queue.jobs(
             state=_state(query.get("state")),
             key=query.get("destination") or None,
             limit=_limit(query.get("limit")),
         )
-        return _json({"deliveries": [job_view(job) for job in jobs]})
+        return json_response({"deliveries": [job_view(job) for job in jobs]})
 
     async def show(request: web.Request) -> web.Response:
-        _authenticate(request)
+        authenticate_operator(request)
         job = await request.app[key].queue.get(request.match_info["id"])
         if job is None:
             raise NotFound("no such delivery (or it was purged)")
-        return _json(job_view(job))
+        return json_response(job_view(job))
 
     async def act(request: web.Request, action: str) -> web.Response:
-        _authenticate(request)
+        authenticate_operator(request)
         deliveries, job_id = request.app[key], request.match_info["id"]
         job = await deliveries.queue.get(job_id)
         if job is None:
@@ -166,7 +155,7 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
             wanted = "waiting" if action == "retry" else "dead or disabled"
             raise NotNow(f"this delivery is {job.state}: {action} applies to {wanted} ones")
         after = await deliveries.queue.get(job_id)
-        return _json(job_view(after or job))
+        return json_response(job_view(after or job))
 
     async def retry(request: web.Request) -> web.Response:
         return await act(request, "retry")
@@ -175,7 +164,7 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
         return await act(request, "replay")
 
     async def export(request: web.Request) -> web.StreamResponse:
-        _authenticate(request)
+        authenticate_operator(request)
         deliveries = request.app[key]
         if deliveries.ledger_s is None:
             raise LedgerOff("the sales ledger is off: set router.deliveries.ledger_days")
@@ -219,7 +208,6 @@ def add_routes(
 
 
 __all__ = [
-    "DELIVERIES",
     "MAX_EXPORT_DAYS",
     "MAX_LIMIT",
     "add_routes",

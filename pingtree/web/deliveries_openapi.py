@@ -1,4 +1,4 @@
-"""The OpenAPI entries of the delivery and export routes (admin.py), to merge into the
+"""The OpenAPI entries of the delivery and export routes (deliveries_admin.py), to merge into the
 document of pingtree/web/openapi.py: `openapi_paths()` into `paths`, `openapi_schemas()` into
 `components.schemas`. They refer to its `Error` schema and `AdminBearer` scheme.
 """
@@ -10,7 +10,7 @@ from typing import Any, get_args
 from pingtree.store.queue.base import JobState
 
 MAX_LIMIT = 1000  # the most jobs GET /admin/deliveries lists at once
-_STATES: tuple[str, ...] = get_args(JobState)
+JOB_STATES: tuple[str, ...] = get_args(JobState)
 
 _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _ADMIN: list[dict[str, list[str]]] = [{"AdminBearer": []}]
@@ -24,7 +24,7 @@ _DELIVERY_FIELDS: dict[str, Any] = {
     "owner": {"type": "string", "examples": ["buyer:lawfirm-a", "seller:acme"]},
     "destination": {"type": "string", "examples": ["crm", "postback"]},
     "key": {"type": "string", "examples": ["buyer:lawfirm-a/crm"]},
-    "state": {"type": "string", "enum": list(_STATES)},
+    "state": {"type": "string", "enum": list(JOB_STATES)},
     "target": {"type": "string", "enum": ["primary", "failover"]},
     "attempt": {"type": "integer", "minimum": 0},
     "created_at": {"type": "string", "format": "date-time"},
@@ -96,7 +96,7 @@ def openapi_paths() -> dict[str, Any]:
                         "name": "state",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "string", "enum": list(_STATES)},
+                        "schema": {"type": "string", "enum": list(JOB_STATES)},
                     },
                     {
                         "name": "destination",
@@ -215,4 +215,4 @@ def openapi_paths() -> dict[str, Any]:
     }
 
 
-__all__ = ["MAX_LIMIT", "openapi_paths", "openapi_schemas"]
+__all__ = ["JOB_STATES", "MAX_LIMIT", "openapi_paths", "openapi_schemas"]

@@ -141,14 +141,16 @@ def run(
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, as `web.run_app` does (keep-alive 75 s, no access
     log, 60 s for the requests under way to finish), through `PingtreeRunner`. OSError when the
-    port cannot be bound."""
+    port cannot be bound; whatever a part of the app raised when it could not start (the state
+    file's StoreUnavailable...), once the parts started before it are closed."""
 
     async def serve() -> None:
         runner = PingtreeRunner(
             app, handle_signals=True, access_log=None, keepalive_timeout=75.0, shutdown_timeout=60.0
         )
-        await runner.setup()
         try:
+            # A part that fails to start raises here; cleanup closes the ones started before it.
+            await runner.setup()
             site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
             await site.start()
             print(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pingtree.web.sellers import METRICS
+from pingtree.web.keys import METRICS
 from tests.buyers import BuyerServer
 from tests.conftest import RouterClient, make_buyer, make_config, sample
 

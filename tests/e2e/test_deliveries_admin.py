@@ -1,5 +1,5 @@
-"""The operator's delivery routes and `pingtree deliveries …`, against a real app (create_app with
-the routes mounted by add_routes, as api.py will) on a loopback port; the queue is the fake."""
+"""The operator's delivery routes and `pingtree deliveries …`, against a real app (create_app,
+which mounts them with add_routes) on a loopback port; the queue is the fake."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
+from aiohttp import web
 from openapi_spec_validator import validate
 
 from pingtree.cli.deliveries import TOKEN_ENV, add_commands
@@ -24,10 +25,11 @@ from pingtree.deliveries.service import Deliveries
 from pingtree.metrics import Metrics
 from pingtree.store.queue.base import DeadLetter, Delivered, RetryAt, SaleRow
 from pingtree.transport.client import HttpTransport
-from pingtree.web.deliveries_admin import DELIVERIES, add_routes, export_range
+from pingtree.web.app import create_app
+from pingtree.web.deliveries_admin import add_routes, export_range
 from pingtree.web.deliveries_openapi import openapi_paths, openapi_schemas
+from pingtree.web.keys import DELIVERIES
 from pingtree.web.openapi import openapi_document
-from pingtree.web.sellers import create_app
 from tests.conftest import ADMIN_TOKEN, ServeApp, make_buyer, make_config
 from tests.deliveries.test_deliveries_fake_queue import FakeQueue, make_job
 from tests.e2e.test_deliveries_worker import (
@@ -104,7 +106,13 @@ async def admin(serve_app: ServeApp) -> AsyncIterator[Admin]:
         consumer="admin-test",
         clock=lambda: NOW,
     )
-    app[DELIVERIES] = deliveries
+
+    async def the_tests_deliveries(app: web.Application) -> AsyncIterator[None]:
+        # Once the app's own parts have started: its routes read this one, on the fake queue.
+        app[DELIVERIES] = deliveries
+        yield
+
+    app.cleanup_ctx.append(the_tests_deliveries)
     add_routes(app)
     server, session = await serve_app(app)
     await seed(queue)

@@ -36,7 +36,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from pingtree.config import parse_config
-from pingtree.web.sellers import create_app
+from pingtree.web.app import create_app
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, ServeApp, config_dict, make_buyer
 from tests.e2e.router_processes import (

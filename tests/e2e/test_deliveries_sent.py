@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 import pytest
 
-from pingtree.web.sellers import create_app
+from pingtree.web.app import create_app
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, ServeApp, make_buyer, make_config, sample
 from tests.e2e.test_deliveries_worker import Receiver, destination

@@ -66,8 +66,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from pingtree.core.lead import KNOWN_FIELDS
+from pingtree.web.app import create_app
 from pingtree.web.openapi import openapi_document
-from pingtree.web.sellers import create_app
 from pingtree.web.serving import PingtreeRunner
 from tests.buyers import BuyerServer
 from tests.conftest import (

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import pytest
 from standardwebhooks import Webhook
 
-from pingtree.web.sellers import METRICS
+from pingtree.web.keys import METRICS
 from tests.buyers import BuyerServer
 from tests.conftest import OTHER_KEY, SELLER_KEY, RouterClient, make_buyer, make_config, sample
 

@@ -22,7 +22,7 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pingtree.cli.main import masked_url
+from pingtree.config.urls import masked_redis_url
 from tests.buyers import BuyerServer, BuyerThread
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, config_dict, make_buyer
 from tests.e2e.router_processes import (
@@ -302,7 +302,7 @@ def test_workers_need_redis_and_a_password_is_never_printed(tmp_path: Path) -> N
     ],
 )
 def test_a_redis_url_is_logged_masked(url: str, shown: str) -> None:
-    assert masked_url(url) == shown
+    assert masked_redis_url(url) == shown
 
 
 # a router SIGKILLed under load --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from pingtree.web.sellers import METRICS
+from pingtree.web.keys import METRICS
 from tests.buyers import BuyerServer
 from tests.conftest import RouterClient, make_buyer, make_config, sample
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pingtree.config import parse_config
-from pingtree.web.sellers import METRICS
+from pingtree.web.keys import METRICS
 from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,

@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from pingtree.web.sellers import STORE
+from pingtree.web.keys import STORE
 from tests.conftest import RouterClient, make_buyer, make_config, sample
 
 CONTAINERS = (dict, OrderedDict, list, tuple, set, frozenset)

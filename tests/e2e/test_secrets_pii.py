@@ -39,7 +39,8 @@ from aiohttp.test_utils import TestServer
 from standardwebhooks import Webhook
 
 import pingtree.config.tree
-import pingtree.web.sellers
+import pingtree.web.auth
+import pingtree.web.keys
 from pingtree.config import load_config
 from tests.buyers import BuyerServer
 from tests.conftest import RouterClient, sample
@@ -421,7 +422,7 @@ async def test_a_buyer_echoing_its_credentials_does_not_put_them_in_the_trace(
 async def test_seller_keys_are_looked_up_by_their_digest(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tree = run.router.app[pingtree.web.sellers.ROUTER].tree
+    tree = run.router.app[pingtree.web.keys.ROUTER].tree
     table = tree._sellers_by_key
     assert all(isinstance(k, bytes) and len(k) == 32 for k in table)  # SHA-256 digests
     assert table[hashlib.sha256(SELLER_KEY.encode()).digest()].id == "acme-media"
@@ -448,7 +449,7 @@ async def test_the_admin_token_is_compared_digest_to_digest(
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(pingtree.web.sellers.hmac, "compare_digest", recording)
+    monkeypatch.setattr(pingtree.web.auth.hmac, "compare_digest", recording)
     assert (await run.admin("/admin/leads/nope", token="adm_9Hq2ZxL7vB4nM0pX"))[0] == 401
     assert (await run.admin("/admin/leads/nope"))[0] == 404
     expected = hashlib.sha256(ADMIN_TOKEN.encode()).digest()

@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 from openapi_spec_validator import validate
 
+from pingtree.web.app import create_app
 from pingtree.web.openapi import openapi_document
-from pingtree.web.sellers import create_app
 from tests.conftest import ADMIN_TOKEN, make_buyer, make_config, sample
 
 

@@ -3,7 +3,7 @@
     router_settings.py  `router:`: an auction's budget and prices, retention, breaker, deliveries
     sellers.py          `sellers:`: keys, payouts, postbacks, rate limits, inbound signatures
     buyers.py           `buyers:`: tiers, filters, schedules, caps, pricing
-    endpoints.py        a buyer's ping and post, deliveries and postbacks; TLS; `masked_url`
+    endpoints.py        a buyer's ping and post, deliveries and postbacks; TLS
     root.py             `Config`, the whole file, and the checks across its sections
 
 A buyer's dialect is config/dialect.py's (and dialect_response.py's); vertical schemas are

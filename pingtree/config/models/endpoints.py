@@ -1,7 +1,7 @@
 """Where pingtree sends a request: a buyer's ping or post (`Endpoint`, in the native protocol or
 the buyer's dialect), a sold lead's delivery or a seller's postback (`Destination`, an Endpoint
 with retries), and how an https buyer's certificate is checked (`TLS`). A URL prints without its
-credentials (`masked_url`)."""
+credentials (`masked_url`, from config/urls.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import ssl
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -18,6 +17,7 @@ from pingtree.config.checked import ConfigModel, Loc, Problem, across
 from pingtree.config.dialect import Auth, FieldMap, MappedValue, Signing, TextOrMapped, yaml_text
 from pingtree.config.dialect_response import ResponseMap
 from pingtree.config.types import FrozenMap
+from pingtree.config.urls import masked_url as masked_url  # re-exported (models/__init__.py)
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -176,13 +176,3 @@ class Destination(Endpoint):
         if any(delay < 0 or delay > 7 * 86400 for delay in value):
             raise ValueError("each delay is 0 to 604800 seconds (7 days)")
         return value
-
-
-def masked_url(url: str) -> str:
-    """The URL without credentials: user:password and the query string become ***."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"***@{host}" if parts.username or parts.password else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))

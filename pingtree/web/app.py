@@ -1,0 +1,239 @@
+"""The one place a router is built (DESIGN §10, house rule 2): every part from the config and the
+serve options, each opened by its own aiohttp cleanup context and closed by it. They are appended
+in dependency order, each reading the parts before it from the app (keys.py):
+
+    state file → store → queue → loop lag → transport → router (with its deliveries and the
+    config reloader) → the deliveries' worker → the GC watcher
+
+aiohttp runs a context's cleanup only if its startup finished, in reverse order: a part that
+fails to start leaves the ones before it closed and none after it opened. Nothing opens before
+the app starts, so an app built and never started holds no file, thread or socket.
+
+Tests inject parts (`store`, `transport`, `queue`, `registry`); the app owns what it is given and
+closes it like its own. Nothing else in pingtree builds a store, a queue or a buyer client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from pingtree.auction.loop_lag import LoopLag
+from pingtree.auction.router import Router
+from pingtree.config import Config
+from pingtree.core.errors import StoreUnavailable
+from pingtree.deliveries.service import Deliveries, default_consumer
+from pingtree.metrics import Metrics
+from pingtree.store.queue.base import DeliveryQueue
+from pingtree.store.queue.redis import RedisQueue
+from pingtree.store.queue.sqlite import SqliteQueue
+from pingtree.store.sqlite_file import SqliteFile
+from pingtree.store.state.base import Store
+from pingtree.store.state.guard import GuardedStore
+from pingtree.store.state.memory import MemoryStore
+from pingtree.store.state.redis import RedisStore
+from pingtree.store.state.sqlite import SqliteStore
+from pingtree.transport.client import HttpTransport, Transport
+from pingtree.web import deliveries_admin, operators, sellers
+from pingtree.web.admission import InFlight, RateLimiter
+from pingtree.web.keys import (
+    DELIVERIES,
+    IN_FLIGHT,
+    METRICS,
+    QUEUE,
+    RATE_LIMITER,
+    RELOADER,
+    ROUTER,
+    STATE_FILE,
+    STORE,
+    TRANSPORT,
+)
+from pingtree.web.lead_body import HANDLER_ARGS
+from pingtree.web.reloading import ConfigReloader
+from pingtree.web.responses import errors_as_json
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What `pingtree serve` adds to the config: where state lives and who this process is."""
+
+    config_path: Path | None = None  # the file POST /admin/reload and SIGHUP re-read
+    state_file: str | None = None  # the embedded store's file (--state); default: the config's
+    redis_url: str | None = None  # state and deliveries shared with every router on this Redis
+    redis_prefix: str = "pingtree"
+    consumer: str | None = None  # this router's name on the queue's leases; default: host:pid
+    # A worker of `serve --workers N`: asks the supervisor to have the others reload too.
+    tell_other_workers: Callable[[], None] | None = None
+
+
+def create_app(
+    config: Config,
+    options: ServeOptions | None = None,
+    *,
+    store: Store | None = None,
+    transport: Transport | None = None,
+    queue: DeliveryQueue | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The router's app, its routes mounted; its parts open when it starts (runner.setup()) and
+    close when it is cleaned up (runner.cleanup()), even after a failed start."""
+    # The body limit is enforced by read_body with a JSON 413; aiohttp's own cap sits above it.
+    # HANDLER_ARGS: bodies reach read_body as sent, which inflates them itself (lead_body.py).
+    app = web.Application(
+        middlewares=[errors_as_json],
+        client_max_size=(config.router.max_body_kb + 64) * 1024,
+        handler_args=HANDLER_ARGS,
+    )
+    app[METRICS] = metrics = Metrics(registry)
+    app[IN_FLIGHT] = in_flight = InFlight()
+    app[RATE_LIMITER] = RateLimiter()
+    metrics.in_flight.set_function(lambda: float(in_flight.count))
+    parts = _Parts(config, options or ServeOptions(), metrics, store, transport, queue)
+    app.cleanup_ctx.extend(
+        [
+            parts.state_file,
+            parts.store,
+            parts.queue,
+            parts.loop_lag.running,
+            parts.transport,
+            parts.router,
+            parts.deliveries_worker,
+            parts.gc_watcher,
+        ]
+    )
+    sellers.add_routes(app)
+    operators.add_routes(app)
+    deliveries_admin.add_routes(app)
+    return app
+
+
+def buyer_transport() -> Transport:
+    """The client every call to a buyer or a CRM goes through (`pingtree try`'s too)."""
+    return HttpTransport()
+
+
+class _Parts:
+    """The cleanup contexts of one app, one per part; see the module's docstring for the order."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: ServeOptions,
+        metrics: Metrics,
+        store: Store | None,
+        transport: Transport | None,
+        queue: DeliveryQueue | None,
+    ) -> None:
+        self._config = config
+        self._options = options
+        self._metrics = metrics
+        self._given_store = store
+        self._given_transport = transport
+        self._given_queue = queue
+        # How late the event loop runs: a timeout then may be the router's, not the buyer's.
+        # Ticking from after the state file's blocking reads: those are start-up, not lag.
+        self.loop_lag = LoopLag(on_tick=metrics.loop_lag_seconds.observe)
+
+    async def state_file(self, app: web.Application) -> AsyncIterator[None]:
+        """The embedded store and queue share the state file: one SQLite file, one writer
+        thread. Without one they are in memory; with Redis, neither is embedded."""
+        path = self._options.state_file
+        if path is None:
+            path = self._config.router.state_file
+        embedded = self._given_store is None or self._given_queue is None
+        if not path or not embedded or self._options.redis_url is not None:
+            yield
+            return
+        app[STATE_FILE] = state = SqliteFile(path)
+        yield
+        await state.close()
+
+    async def store(self, app: web.Application) -> AsyncIterator[None]:
+        """Guarded: down after any StoreUnavailable, new leads refused at once until a probe
+        finds it back, and the writes that must reach it held until then (state/guard.py)."""
+        store = GuardedStore(self._given_store or self._new_store(app.get(STATE_FILE)))
+        self._metrics.store_up.set_function(lambda: float(store.up))
+        self._metrics.store_deferred_writes.set_function(lambda: float(store.deferred))
+        app[STORE] = store
+        yield
+        await store.close()
+
+    def _new_store(self, state: SqliteFile | None) -> Store:
+        retention = self._config.router.retention
+        if self._options.redis_url is not None:
+            return RedisStore(self._options.redis_url, retention, prefix=self._options.redis_prefix)
+        return SqliteStore(state, retention) if state is not None else MemoryStore(retention)
+
+    async def queue(self, app: web.Application) -> AsyncIterator[None]:
+        """Sold leads on their way to CRMs and postbacks: on the state file (in memory without
+        one), or shared on Redis."""
+        queue = self._given_queue or self._new_queue(app.get(STATE_FILE))
+        app[QUEUE] = queue
+        yield
+        await queue.close()
+
+    def _new_queue(self, state: SqliteFile | None) -> DeliveryQueue:
+        if self._options.redis_url is not None:
+            return RedisQueue(self._options.redis_url, prefix=self._options.redis_prefix)
+        return SqliteQueue(state or ":memory:")
+
+    async def transport(self, app: web.Application) -> AsyncIterator[None]:
+        transport = self._given_transport or buyer_transport()
+        await transport.start()
+        app[TRANSPORT] = transport
+        yield
+        await transport.close()
+
+    async def router(self, app: web.Application) -> AsyncIterator[None]:
+        """The router, the deliveries it hands sales to and the reloader that swaps its config.
+        Nothing of theirs to close here: the deliveries' worker is the next context's."""
+        config, metrics = self._config, self._metrics
+        deliveries = Deliveries(
+            app[QUEUE],
+            app[TRANSPORT],
+            metrics,
+            lambda: router.tree,
+            config.router.deliveries,
+            exports_dir=config.router.exports_dir,
+            consumer=self._options.consumer or default_consumer(),
+        )
+        router = Router(config, app[STORE], app[TRANSPORT], metrics, deliveries, self.loop_lag)
+        reloader = ConfigReloader(self._options.config_path, router, metrics)
+        reloader.tell_others = self._options.tell_other_workers
+        app[DELIVERIES] = deliveries
+        app[ROUTER] = router
+        app[RELOADER] = reloader
+        yield
+
+    async def deliveries_worker(self, app: web.Application) -> AsyncIterator[None]:
+        deliveries = app[DELIVERIES]
+        await deliveries.start()
+        yield
+        await deliveries.stop()  # before the transport closes: attempts in flight still use it
+
+    async def gc_watcher(self, app: web.Application) -> AsyncIterator[None]:
+        stop_watching = self._metrics.watch_gc()
+        yield
+        stop_watching()
+
+
+async def redis_problem(url: str, prefix: str) -> str | None:
+    """Why the store could not use Redis at `url` (a bad URL, no answer), its password masked; None
+    when it answered."""
+    try:
+        store = await RedisStore.connect(url, prefix=prefix)
+    except (StoreUnavailable, ValueError) as exc:
+        cause = exc.__cause__ or exc
+        said = f"{type(cause).__name__}: {cause}"
+        password = urlsplit(url).password
+        return said.replace(password, "***") if password else said
+    await store.close()
+    return None
+
+
+__all__ = ["ServeOptions", "buyer_transport", "create_app", "redis_problem"]

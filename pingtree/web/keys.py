@@ -1,0 +1,41 @@
+"""The app's typed state: one `AppKey` per part. The route modules read theirs from here; only the
+wiring (app.py) sets them, each once its part has started (a part's cleanup context reads the
+ones before it)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pingtree.auction.router import Router
+from pingtree.deliveries.service import Deliveries
+from pingtree.metrics import Metrics
+from pingtree.store.queue.base import DeliveryQueue
+from pingtree.store.sqlite_file import SqliteFile
+from pingtree.store.state.guard import GuardedStore
+from pingtree.transport.client import Transport
+from pingtree.web.admission import InFlight, RateLimiter
+from pingtree.web.reloading import ConfigReloader
+
+ROUTER = web.AppKey("router", Router)
+STATE_FILE = web.AppKey("state_file", SqliteFile)  # only with an embedded store or queue on disk
+STORE = web.AppKey("store", GuardedStore)
+QUEUE = web.AppKey("queue", DeliveryQueue)
+TRANSPORT = web.AppKey("transport", Transport)
+METRICS = web.AppKey("metrics", Metrics)
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+RELOADER = web.AppKey("reloader", ConfigReloader)
+DELIVERIES = web.AppKey("deliveries", Deliveries)
+
+__all__ = [
+    "DELIVERIES",
+    "IN_FLIGHT",
+    "METRICS",
+    "QUEUE",
+    "RATE_LIMITER",
+    "RELOADER",
+    "ROUTER",
+    "STATE_FILE",
+    "STORE",
+    "TRANSPORT",
+]
