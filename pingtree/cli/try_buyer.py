@@ -1,5 +1,7 @@
 """`pingtree try BUYER --config FILE --lead FILE [--send]`: what this buyer would be sent, byte
 for byte, before it goes live; with `--send`, its raw answers and what pingtree made of them.
+Built, sent and read as in an auction: by the wire (auction/wire.py) and the bidder's
+`send_ping`, `send_post` and `offer_for` (auction/bidder.py), without its breaker or trace.
 
 Secrets are masked in everything shown: every value that came from a `${NAME}` reference, the
 credentials of `auth` and URLs, signatures, and headers whose names say they hold a secret.
@@ -7,7 +9,6 @@ credentials of `auth` and URLs, signatures, and headers whose names say they hol
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import parse_qsl, urlsplit
 
-from pingtree.auction.wire import Target, Wire, read_ping, read_post
+from pingtree.auction.bidder import offer_for, send_ping, send_post
+from pingtree.auction.live import LiveAuction, loop_time
+from pingtree.auction.wire import Target, Wire
 from pingtree.config import BuyerConfig, Config, env_values, masked_url, read_yaml
 from pingtree.config.dialect import secret_header
 from pingtree.config.tree import Tree
@@ -25,9 +28,8 @@ from pingtree.core.codec.request import Placeholder
 from pingtree.core.codec.transforms import MappingError
 from pingtree.core.errors import PingtreeError
 from pingtree.core.lead import Lead, apply_schema, parse_lead
-from pingtree.core.outcome import Auction
 from pingtree.core.ranking import Offer
-from pingtree.transport.client import Call, HttpTransport, Request, call
+from pingtree.transport.client import Call, HttpTransport, Request
 
 _SHOWN_BODY = 4000
 _MASKED_HEADERS = ("authorization", "webhook-signature")
@@ -158,14 +160,18 @@ async def try_buyer(
 ) -> int:
     """Show (and with `send`, make) the ping and the post; 0 when the buyer would buy."""
     tree = Tree(config)
-    now = asyncio.get_running_loop().time()
-    seller = config.sellers[0]
-    auction = Auction.open(tree, seller, lead, now)
+    auction = LiveAuction.open(tree, config.sellers[0], lead, loop_time())
     wire = Wire(auction)
     transport = HttpTransport()
-    max_bytes = config.router.max_response_kb * 1024
+    max_bytes = tree.max_response
     try:
-        offer = Offer(buyer.id, buyer.price or config.router.floor, buyer.priority, 0, 0)
+        offer = Offer(
+            buyer_id=buyer.id,
+            price=buyer.price or config.router.floor,
+            priority=buyer.priority,
+            answered_ms=0,
+            order=0,
+        )
         if buyer.ping is not None:
             ping_id = ids.ping_id()
             built = wire.ping(buyer, ping_id)
@@ -174,33 +180,20 @@ async def try_buyer(
                 return 1
             show_request(out, f"ping to {buyer.id}", *built, mask)
             if send:
-                target, body = built
                 timeout = buyer.ping.timeout_ms / 1000
-                answered = await call(
-                    transport, target, body, timeout, max_bytes, tls=buyer.ping.tls
-                )
-                answer = read_ping(buyer, answered)
+                answered, answer = await send_ping(transport, buyer, built, timeout, max_bytes)
                 show_answer(out, answered, answer, mask)
                 if not isinstance(answer, Bid):
                     return 1
-                offer = Offer(
-                    buyer.id,
-                    answer.price,
-                    buyer.priority,
-                    0,
-                    0,
-                    ping_id,
-                    answer.bid_id,
-                    carried=tuple(answer.carried.items()),
-                )
+                offer = offer_for(buyer, answer, ping_id=ping_id, answered_ms=0, order=0)
             else:
                 offer = Offer(
-                    buyer.id,
-                    Decimal("1.00"),
-                    buyer.priority,
-                    0,
-                    0,
-                    ping_id,
+                    buyer_id=buyer.id,
+                    price=Decimal("1.00"),
+                    priority=buyer.priority,
+                    answered_ms=0,
+                    order=0,
+                    ping_id=ping_id,
                     carried=carried_placeholders(buyer),
                 )
         if buyer.post is None:
@@ -216,10 +209,8 @@ async def try_buyer(
         )
         show_request(out, title, *built, mask)
         if send:
-            target, body = built
             timeout = buyer.post.timeout_ms / 1000
-            answered = await call(transport, target, body, timeout, max_bytes, tls=buyer.post.tls)
-            verdict = read_post(buyer, answered)
+            answered, verdict = await send_post(transport, buyer, built, timeout, max_bytes)
             show_answer(out, answered, verdict, mask)
             return 0 if isinstance(verdict, Accepted) else 1
         return 0
