@@ -247,3 +247,10 @@ def test_rank_leaves_the_offers_as_given() -> None:
     assert [o.buyer_id for o in rank(offers)] == ["dear", "cheap"]
     assert [o.buyer_id for o in offers] == ["cheap", "dear"]
 
+
+def test_an_offer_is_built_with_keywords_only() -> None:
+    """Nine fields, three of them optional ids and several numbers: by position, a price and a
+    priority or two ids change places unnoticed."""
+    with pytest.raises(TypeError):
+        Offer("a", Decimal(30), 1, 0, 0)  # type: ignore[misc]
+    assert offer("a", "30").price == Decimal(30)
