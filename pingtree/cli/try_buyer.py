@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
@@ -29,7 +30,7 @@ from pingtree.core.codec.transforms import MappingError
 from pingtree.core.errors import PingtreeError
 from pingtree.core.lead import Lead, apply_schema, parse_lead
 from pingtree.core.ranking import Offer
-from pingtree.transport.client import Call, HttpTransport, Request
+from pingtree.transport.client import Call, HttpTransport, Request, Transport
 
 _SHOWN_BODY = 4000
 _MASKED_HEADERS = ("authorization", "webhook-signature")
@@ -161,11 +162,10 @@ async def try_buyer(
     """Show (and with `send`, make) the ping and the post; 0 when the buyer would buy."""
     tree = Tree(config)
     auction = LiveAuction.open(tree, config.sellers[0], lead, loop_time())
-    wire = Wire(auction)
     transport = HttpTransport()
-    max_bytes = tree.max_response
+    tryout = Tryout(Wire(auction), transport, tree.max_response, buyer, send, mask, out)
     try:
-        offer = Offer(
+        offer: Offer | None = Offer(
             buyer_id=buyer.id,
             price=buyer.price or config.router.floor,
             priority=buyer.priority,
@@ -173,46 +173,73 @@ async def try_buyer(
             order=0,
         )
         if buyer.ping is not None:
-            ping_id = ids.ping_id()
-            built = wire.ping(buyer, ping_id)
-            if isinstance(built, MappingError):
-                print(f"ping: cannot be built: {built}", file=out)
-                return 1
-            show_request(out, f"ping to {buyer.id}", *built, mask)
-            if send:
-                timeout = buyer.ping.timeout_ms / 1000
-                answered, answer = await send_ping(transport, buyer, built, timeout, max_bytes)
-                show_answer(out, answered, answer, mask)
-                if not isinstance(answer, Bid):
-                    return 1
-                offer = offer_for(buyer, answer, ping_id=ping_id, answered_ms=0, order=0)
-            else:
-                offer = Offer(
-                    buyer_id=buyer.id,
-                    price=Decimal("1.00"),
-                    priority=buyer.priority,
-                    answered_ms=0,
-                    order=0,
-                    ping_id=ping_id,
-                    carried=carried_placeholders(buyer),
-                )
+            offer = await tryout.ping()
+        if offer is None:
+            return 1
         if buyer.post is None:
             names = ", ".join(d.id for d in buyer.deliveries)
             print(f"no post: {buyer.id} buys by assignment; the lead goes to: {names}", file=out)
             return 0
-        built = wire.post(buyer, offer)
+        return await tryout.post(offer)
+    finally:
+        await transport.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Tryout:
+    """One buyer's ping and post, shown, and with `send` sent and their answers shown."""
+
+    wire: Wire
+    transport: Transport
+    max_bytes: int
+    buyer: BuyerConfig
+    send: bool
+    mask: Callable[[str], str]
+    out: TextIO
+
+    async def ping(self) -> Offer | None:
+        """The offer the post will carry: the bid read from the answer with `send`, else an
+        example price and the carried values as placeholders. None when there is none."""
+        buyer, out, mask = self.buyer, self.out, self.mask
+        assert buyer.ping is not None
+        ping_id = ids.ping_id()
+        built = self.wire.ping(buyer, ping_id)
+        if isinstance(built, MappingError):
+            print(f"ping: cannot be built: {built}", file=out)
+            return None
+        show_request(out, f"ping to {buyer.id}", *built, mask)
+        if not self.send:
+            return Offer(
+                buyer_id=buyer.id,
+                price=Decimal("1.00"),
+                priority=buyer.priority,
+                answered_ms=0,
+                order=0,
+                ping_id=ping_id,
+                carried=carried_placeholders(buyer),
+            )
+        timeout = buyer.ping.timeout_ms / 1000
+        answered, answer = await send_ping(self.transport, buyer, built, timeout, self.max_bytes)
+        show_answer(out, answered, answer, mask)
+        if not isinstance(answer, Bid):
+            return None
+        return offer_for(buyer, answer, ping_id=ping_id, answered_ms=0, order=0)
+
+    async def post(self, offer: Offer) -> int:
+        """0 when the post can be built and (with `send`) was accepted."""
+        buyer, out, mask = self.buyer, self.out, self.mask
+        assert buyer.post is not None
+        built = self.wire.post(buyer, offer)
         if isinstance(built, MappingError):
             print(f"post: cannot be built: {built}", file=out)
             return 1
         title = f"post to {buyer.id} at {offer.price}" + (
-            "" if send or buyer.ping is None else " (an example price: --send asks the ping)"
+            "" if self.send or buyer.ping is None else " (an example price: --send asks the ping)"
         )
         show_request(out, title, *built, mask)
-        if send:
-            timeout = buyer.post.timeout_ms / 1000
-            answered, verdict = await send_post(transport, buyer, built, timeout, max_bytes)
-            show_answer(out, answered, verdict, mask)
-            return 0 if isinstance(verdict, Accepted) else 1
-        return 0
-    finally:
-        await transport.close()
+        if not self.send:
+            return 0
+        timeout = buyer.post.timeout_ms / 1000
+        answered, verdict = await send_post(self.transport, buyer, built, timeout, self.max_bytes)
+        show_answer(out, answered, verdict, mask)
+        return 0 if isinstance(verdict, Accepted) else 1
