@@ -44,8 +44,9 @@ class Sale:
 @dataclass
 class LiveAuction:
     """One lead's auction in progress: what it runs on, its clocks, its trace so far. Written by
-    the auctioneer and its bidder only; the router opens it and, when the auction could not
-    finish, freezes what it holds (`finish`)."""
+    the auctioneer and its bidder while it runs; the router opens it, and freezes what it holds
+    when the auction could not finish (`finish`), or stands in with it for an earlier auction
+    of the same key whose router died."""
 
     lead: Lead
     seller: SellerConfig
