@@ -1,9 +1,10 @@
 """The one orchestrator: the life of a lead, top to bottom (DESIGN §1).
 
 submit: idempotency claim → auction (shielded: a seller who hangs up does not cancel a sale) →
-record outcome → answer. The auction: business rules → eligible buyers → tiers in order, each
-pinged at once under the ping deadline → valid offers ranked → reserve cap + dedup, journal, post,
-fallback → outcome. Every decision comes from the pure modules; this file only sequences I/O.
+record outcome → answer. The auction (auctioneer.py): business rules → eligible buyers → tiers in
+order, each pinged at once under the ping deadline → valid offers ranked → reserve cap + dedup,
+journal, post, fallback → an `AuctionResult` (result.py): the outcome, and the winning offer that
+the deliveries carry on. Every decision comes from the pure modules; this file only sequences I/O.
 
 When the store fails (StoreUnavailable; store/guard.py keeps it down and refuses new leads until a
 probe finds it back), each store call fails safe:
@@ -13,10 +14,15 @@ probe finds it back), each store call fails safe:
   journal_post                                  no post (a post without its entry could be sold
                                                 twice after a crash); the slot freed (later)
   any of these after a refused post             the auction stops: unsold, store_unavailable
+                                                (pending, post_unknown, after an ambiguous post
+                                                the lead went on past)
   confirm (after a sale or a post timeout)      ignored: the slot stays counted, the safe side
   release (after a refused post)                queued until the store is back
   breaker_record                                ignored: health statistics, not state
   record_outcome, complete_idempotency          queued: the seller still gets the outcome
+
+The auctioneer says whether a post went out when the store failed (`StoreFailedMidAuction`); after
+a crash, the journal does (result.py says why).
 
 A claim holds its key for a lease (the budget and `_LEASE_GRACE_S`). A resend that comes after the
 lease of a claim that was never answered takes the key over (`_take_over`): the journal of the
@@ -31,10 +37,13 @@ import asyncio
 import logging
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from pingtree.auction.auctioneer import Auctioneer
+from pingtree.auction.bidder import Bidder
+from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
+from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
 from pingtree.config import Config, SellerConfig
 from pingtree.config.tree import Tree
 from pingtree.core.errors import (
@@ -44,7 +53,7 @@ from pingtree.core.errors import (
     TakenOver,
 )
 from pingtree.core.lead import Lead
-from pingtree.core.outcome import Auction, Outcome
+from pingtree.core.outcome import Outcome
 from pingtree.core.ranking import Offer
 from pingtree.metrics import Metrics
 from pingtree.store.state.base import (
@@ -63,7 +72,6 @@ if TYPE_CHECKING:  # deliveries/ imports the router's neighbours, not the router
     from pingtree.deliveries.service import Deliveries
 
 log = logging.getLogger(__name__)
-A = TypeVar("A")
 
 # A replayed request waits for the first one's auction at most this long past the budget, and
 # never past the first one's lease: then it takes the key over.
@@ -89,22 +97,18 @@ class Router:
     ) -> None:
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
-        self._transport = transport
         self._metrics = metrics
-        self._auctioneer = Auctioneer(self._store, transport, loop_lag, metrics)
+        bidder = Bidder(self._store, transport, loop_lag, metrics)
+        self._auctioneer = Auctioneer(self._store, bidder)
         self._deliveries = deliveries
         # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400
 
     def reload(self, config: Config) -> Tree:
         """Swap in the tree of a new config for the leads that arrive from now on. An auction
-        under way keeps the tree it started with (`Auction.tree`) until it ends."""
+        under way keeps the tree it started with (`LiveAuction.tree`) until it ends."""
         self.tree = self.tree.rebuilt(config)
         return self.tree
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
 
     # the seller's request --------------------------------------------------------------------
 
@@ -123,12 +127,12 @@ class Router:
         task = asyncio.create_task(self._run(auction, key))
         return await asyncio.shield(task), False
 
-    async def _claim(self, auction: Auction, key: IdempotencyKey) -> Outcome | None:
+    async def _claim(self, auction: LiveAuction, key: IdempotencyKey) -> Outcome | None:
         """Own the key (None: run the auction), or the answer of the auction that owned it.
         While another auction holds the key, wait for its answer, but only as long as its lease
         runs: past it (its router died, or stalled), claim again, which takes the key over."""
         budget_s = auction.tree.settings.budget_ms / 1000
-        give_up = self._now() + budget_s + _REPLAY_GRACE_S
+        give_up = loop_time() + budget_s + _REPLAY_GRACE_S
         while True:
             claim = await self._claim_once(auction, key, budget_s)
             if isinstance(claim, Conflict):
@@ -147,7 +151,7 @@ class Router:
                 return first
 
     async def _claim_once(
-        self, auction: Auction, key: IdempotencyKey, budget_s: float
+        self, auction: LiveAuction, key: IdempotencyKey, budget_s: float
     ) -> IdempotencyClaim:
         try:
             return await self._store.claim_idempotency(
@@ -164,11 +168,11 @@ class Router:
     async def _wait_for_first(self, claim: InFlight, give_up: float) -> Outcome | None:
         """The first auction's answer; None to claim again (its lease ran out, or it let go of
         the key). A 409 with Retry-After (when its lease runs out) if neither by `give_up`."""
-        now = self._now()
+        now = loop_time()
         lease_end = None if claim.lease_left_s is None else now + claim.lease_left_s
         until = give_up if lease_end is None else min(give_up, lease_end + _LEASE_SLACK_S)
         first = await claim.wait(max(until - now, 0.0))
-        now = self._now()
+        now = loop_time()
         if first is not None or now < give_up or (lease_end is not None and now >= lease_end):
             return first
         retry_after_s = 1 if lease_end is None else max(1, math.ceil(lease_end - now))
@@ -178,7 +182,7 @@ class Router:
         )
 
     async def _take_over(
-        self, auction: Auction, key: IdempotencyKey, previous: tuple[str, ...]
+        self, auction: LiveAuction, key: IdempotencyKey, previous: tuple[str, ...]
     ) -> Outcome | None:
         """The auctions that held the key before ran out of lease unanswered: their router died
         (or stalled). Their journals are sealed first, so none of them can post from now on; then
@@ -200,34 +204,35 @@ class Router:
                 return answer
         return None
 
-    def _router_died(self, auction: Auction, lead_id: str, buyer_id: str) -> Outcome:
+    def _router_died(self, auction: LiveAuction, lead_id: str, buyer_id: str) -> Outcome:
         """`pending` for an earlier auction of this key that posted to `buyer_id` and never said
         how it ended. The earlier receipt time is not kept: this one's stands in for it."""
         earlier = replace(auction, id=lead_id, trace=[])
-        now = self._now()
+        now = loop_time()
         detail = "the router running this auction stopped after this post; found on a resend"
         earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
         return earlier.finish(now, "pending", reason="router_died", buyer_id=buyer_id)
 
-    async def _run(self, auction: Auction, key: IdempotencyKey | None) -> Outcome:
+    async def _run(self, auction: LiveAuction, key: IdempotencyKey | None) -> Outcome:
         try:
-            outcome = await self._auctioneer.run(auction)
-        except StoreUnavailable as exc:
-            outcome = await self._after_store_failure(auction, exc, key)
+            result = await self._auctioneer.run(auction)
+        except StoreFailedMidAuction as exc:
+            result = await self._after_store_failure(auction, exc, key)
         except TakenOver:
             raise  # the key and its answer belong to another auction now
         except Exception as exc:
-            outcome = await self._after_crash(auction, exc, key)
+            result = await self._after_crash(auction, exc, key)
+        outcome = result.outcome
         # Deliveries first: a router that dies between the two leaves a sale whose resend reads
         # `sold` (or `pending` from the journal) with its jobs queued, never without them (a
         # job's id makes queuing it again on a later path harmless).
-        if outcome.status == "sold" and auction.won is not None:
-            await self._deliver(auction, outcome, auction.won)
+        if outcome.status == "sold" and result.won is not None:
+            await self._deliver(auction, outcome, result.won)
         await self._store.record(outcome, key, lead_id=auction.id)
         self._metrics.observe(outcome)
         return outcome
 
-    async def _deliver(self, auction: Auction, outcome: Outcome, won: Offer) -> None:
+    async def _deliver(self, auction: LiveAuction, outcome: Outcome, won: Offer) -> None:
         """Hand a sale to its deliveries (CRMs, the seller's postback, the CSV mirror) before the
         seller hears of it: once answered, the jobs are durable. If the queue is down, they are
         queued with the store's deferred writes (a job's id makes a second enqueue harmless);
@@ -237,15 +242,7 @@ class Router:
             return
 
         async def hand_over() -> None:
-            await deliveries.sold(
-                auction.tree,
-                outcome,
-                auction.lead,
-                ping_id=won.ping_id,
-                bid_id=won.bid_id,
-                price=won.price,
-                carried=dict(won.carried),
-            )
+            await deliveries.sold(auction.tree, outcome, auction.lead, won)
 
         try:
             await hand_over()
@@ -259,27 +256,29 @@ class Router:
             )
 
     async def _after_store_failure(
-        self, auction: Auction, exc: StoreUnavailable, key: IdempotencyKey | None
-    ) -> Outcome:
-        """The store failed mid-auction. Store calls and posts take turns, so the trace knows every
-        post that went out. None: 503, and the key is freed for a resend. Otherwise the auction
-        stops with what is known: `pending` if a post's answer never came, else `unsold`."""
-        if not any(e.step == "post" and e.result != "skipped" for e in auction.trace):
+        self, auction: LiveAuction, exc: StoreFailedMidAuction, key: IdempotencyKey | None
+    ) -> AuctionResult:
+        """The store failed mid-auction; the auctioneer says whether a post went out. None: 503,
+        and the key is freed for a resend. Otherwise the auction stops with what is known:
+        `pending` if a post's answer was ambiguous, else `unsold`."""
+        if not exc.posted:
             if key is not None:
                 await self._store.abandon_eventually(key, lead_id=auction.id)
             raise exc
         log.warning("auction %s stopped after a post: the store is unavailable", auction.id)
-        if auction.unknown_post is not None:
-            return auction.finish(
-                self._now(), "pending", reason="post_unknown", buyer_id=auction.unknown_post
+        if exc.unknown_post is not None:
+            pending = auction.finish(
+                loop_time(), "pending", reason="post_unknown", buyer_id=exc.unknown_post
             )
-        return auction.finish(self._now(), "unsold", reason="store_unavailable")
+            return AuctionResult(pending)
+        return AuctionResult(auction.finish(loop_time(), "unsold", reason="store_unavailable"))
 
     async def _after_crash(
-        self, auction: Auction, exc: Exception, key: IdempotencyKey | None
-    ) -> Outcome:
-        """An auction that failed midway: if a post may have gone out, the lead is `pending` for
-        the operator (never sold twice); otherwise the key is released so a resend can run."""
+        self, auction: LiveAuction, exc: Exception, key: IdempotencyKey | None
+    ) -> AuctionResult:
+        """An auction that failed midway: if its journal says a post may have gone out, the lead
+        is `pending` for the operator (never sold twice); otherwise the key is released so a
+        resend can run."""
         try:
             posted: tuple[str, ...] | None = await self._store.journal(auction.id)
         except StoreUnavailable:
@@ -288,7 +287,10 @@ class Router:
             failure = type(exc).__name__
             buyer_id = posted[-1] if posted else None
             log.error("auction %s failed after posting to %s: %s", auction.id, buyer_id, failure)
-            return auction.finish(self._now(), "pending", reason="router_error", buyer_id=buyer_id)
+            pending = auction.finish(
+                loop_time(), "pending", reason="router_error", buyer_id=buyer_id
+            )
+            return AuctionResult(pending)
         if key is not None:
             await self._store.abandon_eventually(key, lead_id=auction.id)
         if isinstance(exc, PingtreeError):
@@ -296,5 +298,5 @@ class Router:
         log.exception("auction %s failed before any post", auction.id)
         raise exc
 
-    def _open(self, seller: SellerConfig, lead: Lead) -> Auction:
-        return Auction.open(self.tree, seller, lead, self._now())
+    def _open(self, seller: SellerConfig, lead: Lead) -> LiveAuction:
+        return LiveAuction.open(self.tree, seller, lead, loop_time())

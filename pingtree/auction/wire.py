@@ -15,6 +15,7 @@ import time
 from datetime import date
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from pingtree.auction.live import LiveAuction
 from pingtree.config import BuyerConfig, Endpoint
 from pingtree.config.dialect import BasicAuth, secret_header
 from pingtree.config.reads import ping_pii
@@ -32,7 +33,6 @@ from pingtree.core.codec.response import read_ping_answer, read_post_answer
 from pingtree.core.codec.transforms import MappingError, email_domain
 from pingtree.core.errors import BuyerCallFailed
 from pingtree.core.lead import anonymize
-from pingtree.core.outcome import Auction
 from pingtree.core.ranking import Offer
 from pingtree.transport.client import Call, Request
 
@@ -43,7 +43,7 @@ class Wire:
     """One auction's outgoing calls: native ping bodies serialized once per set of attributes
     withheld (not once per buyer), dialect requests built per buyer."""
 
-    def __init__(self, auction: Auction) -> None:
+    def __init__(self, auction: LiveAuction) -> None:
         self._auction = auction
         # By (attributes withheld, PII opted in): most buyers share the first body.
         self._bodies: dict[tuple[frozenset[str], frozenset[str]], PingBody] = {}

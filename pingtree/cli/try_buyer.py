@@ -1,5 +1,7 @@
 """`pingtree try BUYER --config FILE --lead FILE [--send]`: what this buyer would be sent, byte
 for byte, before it goes live; with `--send`, its raw answers and what pingtree made of them.
+Built, sent and read as in an auction: by the wire (auction/wire.py) and the bidder's
+`send_ping`, `send_post` and `offer_for` (auction/bidder.py), without its breaker or trace.
 
 Secrets are masked in everything shown: every value that came from a `${NAME}` reference, the
 credentials of `auth` and URLs, signatures, and headers whose names say they hold a secret.
@@ -7,15 +9,17 @@ credentials of `auth` and URLs, signatures, and headers whose names say they hol
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import parse_qsl, urlsplit
 
-from pingtree.auction.wire import Target, Wire, read_ping, read_post
+from pingtree.auction.bidder import offer_for, send_ping, send_post
+from pingtree.auction.live import LiveAuction, loop_time
+from pingtree.auction.wire import Target, Wire
 from pingtree.config import BuyerConfig, Config, env_values, masked_url, read_yaml
 from pingtree.config.dialect import secret_header
 from pingtree.config.tree import Tree
@@ -25,9 +29,8 @@ from pingtree.core.codec.request import Placeholder
 from pingtree.core.codec.transforms import MappingError
 from pingtree.core.errors import PingtreeError
 from pingtree.core.lead import Lead, apply_schema, parse_lead
-from pingtree.core.outcome import Auction
 from pingtree.core.ranking import Offer
-from pingtree.transport.client import Call, Request, Transport, call
+from pingtree.transport.client import Call, Request, Transport
 
 _SHOWN_BODY = 4000
 _MASKED_HEADERS = ("authorization", "webhook-signature")
@@ -160,69 +163,84 @@ async def try_buyer(
     """Show (and with `send`, make through `transport`, closed when done) the ping and the post;
     0 when the buyer would buy."""
     tree = Tree(config)
-    now = asyncio.get_running_loop().time()
-    seller = config.sellers[0]
-    auction = Auction.open(tree, seller, lead, now)
-    wire = Wire(auction)
-    max_bytes = config.router.max_response_kb * 1024
+    auction = LiveAuction.open(tree, config.sellers[0], lead, loop_time())
+    tryout = Tryout(Wire(auction), transport, tree.max_response, buyer, send, mask, out)
     try:
-        offer = Offer(buyer.id, buyer.price or config.router.floor, buyer.priority, 0, 0)
+        offer: Offer | None = Offer(
+            buyer_id=buyer.id,
+            price=buyer.price or config.router.floor,
+            priority=buyer.priority,
+            answered_ms=0,
+            order=0,
+        )
         if buyer.ping is not None:
-            ping_id = ids.ping_id()
-            built = wire.ping(buyer, ping_id)
-            if isinstance(built, MappingError):
-                print(f"ping: cannot be built: {built}", file=out)
-                return 1
-            show_request(out, f"ping to {buyer.id}", *built, mask)
-            if send:
-                target, body = built
-                timeout = buyer.ping.timeout_ms / 1000
-                answered = await call(
-                    transport, target, body, timeout, max_bytes, tls=buyer.ping.tls
-                )
-                answer = read_ping(buyer, answered)
-                show_answer(out, answered, answer, mask)
-                if not isinstance(answer, Bid):
-                    return 1
-                offer = Offer(
-                    buyer.id,
-                    answer.price,
-                    buyer.priority,
-                    0,
-                    0,
-                    ping_id,
-                    answer.bid_id,
-                    carried=tuple(answer.carried.items()),
-                )
-            else:
-                offer = Offer(
-                    buyer.id,
-                    Decimal("1.00"),
-                    buyer.priority,
-                    0,
-                    0,
-                    ping_id,
-                    carried=carried_placeholders(buyer),
-                )
+            offer = await tryout.ping()
+        if offer is None:
+            return 1
         if buyer.post is None:
             names = ", ".join(d.id for d in buyer.deliveries)
             print(f"no post: {buyer.id} buys by assignment; the lead goes to: {names}", file=out)
             return 0
-        built = wire.post(buyer, offer)
+        return await tryout.post(offer)
+    finally:
+        await transport.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Tryout:
+    """One buyer's ping and post, shown, and with `send` sent and their answers shown."""
+
+    wire: Wire
+    transport: Transport
+    max_bytes: int
+    buyer: BuyerConfig
+    send: bool
+    mask: Callable[[str], str]
+    out: TextIO
+
+    async def ping(self) -> Offer | None:
+        """The offer the post will carry: the bid read from the answer with `send`, else an
+        example price and the carried values as placeholders. None when there is none."""
+        buyer, out, mask = self.buyer, self.out, self.mask
+        assert buyer.ping is not None
+        ping_id = ids.ping_id()
+        built = self.wire.ping(buyer, ping_id)
+        if isinstance(built, MappingError):
+            print(f"ping: cannot be built: {built}", file=out)
+            return None
+        show_request(out, f"ping to {buyer.id}", *built, mask)
+        if not self.send:
+            return Offer(
+                buyer_id=buyer.id,
+                price=Decimal("1.00"),
+                priority=buyer.priority,
+                answered_ms=0,
+                order=0,
+                ping_id=ping_id,
+                carried=carried_placeholders(buyer),
+            )
+        timeout = buyer.ping.timeout_ms / 1000
+        answered, answer = await send_ping(self.transport, buyer, built, timeout, self.max_bytes)
+        show_answer(out, answered, answer, mask)
+        if not isinstance(answer, Bid):
+            return None
+        return offer_for(buyer, answer, ping_id=ping_id, answered_ms=0, order=0)
+
+    async def post(self, offer: Offer) -> int:
+        """0 when the post can be built and (with `send`) was accepted."""
+        buyer, out, mask = self.buyer, self.out, self.mask
+        assert buyer.post is not None
+        built = self.wire.post(buyer, offer)
         if isinstance(built, MappingError):
             print(f"post: cannot be built: {built}", file=out)
             return 1
         title = f"post to {buyer.id} at {offer.price}" + (
-            "" if send or buyer.ping is None else " (an example price: --send asks the ping)"
+            "" if self.send or buyer.ping is None else " (an example price: --send asks the ping)"
         )
         show_request(out, title, *built, mask)
-        if send:
-            target, body = built
-            timeout = buyer.post.timeout_ms / 1000
-            answered = await call(transport, target, body, timeout, max_bytes, tls=buyer.post.tls)
-            verdict = read_post(buyer, answered)
-            show_answer(out, answered, verdict, mask)
-            return 0 if isinstance(verdict, Accepted) else 1
-        return 0
-    finally:
-        await transport.close()
+        if not self.send:
+            return 0
+        timeout = buyer.post.timeout_ms / 1000
+        answered, verdict = await send_post(self.transport, buyer, built, timeout, self.max_bytes)
+        show_answer(out, answered, verdict, mask)
+        return 0 if isinstance(verdict, Accepted) else 1

@@ -1,19 +1,16 @@
-"""What happened to a lead: recorded as it happens (`Auction`), then frozen (`Outcome`), and the
-two views of it (DESIGN §2, §7)."""
+"""What happened to a lead, once its auction is over: the finished record (`Outcome`, its trace of
+`TraceEvent`s), its two views (DESIGN §2, §7) and its stored form. Plain, frozen data: store/,
+deliveries/ and the web read it without knowing the auction in progress (auction/live.py), which
+writes it once, when the auction ends."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pingtree.config import SellerConfig
-from pingtree.config.tree import Tree
-from pingtree.core import ids, jsonenc
-from pingtree.core.lead import Lead
-from pingtree.core.money import seller_payout
-from pingtree.core.ranking import Offer
+from pingtree.core import jsonenc
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
 Step = Literal["skip", "offer", "ping", "post"]
@@ -77,87 +74,6 @@ class Outcome:
     def summary(self) -> Outcome:
         """The outcome without its trace: what an idempotency record keeps for a replay."""
         return replace(self, trace=())
-
-
-@dataclass(frozen=True, slots=True)
-class Sale:
-    """How an auction ended with a buyer: sold, or pending on an ambiguous post (post_unknown)."""
-
-    status: Literal["sold", "pending"]
-    buyer_id: str
-    price: Decimal
-    redirect_url: str | None = None
-    buyer_lead_id: str | None = None
-
-
-@dataclass
-class Auction:
-    """One lead's auction in progress: its clock, its trace, and what is known so far. Times are
-    the event loop's clock (seconds); the trace says milliseconds after receipt."""
-
-    lead: Lead
-    seller: SellerConfig
-    tree: Tree  # the config it started on: a reload meanwhile does not change it
-    id: str
-    received_at: datetime
-    started: float
-    deadline: float
-    dedup_keys: tuple[str, ...] = ()  # keyed hashes of the consumer's phone and email
-    excluded: tuple[tuple[str, int], ...] = ()  # buyers the index left out, by reason
-    trace: list[TraceEvent] = field(default_factory=list)
-    offers_seen: int = 0
-    unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
-    won: Offer | None = None  # the offer that bought the lead: its ping's ids for the deliveries
-
-    @classmethod
-    def open(cls, tree: Tree, seller: SellerConfig, lead: Lead, now: float) -> Auction:
-        """A new auction of `lead` on `tree` (its snapshot, whatever reloads come), its clock
-        started at `now` (the event loop's) and its deadline the tree's budget after it."""
-        return cls(
-            lead=lead,
-            seller=seller,
-            tree=tree,
-            id=ids.lead_id(),
-            received_at=datetime.now(UTC),
-            started=now,
-            deadline=now + tree.settings.budget_ms / 1000,
-            dedup_keys=tree.dedup_keys(lead.phone, lead.email),
-        )
-
-    def elapsed_ms(self, now: float) -> int:
-        return int((now - self.started) * 1000)
-
-    def note(self, now: float, buyer_id: str, step: Step, result: str, **kw: Any) -> None:
-        self.trace.append(TraceEvent(self.elapsed_ms(now), buyer_id, step, result, **kw))
-
-    def finish(
-        self,
-        now: float,
-        status: Status,
-        *,
-        reason: str | None = None,
-        sale: Sale | None = None,
-        buyer_id: str | None = None,
-    ) -> Outcome:
-        sold = sale is not None and status == "sold"
-        return Outcome(
-            id=self.id,
-            seller_id=self.seller.id,
-            lead_id=self.lead.lead_id,
-            vertical=self.lead.vertical,
-            status=status,
-            reason=reason,
-            buyer_id=sale.buyer_id if sale else buyer_id,
-            price=sale.price if sale else None,
-            payout=seller_payout(sale.price, self.seller) if sale and sold else None,
-            redirect_url=sale.redirect_url if sale else None,
-            buyer_lead_id=sale.buyer_lead_id if sale else None,
-            received_at=self.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            auction_ms=self.elapsed_ms(now),
-            test=self.lead.test,
-            excluded=self.excluded,
-            trace=tuple(self.trace),
-        )
 
 
 def seller_view(outcome: Outcome, seller: SellerConfig | None) -> dict[str, Any]:

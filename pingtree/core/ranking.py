@@ -33,9 +33,11 @@ def plan_tiers(buyers: Sequence[BuyerConfig], mode: Mode) -> list[list[BuyerConf
     return [list(tier) for _, tier in groupby(ordered, key=lambda buyer: buyer.priority)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Offer:
-    """A valid price for the lead: a bid that passed the rules, or a fixed-price buyer's price."""
+    """A valid price for the lead: a bid that passed the rules, or a fixed-price buyer's price.
+    Built with keywords only: nine fields, several of one type, are too many to pass by position.
+    The winning one travels on to the deliveries (its ping's ids and carried values)."""
 
     buyer_id: str
     price: Decimal

@@ -1,21 +1,25 @@
-"""Eligibility and valid bids. PURE: takes `now` and inputs, returns a reason code or None.
+"""Business rejections, eligibility and valid bids. PURE: takes `now` and inputs, returns a reason
+code or None.
 
-Reason codes are the closed list of the trace (DESIGN §7); every one this module can return is
-named here so the docs (docs/operating.md, "The trace") and the tests can hold it to that list.
+Reason codes are closed lists: a rejected lead's `reason` (DESIGN §2) and the trace's (DESIGN §7);
+every one this module can return is named here so the docs (docs/seller-api.md, docs/operating.md
+"The trace") and the tests can hold it to those lists.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pingtree.config import WEEKDAYS, BuyerConfig, Caps, Filters, Range, Schedule
+from pingtree.config import WEEKDAYS, BuyerConfig, Caps, Filters, Range, Schedule, SellerConfig
 from pingtree.core.lead import Lead
 
+REJECTION_REASONS = ("consent_required", "vertical_not_allowed", "no_buyer_for_vertical")
 SKIP_REASONS = (
     "filter:vertical",
     "filter:state",
@@ -31,6 +35,21 @@ SKIP_REASONS = (
     "no_time_left",
 )
 BID_REASONS = ("declined", "below_floor", "above_max_bid", "below_breakeven", "bid_expired")
+
+
+def rejection(
+    lead: Lead, seller: SellerConfig, *, require_consent: bool, buys: Callable[[str], bool]
+) -> str | None:
+    """Why this lead is rejected before any buyer is looked at, or None: no TCPA consent where the
+    tree requires it, a vertical its seller may not send, or one no buyer takes (`buys`, the
+    tree's). A test lead meets the same rules."""
+    if require_consent and lead.tcpa_consent is not True:
+        return "consent_required"
+    if seller.verticals is not None and lead.vertical not in seller.verticals:
+        return "vertical_not_allowed"
+    if not buys(lead.vertical):
+        return "no_buyer_for_vertical"
+    return None
 
 
 def filter_reason(buyer: BuyerConfig, lead: Lead, seller_id: str) -> str | None:

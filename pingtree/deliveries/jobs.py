@@ -15,10 +15,8 @@ put it (a JSON number or string, a form or query value, an XML element).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 from pingtree.config import BuyerConfig, SellerConfig
 from pingtree.config.models import Destination
@@ -28,6 +26,7 @@ from pingtree.core.codec.request import OutboundRequest, Sources, build_request
 from pingtree.core.codec.transforms import MappingError
 from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome, seller_view
+from pingtree.core.ranking import Offer
 from pingtree.store.queue.base import Job
 
 POSTBACK = "postback"  # a seller's one destination, whatever its `id` in the file
@@ -90,19 +89,10 @@ class SalePlan:
     unbuildable: tuple[Unbuildable, ...] = ()
 
 
-def plan_sale(
-    tree: Tree,
-    outcome: Outcome,
-    lead: Lead,
-    *,
-    ping_id: str | None,
-    bid_id: str | None,
-    price: Decimal,
-    now: float,
-    carried: Mapping[str, str] | None = None,
-) -> SalePlan:
-    """Every delivery a sold lead owes, on the tree the auction ran on. Nothing for a lead that
-    was not sold (a `pending` one may never have been taken)."""
+def plan_sale(tree: Tree, outcome: Outcome, lead: Lead, won: Offer, *, now: float) -> SalePlan:
+    """Every delivery a sold lead owes, on the tree the auction ran on; `won`, the offer that
+    bought it (its ping's ids, price and carried values). Nothing for a lead that was not sold
+    (a `pending` one may never have been taken)."""
     if outcome.status != "sold" or outcome.buyer_id is None:
         return SalePlan(())
     today = datetime.fromtimestamp(now, UTC).date()
@@ -111,10 +101,10 @@ def plan_sale(
         today=today,
         lead_id=outcome.id,
         seller=outcome.seller_id,
-        ping_id=ping_id,
-        bid_id=bid_id,
-        price=price,
-        carried=dict(carried or {}),
+        ping_id=won.ping_id,
+        bid_id=won.bid_id,
+        price=won.price,
+        carried=dict(won.carried),
         sold_at=iso_time(now),
     )
     jobs: list[Job] = []
@@ -133,22 +123,9 @@ def plan_sale(
     return SalePlan(tuple(jobs), tuple(unbuildable))
 
 
-def jobs_for_sale(
-    tree: Tree,
-    outcome: Outcome,
-    lead: Lead,
-    *,
-    ping_id: str | None,
-    bid_id: str | None,
-    price: Decimal,
-    now: float,
-    carried: Mapping[str, str] | None = None,
-) -> list[Job]:
+def jobs_for_sale(tree: Tree, outcome: Outcome, lead: Lead, won: Offer, *, now: float) -> list[Job]:
     """The jobs of `plan_sale`, without the destinations that could not be built."""
-    plan = plan_sale(
-        tree, outcome, lead, ping_id=ping_id, bid_id=bid_id, price=price, now=now, carried=carried
-    )
-    return list(plan.jobs)
+    return list(plan_sale(tree, outcome, lead, won, now=now).jobs)
 
 
 def _buyer_job(

@@ -15,14 +15,14 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping
-from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 
 from pingtree.config.models import DeliverySettings
 from pingtree.config.tree import Tree
 from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome
+from pingtree.core.ranking import Offer
 from pingtree.deliveries.exports import CsvMirror, sale_row
 from pingtree.deliveries.jobs import plan_sale
 from pingtree.deliveries.worker import LEASE_S, DeliveryWorker
@@ -79,37 +79,19 @@ class Deliveries:
     def now(self) -> float:
         return self._clock()
 
-    async def sold(
-        self,
-        tree: Tree,
-        outcome: Outcome,
-        lead: Lead,
-        *,
-        ping_id: str | None,
-        bid_id: str | None,
-        price: Decimal,
-        carried: Mapping[str, str] | None = None,
-    ) -> None:
-        """Make a sale's deliveries durable: its jobs enqueued (one per destination of the buyer,
-        one for the seller's postback) and the worker woken, its ledger row recorded (the CSV
-        download) when the ledger is on, its line appended to the local CSV mirror when
-        `exports_dir` is set. Returns once all of it is written; raises if the queue cannot take
-        the jobs or the ledger row. A mirror that fails is logged, never raised: a convenience
-        copy, not the record, and the jobs are queued whatever it does. Nothing for a lead not
-        sold."""
+    async def sold(self, tree: Tree, outcome: Outcome, lead: Lead, won: Offer) -> None:
+        """Make a sale's deliveries durable (`won`: the offer that bought it, whose ping's ids,
+        price and carried values the requests may read): its jobs enqueued (one per destination
+        of the buyer, one for the seller's postback) and the worker woken, its ledger row
+        recorded (the CSV download) when the ledger is on, its line appended to the local CSV
+        mirror when `exports_dir` is set. Returns once all of it is written; raises if the queue
+        cannot take the jobs or the ledger row. A mirror that fails is logged, never raised: a
+        convenience copy, not the record, and the jobs are queued whatever it does. Nothing for
+        a lead not sold."""
         if outcome.status != "sold" or outcome.buyer_id is None:
             return
         now = self._clock()
-        plan = plan_sale(
-            tree,
-            outcome,
-            lead,
-            ping_id=ping_id,
-            bid_id=bid_id,
-            price=price,
-            now=now,
-            carried=carried,
-        )
+        plan = plan_sale(tree, outcome, lead, won, now=now)
         for unbuildable in plan.unbuildable:
             # Nothing could ever be sent: counted as a dead letter, said in the log.
             self._metrics.dead_letters.labels(unbuildable.key).inc()

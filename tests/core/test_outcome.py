@@ -3,10 +3,12 @@ every field, and the operator view of the decoded outcome is the view of the ori
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
 
+from pingtree.core import outcome as outcome_module
 from pingtree.core.outcome import Outcome, TraceEvent, decode_outcome, encode_outcome, operator_view
 
 FULL = Outcome(
@@ -54,3 +56,18 @@ def test_an_outcome_round_trips_exactly(outcome: Outcome) -> None:
     assert operator_view(decoded) == operator_view(outcome)
     if outcome.price is not None:
         assert str(decoded.price) == "35.50"  # cents kept, not 35.5
+
+
+def test_the_finished_record_is_frozen_plain_data() -> None:
+    """core/outcome.py holds what an auction came to, never the auction in progress (that is
+    auction/live.py's LiveAuction): every class it defines is a frozen dataclass."""
+    classes = [
+        value
+        for value in vars(outcome_module).values()
+        if isinstance(value, type) and value.__module__ == outcome_module.__name__
+    ]
+    assert {cls.__name__ for cls in classes} >= {"Outcome", "TraceEvent"}
+    for cls in classes:
+        assert dataclasses.is_dataclass(cls), cls
+        params = cls.__dataclass_params__  # type: ignore[attr-defined]
+        assert params.frozen, f"{cls.__name__} can change after the auction"

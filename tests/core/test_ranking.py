@@ -146,7 +146,13 @@ def offer(
     answered_ms: float = 100,
     order: int = 0,
 ) -> Offer:
-    return Offer(buyer_id, Decimal(price), priority, answered_ms, order)
+    return Offer(
+        buyer_id=buyer_id,
+        price=Decimal(price),
+        priority=priority,
+        answered_ms=answered_ms,
+        order=order,
+    )
 
 
 def ranked(story: str, offers: list[Offer], expected: list[str]) -> Any:
@@ -240,3 +246,11 @@ def test_rank_leaves_the_offers_as_given() -> None:
     offers = (offer("cheap", "10", order=0), offer("dear", "90", order=1))
     assert [o.buyer_id for o in rank(offers)] == ["dear", "cheap"]
     assert [o.buyer_id for o in offers] == ["cheap", "dear"]
+
+
+def test_an_offer_is_built_with_keywords_only() -> None:
+    """Nine fields, three of them optional ids and several numbers: by position, a price and a
+    priority or two ids change places unnoticed."""
+    with pytest.raises(TypeError):
+        Offer("a", Decimal(30), 1, 0, 0)  # type: ignore[misc]
+    assert offer("a", "30").price == Decimal(30)

@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from pingtree.config import BuyerConfig, Caps, Filters, Range, Schedule
+from pingtree.config import BuyerConfig, Caps, Filters, Range, Schedule, SellerConfig
 from pingtree.core.lead import Lead, parse_lead
 from pingtree.core.rules import (
     BID_REASONS,
+    REJECTION_REASONS,
     SKIP_REASONS,
     BidLimits,
     as_number,
@@ -28,6 +29,7 @@ from pingtree.core.rules import (
     filter_reason,
     filters_reason,
     local_time,
+    rejection,
     schedule_open,
 )
 
@@ -56,6 +58,105 @@ def make_lead(**fields: Any) -> Lead:
     }
     body.update(fields)
     return parse_lead({k: v for k, v in body.items() if v is not DROP})
+
+
+# business rejections ------------------------------------------------------------------------------
+
+BOUGHT = {"mva", "solar"}  # the verticals some buyer of the tree takes
+
+
+def rejected(
+    story: str,
+    expected: str | None,
+    *,
+    lead: dict[str, Any] | None = None,
+    seller: dict[str, Any] | None = None,
+    require_consent: bool = True,
+) -> Any:
+    return pytest.param(lead or {}, seller or {}, require_consent, expected, id=story)
+
+
+REJECTION_CASES = [
+    rejected("consenting mva lead, tree buys mva -> goes to auction", None),
+    rejected(
+        "tcpa_consent false where consent is required -> consent_required",
+        "consent_required",
+        lead={"tcpa_consent": False},
+    ),
+    rejected(
+        "no tcpa_consent sent where consent is required -> consent_required",
+        "consent_required",
+        lead={"tcpa_consent": DROP},
+    ),
+    rejected("form word 'yes' is consent -> goes to auction", None, lead={"tcpa_consent": "yes"}),
+    rejected(
+        "a test lead without consent meets the same rule -> consent_required",
+        "consent_required",
+        lead={"tcpa_consent": False, "test": True},
+    ),
+    rejected(
+        "no consent, tree does not require it -> goes to auction",
+        None,
+        lead={"tcpa_consent": DROP},
+        require_consent=False,
+    ),
+    rejected(
+        "seller may send mva only, sends solar -> vertical_not_allowed",
+        "vertical_not_allowed",
+        lead={"vertical": "solar"},
+        seller={"verticals": ["mva"]},
+    ),
+    rejected(
+        "seller may send mva and solar, sends solar -> goes to auction",
+        None,
+        lead={"vertical": "solar"},
+        seller={"verticals": ["mva", "solar"]},
+    ),
+    rejected(
+        "seller's list written 'MVA', sends mva -> goes to auction",
+        None,
+        seller={"verticals": ["MVA"]},
+    ),
+    rejected(
+        "pet-insurance lead, no buyer takes it -> no_buyer_for_vertical",
+        "no_buyer_for_vertical",
+        lead={"vertical": "pet-insurance"},
+    ),
+    rejected(
+        "no consent and a vertical nobody buys -> consent_required is named first",
+        "consent_required",
+        lead={"tcpa_consent": False, "vertical": "pet-insurance"},
+    ),
+    rejected(
+        "vertical the seller may not send and nobody buys -> vertical_not_allowed first",
+        "vertical_not_allowed",
+        lead={"vertical": "pet-insurance"},
+        seller={"verticals": ["mva"]},
+    ),
+    rejected(
+        "no consent needed, vertical nobody buys -> no_buyer_for_vertical",
+        "no_buyer_for_vertical",
+        lead={"tcpa_consent": DROP, "vertical": "pet-insurance"},
+        require_consent=False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("lead", "seller", "require_consent", "expected"), REJECTION_CASES)
+def test_rejection(
+    lead: dict[str, Any], seller: dict[str, Any], require_consent: bool, expected: str | None
+) -> None:
+    acme = SellerConfig.model_validate({"id": "acme-media", "api_key": "k" * 16, **seller})
+    found = rejection(
+        make_lead(**lead), acme, require_consent=require_consent, buys=BOUGHT.__contains__
+    )
+    assert found == expected
+
+
+def test_every_rejection_in_the_table_is_a_documented_reason() -> None:
+    """A rejected lead's `reason` is a closed list (DESIGN §2), all three of it in the table."""
+    expected = {row.values[-1] for row in REJECTION_CASES if row.values[-1] is not None}
+    assert expected == set(REJECTION_REASONS)
 
 
 # filters ------------------------------------------------------------------------------------------

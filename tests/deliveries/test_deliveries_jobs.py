@@ -16,6 +16,7 @@ from pingtree.config.tree import Tree
 from pingtree.core import jsonenc
 from pingtree.core.lead import Lead, parse_lead
 from pingtree.core.outcome import Outcome, seller_view
+from pingtree.core.ranking import Offer
 from pingtree.deliveries.jobs import (
     attempt_marker,
     attempt_number,
@@ -93,17 +94,26 @@ def outcome(status: str = "sold", buyer_id: str = "firm", test: bool = False) ->
     )
 
 
+def won(**fields: Any) -> Offer:
+    """The offer that bought the lead: what its deliveries may read of its ping's answer."""
+    offer: dict[str, Any] = {
+        "price": Decimal("42.50"),
+        "ping_id": "pg_1",
+        "bid_id": "b_1",
+        "carried": (("token", "t-77"),),
+        **fields,
+    }
+    return Offer(buyer_id="firm", priority=1, answered_ms=38, order=0, **offer)
+
+
 def jobs(cfg: Config | None = None, *, now: float = NOW, **kw: Any) -> dict[str, Any]:
     the_lead = kw.pop("the_lead", None) or lead(test=kw.get("test", False))
     found = jobs_for_sale(
         tree_of(cfg or config()),
         kw.pop("the_outcome", None) or outcome(test=kw.pop("test", False)),
         the_lead,
-        ping_id="pg_1",
-        bid_id="b_1",
-        price=Decimal("42.50"),
+        won(),
         now=now,
-        carried={"token": "t-77"},
     )
     return {job.destination: job for job in found}
 
@@ -241,9 +251,7 @@ def test_a_destination_that_cannot_be_built_is_reported_not_queued() -> None:
         tree_of(config([CRM, broken])),
         outcome(),
         lead(),
-        ping_id=None,
-        bid_id=None,
-        price=Decimal(40),
+        won(price=Decimal(40), ping_id=None, bid_id=None, carried=()),
         now=NOW,
     )
     assert [job.destination for job in plan.jobs] == ["crm"]

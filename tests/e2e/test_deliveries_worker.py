@@ -28,6 +28,7 @@ from pingtree.config.models import DeliverySettings
 from pingtree.config.tree import Tree
 from pingtree.core.lead import parse_lead
 from pingtree.core.outcome import Outcome
+from pingtree.core.ranking import Offer
 from pingtree.deliveries.service import Deliveries
 from pingtree.deliveries.worker import NOT_CONFIGURED, SET_ASIDE
 from pingtree.metrics import Metrics
@@ -179,9 +180,16 @@ class Rig:
                 test=test,
             )
             lead = parse_lead({**sample("mva-legal"), "test": test})
-            await self.deliveries.sold(
-                self.holder.tree, outcome, lead, ping_id="pg_1", bid_id="b_1", price=Decimal(42)
+            won = Offer(
+                buyer_id="firm",
+                price=Decimal(42),
+                priority=1,
+                answered_ms=0,
+                order=0,
+                ping_id="pg_1",
+                bid_id="b_1",
             )
+            await self.deliveries.sold(self.holder.tree, outcome, lead, won)
             self.sold.append(lead_id)
             made.append(lead_id)
         return made

@@ -478,6 +478,40 @@ async def test_try_without_send_shows_carried_values_as_placeholders(
     assert "<ping_token><carried:token></ping_token>" in out.split("--- post")[1]
 
 
+async def test_try_a_buyer_by_assignment_and_a_ping_that_cannot_be_built(
+    dialects, tmp_path, monkeypatch, capsys
+):
+    """A delivery buyer (fixed price, no ping, no post) is named with where the lead goes; a ping
+    whose mapping fails for this lead says so, and nothing is sent."""
+    unbuildable = {"url": dialects.base("/odd/ping"), "format": "form"}
+    unbuildable["fields"] = [{"to": "When", "from": "state", "transform": "date:%m/%d/%Y"}]
+    raw = {
+        "router": {"admin_token": "${PINGTREE_ADMIN_TOKEN:-admin-token-1234}"},
+        "sellers": [{"id": "acme-media", "api_key": SELLER_KEY}],
+        "buyers": [
+            {
+                "id": "flat-firm",
+                "pricing": "fixed",
+                "price": 30,
+                "deliveries": [{"id": "intake", "url": dialects.base("/intake")}],
+            },
+            {"id": "odd", "ping": unbuildable, "post": {"url": dialects.base("/odd/post")}},
+        ],
+    }
+    config = tmp_path / "buyers.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    lead_file = tmp_path / "lead.json"
+    lead_file.write_bytes(orjson.dumps(lead()))
+    argv = ("--config", str(config), "--lead", str(lead_file), "--send")
+    code, out, _ = await _try(monkeypatch, dialects, capsys, "flat-firm", *argv)
+    assert code == 0, out
+    assert "no post: flat-firm buys by assignment; the lead goes to: intake" in out
+    code, out, _ = await _try(monkeypatch, dialects, capsys, "odd", *argv)
+    assert code == 1
+    assert "ping: cannot be built: When: date:%m/%d/%Y" in out
+    assert "--- post" not in out and dialects.calls("odd/ping") == []
+
+
 async def test_try_names_the_buyers_when_the_one_asked_for_is_unknown(
     dialects, tmp_path, monkeypatch, capsys
 ):
