@@ -99,14 +99,14 @@ class ExpiringMap(Generic[K, V]):
         return len(self._items)
 
 
-# _Claim's fields as a plain tuple: the form the map keeps (see ExpiringMap on atomic values).
-_ClaimRow = tuple[str, str, tuple[str, ...], float, bytes | None, str | None, bool]
+# An IdempotencyRecord's fields as a plain tuple, the form the map keeps (atomic values).
+ClaimRow = tuple[str, str, tuple[str, ...], float, bytes | None, str | None, bool]
 
 
 @dataclass(slots=True)
-class _Claim:
+class IdempotencyRecord:
     """One idempotency record: whose auction owns it, until when, and its answer once known.
-    Kept as a `_ClaimRow`; read into a `_Claim` to work on it."""
+    Kept as a `ClaimRow`; read into an `IdempotencyRecord` to work on it."""
 
     fingerprint: str  # of the lead: the same key with another lead is a conflict
     owner: str  # the auction that owns the key (or a random token for a claim without one)
@@ -116,7 +116,7 @@ class _Claim:
     answered_by: str | None = None  # the id of the outcome in `answer`
     verdict: bool = False  # the answer is a takeover's verdict about an earlier owner
 
-    def row(self) -> _ClaimRow:
+    def row(self) -> ClaimRow:
         return (
             self.fingerprint,
             self.owner,
@@ -151,7 +151,7 @@ class _Claim:
 
 
 @dataclass
-class _Usage:
+class CapUsage:
     count: int = 0
     spend: Decimal = Decimal(0)
 
@@ -168,12 +168,12 @@ class MemoryStore:
         self._outcomes: ExpiringMap[str, bytes] = ExpiringMap(clock, max_leads)
         self._journal: ExpiringMap[str, tuple[str, ...]] = ExpiringMap(clock, max_leads)
         # (seller, key) → its claim: owner, lease, answer
-        self._idempotency: ExpiringMap[tuple[str, str], _ClaimRow] = ExpiringMap(
+        self._idempotency: ExpiringMap[tuple[str, str], ClaimRow] = ExpiringMap(
             clock, 4 * max_leads
         )
         self._sealed: ExpiringMap[str, bool] = ExpiringMap(clock, max_leads)
         self._waiters: dict[tuple[str, str], list[asyncio.Future[Outcome | None]]] = {}
-        self._usage: ExpiringMap[tuple[str, str], _Usage] = ExpiringMap(clock)
+        self._usage: ExpiringMap[tuple[str, str], CapUsage] = ExpiringMap(clock)
         self._dedup: ExpiringMap[tuple[str, str], str] = ExpiringMap(clock)
         self._breakers: dict[str, BreakerState] = {}
         # Reservations neither released nor confirmed, for a day at most (as Redis's markers):
@@ -197,7 +197,7 @@ class MemoryStore:
         record = self._claim(scope)
         if record is None:
             chain = () if lead_id is None else (lead_id,)
-            self._keep(scope, _Claim(key.fingerprint, owner, chain, lease_until), ttl_s)
+            self._keep(scope, IdempotencyRecord(key.fingerprint, owner, chain, lease_until), ttl_s)
             return Claimed()
         if record.fingerprint != key.fingerprint:
             return Conflict()
@@ -235,7 +235,7 @@ class MemoryStore:
             # The claim is gone (expired, or lost with the store's state): the answer makes the
             # record again, so a resend is answered rather than auctioned a second time.
             chain = () if lead_id is None else (lead_id,)
-            record = _Claim(key.fingerprint, lead_id or outcome.id, chain, self._clock())
+            record = IdempotencyRecord(key.fingerprint, lead_id or outcome.id, chain, self._clock())
             ttl_s = self._retention.idempotency_days * 86400
         else:
             refused = record.refusal(key.fingerprint, outcome.id, lead_id)
@@ -259,11 +259,13 @@ class MemoryStore:
         self._idempotency.pop(scope)
         self._wake(scope, None)
 
-    def _claim(self, scope: tuple[str, str]) -> _Claim | None:
+    def _claim(self, scope: tuple[str, str]) -> IdempotencyRecord | None:
         row = self._idempotency.get(scope)
-        return None if row is None else _Claim(*row)
+        return None if row is None else IdempotencyRecord(*row)
 
-    def _keep(self, scope: tuple[str, str], claim: _Claim, ttl_s: float | None = None) -> None:
+    def _keep(
+        self, scope: tuple[str, str], claim: IdempotencyRecord, ttl_s: float | None = None
+    ) -> None:
         """Keep `claim` for `ttl_s`, or (None) in place of the record it was read from."""
         if ttl_s is None:
             self._idempotency.replace(scope, claim.row())
@@ -284,8 +286,8 @@ class MemoryStore:
                 return Refused("dedup")
         if not request.caps.any:
             return None
-        hour = self._usage.get((request.buyer_id, "h" + request.windows.hour)) or _Usage()
-        day = self._usage.get((request.buyer_id, "d" + request.windows.day)) or _Usage()
+        hour = self._usage.get((request.buyer_id, "h" + request.windows.hour)) or CapUsage()
+        day = self._usage.get((request.buyer_id, "d" + request.windows.day)) or CapUsage()
         reason = cap_reason(request.caps, hour.count, day.count, day.spend, price)
         return None if reason is None else Refused(reason)
 
@@ -312,7 +314,7 @@ class MemoryStore:
             key = (request.buyer_id, suffix)
             usage = self._usage.get(key)
             if usage is None:
-                usage = _Usage()
+                usage = CapUsage()
                 self._usage.put(key, usage, ttl)
             usage.count = max(usage.count + sign, 0)
             usage.spend = max(usage.spend + sign * request.price, Decimal(0))

@@ -65,7 +65,7 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
-from pingtree.store.state.memory import MemoryStore, _Claim, _Usage
+from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
@@ -359,7 +359,7 @@ class SqliteStore(MemoryStore):
         for buyer, period, count, spend, expires in live(
             "store_usage", "buyer_id, period, count, spend"
         ):
-            self._usage.put((buyer, period), _Usage(count, Decimal(spend)), expires - now)
+            self._usage.put((buyer, period), CapUsage(count, Decimal(spend)), expires - now)
         for buyer, dedup_key, lead_id, expires in live(
             "store_dedup", "buyer_id, dedup_key, lead_id"
         ):
@@ -370,7 +370,7 @@ class SqliteStore(MemoryStore):
         for seller, key, fingerprint, owner, chain, lease, answer, by, verdict, expires in live(
             "store_idempotency", columns
         ):
-            record = _Claim(
+            record = IdempotencyRecord(
                 fingerprint,
                 owner,
                 tuple(jsonenc.loads(chain)),
