@@ -141,9 +141,37 @@ def _buyer_job(
         request = build_request(
             unsigned, sources, test=outcome.test, message_id=ident, timestamp=int(now)
         )
+        failover = _failover(unsigned, request, sources, outcome, ident, now)
     except MappingError as exc:
         return Unbuildable(f"{owner}/{destination.id}", f"mapping: {exc}")
-    return _job(ident, outcome, owner, destination.id, destination, request, now)
+    return _job(ident, outcome, owner, destination.id, request, failover, now, destination.retry_s)
+
+
+def _failover(
+    endpoint: Destination,
+    request: OutboundRequest,
+    sources: Sources,
+    outcome: Outcome,
+    ident: str,
+    now: float,
+    native_body: bytes | None = None,
+) -> str | None:
+    """The failover's URL with the query the primary's request has: its `query:` values and, for
+    a GET, the fields (the bare failover_url would send the lead without them). A test lead sent
+    to a sandbox never falls over to the real failover."""
+    if endpoint.failover_url is None or (outcome.test and endpoint.sandbox_url is not None):
+        return None
+    twin = endpoint.model_copy(update={"url": endpoint.failover_url, "sandbox_url": None})
+    built = build_request(
+        twin,
+        sources,
+        test=outcome.test,
+        message_id=ident,
+        timestamp=int(now),
+        native_body=native_body,
+    )
+    # Only its address is kept: the body, built from the same sources, is the primary's.
+    return built.url
 
 
 def postback_event(outcome: Outcome, seller: SellerConfig, now: float) -> bytes:
@@ -166,15 +194,17 @@ def _postback_job(
     # The body is always the event: a field mapping could read what `reveal` hides (the price).
     endpoint = postback.model_copy(update={"sign": None, "fields": None, "format": "json"})
     sources = Sources(lead=lead, today=today, lead_id=outcome.id, seller=seller.id)
+    event = postback_event(outcome, seller, now)
     request = build_request(
         endpoint,
         sources,
         test=outcome.test,
         message_id=ident,
         timestamp=int(now),
-        native_body=postback_event(outcome, seller, now),
+        native_body=event,
     )
-    return _job(ident, outcome, owner, POSTBACK, postback, request, now)
+    failover = _failover(endpoint, request, sources, outcome, ident, now, native_body=event)
+    return _job(ident, outcome, owner, POSTBACK, request, failover, now, postback.retry_s)
 
 
 def _job(
@@ -182,12 +212,11 @@ def _job(
     outcome: Outcome,
     owner: str,
     name: str,
-    destination: Destination,
     request: OutboundRequest,
+    failover_url: str | None,
     now: float,
+    retry_s: tuple[float, ...],
 ) -> Job:
-    # A test lead sent to a sandbox never falls over to the real failover.
-    sandboxed = outcome.test and destination.sandbox_url is not None
     return Job(
         id=ident,
         lead_id=outcome.id,
@@ -196,10 +225,10 @@ def _job(
         created_at=now,
         method=request.method,
         url=request.url,
-        failover_url=None if sandboxed else destination.failover_url,
+        failover_url=failover_url,
         headers=request.headers,
         body=request.body,
-        due_at=now + destination.retry_s[0],
+        due_at=now + retry_s[0],
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 import pytest
@@ -435,6 +436,30 @@ async def test_the_failover_takes_it_when_the_primary_stays_down(
     job = rig.queue.by_id["ld_0000.buyer:firm.crm"]
     assert job.state == "delivered" and job.target == "failover"
     assert receiver.ids("backup") == [job.id]
+
+
+async def test_the_failover_gets_the_query_the_primary_would_have(
+    receiver: Receiver, make_rig: MakeRig
+) -> None:
+    """A GET destination sends the lead as its query (and `query:` adds fixed values): the bare
+    failover_url went out without them, an empty lead for the backup CRM."""
+    await receiver.start()
+    crm = destination(receiver, url="http://127.0.0.1:9/crm", retry_s=[0, 0.01], timeout_ms=500)
+    crm.update(
+        method="GET",
+        failover_url=receiver.url("backup") + "?list=7",
+        query={"campaign": "mva-7"},
+        fields=[{"to": "phone", "from": "phone"}, {"to": "state", "from": "state"}],
+    )
+    rig = await make_rig(config_with([crm]))
+    await rig.sell(1)
+    await rig.settled(1)
+    job = rig.queue.by_id["ld_0000.buyer:firm.crm"]
+    assert job.state == "delivered" and job.target == "failover"
+    [seen] = receiver.at("backup")
+    query = dict(parse_qsl(seen.query))
+    assert query["list"] == "7" and query["campaign"] == "mva-7"
+    assert (query["phone"], query["state"]) == ("+13055551234", "FL"), query
 
 
 async def test_the_sellers_postback_is_signed_and_told_of_the_sale(
