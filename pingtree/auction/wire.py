@@ -28,6 +28,7 @@ from pingtree.core.codec import (
     encode_post,
     post_body,
 )
+from pingtree.core.codec.native import unread_post
 from pingtree.core.codec.request import Sources, build_request, derived_fields
 from pingtree.core.codec.response import read_ping_answer, read_post_answer
 from pingtree.core.codec.transforms import MappingError, email_domain
@@ -173,7 +174,8 @@ def read_post(buyer: BuyerConfig, answered: Call) -> PostAnswer:
             return Failure(outcome.reason, outcome.detail)
         if outcome.http_status is None:
             return Unknown(outcome.detail)
-        return Unknown(f"HTTP {outcome.http_status}, {outcome.detail}", outcome.http_status)
+        # The transport marks a broken answer ambiguous only when it began as a 2xx.
+        return unread_post(outcome.http_status, Failure(outcome.reason, outcome.detail))
     assert buyer.post is not None
     return read_post_answer(buyer.post.response, outcome.status, outcome.body)
 
