@@ -6,6 +6,7 @@
     │   └── ClientClosed          400 the client hung up before its body was read (never seen)
     ├── Unauthorized              401 unknown key or admin token
     │   └── BadSignature          401 a seller configured to sign sent no valid signature
+    ├── Forbidden                 403 a viewer asked for something that changes state
     ├── NotFound                  404
     ├── RequestTimeout            408 the body did not arrive within router.client_timeout_ms
     ├── IdempotencyConflict       409 same key, different lead
@@ -17,6 +18,8 @@
     ├── RateLimited               429 with Retry-After: the seller is over its rate_limit
     ├── Overloaded                503 with Retry-After: router.max_in_flight auctions under way
     ├── StoreUnavailable          503 with Retry-After
+    ├── LedgerUnavailable         503 with Retry-After: the ledger's database did not answer (an
+    │                             operator's query; an auction never waits for the ledger)
     └── BuyerCallFailed           (never reaches a client: it becomes a trace reason)
         ├── BuyerTimeout          timeout
         ├── BuyerHTTPError        http_error (connection refused, reset, non-2xx)
@@ -80,6 +83,11 @@ class BadSignature(Unauthorized):
 class RequestTimeout(PingtreeError):
     status = 408
     code = "request_timeout"
+
+
+class Forbidden(PingtreeError):
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(PingtreeError):
@@ -158,6 +166,15 @@ class StoreUnavailable(PingtreeError):
     def __init__(self, detail: str = "", *, slow: bool = False) -> None:
         super().__init__(detail)
         self.slow = slow
+
+
+class LedgerUnavailable(PingtreeError):
+    """The ledger's database did not answer (or refused the statement): a query fails with a
+    503; the writer keeps its batch in the outbox and tries again."""
+
+    status = 503
+    code = "ledger_unavailable"
+    retry_after_s = 1
 
 
 class BuyerCallFailed(PingtreeError):

@@ -260,6 +260,21 @@ def anonymize(lead: Lead, *, seller_id: str, ping_id: str, pii: frozenset[str]) 
     }
 
 
+def split_pii(lead: Lead, marked: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The lead as the ledger keeps it: (facts, pii). PII is every field of PII_FIELDS the lead
+    has, every attribute `marked` pii and every attribute that repeats one of its PII values (the
+    same test as the ping's); erasing the second part leaves nothing that names the consumer."""
+    secrets = _pii_values(lead)
+    facts = lead.model_dump(exclude=set(PII_FIELDS) | {"attributes"})
+    pii = {name: getattr(lead, name) for name in sorted(PII_FIELDS) if getattr(lead, name)}
+    kept: dict[str, Any] = {}
+    for name, value in lead.attributes.items():
+        hidden = name in marked or _carries_pii(value, secrets)
+        (pii.setdefault("attributes", {}) if hidden else kept)[name] = value
+    facts["attributes"] = kept
+    return facts, pii
+
+
 def _pii_values(lead: Lead) -> tuple[str, ...]:
     """The lead's PII as text, lower-case, in the spellings a seller or buyer may repeat it in,
     longest first (so a last name inside the email never leaves the rest of the email visible)."""
