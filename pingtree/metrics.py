@@ -196,6 +196,33 @@ class Metrics:
             ["buyer"],
             registry=r,
         )
+        # The ledger (ledger/writer.py): how far behind the system of record is.
+        self.ledger_up = Gauge(
+            "pingtree_ledger_up",
+            "1 while the ledger's database takes rows, 0 while the writer waits for it",
+            registry=r,
+        )
+        self.ledger_backlog = Gauge(
+            "pingtree_ledger_backlog",
+            "Records in the outbox, not filed in the ledger yet (every router's, on Redis)",
+            registry=r,
+        )
+        self.ledger_lag_seconds = Gauge(
+            "pingtree_ledger_lag_seconds",
+            "Age of the oldest record not filed yet: how far behind the ledger is (0: none)",
+            registry=r,
+        )
+        self.ledger_filed = Counter(
+            "pingtree_ledger_filed",
+            "Records this router's writer filed in the ledger, by kind (lead, audit)",
+            ["kind"],
+            registry=r,
+        )
+        self.ledger_unreadable = Counter(
+            "pingtree_ledger_unreadable",
+            "Outbox entries the writer could not decode (logged with their id, then dropped)",
+            registry=r,
+        )
         # Leads turned away before their auction: shed load, and sellers over their limits.
         self.in_flight = Gauge(
             "pingtree_auctions_in_flight",

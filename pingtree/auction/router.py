@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,9 @@ from pingtree.core.errors import (
 from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome
 from pingtree.core.ranking import Offer
+from pingtree.core.record import LeadRecord, encode_record
 from pingtree.metrics import Metrics
+from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.state.base import (
     Claimed,
     Conflict,
@@ -94,6 +97,7 @@ class Router:
         metrics: Metrics,
         deliveries: Deliveries | None = None,
         loop_lag: LoopLag | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
@@ -101,6 +105,10 @@ class Router:
         bidder = Bidder(self._store, transport, loop_lag, metrics)
         self._auctioneer = Auctioneer(self._store, bidder)
         self._deliveries = deliveries
+        self._outbox = outbox
+        # Called once a record is in the outbox (the ledger's writer wakes up to file it).
+        self.on_record: Callable[[], None] | None = None
+        self._marked_pii: dict[str, frozenset[str]] = {}  # by vertical, for the current tree
         # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400
 
@@ -108,6 +116,7 @@ class Router:
         """Swap in the tree of a new config for the leads that arrive from now on. An auction
         under way keeps the tree it started with (`LiveAuction.tree`) until it ends."""
         self.tree = self.tree.rebuilt(config)
+        self._marked_pii = {}
         return self.tree
 
     # the seller's request --------------------------------------------------------------------
@@ -199,6 +208,9 @@ class Router:
                 )
                 answer = self._router_died(auction, lead_id, buyers[-1])
                 self._metrics.observe(answer)
+                # A verdict made here: on record like any answer. (An outcome the dead router
+                # recorded had its record put first.)
+                await self._put_record(auction, answer)
             if answer is not None:
                 await self._store.record(answer, key, lead_id=auction.id)
                 return answer
@@ -228,6 +240,9 @@ class Router:
         # job's id makes queuing it again on a later path harmless).
         if outcome.status == "sold" and result.won is not None:
             await self._deliver(auction, outcome, result.won)
+        # The ledger's record before the answer for the same reason: an answered lead is on
+        # record (filing it twice, after a resend, is harmless: the ledger files by id).
+        await self._put_record(auction, outcome)
         await self._store.record(outcome, key, lead_id=auction.id)
         self._metrics.observe(outcome)
         return outcome
@@ -254,6 +269,42 @@ class Router:
             log.exception(
                 "lead %s sold to %s: handing its deliveries over failed", outcome.id, won.buyer_id
             )
+
+    async def _put_record(self, auction: LiveAuction, outcome: Outcome) -> None:
+        """The lead's record into the ledger's outbox (DESIGN §12), durable before the seller
+        hears the answer; the ledger files it later, off this path. If the outbox is down (it
+        lives beside the store), the put waits with the store's deferred writes."""
+        outbox = self._outbox
+        if outbox is None:
+            return
+        entry = Entry("lead", outcome.id, encode_record(self._record(auction, outcome)))
+
+        async def put() -> None:
+            await outbox.put([entry])
+
+        try:
+            await put()
+        except StoreUnavailable:
+            await self._store.write_eventually(f"the ledger record of {outcome.id}", put)
+        if self.on_record is not None:
+            self.on_record()
+
+    def _record(self, auction: LiveAuction, outcome: Outcome) -> LeadRecord:
+        """The record of a lead: its PII apart (every attribute any buyer or the vertical marks
+        pii, as well as the PII fields) and the tree's keyed hashes of its phone and email."""
+        lead, tree = auction.lead, auction.tree
+        marked = self._marked_pii.get(lead.vertical) if tree is self.tree else None
+        if marked is None:
+            config = tree.config
+            schema = config.verticals.get(lead.vertical)
+            marked = config.pii_attributes.union(
+                *(buyer.pii_attributes for buyer in config.buyers),
+                schema.pii_attributes if schema is not None else (),
+            )
+            if tree is self.tree:
+                self._marked_pii[lead.vertical] = marked
+        hashes = tree.dedup_keys(lead.phone, lead.email)
+        return LeadRecord.of(outcome, lead, pii_attributes=marked, hashes=hashes)
 
     async def _after_store_failure(
         self, auction: LiveAuction, exc: StoreFailedMidAuction, key: IdempotencyKey | None

@@ -7,6 +7,7 @@ whatever key is sent.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -14,6 +15,7 @@ import os
 from dataclasses import dataclass
 
 from pingtree.config import BuyerConfig, Config, SellerConfig
+from pingtree.core.lead import phone_e164
 from pingtree.core.us_states import STATE_CODES
 
 log = logging.getLogger(__name__)
@@ -101,12 +103,23 @@ class Tree:
         return self._sellers_by_key.get(_digest(api_key))
 
     def dedup_keys(self, phone: str, email: str | None) -> tuple[str, ...]:
-        """Keyed hashes of the consumer's phone and email: dedup never stores either in clear."""
+        """Keyed hashes of the consumer's phone and email: dedup never stores either in clear.
+        The ledger keeps the same ones, to find a consumer's leads (`consumer_hashes`)."""
         values = [f"phone:{phone}"] + ([f"email:{email}"] if email else [])
-        return tuple(
-            hmac.new(self._dedup_secret, value.encode(), hashlib.sha256).hexdigest()[:32]
-            for value in values
-        )
+        return tuple(self._keyed(value) for value in values)
+
+    def consumer_hashes(self, text: str) -> tuple[str, ...]:
+        """What an operator typed, read as a phone (any format) and as an email: the keyed
+        hashes a lead of that consumer carries; () when it is neither."""
+        hashes = []
+        with contextlib.suppress(ValueError):
+            hashes.append(self._keyed(f"phone:{phone_e164(text)}"))
+        if "@" in text:
+            hashes.append(self._keyed(f"email:{text.strip().lower()}"))
+        return tuple(hashes)
+
+    def _keyed(self, value: str) -> str:
+        return hmac.new(self._dedup_secret, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _digest(value: str) -> bytes:

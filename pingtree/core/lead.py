@@ -98,17 +98,7 @@ class Lead(BaseModel):
     @field_validator("phone", mode="before")
     @classmethod
     def _phone(cls, value: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("phone must be a phone number")
-        try:
-            number = phonenumbers.parse(value, "US")
-        except phonenumbers.NumberParseException:
-            raise ValueError("phone is not a phone number") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("phone is not a valid number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phone_e164(value)
 
     @field_validator("email", mode="before")
     @classmethod
@@ -258,6 +248,21 @@ def anonymize(lead: Lead, *, seller_id: str, ping_id: str, pii: frozenset[str]) 
         "has_trustedform": lead.trustedform_url is not None,
         "test": lead.test,
     }
+
+
+def phone_e164(value: Any) -> str:
+    """A phone number as E.164 (US by default); ValueError saying why it is not one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("phone must be a phone number")
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        raise ValueError("phone is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("phone is not a valid number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def split_pii(lead: Lead, marked: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
