@@ -6,17 +6,15 @@ asked (no token, bad token, unreachable)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-TOKEN_ENV = "PINGTREE_ADMIN_TOKEN"
+from pingtree.cli.admin_client import TOKEN_ENV, add_options, ask
+
 _STATES = ("waiting", "leased", "delivered", "dead", "disabled")
 
 
@@ -40,49 +38,7 @@ def add_commands(subparsers: Any) -> None:
         command.add_argument("id", help="the delivery's id (its webhook-id)")
         command.set_defaults(run=run)
     for command in (listing, *(commands.choices[n] for n in ("show", "retry", "replay"))):
-        command.add_argument("--url", default="http://127.0.0.1:8080", help="the router")
-        command.add_argument("--token", help=f"the admin token; default: ${TOKEN_ENV}")
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, answer: Any) -> None:
-        super().__init__(status)
-        self.status = status
-        self.answer = answer
-
-
-async def _call(method: str, url: str, token: str) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.request(method, url, headers=headers) as response,
-    ):
-        try:
-            answer = await response.json(content_type=None)
-        except ValueError:
-            answer = {"error": "http_error", "detail": await response.text()}
-        if response.status != 200:
-            raise _Refused(response.status, answer)
-        return answer
-
-
-def _ask(args: argparse.Namespace, method: str, path: str) -> tuple[int, Any]:
-    """(0, the answer) or (exit code, None) after saying why on stderr."""
-    token = args.token or os.environ.get(TOKEN_ENV)
-    if not token:
-        print(f"no admin token: give --token or set {TOKEN_ENV}", file=sys.stderr)
-        return 2, None
-    url = args.url.rstrip("/") + path
-    try:
-        return 0, asyncio.run(_call(method, url, token))
-    except _Refused as exc:
-        detail = exc.answer.get("detail") if isinstance(exc.answer, dict) else exc.answer
-        print(f"HTTP {exc.status}: {detail}", file=sys.stderr)
-        return (2 if exc.status == 401 else 1), None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        print(f"{args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2, None
+        add_options(command)
 
 
 def _console() -> Console:
@@ -95,7 +51,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         query += f"&state={args.state}"
     if args.destination:
         query += f"&destination={quote(args.destination, safe='')}"
-    code, answer = _ask(args, "GET", "/admin/deliveries" + query)
+    code, answer = ask(args, "GET", "/admin/deliveries" + query)
     if code:
         return code
     table = Table("id", "destination", "state", "target", "attempt", "due", "last error")
@@ -138,7 +94,7 @@ def _job_path(job_id: str, action: str = "") -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    code, answer = _ask(args, "GET", _job_path(args.id))
+    code, answer = ask(args, "GET", _job_path(args.id))
     if code:
         return code
     _show(answer)
@@ -146,7 +102,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    code, answer = _ask(args, "POST", _job_path(args.id, "retry"))
+    code, answer = ask(args, "POST", _job_path(args.id, "retry"))
     if code:
         return code
     print(f"{answer['id']}: due now ({answer['state']})")
@@ -154,7 +110,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    code, answer = _ask(args, "POST", _job_path(args.id, "replay"))
+    code, answer = ask(args, "POST", _job_path(args.id, "replay"))
     if code:
         return code
     print(f"{answer['id']}: replayed from attempt 1 ({answer['state']})")

@@ -1,5 +1,5 @@
 """The command line: its parser and the small commands (validate · sim · demo · send · try);
-`serve` is serve.py's, `deliveries` deliveries.py's."""
+`serve` is serve.py's, `deliveries` deliveries.py's, `leads`, `report` and `forget` records.py's."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from aiohttp import web
 
 from pingtree.cli.config_file import load_or_report, print_config_errors
 from pingtree.cli.deliveries import add_commands as add_delivery_commands
+from pingtree.cli.records import add_commands as add_record_commands
 from pingtree.cli.serve import add_command as add_serve_command
 from pingtree.cli.serve import bind_error
 from pingtree.config.summary import describe_tree
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     try_.set_defaults(run=cmd_try)
     add_delivery_commands(commands)  # pingtree deliveries list|show|retry|replay
+    add_record_commands(commands)  # pingtree leads · report · forget
     return parser
 
 
