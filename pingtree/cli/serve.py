@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from pingtree.cli.config_file import load_or_report
-from pingtree.cli.workers import REDIS_URL_VARIABLE, supervise
+from pingtree.cli.workers import DATABASE_URL_VARIABLE, REDIS_URL_VARIABLE, supervise
 from pingtree.config import Config
 from pingtree.config.urls import masked_redis_url
 from pingtree.core.errors import StoreUnavailable
@@ -40,6 +40,13 @@ def add_command(subparsers: Any) -> None:
         "process only",
     )
     serve.add_argument("--redis-prefix", default="pingtree", help="prefix of every Redis key")
+    serve.add_argument(
+        "--database-url",
+        default=os.environ.get(DATABASE_URL_VARIABLE) or None,
+        help="the ledger's database: postgresql://… (shared by several routers) or "
+        f"sqlite:///PATH; default: ${DATABASE_URL_VARIABLE}, else a SQLite file beside the "
+        "state file (in memory without one); with --redis-url and neither, no ledger",
+    )
     serve.add_argument(
         "--state",
         metavar="FILE",
@@ -135,6 +142,7 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         state_file=args.state,
         redis_url=args.redis_url,
         redis_prefix=args.redis_prefix,
+        database_url=args.database_url,
         # A worker of `serve --workers N`: a reload over HTTP reaches the others too.
         tell_other_workers=None if ready_fd is None else _supervisor_relay(os.getppid()),
     )

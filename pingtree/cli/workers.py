@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 # `serve --redis-url` defaults to it (serve.py), and workers get the URL through it.
 REDIS_URL_VARIABLE = "PINGTREE_REDIS_URL"
+DATABASE_URL_VARIABLE = "PINGTREE_DATABASE_URL"
 # Workers stopping get this long to finish the auctions under way, then SIGKILL.
 _STOP_GRACE_S = 30.0
 
@@ -49,6 +50,8 @@ def supervise(args: argparse.Namespace) -> int:
         command += ["--redis-prefix", args.redis_prefix, "--worker-ready-fd", str(write_fd)]
         # The Redis URL (its password with it) in the environment, not on a command line.
         environment = {**os.environ, REDIS_URL_VARIABLE: args.redis_url}
+        if args.database_url is not None:  # the ledger's, likewise (its password with it)
+            environment[DATABASE_URL_VARIABLE] = args.database_url
         # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which
         # forwards it once. It dies with the supervisor (Linux), however that one dies.
         process = subprocess.Popen(
