@@ -2,8 +2,9 @@
 serve options, each opened by its own aiohttp cleanup context and closed by it. They are appended
 in dependency order, each reading the parts before it from the app (keys.py):
 
-    state file → store → queue → loop lag → transport → router (with its deliveries and the
-    config reloader) → the deliveries' worker → the GC watcher
+    state file → store → queue → ledger (its database, and the outbox that feeds it) → loop lag
+    → transport → router (with its deliveries and the config reloader) → the deliveries' worker
+    → the ledger's writer → the GC watcher
 
 aiohttp runs a context's cleanup only if its startup finished, in reverse order: a part that
 fails to start leaves the ones before it closed and none after it opened. Nothing opens before
@@ -15,6 +16,7 @@ closes it like its own. Nothing else in pingtree builds a store, a queue or a bu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +28,16 @@ from prometheus_client import CollectorRegistry
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.router import Router
 from pingtree.config import Config
-from pingtree.core.errors import StoreUnavailable
+from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
 from pingtree.deliveries.service import Deliveries, default_consumer
+from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
+from pingtree.ledger.database import ledger_file_beside
+from pingtree.ledger.sql import SqlLedger
+from pingtree.ledger.writer import LedgerWriter
 from pingtree.metrics import Metrics
+from pingtree.store.outbox.base import Outbox
+from pingtree.store.outbox.redis import RedisOutbox
+from pingtree.store.outbox.sqlite import SqliteOutbox
 from pingtree.store.queue.base import DeliveryQueue
 from pingtree.store.queue.redis import RedisQueue
 from pingtree.store.queue.sqlite import SqliteQueue
@@ -39,12 +48,16 @@ from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
-from pingtree.web import deliveries_admin, operators, sellers
+from pingtree.web import deliveries_admin, ledger_admin, operators, sellers
 from pingtree.web.admission import InFlight, RateLimiter
 from pingtree.web.keys import (
+    AUDIT,
     DELIVERIES,
     IN_FLIGHT,
+    LEDGER,
+    LEDGER_WRITER,
     METRICS,
+    OUTBOX,
     QUEUE,
     RATE_LIMITER,
     RELOADER,
@@ -57,6 +70,8 @@ from pingtree.web.lead_body import HANDLER_ARGS
 from pingtree.web.reloading import ConfigReloader
 from pingtree.web.responses import errors_as_json
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
@@ -66,6 +81,9 @@ class ServeOptions:
     state_file: str | None = None  # the embedded store's file (--state); default: the config's
     redis_url: str | None = None  # state and deliveries shared with every router on this Redis
     redis_prefix: str = "pingtree"
+    # The ledger's database (postgresql://…, sqlite:///PATH); None: a SQLite file beside the
+    # state file, in memory without one, and no ledger with Redis (ledger_url says why).
+    database_url: str | None = None
     consumer: str | None = None  # this router's name on the queue's leases; default: host:pid
     # A worker of `serve --workers N`: asks the supervisor to have the others reload too.
     tell_other_workers: Callable[[], None] | None = None
@@ -99,15 +117,18 @@ def create_app(
             parts.state_file,
             parts.store,
             parts.queue,
+            parts.ledger,
             parts.loop_lag.running,
             parts.transport,
             parts.router,
             parts.deliveries_worker,
+            parts.ledger_writer,
             parts.gc_watcher,
         ]
     )
     sellers.add_routes(app)
     operators.add_routes(app)
+    ledger_admin.add_routes(app)
     deliveries_admin.add_routes(app)
     return app
 
@@ -202,7 +223,10 @@ class _Parts:
             exports_dir=config.router.exports_dir,
             consumer=self._options.consumer or default_consumer(),
         )
-        router = Router(config, app[STORE], app[TRANSPORT], metrics, deliveries, self.loop_lag)
+        outbox = app.get(OUTBOX)
+        router = Router(
+            config, app[STORE], app[TRANSPORT], metrics, deliveries, self.loop_lag, outbox
+        )
         reloader = ConfigReloader(self._options.config_path, router, metrics)
         reloader.tell_others = self._options.tell_other_workers
         app[DELIVERIES] = deliveries
@@ -216,10 +240,76 @@ class _Parts:
         yield
         await deliveries.stop()  # before the transport closes: attempts in flight still use it
 
+    async def ledger(self, app: web.Application) -> AsyncIterator[None]:
+        """The ledger's database, migrated, and the outbox that feeds it, beside the queue (on
+        the state file, in memory, or on Redis). A database that does not answer at start does
+        not stop the router: the writer migrates and files once it answers (ledger/writer.py).
+        Operator actions are audited through the same outbox."""
+        url = ledger_url(self._config, self._options)
+        if url is None:
+            log.warning(
+                "no ledger: this router shares Redis and was given no --database-url"
+                " (PostgreSQL, for every router): leads are not kept on record"
+            )
+            app[AUDIT] = LoggedAudit()
+            yield
+            return
+        ledger = SqlLedger.open(url)
+        try:
+            await ledger.migrate()
+        except LedgerUnavailable as exc:
+            log.warning("ledger: the database did not answer at start (%s); rows wait", exc)
+        outbox = self._new_outbox(app.get(STATE_FILE))
+        app[LEDGER] = ledger
+        app[OUTBOX] = outbox
+        app[AUDIT] = OutboxAudit(outbox)
+        yield
+        await outbox.close()
+        await ledger.close()
+
+    def _new_outbox(self, state: SqliteFile | None) -> Outbox:
+        if self._options.redis_url is not None:
+            return RedisOutbox(self._options.redis_url, prefix=self._options.redis_prefix)
+        return SqliteOutbox(state or ":memory:")
+
+    async def ledger_writer(self, app: web.Application) -> AsyncIterator[None]:
+        ledger, outbox = app.get(LEDGER), app.get(OUTBOX)
+        if ledger is None or outbox is None:
+            yield
+            return
+        writer = LedgerWriter(
+            outbox,
+            ledger,
+            self._metrics,
+            self._config.router.retention,
+            consumer=self._options.consumer or default_consumer(),
+        )
+        app[ROUTER].on_record = writer.wake
+        audit = app[AUDIT]
+        if isinstance(audit, OutboxAudit):
+            audit.on_put = writer.wake
+        app[LEDGER_WRITER] = writer
+        await writer.start()
+        yield
+        await writer.stop()
+
     async def gc_watcher(self, app: web.Application) -> AsyncIterator[None]:
         stop_watching = self._metrics.watch_gc()
         yield
         stop_watching()
+
+
+def ledger_url(config: Config, options: ServeOptions) -> str | None:
+    """Where the ledger lives: `--database-url`; else with Redis nowhere (several routers need
+    one database: PostgreSQL); else a SQLite file beside the state file; else in memory."""
+    if options.database_url is not None:
+        return options.database_url
+    if options.redis_url is not None:
+        return None
+    state = options.state_file if options.state_file is not None else config.router.state_file
+    if state:
+        return f"sqlite:///{ledger_file_beside(state)}"
+    return "sqlite://"
 
 
 async def redis_problem(url: str, prefix: str) -> str | None:
@@ -236,4 +326,4 @@ async def redis_problem(url: str, prefix: str) -> str | None:
     return None
 
 
-__all__ = ["ServeOptions", "buyer_transport", "create_app", "redis_problem"]
+__all__ = ["ServeOptions", "buyer_transport", "create_app", "ledger_url", "redis_problem"]

@@ -8,7 +8,10 @@ from aiohttp import web
 
 from pingtree.auction.router import Router
 from pingtree.deliveries.service import Deliveries
+from pingtree.ledger.base import Ledger
+from pingtree.ledger.writer import LedgerWriter
 from pingtree.metrics import Metrics
+from pingtree.store.outbox.base import Outbox
 from pingtree.store.queue.base import DeliveryQueue
 from pingtree.store.sqlite_file import SqliteFile
 from pingtree.store.state.guard import GuardedStore
@@ -26,11 +29,18 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 RELOADER = web.AppKey("reloader", ConfigReloader)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
+# The ledger's: absent on a router that keeps no ledger (Redis without --database-url).
+LEDGER = web.AppKey("ledger", Ledger)
+OUTBOX = web.AppKey("outbox", Outbox)
+LEDGER_WRITER = web.AppKey("ledger_writer", LedgerWriter)
 
 __all__ = [
     "DELIVERIES",
     "IN_FLIGHT",
+    "LEDGER",
+    "LEDGER_WRITER",
     "METRICS",
+    "OUTBOX",
     "QUEUE",
     "RATE_LIMITER",
     "RELOADER",

@@ -1,0 +1,203 @@
+"""The operator's routes on the ledger (DESIGN §12, §13), behind an operator's token:
+
+    GET  /admin/leads?status&seller&buyer&vertical&sub_id&state&from&to&tz&q&cursor&limit
+    GET  /admin/leads/{id}             one lead in full: the ledger's, or the store's until filed
+    GET  /admin/reports?by&from&to&tz&<filters>&format=json|csv
+    GET  /admin/audit?operator&action&target&from&to&cursor&limit
+    POST /admin/forget {"phone": …} or {"email": …}   admins only
+
+Without a ledger (`serve --redis-url` with no `--database-url`: there is no shared database to
+keep one in) the list, reports, audit and forget answer 409 `ledger_off`; one lead is still
+shown from the store while its outcome is kept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from pingtree.core import jsonenc
+from pingtree.core.errors import BadRequest, LeadInvalid, NotFound, PingtreeError
+from pingtree.core.ids import audit_id
+from pingtree.core.outcome import operator_view
+from pingtree.core.record import AuditEntry
+from pingtree.ledger.base import REPORT_BY, AuditQuery, Ledger, LeadQuery, ReportBy, ReportQuery
+from pingtree.web.audit import audited
+from pingtree.web.auth import Operator, authenticate_operator, require_admin
+from pingtree.web.keys import DELIVERIES, LEDGER, LEDGER_WRITER, ROUTER, STORE
+from pingtree.web.ledger_views import (
+    audit_view,
+    lead_detail,
+    lead_summary,
+    report_csv,
+    report_json,
+)
+from pingtree.web.masking import mask
+from pingtree.web.ranges import filters, limit, time_range, zone
+from pingtree.web.responses import json_response
+
+# How long `forget` waits for records still in the outbox to be filed, so their deliveries are
+# found and erased too (a record filed later is erased as it is filed, whatever this wait).
+_FORGET_DRAIN_S = 5.0
+
+
+class LedgerOff(PingtreeError):
+    status = 409
+    code = "ledger_off"
+
+
+def _ledger(request: web.Request) -> Ledger:
+    ledger = request.app.get(LEDGER)
+    if ledger is None:
+        raise LedgerOff(
+            "this router keeps no ledger: it shares Redis with others and was given no"
+            " --database-url (a PostgreSQL for all of them)"
+        )
+    return ledger
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def list_leads(request: web.Request) -> web.Response:
+    authenticate_operator(request)
+    ledger, query = _ledger(request), request.query
+    start, end = time_range(query, _now(), default_days=None)
+    text = (query.get("q") or "").strip() or None
+    hashes = request.app[ROUTER].tree.consumer_hashes(text) if text else ()
+    page = await ledger.leads(
+        LeadQuery(
+            filters=filters(query),
+            start=start,
+            end=end,
+            q=text,
+            q_hashes=hashes,
+            cursor=query.get("cursor") or None,
+            limit=limit(query.get("limit")),
+        )
+    )
+    leads = [lead_summary(filed) for filed in page.leads]
+    return json_response({"leads": leads, "next_cursor": page.next_cursor})
+
+
+async def get_lead(request: web.Request) -> web.Response:
+    """The ledger's lead (with its PII for an admin, masked for a viewer); until it is filed, or
+    without a ledger, the store's outcome (`lead` null: the store keeps no lead)."""
+    operator = authenticate_operator(request)
+    lead_id = request.match_info["id"]
+    ledger = request.app.get(LEDGER)
+    filed = await ledger.lead(lead_id) if ledger is not None else None
+    if filed is not None:
+        return json_response(lead_detail(filed, None if operator.admin else mask))
+    outcome = await request.app[STORE].get_outcome(lead_id)
+    if outcome is None:
+        raise NotFound("no such lead (or its retention has passed)")
+    view = operator_view(outcome)
+    view["lead"] = None
+    view["pii_erased_at"] = None
+    return json_response(view)
+
+
+async def reports(request: web.Request) -> web.StreamResponse:
+    authenticate_operator(request)
+    ledger, query = _ledger(request), request.query
+    by = query.get("by") or "day"
+    if by not in REPORT_BY:
+        raise BadRequest("bad by", fields={"by": f"one of {', '.join(REPORT_BY)}"})
+    form = query.get("format") or "json"
+    if form not in ("json", "csv"):
+        raise BadRequest("bad format", fields={"format": "json or csv"})
+    tz = zone(query.get("tz"))
+    start, end = time_range(query, _now(), default_days=7)
+    assert start is not None and end is not None  # a default range always has both
+    chosen: ReportBy = by  # type: ignore[assignment]  # checked above
+    report = await ledger.report(
+        ReportQuery(by=chosen, start=start, end=end, tz=tz.key, filters=filters(query))
+    )
+    if form == "json":
+        return json_response(report_json(report))
+    span = f"{start.date().isoformat()}_{end.date().isoformat()}"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="report-{by}-{span}.csv"',
+        }
+    )
+    await response.prepare(request)
+    for chunk in report_csv(report):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def audit(request: web.Request) -> web.Response:
+    authenticate_operator(request)
+    ledger, query = _ledger(request), request.query
+    start, end = time_range(query, _now(), default_days=None)
+    page = await ledger.audit(
+        AuditQuery(
+            operator=query.get("operator") or None,
+            action=query.get("action") or None,
+            target=query.get("target") or None,
+            start=start,
+            end=end,
+            cursor=query.get("cursor") or None,
+            limit=limit(query.get("limit")),
+        )
+    )
+    entries = [audit_view(entry) for entry in page.entries]
+    return json_response({"entries": entries, "next_cursor": page.next_cursor})
+
+
+async def forget(request: web.Request) -> web.Response:
+    """Erase one consumer's PII everywhere pingtree keeps it (DESIGN §12): the ledger's leads,
+    their deliveries (queued or done) and the CSV mirror. Audited with a keyed hash only."""
+    operator = authenticate_operator(request)
+    require_admin(operator)
+    ledger = _ledger(request)
+    field, value = await _consumer(request)
+    hashes = request.app[ROUTER].tree.consumer_hashes(value)
+    if not hashes:
+        raise LeadInvalid(f"bad {field}", fields={field: f"not a {field}"})
+    writer = request.app.get(LEDGER_WRITER)
+    if writer is not None:
+        await writer.drain(_FORGET_DRAIN_S)
+    erased = await ledger.forget(hashes, _now())
+    deliveries = await request.app[DELIVERIES].erase(erased.lead_ids)
+    await audited(
+        request,
+        operator,
+        "forget",
+        detail={"hash": hashes[0], "field": field, "leads": len(erased.lead_ids)},
+    )
+    return json_response(
+        {"erased": True, "leads": len(erased.lead_ids), "deliveries": deliveries}
+    )
+
+
+async def _consumer(request: web.Request) -> tuple[str, str]:
+    """("phone" | "email", what was given): exactly one of the two, as text."""
+    try:
+        body: Any = jsonenc.loads(await request.read())
+    except ValueError:
+        raise BadRequest("the body is not JSON", fields={"body": "a JSON object"}) from None
+    given = {k: v for k, v in body.items() if k in ("phone", "email")} if isinstance(body, dict) else {}
+    if len(given) != 1 or not isinstance(next(iter(given.values())), str):
+        raise BadRequest(
+            "name one consumer", fields={"body": 'one of {"phone": "…"} or {"email": "…"}'}
+        )
+    return next(iter(given.items()))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/leads", list_leads)
+    app.router.add_get("/admin/leads/{id}", get_lead)
+    app.router.add_get("/admin/reports", reports)
+    app.router.add_get("/admin/audit", audit)
+    app.router.add_post("/admin/forget", forget)
+
+
+__all__ = ["LedgerOff", "add_routes", "audit", "forget", "get_lead", "list_leads", "reports"]
