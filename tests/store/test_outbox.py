@@ -309,7 +309,7 @@ async def test_the_outbox_shares_the_state_file_with_the_delivery_queue(tmp_path
     assert (await outbox.backlog()).entries == 1
     await file.close()
     with sqlite3.connect(tmp_path / "state.db") as db:
-        assert dict(db.execute("SELECT * FROM schema_version")) == {"deliveries": 1, "outbox": 1}
+        assert dict(db.execute("SELECT * FROM schema_version")) == {"deliveries": 2, "outbox": 1}
     db.close()
 
 
