@@ -22,6 +22,8 @@ by the scripts in redis_scripts.py, one per change:
   jobs for `purge`.
 - **The sales ledger.** One hash of rows (compact JSON) and sorted sets by sold_at, overall and
   per buyer, on their own hash tag: one row per (lead, buyer), the first recorded kept.
+- **Erasure.** An erased job's hash has `erased` set, which REPLAY refuses; ERASE takes a job not
+  delivered yet out of everything CLAIM reads (stream, turn, leases, delayed and ready sets).
 
 **Keys** are `<prefix>:{q}:...` for the queue and `<prefix>:{s}:...` for the ledger, all built by
 `QueueKeys` (store/redis_keys.py, which says why the whole queue has one hash tag). Nothing here
