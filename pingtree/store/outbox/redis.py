@@ -23,7 +23,8 @@ may file any router's entries, and a dead router's taken entries are taken by an
   first entry's id, in one round trip.
 
 **Keys:** `<prefix>:{l}:outbox` (store/redis_keys.py). **Durability** is Redis's, as the delivery
-queue's. **Failure:** every error is StoreUnavailable, fast (store/redis_client.py).
+queue's. **Failure:** every error is StoreUnavailable, fast (store/redis_client.py). Needs Redis
+6.2 or later (XPENDING's IDLE).
 """
 
 from __future__ import annotations
