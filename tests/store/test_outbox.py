@@ -35,7 +35,7 @@ from pingtree.store.redis_keys import OutboxKeys
 from pingtree.store.sqlite_file import SqliteFile
 from tests.redis_server import free_port
 
-LEASE_S = 0.3  # long enough for a few calls in a row on a busy machine, short to wait out
+LEASE_S = 0.5  # long enough for a few calls in a row on a busy machine, short to wait out
 REPO = Path(__file__).resolve().parents[2]
 
 
