@@ -21,9 +21,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import re
+import stat
+import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +37,7 @@ from pingtree.core import jsonenc
 from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome
 from pingtree.deliveries.jobs import iso_time
-from pingtree.store.queue.base import SaleRow
+from pingtree.store.queue.base import SALE_PII_COLUMNS, SaleRow
 
 # After `id`, in this order. Adding a column means adding it at the end.
 COLUMNS: tuple[str, ...] = (
@@ -117,7 +121,8 @@ def csv_chunks(rows: Iterable[SaleRow], *, per_chunk: int = 500) -> Iterator[byt
 class CsvMirror:
     """Each sale appended, as it happens, to `{folder}/{buyer}/{YYYY-MM-DD}.csv` (the sale's UTC
     date), the header first when the file is new. Files are written in a worker thread, one line
-    at a time under a lock, so lines never interleave. One router process per folder: routers
+    at a time under a lock, so lines never interleave; `erase` rewrites a file under the same
+    lock, so no line is appended to the file it replaces. One router process per folder: routers
     sharing a store share the download endpoint, not a mirror folder."""
 
     def __init__(self, folder: str | Path) -> None:
@@ -144,5 +149,78 @@ class CsvMirror:
                 file.write(_lines(lines))  # one write: the line is whole or absent
         return path
 
+    async def erase(self, lead_ids: Sequence[str]) -> int:
+        """`erase_from_mirror` on this mirror's folder, each file under the appender's lock."""
+        return await asyncio.to_thread(erase_from_mirror, self.folder, lead_ids, lock=self._lock)
 
-__all__ = ["COLUMNS", "HEADER", "CsvMirror", "csv_cells", "csv_chunks", "safe_cell", "sale_row"]
+
+def erase_from_mirror(
+    exports_dir: str | Path,
+    lead_ids: Iterable[str],
+    *,
+    lock: AbstractContextManager[Any] | None = None,
+) -> int:
+    """Forget a consumer in the mirror (DESIGN §12 `forget`): every file under `exports_dir` that
+    holds a row of `lead_ids` is rewritten with those rows' PII cells empty (SALE_PII_COLUMNS,
+    found by the file's own header); the header and every other row stay as they were. A file is
+    replaced whole (a temporary file beside it, then os.replace): a reader sees it before or
+    after, never half written. `lock` is held around each file's read and replacement: the
+    appender's (CsvMirror.erase), else a line appended meanwhile could be lost with the old file.
+    How many rows were erased."""
+    wanted = frozenset(lead_ids)
+    folder = Path(exports_dir)
+    if not wanted or not folder.is_dir():
+        return 0
+    erased = 0
+    for path in sorted(folder.glob("*/*.csv")):
+        with lock or nullcontext():
+            erased += _erase_file(path, wanted)
+    return erased
+
+
+def _erase_file(path: Path, wanted: frozenset[str]) -> int:
+    with path.open(encoding="utf-8", newline="") as file:
+        text = file.read()
+    if not any(lead_id in text for lead_id in wanted):
+        return 0
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows or not rows[0] or rows[0][0] != HEADER[0]:
+        return 0  # not a mirror file: nothing of ours to read
+    blank = [n for n, name in enumerate(rows[0]) if name in SALE_PII_COLUMNS]
+    erased = 0
+    for row in rows[1:]:
+        if row and row[0] in wanted:
+            row[:] = ["" if n in blank else cell for n, cell in enumerate(row)]
+            erased += 1
+    if erased:
+        _replace(path, _lines(rows))
+    return erased
+
+
+def _replace(path: Path, text: str) -> None:
+    """`path` now holds `text`, with its permissions: written beside it, synced, swapped in."""
+    folder, name = path.parent, path.name
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+__all__ = [
+    "COLUMNS",
+    "HEADER",
+    "CsvMirror",
+    "csv_cells",
+    "csv_chunks",
+    "erase_from_mirror",
+    "safe_cell",
+    "sale_row",
+]

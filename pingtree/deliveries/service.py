@@ -15,7 +15,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pingtree.config.models import DeliverySettings
@@ -144,6 +144,19 @@ class Deliveries:
             self.worker.enable(job.key)
             self.worker.wake()
         return done
+
+    async def erase(self, lead_ids: Sequence[str]) -> int:
+        """Forget the consumer of `lead_ids` in everything deliveries keep (DESIGN §12 `forget`):
+        their jobs and sale rows (`DeliveryQueue.erase`: bodies gone, jobs not delivered yet
+        ended and never sent again) and their lines in the CSV mirror. How many jobs were
+        erased. Raises StoreUnavailable if the queue fails, OSError if a mirror file cannot be
+        rewritten: the PII may then still be there, and erasing again is safe."""
+        erased = await self.queue.erase(lead_ids, self._clock())
+        self.worker.wake()  # a destination whose next job waited behind an erased one
+        if self.mirror is not None:
+            lines = await self.mirror.erase(lead_ids)
+            log.info("deliveries: erased %d job(s) and %d CSV mirror line(s)", erased, lines)
+        return erased
 
     async def start(self) -> None:
         await self.worker.start()

@@ -1,7 +1,8 @@
 """Every Redis key pingtree writes, and the one place that knows their layout: the state's
-(`StateKeys`: caps, dedup, idempotency, journals, outcomes, breakers; state/redis.py) and the
-delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py). The Lua scripts touch only the
-keys handed to them, or (the queue's) keys they build from prefixes given here.
+(`StateKeys`: caps, dedup, idempotency, journals, outcomes, breakers; state/redis.py), the
+delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py) and the ledger's outbox's
+(`OutboxKeys`; outbox/redis.py). The Lua scripts touch only the keys handed to them, or (the
+queue's) keys they build from prefixes given here.
 
 Every key is `<prefix>:{<tag>}:<what>`. The hash tag groups what one script touches into one
 Redis Cluster slot:
@@ -12,7 +13,8 @@ Redis Cluster slot:
 - `{q}`: the whole delivery queue, on one node: a claim hands out jobs of many destinations, and
   deliveries are a few per sale, far fewer calls than the auctions' caps and dedup, which do
   spread over the cluster;
-- `{s}`: the sales ledger.
+- `{s}`: the sales ledger;
+- `{l}`: the ledger's outbox, one Stream.
 """
 
 from __future__ import annotations
@@ -120,3 +122,16 @@ class QueueKeys:
     def sales(self, buyer_id: str | None) -> str:
         name = f"{self.prefix}:{{s}}:sales"
         return name if buyer_id is None else f"{name}:buyer:{buyer_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxKeys:
+    """The key of the ledger's outbox: one Stream, read by a consumer group."""
+
+    prefix: str = "pingtree"
+
+    def __post_init__(self) -> None:
+        _check_prefix(self.prefix)
+
+    def stream(self) -> str:
+        return f"{self.prefix}:{{l}}:outbox"

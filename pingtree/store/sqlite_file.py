@@ -1,8 +1,9 @@
 """The embedded store's file: one SQLite database, its one connection and the one thread that does
-all its I/O, so the event loop never waits on the disk. Two table sets share it, each its own
-`migrate` component: the delivery queue (sqlite.py, "deliveries") and the embedded store's caps,
-dedup claims, idempotency records, journals and outcomes (sqlite_store.py, "store"); one
-`SqliteFile`, one writer thread, one commit for whatever both queued together.
+all its I/O, so the event loop never waits on the disk. Three table sets share it, each its own
+`migrate` component: the delivery queue (queue/sqlite.py, "deliveries"), the embedded store's
+caps, dedup claims, idempotency records, journals and outcomes (state/sqlite.py, "store") and the
+ledger's outbox (outbox/sqlite.py, "outbox"); one `SqliteFile`, one writer thread, one commit for
+whatever they queued together.
 
 **Durability.** WAL mode. With `synchronous="NORMAL"` (the default) a write is in the WAL, handed
 to the operating system, when its call returns: it survives the process crashing or being killed,

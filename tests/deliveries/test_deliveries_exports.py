@@ -19,10 +19,11 @@ from pingtree.deliveries.exports import (
     CsvMirror,
     csv_cells,
     csv_chunks,
+    erase_from_mirror,
     safe_cell,
     sale_row,
 )
-from pingtree.store.queue.base import SaleRow
+from pingtree.store.queue.base import SALE_PII_COLUMNS, SaleRow
 from tests.conftest import sample
 from tests.deliveries.test_deliveries_jobs import LEAD_ID, NOW, outcome
 
@@ -160,3 +161,62 @@ def test_decimal_prices_keep_their_cents() -> None:
         sold_at=NOW,
     )
     assert dict(cheap.fields)["price"] == "7.10" and dict(cheap.fields)["payout"] == "5.68"
+
+
+# erasure (pingtree forget) ---------------------------------------------------------------------
+
+PII_COLUMNS = [name for name in HEADER if name in SALE_PII_COLUMNS]
+
+
+async def test_erasing_a_lead_empties_its_pii_cells_in_every_file(tmp_path: Path) -> None:
+    mirror = CsvMirror(tmp_path)
+    forgotten = [row(), replace(row(), buyer_id="other", sold_at=NOW + DAY)]  # resold next day
+    kept = replace(row(first_name="=cmd|' /C calc'!A0"), lead_id="ld_2", sold_at=NOW + 1)
+    untouched = replace(row(), lead_id="ld_3", buyer_id="third")
+    for sale in (forgotten[0], kept, *forgotten[1:], untouched):
+        await mirror.append(sale)
+    today, other, third = (
+        tmp_path / "firm" / "2026-02-26.csv",
+        tmp_path / "other" / "2026-02-27.csv",
+        tmp_path / "third" / "2026-02-26.csv",
+    )
+    before = {path: path.read_bytes() for path in (today, other, third)}
+    third_inode = third.stat().st_ino
+
+    assert await mirror.erase([LEAD_ID, "ld_missing"]) == 2
+    for path in (today, other):
+        lines = read(path)
+        assert lines[0] == list(HEADER)
+        cells = dict(zip(HEADER, lines[1], strict=True))
+        assert cells["id"] == LEAD_ID
+        assert {name: cells[name] for name in PII_COLUMNS} == dict.fromkeys(PII_COLUMNS, "")
+        assert (cells["phone"], cells["email"], cells["attributes"]) == ("", "", "")
+        assert (cells["price"], cells["state"], cells["zip"]) == ("42.50", "FL", "33101")
+        assert cells["lead_id"] == "cs_lead_8f2a4b91"  # the seller's id is not PII
+    # ld_2's line is as it was, byte for byte (its neutralized formula too).
+    assert today.read_bytes().split(b"\r\n")[2] == before[today].split(b"\r\n")[2]
+    assert third.read_bytes() == before[third] and third.stat().st_ino == third_inode
+    assert len(csv_files(tmp_path)) == 3  # no temporary file left behind
+    erased_once = today.read_bytes()
+    assert await mirror.erase([LEAD_ID]) == 2  # erasing again finds the rows, already empty
+    assert today.read_bytes() == erased_once
+
+
+def test_erasing_from_a_mirror_that_is_not_there_erases_nothing(tmp_path: Path) -> None:
+    assert erase_from_mirror(tmp_path / "nowhere", [LEAD_ID]) == 0
+    (tmp_path / "firm").mkdir()
+    (tmp_path / "firm" / "notes.csv").write_text(f"who,what\r\n{LEAD_ID},a note\r\n")
+    assert erase_from_mirror(tmp_path, [LEAD_ID]) == 0
+    assert erase_from_mirror(tmp_path, []) == 0
+
+
+async def test_sales_appended_while_a_file_is_erased_are_all_kept(tmp_path: Path) -> None:
+    mirror = CsvMirror(tmp_path)
+    await mirror.append(row())
+    sales = [replace(row(), lead_id=f"ld_{n:03}", sold_at=NOW + n) for n in range(80)]
+    erasures = [mirror.erase([LEAD_ID]) for _ in range(20)]
+    await asyncio.gather(*(mirror.append(sale) for sale in sales), *erasures)
+    lines = read(tmp_path / "firm" / "2026-02-26.csv")
+    assert lines[0] == list(HEADER) and len(lines) == 82
+    assert sorted(line[0] for line in lines[2:]) == [s.lead_id for s in sales]
+    assert lines[1][HEADER.index("phone")] == ""

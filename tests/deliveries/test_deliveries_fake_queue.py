@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from pingtree.store.queue.base import (
+    ERASED,
     DeadLetter,
     Delivered,
     DeliveryQueue,
@@ -18,6 +19,7 @@ from pingtree.store.queue.base import (
     SaleRow,
     Settlement,
 )
+from pingtree.store.queue.settle import erased_sale, without_query
 
 
 class FakeQueue:
@@ -29,6 +31,7 @@ class FakeQueue:
         self.settlements: list[tuple[str, Settlement]] = []
         self.fail_next: Exception | None = None  # raised by the next call, then cleared
         self.leases = 0
+        self.erased: set[str] = set()
 
     def _maybe_fail(self) -> None:
         if self.fail_next is not None:
@@ -114,7 +117,7 @@ class FakeQueue:
 
     async def replay(self, job_id: str, now: float) -> bool:
         job = self.by_id.get(job_id)
-        if job is None or job.state not in ("dead", "disabled"):
+        if job is None or job.state not in ("dead", "disabled") or job_id in self.erased:
             return False
         self.finished_at.pop(job_id, None)
         self.by_id[job_id] = replace(job, state="waiting", due_at=now, attempt=0, target="primary")
@@ -151,6 +154,26 @@ class FakeQueue:
         kept = [r for r in self.rows if r.sold_at >= before]
         purged, self.rows = len(self.rows) - len(kept), kept
         return purged
+
+    async def erase(self, lead_ids: Sequence[str], now: float) -> int:
+        erased = 0
+        for job_id, job in list(self.by_id.items()):
+            if job.lead_id not in lead_ids or job_id in self.erased:
+                continue
+            self.erased.add(job_id)
+            if job.state in ("waiting", "leased"):
+                self.lease_until.pop(job_id, None)
+                self.finished_at[job_id] = now
+                job = replace(job, state="dead", lease=None)
+            if job.state != "delivered":
+                job = replace(job, last_error=ERASED)
+            self.by_id[job_id] = replace(job, body=b"", url=without_query(job.url))
+            erased += 1
+        self.rows = [
+            replace(r, fields=erased_sale(r.fields)) if r.lead_id in lead_ids else r
+            for r in self.rows
+        ]
+        return erased
 
     async def close(self) -> None:
         return None

@@ -1,19 +1,22 @@
 """Deliveries on the real queues (SqliteQueue in memory and in a file, RedisQueue on the tests'
 redis-server, where two routers share the work): a CRM down then back, a webhook gone (410),
-real receivers verifying every signature, and the ledger behind the CSV export."""
+real receivers verifying every signature, the ledger behind the CSV export, and a consumer
+forgotten (erased) before the CRM came back."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from pingtree.config.models import DeliverySettings
+from pingtree.deliveries.exports import HEADER
 from pingtree.deliveries.service import Deliveries
 from pingtree.metrics import Metrics
-from pingtree.store.queue.base import DeliveryQueue, Job
+from pingtree.store.queue.base import ERASED, DeliveryQueue, Job
 from pingtree.store.queue.redis import RedisQueue
 from pingtree.store.queue.sqlite import SqliteQueue
 from pingtree.transport.client import HttpTransport
@@ -124,4 +127,51 @@ async def test_down_then_back_and_a_webhook_gone(
             await rig.deliveries.stop()
         for transport in transports:
             await transport.close()
+        await receiver.close()
+
+
+async def test_a_forgotten_consumer_is_never_delivered_and_leaves_no_pii(
+    make_queue: tuple[str, MakeQueue], tmp_path: Path
+) -> None:
+    _, make = make_queue
+    receiver = Receiver()
+    queue, holder = make(), TreeHolder(config_with([destination(receiver, retry_s=SCHEDULE)]))
+    transport = HttpTransport()
+    deliveries = Deliveries(
+        queue,
+        transport,
+        Metrics(),
+        lambda: holder.tree,
+        DeliverySettings(concurrency=4, poll_ms=20, ledger_days=30),
+        exports_dir=tmp_path / "exports",
+        consumer="router-0",
+    )
+    rig = Rig(deliveries, queue, holder, Metrics())  # type: ignore[arg-type]
+    await deliveries.start()
+    try:
+        # The CRM is down: both leads' jobs wait for their retries when the consumer of the
+        # first asks to be forgotten.
+        forgotten, kept = await rig.sell(2)
+        await asyncio.sleep(0.1)
+        assert await deliveries.erase([forgotten]) == 1
+        await receiver.start()
+        await until_finished(queue, 2)
+        await asyncio.sleep(0.2)  # time enough for a wrongly revived job to go out
+
+        assert receiver.ids("crm") == [f"{kept}.buyer:firm.crm"]
+        erased = await queue.get(f"{forgotten}.buyer:firm.crm")
+        assert erased is not None
+        assert (erased.state, erased.last_error, erased.body) == ("dead", ERASED, b"")
+        assert await deliveries.replay(erased.id) is False
+        rows = {row.lead_id: dict(row.fields) for row in await queue.sales(None, 0, 2e9)}
+        assert (rows[forgotten]["phone"], rows[forgotten]["first_name"]) == ("", "")
+        assert rows[forgotten]["price"] == rows[kept]["price"] == "42.50"
+        assert rows[kept]["phone"] == "+13055551234"
+        [mirror_file] = (tmp_path / "exports").rglob("*.csv")
+        lines = {line[0]: line for line in csv.reader(mirror_file.open(newline=""))}
+        phone = HEADER.index("phone")
+        assert (lines[forgotten][phone], lines[kept][phone]) == ("", "+13055551234")
+    finally:
+        await deliveries.stop()
+        await transport.close()
         await receiver.close()

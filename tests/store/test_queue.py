@@ -29,7 +29,9 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from pingtree.core.errors import StoreUnavailable
+from pingtree.store.queue import sqlite as sqlite_queue
 from pingtree.store.queue.base import (
+    ERASED,
     DeadLetter,
     Delivered,
     DeliveryQueue,
@@ -533,6 +535,104 @@ async def test_ledger_rows_past_their_retention_are_forgotten(queue: DeliveryQue
     assert await queue.purge_sales(NOW + 1200) == 0
 
 
+# erase (forget a consumer) ---------------------------------------------------------------------
+
+GET_URL = "https://crm.example/hook?key=k1&phone=%2B13055550100&email=ana%40example.com"
+BACKUP_URL = "https://backup.example/hook?key=k1&phone=%2B13055550100#top"
+PII_SALE = {
+    "sold_at": "2026-01-01T00:00:00Z", "price": "35.00", "state": "FL", "zip": "33101",
+    "first_name": "Ana", "last_name": "Díaz", "phone": "+13055550100",
+    "email": "ana@example.com", "address": "1 Main St", "city": "Miami", "dob": "1990-01-02",
+    "ip_address": "203.0.113.7", "trustedform_url": "https://cert.trustedform.com/abc",
+    "jornaya_leadid": "LL-1", "attributes": '{"mobile": "3055550100", "injury": true}',
+}  # fmt: skip
+
+
+async def test_erase_ends_the_leads_undelivered_jobs_for_good(queue: DeliveryQueue) -> None:
+    waiting = make_job("ld_1", "crm", url=GET_URL, failover_url=BACKUP_URL, due_at=NOW + 60)
+    leased = make_job("ld_1", "dialer")
+    other = make_job("ld_2", "crm", at=NOW + 1, due_at=NOW + 60)
+    await queue.enqueue([waiting, leased, other])
+    [in_flight] = await take(queue, NOW)  # ld_1's dialer: its attempt is under way
+    assert in_flight.id == leased.id
+
+    assert await queue.erase(["ld_1"], NOW + 5) == 2
+    for job in (waiting, leased):
+        erased = await queue.get(job.id)
+        assert erased is not None
+        assert (erased.state, erased.last_error, erased.lease) == ("dead", ERASED, None)
+        assert erased.body == b"" and erased.headers == job.headers  # headers are config
+    erased_crm = await queue.get(waiting.id)
+    assert erased_crm is not None
+    assert (erased_crm.url, erased_crm.failover_url) == (
+        "https://crm.example/hook",
+        "https://backup.example/hook",
+    )
+    assert await queue.get(other.id) == other
+    # The attempt in flight comes back: its result no longer counts.
+    await queue.settle(in_flight, RetryAt(NOW + 6, "primary", 1, "HTTP 503"), NOW + 6)
+    await queue.settle(in_flight, Delivered("HTTP 200 in 41 ms"), NOW + 6)
+    assert await state_of(queue, leased) == "dead"
+    assert ids(await take(queue, NOW + 3600)) == ["ld_2/crm"]  # never ld_1's again
+    assert await queue.replay(waiting.id, NOW + 3600) is False
+    assert await queue.replay(leased.id, NOW + 3600) is False
+    assert ids(await queue.jobs(state="dead")) == ["ld_1/dialer", "ld_1/crm"]
+    assert await queue.erase(["ld_1"], NOW + 7) == 0  # once erased, erased
+    assert await queue.erase(["ld_missing"], NOW + 7) == 0
+    assert await queue.erase([], NOW + 7) == 0
+
+
+async def test_erase_keeps_finished_jobs_without_their_pii(queue: DeliveryQueue) -> None:
+    await finish(queue, make_job("ld_1", "a", url=GET_URL), Delivered("HTTP 200"), NOW + 1)
+    await finish(queue, make_job("ld_1", "b"), DeadLetter("HTTP 400"), NOW + 2)
+    await finish(queue, make_job("ld_1", "c"), Disabled("HTTP 410 Gone"), NOW + 3)
+    before = {job.destination: job for job in await queue.jobs()}
+    assert await queue.erase(["ld_1"], NOW + 10) == 3
+    after = {job.destination: job for job in await queue.jobs()}
+    assert after["a"] == dataclasses.replace(before["a"], body=b"", url="https://crm.example/hook")
+    assert after["b"] == dataclasses.replace(before["b"], body=b"", last_error=ERASED)
+    assert after["c"] == dataclasses.replace(before["c"], body=b"", last_error=ERASED)
+    for job in after.values():  # finished badly, yet not replayable: there is nothing to send
+        assert await queue.replay(job.id, NOW + 11) is False
+    # Purged in their time, as they would have been.
+    assert await queue.purge(NOW + 103.5, keep_s=100) == 3
+
+
+async def test_erase_hands_the_destination_to_its_next_job(queue: DeliveryQueue) -> None:
+    older = make_job("ld_0", "dialer", at=NOW - 1)
+    first, second = make_job("ld_1", at=NOW), make_job("ld_2", at=NOW + 1)
+    await queue.enqueue([older, first, second])
+    # One at a time: ld_0's dialer goes out, ld_1 is next in line for the crm.
+    assert ids(await take(queue, NOW + 2, limit=1)) == ["ld_0/dialer"]
+    await queue.erase(["ld_1"], NOW + 3)
+    crm = await take_one(queue, NOW + 3)
+    assert crm.id == second.id
+    await queue.settle(crm, Delivered("HTTP 200 in 41 ms"), NOW + 4)
+    # router-1 died with the dialer's job: router-2 takes it over, then it is erased.
+    leased = await take_one(queue, NOW + 2 + LEASE_S, consumer="router-2")
+    assert leased.id == older.id
+    await queue.erase(["ld_0"], NOW + 40)
+    await queue.enqueue([make_job("ld_3", "dialer", at=NOW + 41)])
+    assert ids(await take(queue, NOW + 41)) == ["ld_3/dialer"]
+
+
+async def test_erase_empties_the_pii_of_the_leads_sale_rows(queue: DeliveryQueue) -> None:
+    mine = [sale("ld_1", buyer, NOW + n, **PII_SALE) for n, buyer in enumerate(("a", "b"))]
+    theirs = sale("ld_2", "a", NOW + 5, **PII_SALE)
+    for row in (*mine, theirs):
+        await queue.record_sale(row)
+    assert await queue.erase(["ld_1"], NOW + 10) == 0  # no job: its sale rows all the same
+    kept = {"sold_at", "price", "state", "zip"}
+    erased = [
+        dataclasses.replace(row, fields=tuple((n, v if n in kept else "") for n, v in row.fields))
+        for row in mine
+    ]
+    assert await queue.sales(None, NOW, NOW + 10) == [*erased, theirs]
+    assert [name for name, _ in erased[0].fields] == list(PII_SALE)  # columns stay in order
+    await queue.erase(["ld_1"], NOW + 11)
+    assert await queue.sales("a", NOW, NOW + 10) == [erased[0], theirs]
+
+
 # close -----------------------------------------------------------------------------------------
 
 
@@ -637,7 +737,7 @@ async def test_the_file_is_wal_with_a_versioned_schema(tmp_path: Path) -> None:
     await queue.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT * FROM schema_version").fetchall() == [("deliveries", 1)]
+        assert db.execute("SELECT * FROM schema_version").fetchall() == [("deliveries", 2)]
     db.close()
     durable = SqliteQueue(path, synchronous="FULL")
     assert await durable.file.read(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2
@@ -652,6 +752,28 @@ async def test_a_file_from_a_newer_pingtree_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreUnavailable, match="deliveries tables are version 99, newer"):
         SqliteQueue(path)
+
+
+async def test_a_file_of_the_first_schema_is_brought_up_to_erasure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.db"
+    with monkeypatch.context() as before_erasure:
+        before_erasure.setattr(sqlite_queue, "SCHEMA", sqlite_queue.SCHEMA[:1])
+        old = SqliteQueue(path)
+        await old.enqueue([make_job("ld_1"), make_job("ld_2", at=NOW + 1)])
+        await old.close()
+    queue = SqliteQueue(path)
+    assert await queue.erase(["ld_1"], NOW) == 1
+    assert [(j.lead_id, j.state) for j in await queue.jobs()] == [
+        *(("ld_2", "waiting"), ("ld_1", "dead")),
+    ]
+    assert await queue.file.read(
+        lambda db: db.execute(
+            "SELECT version FROM schema_version WHERE component = 'deliveries'"
+        ).fetchone()
+    ) == (2,)
+    await queue.close()
 
 
 @pytest.mark.parametrize("kind", ["missing directory", "not a database"])
@@ -676,7 +798,7 @@ async def test_other_tables_join_the_file_and_its_writer(tmp_path: Path) -> None
     assert threads == "pingtree-sqlite"  # never the event loop's
     await file.close()
     with sqlite3.connect(tmp_path / "state.db") as db:
-        assert dict(db.execute("SELECT * FROM schema_version")) == {"deliveries": 1, "store": 1}
+        assert dict(db.execute("SELECT * FROM schema_version")) == {"deliveries": 2, "store": 1}
     db.close()
 
 
@@ -805,6 +927,7 @@ async def workout(queue: DeliveryQueue) -> None:
     await queue.replay(claimed["ld_4"].id, NOW + 1)
     await queue.retry_now(claimed["ld_5"].id, NOW + 1)
     await queue.record_sale(sale("ld_1", "firm-a", NOW))
+    await queue.erase(["ld_4", "ld_1"], NOW + 1)
     await queue.purge(NOW, keep_s=3600)
 
 
@@ -849,6 +972,7 @@ REDIS_CALLS: dict[str, Callable[[DeliveryQueue], Awaitable[object]]] = {
     "purge": lambda q: q.purge(NOW, 60),
     "record_sale": lambda q: q.record_sale(sale("ld_1", "firm-a", NOW)),
     "sales": lambda q: q.sales(None, NOW, NOW + 1),
+    "erase": lambda q: q.erase(["ld_1"], NOW),
 }
 
 

@@ -22,6 +22,13 @@ Semantics every implementation keeps (tests/test_queue.py is the contract):
 - Finished jobs and dead letters are kept `keep_s`, then purged; their bodies hold PII.
 - The sales ledger (`record_sale`, `sales`) backs the CSV export: every sale's row, queryable by
   buyer and time from any router.
+- `erase` forgets a consumer (DESIGN §12 `forget`): every job of the leads loses its body and its
+  URLs' queries (a GET destination carries the lead's fields there); headers are the config's,
+  and are kept. A job not delivered yet (waiting, or leased: an attempt in flight cannot be
+  called back, but its settlement no longer counts) ends as a dead letter with reason ERASED,
+  and is never sent again: an erased job cannot be replayed. A finished job keeps its row and
+  state (a dead or disabled one says ERASED as its last error, why it cannot be replayed). The
+  leads' sale rows keep their facts and lose SALE_PII_COLUMNS.
 """
 
 from __future__ import annotations
@@ -30,8 +37,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pingtree.core.lead import PII_FIELDS
+
 JobState = Literal["waiting", "leased", "delivered", "dead", "disabled"]
 Target = Literal["primary", "failover"]
+
+ERASED = "erased: the consumer was forgotten"
+# The sale row's columns that `erase` empties: the lead's PII fields (exports.py names its columns
+# after them) and the attributes, which may repeat them or be marked PII by the vertical.
+SALE_PII_COLUMNS: frozenset[str] = PII_FIELDS | {"attributes"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +145,9 @@ class DeliveryQueue(Protocol):
 
     async def purge_sales(self, before: float) -> int:
         """Forget ledger rows sold before `before` (they hold the lead's PII); how many."""
+
+    async def erase(self, lead_ids: Sequence[str], now: float) -> int:
+        """Forget the consumer of `lead_ids` in their jobs and sale rows (see the module's
+        docstring); how many jobs were erased (a job erased before is not counted again)."""
 
     async def close(self) -> None: ...

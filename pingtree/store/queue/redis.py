@@ -22,6 +22,8 @@ by the scripts in redis_scripts.py, one per change:
   jobs for `purge`.
 - **The sales ledger.** One hash of rows (compact JSON) and sorted sets by sold_at, overall and
   per buyer, on their own hash tag: one row per (lead, buyer), the first recorded kept.
+- **Erasure.** An erased job's hash has `erased` set, which REPLAY refuses; ERASE takes a job not
+  delivered yet out of everything CLAIM reads (stream, turn, leases, delayed and ready sets).
 
 **Keys** are `<prefix>:{q}:...` for the queue and `<prefix>:{s}:...` for the ledger, all built by
 `QueueKeys` (store/redis_keys.py, which says why the whole queue has one hash tag). Nothing here
@@ -35,6 +37,7 @@ StoreUnavailable, fast: no retries, short timeouts, a bounded blocking pool (sto
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,8 +48,8 @@ from redis.commands.core import AsyncScript
 
 from pingtree.core.errors import StoreUnavailable
 from pingtree.store.queue import redis_scripts as lua
-from pingtree.store.queue.base import Job, JobState, SaleRow, Settlement
-from pingtree.store.queue.settle import decode_pairs, encode_pairs, one_line, settled
+from pingtree.store.queue.base import ERASED, Job, JobState, SaleRow, Settlement
+from pingtree.store.queue.settle import decode_pairs, encode_pairs, erased_sale, one_line, settled
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
 from pingtree.store.redis_keys import QueueKeys
 
@@ -93,6 +96,8 @@ class RedisQueue:
         self._record_sale = register(lua.RECORD_SALE)
         self._sales = register(lua.SALES)
         self._purge_sales = register(lua.PURGE_SALES)
+        self._erase = register(lua.ERASE)
+        self._erase_sales = register(lua.ERASE_SALES)
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> RedisQueue:
@@ -218,6 +223,47 @@ class RedisQueue:
             if batch < _PURGE_BATCH:
                 return purged
 
+    # erasure ----------------------------------------------------------------------------------
+
+    async def erase(self, lead_ids: Sequence[str], now: float) -> int:
+        """The leads' jobs and sale rows are found by scanning the listing of every job and the
+        ledger's index (ZSCAN, by the lead's id at the start of each member), which nothing
+        else needs: a forget is rare, a second index on every sale is not. Each batch found is
+        then erased by one script."""
+        erased = 0
+        for lead_id in dict.fromkeys(lead_ids):
+            # A listing's member is the job's rank: 16 digits, ':', then the id (lead.owner.dest).
+            pattern = "?" * 16 + ":" + _glob_literal(lead_id) + ".*"
+            ranks = await self._scan(self.keys.listing(None, None), pattern)
+            job_ids = [rank.split(":", 1)[1] for rank in ranks]
+            if job_ids:
+                erased += int(await self._run(self._erase, (_score(now), ERASED, *job_ids)))
+            await self._erase_sale_rows(lead_id)
+        return erased
+
+    async def _erase_sale_rows(self, lead_id: str) -> None:
+        rows_key = self.keys.sales_rows()
+        members = await self._scan(self.keys.sales(None), _glob_literal(lead_id) + "\t*")
+        if not members:
+            return
+        with self._io():
+            rows = await self._redis.hmget(rows_key, members)
+        args: list[str | bytes] = []
+        for member, row in zip(members, rows, strict=True):
+            if row is not None:
+                args += [member, row, encode_pairs(erased_sale(decode_pairs(row)))]
+        if args:
+            with self._io():
+                await self._erase_sales(keys=[rows_key], args=args)
+
+    async def _scan(self, key: str, pattern: str) -> list[str]:
+        """The members of sorted set `key` that match `pattern` (a Redis glob)."""
+        found: list[str] = []
+        with self._io():
+            async for member, _ in self._redis.zscan_iter(key, match=pattern, count=1000):
+                found.append(_text(member))
+        return found
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -232,6 +278,11 @@ def _score(seconds: float) -> str:
     if math.isinf(seconds):
         return "+inf" if seconds > 0 else "-inf"
     return repr(float(seconds))
+
+
+def _glob_literal(text: str) -> str:
+    """`text` matched as it is by a Redis glob (MATCH)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 def _job_fields(job: Job) -> dict[str, str | bytes]:

@@ -223,19 +223,61 @@ return 1
 )
 
 # ARGV[5] id, now. A dead or disabled job back to waiting, due now, from attempt 0 on the
-# primary URL; → 1, or 0 when it is not finished badly.
+# primary URL; → 1, or 0 when it is not finished badly, or was erased.
 REPLAY = (
     _PRELUDE
     + """
 local id, now = ARGV[5], ARGV[6]
-local f = redis.call('HMGET', job(id), 'state', 'key', 'created_at', 'rank')
-if f[1] ~= 'dead' and f[1] ~= 'disabled' then return 0 end
+local f = redis.call('HMGET', job(id), 'state', 'key', 'created_at', 'rank', 'erased')
+if (f[1] ~= 'dead' and f[1] ~= 'disabled') or f[5] then return 0 end
 redis.call('HSET', job(id), 'state', 'waiting', 'due_at', now, 'attempt', 0, 'target', 'primary')
 redis.call('HDEL', job(id), 'finished_at')
 redis.call('ZREM', finished, id)
 move(f[4], f[2], f[3], f[1], 'waiting')
 redis.call('ZADD', delayed, now, id)
 return 1
+"""
+)
+
+# ARGV[5] now, the reason, then job ids. Each job not erased yet loses its body and its URLs'
+# queries (as settle.py's without_query cuts them) and is marked erased (REPLAY refuses it); one
+# not delivered yet leaves the stream, its turn, its lease and the waiting sets, and ends dead.
+# → how many were erased
+ERASE = (
+    _PRELUDE
+    + """
+local now, reason, erased = ARGV[5], ARGV[6], 0
+local function cut(url) return string.match(url, '^[^?#]*') end
+for i = 7, #ARGV do
+  local id = ARGV[i]
+  local j = job(id)
+  local f = redis.call('HMGET', j, 'state', 'key', 'created_at', 'rank', 'entry', 'consumer',
+    'url', 'failover_url', 'erased')
+  if f[1] and not f[9] then
+    local state, key, rank = f[1], f[2], f[4]
+    if state == 'waiting' or state == 'leased' then
+      if f[5] then
+        redis.call('XACK', stream, group, f[5])
+        redis.call('XDEL', stream, f[5])
+      end
+      if f[6] then forget_if_idle(f[6]) end
+      redis.call('ZREM', leases, id)
+      redis.call('ZREM', delayed, id)
+      redis.call('ZREM', ready_prefix .. key, rank)
+      if redis.call('HGET', turns, key) == id then redis.call('HDEL', turns, key) end
+      redis.call('HDEL', j, 'lease', 'leased_until', 'consumer', 'entry')
+      redis.call('HSET', j, 'state', 'dead', 'finished_at', now)
+      redis.call('ZADD', finished, now, id)
+      move(rank, key, f[3], state, 'dead')
+      advance(key)
+    end
+    if state ~= 'delivered' then redis.call('HSET', j, 'last_error', reason) end
+    redis.call('HSET', j, 'body', '', 'url', cut(f[7]), 'erased', '1')
+    if f[8] then redis.call('HSET', j, 'failover_url', cut(f[8])) end
+    erased = erased + 1
+  end
+end
+return erased
 """
 )
 
@@ -292,6 +334,19 @@ for _, member in ipairs(old) do
   if buyer then redis.call('ZREM', ARGV[2] .. ':buyer:' .. buyer, member) end
 end
 return #old
+"""
+
+# KEYS rows · ARGV per row: member, the row as read, the row erased. A row is replaced only if it
+# is still the one read (a purge may have taken it since). → how many were replaced
+ERASE_SALES = """
+local replaced = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    replaced = replaced + 1
+  end
+end
+return replaced
 """
 
 # KEYS a ledger index, rows · ARGV start, end (excluded), offset, count. → {member, sold_at, row}…

@@ -2,7 +2,7 @@
 their new state from here, so a job changes the same way whichever store holds it.
 
 No I/O and no clock: `now` comes in. Also here: the encodings of a job's and a sale's tuple fields,
-which both queues store as the same JSON.
+which both queues store as the same JSON, and what `erase` leaves of a URL and of a sale's row.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from pingtree.core import jsonenc
 from pingtree.store.queue.base import (
+    SALE_PII_COLUMNS,
     DeadLetter,
     Delivered,
     Disabled,
@@ -78,3 +79,14 @@ def encode_pairs(pairs: tuple[tuple[str, str], ...]) -> bytes:
 
 def decode_pairs(data: bytes | str) -> tuple[tuple[str, str], ...]:
     return tuple((str(name), str(value)) for name, value in jsonenc.loads(data))
+
+
+def without_query(url: str) -> str:
+    """The URL up to its query or fragment: what an erased job keeps of it (a GET destination's
+    query holds the lead's fields). The Redis queue's ERASE script cuts it the same way."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+def erased_sale(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """A sale row's fields with its PII columns empty, its facts as they were."""
+    return tuple((name, "" if name in SALE_PII_COLUMNS else value) for name, value in fields)

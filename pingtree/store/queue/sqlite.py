@@ -16,6 +16,7 @@ higher one than any row still there). The contract is DeliveryQueue's (queue.py)
   Hence one `SqliteQueue` per open file, made at start-up, before any claim.
 - **Times** are the caller's `now`, never read here (the tests pass whatever time they need).
 - **The ledger** (`sales_ledger`): one row per (lead, buyer), the first recorded kept.
+- **Erasure** sets `erased`, which `replay` refuses; an erased job is `dead`, or was finished.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pingtree.core import jsonenc
-from pingtree.store.queue.base import Job, JobState, SaleRow, Settlement
+from pingtree.store.queue.base import ERASED, Job, JobState, SaleRow, Settlement
 from pingtree.store.queue.settle import (
     FINISHED,
     REPLAYABLE,
     decode_pairs,
     encode_pairs,
+    erased_sale,
     one_line,
     settled,
+    without_query,
 )
 from pingtree.store.sqlite_file import SqliteFile
 
@@ -86,6 +89,10 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX sales_ledger_by_time ON sales_ledger (sold_at)",
         "CREATE INDEX sales_ledger_by_buyer ON sales_ledger (buyer_id, sold_at)",
+    ),
+    (  # `erase`: a lead's jobs found by its id; an erased job is never sent nor replayed
+        "ALTER TABLE delivery_jobs ADD COLUMN erased INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX delivery_jobs_by_lead ON delivery_jobs (lead_id)",
     ),
 )
 
@@ -217,7 +224,8 @@ class SqliteQueue:
         states = ", ".join(f"'{state}'" for state in sorted(REPLAYABLE))
         return await self._changed(
             "UPDATE delivery_jobs SET state = 'waiting', due_at = ?, attempt = 0,"
-            f" target = 'primary', finished_at = NULL WHERE id = ? AND state IN ({states})",
+            f" target = 'primary', finished_at = NULL WHERE id = ? AND state IN ({states})"
+            " AND erased = 0",
             (now, job_id),
         )
 
@@ -274,6 +282,19 @@ class SqliteQueue:
             lambda db: db.execute("DELETE FROM sales_ledger WHERE sold_at < ?", (before,)).rowcount
         )
 
+    # erasure ----------------------------------------------------------------------------------
+
+    async def erase(self, lead_ids: Sequence[str], now: float) -> int:
+        leads = list(dict.fromkeys(lead_ids))
+
+        def erase(db: sqlite3.Connection) -> int:
+            erased = sum(_erase_jobs(db, lead_id, now) for lead_id in leads)
+            for lead_id in leads:
+                _erase_sales(db, lead_id)
+            return erased
+
+        return await self.file.write(erase) if leads else 0
+
     async def close(self) -> None:
         if self._owns_file:
             await self.file.close()
@@ -287,6 +308,46 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         *(job.attempt, job.due_at, job.target, "waiting", job.last_error),
         _lines(tuple(one_line(line) for line in job.history)),
         None,
+    )
+
+
+def _erase_jobs(db: sqlite3.Connection, lead_id: str, now: float) -> int:
+    """The lead's jobs not erased yet: body and URL queries gone; a job not delivered yet ends
+    dead (its lease, if any, with it: a late settlement finds no lease and counts for nothing),
+    a dead or disabled one says why it cannot be replayed. How many."""
+    found = db.execute(
+        "SELECT seq, url, failover_url FROM delivery_jobs WHERE lead_id = ? AND erased = 0",
+        (lead_id,),
+    ).fetchall()
+    # The right-hand sides read the row as it was.
+    db.executemany(
+        "UPDATE delivery_jobs SET erased = 1, body = x'', url = ?, failover_url = ?,"
+        " state = CASE WHEN state IN ('waiting', 'leased') THEN 'dead' ELSE state END,"
+        " finished_at = CASE WHEN state IN ('waiting', 'leased') THEN ? ELSE finished_at END,"
+        " last_error = CASE WHEN state = 'delivered' THEN last_error ELSE ? END,"
+        " lease = NULL, leased_until = NULL, consumer = NULL WHERE seq = ?",
+        [
+            (
+                without_query(url),
+                None if failover_url is None else without_query(failover_url),
+                *(now, ERASED, seq),
+            )
+            for seq, url, failover_url in found
+        ],
+    )
+    return len(found)
+
+
+def _erase_sales(db: sqlite3.Connection, lead_id: str) -> None:
+    rows = db.execute(
+        "SELECT buyer_id, fields FROM sales_ledger WHERE lead_id = ?", (lead_id,)
+    ).fetchall()
+    db.executemany(
+        "UPDATE sales_ledger SET fields = ? WHERE lead_id = ? AND buyer_id = ?",
+        [
+            (encode_pairs(erased_sale(decode_pairs(fields))).decode(), lead_id, buyer_id)
+            for buyer_id, fields in rows
+        ],
     )
 
 
