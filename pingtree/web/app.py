@@ -2,8 +2,12 @@
 serve options, each opened by its own aiohttp cleanup context and closed by it. They are appended
 in dependency order, each reading the parts before it from the app (keys.py):
 
-    state file → store → queue → loop lag → transport → router (with its deliveries and the
-    config reloader) → the deliveries' worker → the GC watcher
+    state file → store → queue → loop lag → transport → router (with its deliveries, the
+    config reloader and the paused buyers) → the paused buyers' refresh → the deliveries'
+    worker → the GC watcher
+
+The live events (events.py) and the recent calls (recent_calls.py) hold nothing to open: they
+are made with the app, and fed by the router's `on_finished`; the event streams end on shutdown.
 
 aiohttp runs a context's cleanup only if its startup finished, in reverse order: a part that
 fails to start leaves the ones before it closed and none after it opened. Nothing opens before
@@ -24,9 +28,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from pingtree.auction.loop_lag import LoopLag
+from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.router import Router
 from pingtree.config import Config
 from pingtree.core.errors import StoreUnavailable
+from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.metrics import Metrics
 from pingtree.store.queue.base import DeliveryQueue
@@ -39,14 +45,18 @@ from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
-from pingtree.web import deliveries_admin, operators, sellers
+from pingtree.web import buyers_admin, deliveries_admin, operators, sellers
 from pingtree.web.admission import InFlight, RateLimiter
+from pingtree.web.events import EventBroadcaster
 from pingtree.web.keys import (
     DELIVERIES,
+    EVENTS,
     IN_FLIGHT,
     METRICS,
+    PAUSED,
     QUEUE,
     RATE_LIMITER,
+    RECENT_CALLS,
     RELOADER,
     ROUTER,
     STATE_FILE,
@@ -54,6 +64,7 @@ from pingtree.web.keys import (
     TRANSPORT,
 )
 from pingtree.web.lead_body import HANDLER_ARGS
+from pingtree.web.recent_calls import RecentCalls
 from pingtree.web.reloading import ConfigReloader
 from pingtree.web.responses import errors_as_json
 
@@ -92,6 +103,9 @@ def create_app(
     app[METRICS] = metrics = Metrics(registry)
     app[IN_FLIGHT] = in_flight = InFlight()
     app[RATE_LIMITER] = RateLimiter()
+    app[EVENTS] = EventBroadcaster()
+    app[RECENT_CALLS] = RecentCalls()
+    app.on_shutdown.append(_end_event_streams)
     metrics.in_flight.set_function(lambda: float(in_flight.count))
     parts = _Parts(config, options or ServeOptions(), metrics, store, transport, queue)
     app.cleanup_ctx.extend(
@@ -102,6 +116,7 @@ def create_app(
             parts.loop_lag.running,
             parts.transport,
             parts.router,
+            parts.paused_buyers,
             parts.deliveries_worker,
             parts.gc_watcher,
         ]
@@ -109,7 +124,13 @@ def create_app(
     sellers.add_routes(app)
     operators.add_routes(app)
     deliveries_admin.add_routes(app)
+    buyers_admin.add_routes(app)
     return app
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    # Before the server waits for its handlers: an open stream would hold shutdown up.
+    app[EVENTS].close()
 
 
 def buyer_transport() -> Transport:
@@ -202,13 +223,37 @@ class _Parts:
             exports_dir=config.router.exports_dir,
             consumer=self._options.consumer or default_consumer(),
         )
-        router = Router(config, app[STORE], app[TRANSPORT], metrics, deliveries, self.loop_lag)
+        paused = PausedBuyers(app[STORE], lambda: router.tree.settings.pauses_refresh_ms / 1000)
+        events, recent_calls = app[EVENTS], app[RECENT_CALLS]
+
+        def finished(outcome: Outcome) -> None:
+            recent_calls.observe(outcome)
+            events.publish(outcome)
+
+        router = Router(
+            config,
+            app[STORE],
+            app[TRANSPORT],
+            metrics,
+            deliveries,
+            self.loop_lag,
+            paused=paused,
+            on_finished=finished,
+        )
         reloader = ConfigReloader(self._options.config_path, router, metrics)
         reloader.tell_others = self._options.tell_other_workers
         app[DELIVERIES] = deliveries
         app[ROUTER] = router
         app[RELOADER] = reloader
+        app[PAUSED] = paused
         yield
+
+    async def paused_buyers(self, app: web.Application) -> AsyncIterator[None]:
+        """Read before the first lead, then kept fresh in the background (auction/pauses.py)."""
+        paused = app[PAUSED]
+        await paused.start()
+        yield
+        await paused.stop()
 
     async def deliveries_worker(self, app: web.Application) -> AsyncIterator[None]:
         deliveries = app[DELIVERIES]

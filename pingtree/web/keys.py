@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.router import Router
 from pingtree.deliveries.service import Deliveries
+from pingtree.ledger.base import AuditLog
 from pingtree.metrics import Metrics
 from pingtree.store.queue.base import DeliveryQueue
 from pingtree.store.sqlite_file import SqliteFile
 from pingtree.store.state.guard import GuardedStore
 from pingtree.transport.client import Transport
 from pingtree.web.admission import InFlight, RateLimiter
+from pingtree.web.events import EventBroadcaster
+from pingtree.web.recent_calls import RecentCalls
 from pingtree.web.reloading import ConfigReloader
 
 ROUTER = web.AppKey("router", Router)
@@ -26,13 +30,22 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 RELOADER = web.AppKey("reloader", ConfigReloader)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
+PAUSED = web.AppKey("paused", PausedBuyers)
+EVENTS = web.AppKey("events", EventBroadcaster)  # this router's finished auctions, live
+RECENT_CALLS = web.AppKey("recent_calls", RecentCalls)
+# Where operator actions are audited (the ledger's outbox); absent: logged only (web/audit.py).
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
 
 __all__ = [
+    "AUDIT",
     "DELIVERIES",
+    "EVENTS",
     "IN_FLIGHT",
     "METRICS",
+    "PAUSED",
     "QUEUE",
     "RATE_LIMITER",
+    "RECENT_CALLS",
     "RELOADER",
     "ROUTER",
     "STATE_FILE",

@@ -1,6 +1,11 @@
-"""The operator API (DESIGN §6): `GET /admin/leads/{id}` (the operator's view, with the trace)
-and `POST /admin/reload` behind `router.admin_token`; `/healthz`, `/metrics` and
-`/openapi.json`, which need no key. The deliveries' operator routes are deliveries_admin.py's."""
+"""The operator API (DESIGN §6, §13): `GET /admin/leads/{id}` (the operator's view, with the
+trace), `POST /admin/reload` (admins only, audited with what changed) and `GET /admin/events`
+(this router's finished auctions, live), behind an operator's token; `/healthz`, `/metrics` and
+`/openapi.json`, which need no key. The deliveries' operator routes are deliveries_admin.py's,
+the buyers' buyers_admin.py's.
+
+The operator's view of a lead holds no PII (core/outcome.py), so a viewer sees it as an admin
+does; a view that shows PII masks it for a viewer (masking.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pingtree.config.diff import config_diff
 from pingtree.core.errors import ConfigError, NotFound, StoreUnavailable
 from pingtree.core.outcome import operator_view
-from pingtree.web.auth import authenticate_operator
-from pingtree.web.keys import METRICS, RELOADER, STORE
+from pingtree.web.audit import audited
+from pingtree.web.auth import authenticate_operator, require_admin
+from pingtree.web.keys import EVENTS, METRICS, RELOADER, ROUTER, STORE
 from pingtree.web.openapi import openapi_document
 from pingtree.web.responses import json_response
 
@@ -26,11 +33,13 @@ async def admin_get_lead(request: web.Request) -> web.Response:
 
 
 async def admin_reload(request: web.Request) -> web.Response:
-    authenticate_operator(request)
+    operator = authenticate_operator(request)
+    require_admin(operator)
     reloader = request.app[RELOADER]
     if reloader.path is None:
         detail = "this router was not started from a file: there is nothing to re-read"
         return json_response({"error": "no_config_file", "detail": detail, "fields": {}}, 409)
+    before = request.app[ROUTER].tree.config
     try:
         tree, generation = await reloader.reload()
     except ConfigError as exc:
@@ -48,6 +57,8 @@ async def admin_reload(request: web.Request) -> web.Response:
         # SIGHUP, and they re-read it as this one did (the log says how each went).
         reloader.tell_others()
         answer["workers"] = "all"
+    changes = config_diff(before, tree.config)
+    await audited(request, operator, "reload", None, {"generation": generation, **changes})
     return json_response(answer)
 
 
@@ -57,6 +68,29 @@ def _error_fields(exc: ConfigError) -> dict[str, str]:
     for path, message in exc.errors:
         fields[path] = f"{fields[path]}; {message}" if path in fields else message
     return fields
+
+
+async def admin_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events of the auctions this router finishes (events.py), until the operator
+    hangs up or the router stops."""
+    authenticate_operator(request)
+    events = request.app[EVENTS]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # a proxy that buffers would hold the stream back
+        }
+    )
+    await response.prepare(request)
+    try:
+        with events.listen() as listener:
+            await response.write(b": the auctions this router finishes\n\n")
+            async for frame in listener.frames(events.keep_alive_s):
+                await response.write(frame)
+    except ConnectionResetError:
+        pass  # the operator hung up: nobody to answer
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -81,9 +115,18 @@ async def openapi(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/leads/{id}", admin_get_lead)
     app.router.add_post("/admin/reload", admin_reload)
+    app.router.add_get("/admin/events", admin_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/openapi.json", openapi)
 
 
-__all__ = ["add_routes", "admin_get_lead", "admin_reload", "healthz", "metrics_page", "openapi"]
+__all__ = [
+    "add_routes",
+    "admin_events",
+    "admin_get_lead",
+    "admin_reload",
+    "healthz",
+    "metrics_page",
+    "openapi",
+]
