@@ -1,7 +1,7 @@
 """The operator audit's hook (DESIGN §13): every action that changes state is recorded as an
 `AuditEntry` (core/record.py) naming the operator, what they did and to what, and handed to the
 app's `AuditLog` (keys.AUDIT: the ledger's outbox, wired by app.py) when there is one. Without
-one the entry is only logged.
+one it goes to the log (`pingtree.audit`, INFO), the only record kept of it.
 
 An entry is recorded once the action is done, so it never tells of one that was refused (a 404, a
 409); if recording it fails, the operator's request fails with that error (a 503) although the
@@ -18,10 +18,10 @@ from aiohttp import web
 
 from pingtree.config import Operator
 from pingtree.core import ids
-from pingtree.core.record import AuditEntry
+from pingtree.core.record import AuditEntry, encode_audit
 from pingtree.web.keys import AUDIT
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pingtree.audit")
 
 
 def utc_now_text() -> str:
@@ -45,10 +45,11 @@ async def audited(
         target=target,
         detail=detail or {},
     )
-    log.info("audit: %s %s %s", entry.operator, entry.action, entry.target or "")
     audit_log = request.app.get(AUDIT)
     if audit_log is not None:
         await audit_log.record(entry)
+    else:
+        log.info("%s", encode_audit(entry).decode())
     return entry
 
 

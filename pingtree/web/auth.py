@@ -60,7 +60,7 @@ def authenticate_operator(request: web.Request) -> Operator:
 
 def require_admin(operator: Operator) -> None:
     """A viewer reads; only an admin changes anything (DESIGN §13)."""
-    if not operator.is_admin:
+    if not operator.admin:
         raise Forbidden(f"{operator.name} is a viewer: this changes state and needs an admin")
 
 

@@ -15,6 +15,7 @@ import aiohttp
 import jsonschema
 import pytest
 import yaml
+from aiohttp import web
 
 from pingtree.config import load_config
 from pingtree.core.record import AuditEntry
@@ -87,7 +88,13 @@ async def serve_file(
     write(path, raw)
     app = create_app(load_config(path), ServeOptions(config_path=path, **options))
     audit = ListedAudit()
-    app[AUDIT] = audit
+
+    async def the_tests_audit(app: web.Application) -> AsyncIterator[None]:
+        # Once the app's own parts have started, so it stands in for whatever they wired.
+        app[AUDIT] = audit
+        yield
+
+    app.cleanup_ctx.append(the_tests_audit)
     server, session = await serve_app(app)
     return Operated(str(server.make_url("")).rstrip("/"), session, path, audit)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pingtree.web.masking import mask, masked
+from pingtree.web.masking import mask, mask_value, masked
 
-MASKS = [
+BY_SHAPE = [
     pytest.param("john@example.com", "j***@e***.com", id="an email: first letters and the TLD"),
     pytest.param("a@b.co.uk", "a***@b***.uk", id="a subdomain: only the last label is kept"),
     pytest.param("root@localhost", "r***@l***", id="a domain without a dot"),
@@ -21,6 +21,7 @@ MASKS = [
     pytest.param("  Miami ", "M***", id="spaces around are not the first character"),
     pytest.param("1990-04-01", "1***", id="a date of birth as text"),
     pytest.param("203.0.113.9", "2***", id="an IP address"),
+    pytest.param("305-555-0123", "3***", id="a phone not in E.164: text"),
     pytest.param("", "", id="empty stays empty"),
     pytest.param(None, None, id="nothing to hide"),
     pytest.param(19900401, "***", id="a number"),
@@ -28,9 +29,27 @@ MASKS = [
 ]
 
 
-@pytest.mark.parametrize(("value", "expected"), MASKS)
-def test_mask(value: Any, expected: Any) -> None:
-    assert mask(value) == expected
+@pytest.mark.parametrize(("value", "expected"), BY_SHAPE)
+def test_mask_value(value: Any, expected: Any) -> None:
+    assert mask_value(value) == expected
+
+
+BY_FIELD = [
+    pytest.param("phone", "+13055550123", "+1******0123", id="a phone"),
+    pytest.param("phone", "(305) 555-0123", "(3********0123", id="a phone as typed: its field"),
+    pytest.param("phone", "0123", "***", id="a phone too short to keep any of"),
+    pytest.param("email", "Jane.Doe@Mail.Example.org", "J***@M***.org", id="an email"),
+    pytest.param("email", "not-an-address", "n***", id="an email field without an @"),
+    pytest.param("first_name", "Jane", "J***", id="a name"),
+    pytest.param("last_name", "o'brien@home", "o***@h***", id="an @ in another field: by shape"),
+    pytest.param("city", None, None, id="no city"),
+    pytest.param("income", 52000, "***", id="a PII attribute's number"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), BY_FIELD)
+def test_mask(name: str, value: Any, expected: Any) -> None:
+    assert mask(name, value) == expected
 
 
 def test_a_leads_pii_is_masked_field_by_field() -> None:

@@ -28,7 +28,7 @@ class Operator:
     role: Role
 
     @property
-    def is_admin(self) -> bool:
+    def admin(self) -> bool:
         return self.role == "admin"
 
 
