@@ -34,6 +34,7 @@ from pingtree.core.rules import (
     cap_windows,
     filter_reason,
     local_time,
+    pause_reason,
     rejection,
     schedule_open,
 )
@@ -100,12 +101,15 @@ class Auctioneer:
     async def _eligible(
         self, auction: LiveAuction, candidates: tuple[Candidate, ...]
     ) -> list[Candidate]:
-        """Candidates minus those skipped by filters, schedule, caps, dedup or their breaker."""
+        """Candidates minus those paused, or skipped by filters, schedule, caps, dedup or their
+        breaker."""
         lead, now_utc = auction.lead, auction.received_at
         eligible: list[Candidate] = []
         for candidate in candidates:
             buyer = candidate.buyer
-            reason = filter_reason(buyer, lead, auction.seller.id)
+            reason = pause_reason(buyer, auction.paused) or filter_reason(
+                buyer, lead, auction.seller.id
+            )
             timezone = auction.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
                 reason = "schedule"

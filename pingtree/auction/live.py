@@ -57,14 +57,22 @@ class LiveAuction:
     deadline: float  # loop_time() when the budget runs out
     dedup_keys: tuple[str, ...] = ()  # keyed hashes of the consumer's phone and email
     excluded: tuple[tuple[str, int], ...] = ()  # buyers the index left out, by reason
+    paused: frozenset[str] = frozenset()  # buyers an operator paused, as the auction opened
     trace: list[TraceEvent] = field(default_factory=list)
     unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
 
     @classmethod
-    def open(cls, tree: Tree, seller: SellerConfig, lead: Lead, now: float) -> LiveAuction:
+    def open(
+        cls,
+        tree: Tree,
+        seller: SellerConfig,
+        lead: Lead,
+        now: float,
+        paused: frozenset[str] = frozenset(),
+    ) -> LiveAuction:
         """A new auction of `lead` on `tree` (its snapshot, whatever reloads come), received now:
         its loop clock started at `now` (`loop_time()`), its deadline the tree's budget after it,
-        the wall clock read here, once."""
+        the wall clock read here, once; `paused` the buyers it skips (auction/pauses.py)."""
         return cls(
             lead=lead,
             seller=seller,
@@ -74,6 +82,7 @@ class LiveAuction:
             started=now,
             deadline=now + tree.settings.budget_ms / 1000,
             dedup_keys=tree.dedup_keys(lead.phone, lead.email),
+            paused=paused,
         )
 
     def elapsed_ms(self, now: float) -> int:

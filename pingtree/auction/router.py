@@ -44,6 +44,7 @@ from pingtree.auction.auctioneer import Auctioneer
 from pingtree.auction.bidder import Bidder
 from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
+from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
 from pingtree.config import Config, SellerConfig
 from pingtree.config.tree import Tree
@@ -98,7 +99,13 @@ class Router:
         deliveries: Deliveries | None = None,
         loop_lag: LoopLag | None = None,
         outbox: Outbox | None = None,
+        *,
+        paused: PausedBuyers | None = None,
+        on_finished: Callable[[Outcome], None] | None = None,
     ) -> None:
+        """`paused`: the buyers operators paused (none without it). `on_finished` hears of every
+        auction this router finishes, as the metrics do (the live events, the recent calls of
+        GET /admin/buyers); it must not block, and what it raises is logged, never the lead's."""
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
@@ -109,6 +116,8 @@ class Router:
         # Called once a record is in the outbox (the ledger's writer wakes up to file it).
         self.on_record: Callable[[], None] | None = None
         self._marked_pii: dict[str, frozenset[str]] = {}  # by vertical, for the current tree
+        self._paused = paused
+        self._on_finished = on_finished
         # The store was built with this retention: a reload's new value waits for a restart.
         self._idempotency_ttl_s = config.router.retention.idempotency_days * 86400
 
@@ -207,7 +216,7 @@ class Router:
                     buyers[-1],
                 )
                 answer = self._router_died(auction, lead_id, buyers[-1])
-                self._metrics.observe(answer)
+                self._observe(answer)
                 # A verdict made here: on record like any answer. (An outcome the dead router
                 # recorded had its record put first.)
                 await self._put_record(auction, answer)
@@ -244,8 +253,17 @@ class Router:
         # record (filing it twice, after a resend, is harmless: the ledger files by id).
         await self._put_record(auction, outcome)
         await self._store.record(outcome, key, lead_id=auction.id)
-        self._metrics.observe(outcome)
+        self._observe(outcome)
         return outcome
+
+    def _observe(self, outcome: Outcome) -> None:
+        """A finished auction, counted and told to whoever listens."""
+        self._metrics.observe(outcome)
+        if self._on_finished is not None:
+            try:
+                self._on_finished(outcome)
+            except Exception:
+                log.exception("lead %s: a listener to finished auctions failed", outcome.id)
 
     async def _deliver(self, auction: LiveAuction, outcome: Outcome, won: Offer) -> None:
         """Hand a sale to its deliveries (CRMs, the seller's postback, the CSV mirror) before the
@@ -350,4 +368,5 @@ class Router:
         raise exc
 
     def _open(self, seller: SellerConfig, lead: Lead) -> LiveAuction:
-        return LiveAuction.open(self.tree, seller, lead, loop_time())
+        paused = self._paused.ids if self._paused is not None else frozenset()
+        return LiveAuction.open(self.tree, seller, lead, loop_time(), paused)

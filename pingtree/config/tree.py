@@ -1,8 +1,8 @@
 """The config compiled for request time: lookups built once at load, never per lead.
 
 Buyers are indexed by vertical and state, so a lead only meets the buyers that may buy it, however
-large the tree; sellers are found by a digest of their key, so looking one up takes the same time
-whatever key is sent.
+large the tree; sellers and operators are found by a digest of their key or token, so looking one
+up takes the same time whatever is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from pingtree.config import BuyerConfig, Config, SellerConfig
+from pingtree.config import BuyerConfig, Config, Operator, SellerConfig
+from pingtree.config.models.operators import ADMIN_TOKEN_NAME
 from pingtree.core.lead import phone_e164
 from pingtree.core.us_states import STATE_CODES
 
@@ -43,6 +44,7 @@ class Tree:
         self.buyers: dict[str, BuyerConfig] = {b.id: b for b in config.buyers}
         self.sellers: dict[str, SellerConfig] = {s.id: s for s in config.sellers}
         self._sellers_by_key = {_digest(s.api_key.get_secret_value()): s for s in config.sellers}
+        self._operators_by_token = _operators_by_token(config)
         every = [Candidate(i, b) for i, b in enumerate(config.buyers)]
         self._any_vertical = tuple(c for c in every if c.buyer.verticals is None)
         verticals = {v for b in config.buyers for v in b.verticals or ()}
@@ -102,6 +104,15 @@ class Tree:
         # Looked up by digest: the time taken says nothing about how much of a guess was right.
         return self._sellers_by_key.get(_digest(api_key))
 
+    @property
+    def operator_api_on(self) -> bool:
+        """Whether anyone may use the operator API: router.admin_token or `operators:` is set."""
+        return bool(self._operators_by_token)
+
+    def operator_for_token(self, token: str) -> Operator | None:
+        # By digest, as sellers' keys are.
+        return self._operators_by_token.get(_digest(token))
+
     def dedup_keys(self, phone: str, email: str | None) -> tuple[str, ...]:
         """Keyed hashes of the consumer's phone and email: dedup never stores either in clear.
         The ledger keeps the same ones, to find a consumer's leads (`consumer_hashes`)."""
@@ -120,6 +131,15 @@ class Tree:
 
     def _keyed(self, value: str) -> str:
         return hmac.new(self._dedup_secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _operators_by_token(config: Config) -> dict[bytes, Operator]:
+    """Every operator by the digest of its token; `router.admin_token` is the admin `admin`."""
+    found = {_digest(o.token.get_secret_value()): o.operator for o in config.operators}
+    token = config.router.admin_token
+    if token is not None and token.get_secret_value():
+        found[_digest(token.get_secret_value())] = Operator(ADMIN_TOKEN_NAME, "admin")
+    return found
 
 
 def _digest(value: str) -> bytes:

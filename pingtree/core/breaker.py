@@ -12,8 +12,11 @@ and was read late, so it is not counted (`call_evidence`; loop_lag.py measures t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from pingtree.config import BreakerPolicy
+
+Phase = Literal["closed", "open", "half_open"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,16 @@ def admits(state: BreakerState, now: float, policy: BreakerPolicy) -> tuple[bool
     if now < state.open_until:
         return False, state
     return True, replace(state, probing=True, open_until=now + policy.cooldown_s)
+
+
+def phase(state: BreakerState, now: float) -> Phase:
+    """What an operator is shown: closed; open (resting: calls skipped); half_open (a probe is
+    out, or the cooldown has passed and the next call will be one)."""
+    if state.open_until is None:
+        return "closed"
+    if state.probing or now >= state.open_until:
+        return "half_open"
+    return "open"
 
 
 def after_call(state: BreakerState, ok: bool, now: float, policy: BreakerPolicy) -> BreakerState:

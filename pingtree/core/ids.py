@@ -30,3 +30,7 @@ def lead_id(now_ms: int | None = None) -> str:
 
 def ping_id() -> str:
     return "pg_" + _ulid()
+
+
+def audit_id() -> str:
+    return "au_" + _ulid()

@@ -9,7 +9,7 @@ every one this module can return is named here so the docs (docs/seller-api.md, 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +21,7 @@ from pingtree.core.lead import Lead
 
 REJECTION_REASONS = ("consent_required", "vertical_not_allowed", "no_buyer_for_vertical")
 SKIP_REASONS = (
+    "paused",
     "filter:vertical",
     "filter:state",
     "filter:zip",
@@ -50,6 +51,13 @@ def rejection(
     if not buys(lead.vertical):
         return "no_buyer_for_vertical"
     return None
+
+
+def pause_reason(buyer: BuyerConfig, paused: Collection[str]) -> str | None:
+    """`paused` when an operator paused this buyer (`paused`: the ids paused when the auction
+    opened). Asked first: whatever else the buyer would be skipped for, the operator's switch is
+    what the trace names."""
+    return "paused" if buyer.id in paused else None
 
 
 def filter_reason(buyer: BuyerConfig, lead: Lead, seller_id: str) -> str | None:

@@ -129,6 +129,11 @@ class Erased:
     lead_ids: list[str] = field(default_factory=list)
 
 
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None:
+        """Keep `entry` for the ledger (the outbox), durably, before the action is answered."""
+
+
 class Ledger(Protocol):
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (run at start, and by `pingtree ledger

@@ -1,6 +1,6 @@
 """Every Redis key pingtree writes, and the one place that knows their layout: the state's
-(`StateKeys`: caps, dedup, idempotency, journals, outcomes, breakers; state/redis.py), the
-delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py) and the ledger's outbox's
+(`StateKeys`: caps, dedup, idempotency, journals, outcomes, breakers, pauses; state/redis.py),
+the delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py) and the ledger's outbox's
 (`OutboxKeys`; outbox/redis.py). The Lua scripts touch only the keys handed to them, or (the
 queue's) keys they build from prefixes given here.
 
@@ -10,6 +10,7 @@ Redis Cluster slot:
 - `{b:<buyer>}`: a buyer's cap counters, dedup claims, held reservations and breaker;
 - `{i:<seller>:<key>}`: an idempotency record;
 - `{o:<lead>}`: a lead's outcome, journal and journal seal;
+- `{p}`: the buyers' pauses, one hash (field: buyer id), read whole by every router;
 - `{q}`: the whole delivery queue, on one node: a claim hands out jobs of many destinations, and
   deliveries are a few per sale, far fewer calls than the auctions' caps and dedup, which do
   spread over the cluster;
@@ -69,6 +70,10 @@ class StateKeys:
 
     def seal(self, lead_id: str) -> str:
         return f"{self.prefix}:{{o:{lead_id}}}:sealed"
+
+    def pauses(self) -> str:
+        """The one hash of paused buyers: kept until resumed, with no expiry."""
+        return f"{self.prefix}:{{p}}:pauses"
 
     def cap_keys(self, request: CapRequest) -> list[str]:
         """The keys of one sale, in the order the cap scripts take them."""

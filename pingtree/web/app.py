@@ -3,8 +3,11 @@ serve options, each opened by its own aiohttp cleanup context and closed by it. 
 in dependency order, each reading the parts before it from the app (keys.py):
 
     state file → store → queue → ledger (its database, and the outbox that feeds it) → loop lag
-    → transport → router (with its deliveries and the config reloader) → the deliveries' worker
-    → the ledger's writer → the GC watcher
+    → transport → router (with its deliveries, the config reloader and the paused buyers) → the
+    paused buyers' refresh → the deliveries' worker → the ledger's writer → the GC watcher
+
+The live events (events.py) and the recent calls (recent_calls.py) hold nothing to open: they
+are made with the app, and fed by the router's `on_finished`; the event streams end on shutdown.
 
 aiohttp runs a context's cleanup only if its startup finished, in reverse order: a part that
 fails to start leaves the ones before it closed and none after it opened. Nothing opens before
@@ -26,9 +29,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from pingtree.auction.loop_lag import LoopLag
+from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.router import Router
 from pingtree.config import Config
 from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
+from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
 from pingtree.ledger.database import ledger_file_beside
@@ -48,18 +53,22 @@ from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
-from pingtree.web import deliveries_admin, ledger_admin, operators, sellers
+from pingtree.web import buyers_admin, deliveries_admin, ledger_admin, operators, sellers
 from pingtree.web.admission import InFlight, RateLimiter
+from pingtree.web.events import EventBroadcaster
 from pingtree.web.keys import (
     AUDIT,
     DELIVERIES,
+    EVENTS,
     IN_FLIGHT,
     LEDGER,
     LEDGER_WRITER,
     METRICS,
     OUTBOX,
+    PAUSED,
     QUEUE,
     RATE_LIMITER,
+    RECENT_CALLS,
     RELOADER,
     ROUTER,
     STATE_FILE,
@@ -67,6 +76,7 @@ from pingtree.web.keys import (
     TRANSPORT,
 )
 from pingtree.web.lead_body import HANDLER_ARGS
+from pingtree.web.recent_calls import RecentCalls
 from pingtree.web.reloading import ConfigReloader
 from pingtree.web.responses import errors_as_json
 
@@ -110,6 +120,9 @@ def create_app(
     app[METRICS] = metrics = Metrics(registry)
     app[IN_FLIGHT] = in_flight = InFlight()
     app[RATE_LIMITER] = RateLimiter()
+    app[EVENTS] = EventBroadcaster()
+    app[RECENT_CALLS] = RecentCalls()
+    app.on_shutdown.append(_end_event_streams)
     metrics.in_flight.set_function(lambda: float(in_flight.count))
     parts = _Parts(config, options or ServeOptions(), metrics, store, transport, queue)
     app.cleanup_ctx.extend(
@@ -121,6 +134,7 @@ def create_app(
             parts.loop_lag.running,
             parts.transport,
             parts.router,
+            parts.paused_buyers,
             parts.deliveries_worker,
             parts.ledger_writer,
             parts.gc_watcher,
@@ -130,7 +144,13 @@ def create_app(
     operators.add_routes(app)
     ledger_admin.add_routes(app)
     deliveries_admin.add_routes(app)
+    buyers_admin.add_routes(app)
     return app
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    # Before the server waits for its handlers: an open stream would hold shutdown up.
+    app[EVENTS].close()
 
 
 def buyer_transport() -> Transport:
@@ -223,16 +243,38 @@ class _Parts:
             exports_dir=config.router.exports_dir,
             consumer=self._options.consumer or default_consumer(),
         )
-        outbox = app.get(OUTBOX)
+        paused = PausedBuyers(app[STORE], lambda: router.tree.settings.pauses_refresh_ms / 1000)
+        events, recent_calls = app[EVENTS], app[RECENT_CALLS]
+
+        def finished(outcome: Outcome) -> None:
+            recent_calls.observe(outcome)
+            events.publish(outcome)
+
         router = Router(
-            config, app[STORE], app[TRANSPORT], metrics, deliveries, self.loop_lag, outbox
+            config,
+            app[STORE],
+            app[TRANSPORT],
+            metrics,
+            deliveries,
+            self.loop_lag,
+            app.get(OUTBOX),
+            paused=paused,
+            on_finished=finished,
         )
         reloader = ConfigReloader(self._options.config_path, router, metrics)
         reloader.tell_others = self._options.tell_other_workers
         app[DELIVERIES] = deliveries
         app[ROUTER] = router
         app[RELOADER] = reloader
+        app[PAUSED] = paused
         yield
+
+    async def paused_buyers(self, app: web.Application) -> AsyncIterator[None]:
+        """Read before the first lead, then kept fresh in the background (auction/pauses.py)."""
+        paused = app[PAUSED]
+        await paused.start()
+        yield
+        await paused.stop()
 
     async def deliveries_worker(self, app: web.Application) -> AsyncIterator[None]:
         deliveries = app[DELIVERIES]

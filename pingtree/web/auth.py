@@ -1,17 +1,18 @@
-"""Who is asking: a seller by its API key (`X-API-Key` or `Authorization: Bearer`), the operator
-by `router.admin_token`. Both are read from the router's current tree on every request, never
-kept aside: after a reload, keys and token are the new file's. Compared digest to digest, so the
-time a comparison takes says nothing about the secret."""
+"""Who is asking: a seller by its API key (`X-API-Key` or `Authorization: Bearer`), an operator
+by its token (`operators:`, or `router.admin_token`, the admin named `admin`) in `Authorization:
+Bearer`. Both are read from the router's current tree on every request, never kept aside: after
+a reload, keys and tokens are the new file's. Looked up by digest, so the time a lookup takes
+says nothing about the secret.
+
+Every /admin route starts with `authenticate_operator`; the ones that change state then call
+`require_admin`, which refuses a viewer (403) before anything is done."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from aiohttp import web
 
-from pingtree.config import SellerConfig
-from pingtree.core.errors import BadRequest, Unauthorized
+from pingtree.config import Operator, SellerConfig
+from pingtree.core.errors import BadRequest, Forbidden, Unauthorized
 from pingtree.web.keys import ROUTER
 
 
@@ -45,16 +46,22 @@ def authenticate_seller(request: web.Request) -> SellerConfig:
     return seller
 
 
-def authenticate_operator(request: web.Request) -> None:
-    token = request.app[ROUTER].tree.settings.admin_token
-    if token is None:
-        raise Unauthorized("the operator API is disabled: set router.admin_token")
+def authenticate_operator(request: web.Request) -> Operator:
+    """The operator whose token the request carries, or 401."""
+    tree = request.app[ROUTER].tree
+    if not tree.operator_api_on:
+        raise Unauthorized("the operator API is disabled: set router.admin_token or operators")
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    expected = hashlib.sha256(token.get_secret_value().encode()).digest()
-    # Header bytes that are not UTF-8 arrive surrogate-escaped: hash them as they came.
-    given = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(expected, given):
-        raise Unauthorized("admin token required (Authorization: Bearer)")
+    operator = tree.operator_for_token(presented.strip()) if scheme.lower() == "bearer" else None
+    if operator is None:
+        raise Unauthorized("an operator token is required (Authorization: Bearer)")
+    return operator
 
 
-__all__ = ["authenticate_operator", "authenticate_seller"]
+def require_admin(operator: Operator) -> None:
+    """A viewer reads; only an admin changes anything (DESIGN §13)."""
+    if not operator.admin:
+        raise Forbidden(f"{operator.name} is a viewer: this changes state and needs an admin")
+
+
+__all__ = ["Operator", "authenticate_operator", "authenticate_seller", "require_admin"]

@@ -1,6 +1,7 @@
-"""The operator's routes for deliveries and exports, all behind the admin token (DESIGN §6).
-`add_routes(app)` mounts them on the app that holds `Deliveries` under `keys.DELIVERIES`; their
-OpenAPI entries are in deliveries_openapi.py.
+"""The operator's routes for deliveries and exports, all behind an operator's token (DESIGN §6,
+§13); retry and replay change state (admins only, audited), and the export holds the leads' PII
+(admins only). `add_routes(app)` mounts them on the app that holds `Deliveries` under
+`keys.DELIVERIES`; their OpenAPI entries are in deliveries_openapi.py.
 
     GET  /admin/deliveries?state=&destination=&limit=   newest first
     GET  /admin/deliveries/{id}                         one job, with its attempts
@@ -31,7 +32,8 @@ from pingtree.deliveries.exports import csv_chunks
 from pingtree.deliveries.jobs import iso_time
 from pingtree.deliveries.service import Deliveries
 from pingtree.store.queue.base import Job, JobState
-from pingtree.web.auth import authenticate_operator
+from pingtree.web.audit import audited
+from pingtree.web.auth import authenticate_operator, require_admin
 from pingtree.web.deliveries_openapi import JOB_STATES, MAX_LIMIT
 from pingtree.web.keys import DELIVERIES
 from pingtree.web.responses import json_response
@@ -143,7 +145,8 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
         return json_response(job_view(job))
 
     async def act(request: web.Request, action: str) -> web.Response:
-        authenticate_operator(request)
+        operator = authenticate_operator(request)
+        require_admin(operator)
         deliveries, job_id = request.app[key], request.match_info["id"]
         job = await deliveries.queue.get(job_id)
         if job is None:
@@ -154,6 +157,8 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
         if not done:
             wanted = "waiting" if action == "retry" else "dead or disabled"
             raise NotNow(f"this delivery is {job.state}: {action} applies to {wanted} ones")
+        detail = {"lead_id": job.lead_id, "destination": job.destination, "was": job.state}
+        await audited(request, operator, action, job_id, detail)
         after = await deliveries.queue.get(job_id)
         return json_response(job_view(after or job))
 
@@ -164,7 +169,8 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
         return await act(request, "replay")
 
     async def export(request: web.Request) -> web.StreamResponse:
-        authenticate_operator(request)
+        # The sales ledger's rows carry the leads' PII, which a viewer never sees in clear.
+        require_admin(authenticate_operator(request))
         deliveries = request.app[key]
         if deliveries.ledger_s is None:
             raise LedgerOff("the sales ledger is off: set router.deliveries.ledger_days")

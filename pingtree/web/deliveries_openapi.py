@@ -16,6 +16,7 @@ _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/sche
 _ADMIN: list[dict[str, list[str]]] = [{"AdminBearer": []}]
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
+_VIEWER = "A viewer's token: this changes state (admins only)"
 
 
 _DELIVERY_FIELDS: dict[str, Any] = {
@@ -127,7 +128,7 @@ def openapi_paths() -> dict[str, Any]:
                         },
                     },
                     "400": _error("A bad state or limit"),
-                    "401": _error("Admin token required"),
+                    "401": _error("An operator's token required"),
                 },
             }
         },
@@ -139,7 +140,7 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": [_ID],
                 "responses": {
                     "200": _delivery("The delivery"),
-                    "401": _error("Admin token required"),
+                    "401": _error("An operator's token required"),
                     "404": _error("No such delivery (or it was purged)"),
                 },
             }
@@ -151,7 +152,8 @@ def openapi_paths() -> dict[str, Any]:
                 "operationId": "adminRetryDelivery",
                 "responses": {
                     "200": _delivery("The delivery, due now"),
-                    "401": _error("Admin token required"),
+                    "401": _error("An operator's token required"),
+                    "403": _error(_VIEWER),
                     "404": _error("No such delivery"),
                     "409": _error("The delivery is not waiting"),
                 },
@@ -166,7 +168,8 @@ def openapi_paths() -> dict[str, Any]:
                 "operationId": "adminReplayDelivery",
                 "responses": {
                     "200": _delivery("The delivery, waiting again"),
-                    "401": _error("Admin token required"),
+                    "401": _error("An operator's token required"),
+                    "403": _error(_VIEWER),
                     "404": _error("No such delivery"),
                     "409": _error("The delivery is neither dead nor disabled"),
                 },
@@ -207,7 +210,8 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "CSV", "content": {"text/csv": {}}},
                     "400": _error("A bad buyer id, date or range"),
-                    "401": _error("Admin token required"),
+                    "401": _error("An operator's token required"),
+                    "403": _error("A viewer's token: the rows hold the leads' PII (admins only)"),
                     "409": _error("The sales ledger is off (router.deliveries.ledger_days)"),
                 },
             }

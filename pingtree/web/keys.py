@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.router import Router
 from pingtree.deliveries.service import Deliveries
-from pingtree.ledger.base import Ledger
+from pingtree.ledger.base import AuditLog, Ledger
 from pingtree.ledger.writer import LedgerWriter
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Outbox
@@ -17,6 +18,8 @@ from pingtree.store.sqlite_file import SqliteFile
 from pingtree.store.state.guard import GuardedStore
 from pingtree.transport.client import Transport
 from pingtree.web.admission import InFlight, RateLimiter
+from pingtree.web.events import EventBroadcaster
+from pingtree.web.recent_calls import RecentCalls
 from pingtree.web.reloading import ConfigReloader
 
 ROUTER = web.AppKey("router", Router)
@@ -33,16 +36,25 @@ DELIVERIES = web.AppKey("deliveries", Deliveries)
 LEDGER = web.AppKey("ledger", Ledger)
 OUTBOX = web.AppKey("outbox", Outbox)
 LEDGER_WRITER = web.AppKey("ledger_writer", LedgerWriter)
+PAUSED = web.AppKey("paused", PausedBuyers)
+EVENTS = web.AppKey("events", EventBroadcaster)  # this router's finished auctions, live
+RECENT_CALLS = web.AppKey("recent_calls", RecentCalls)
+# Where operator actions are audited (the ledger's outbox); absent: logged only (web/audit.py).
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
 
 __all__ = [
+    "AUDIT",
     "DELIVERIES",
+    "EVENTS",
     "IN_FLIGHT",
     "LEDGER",
     "LEDGER_WRITER",
     "METRICS",
     "OUTBOX",
+    "PAUSED",
     "QUEUE",
     "RATE_LIMITER",
+    "RECENT_CALLS",
     "RELOADER",
     "ROUTER",
     "STATE_FILE",

@@ -20,12 +20,10 @@ from aiohttp import web
 
 from pingtree.core import jsonenc
 from pingtree.core.errors import BadRequest, LeadInvalid, NotFound, PingtreeError
-from pingtree.core.ids import audit_id
 from pingtree.core.outcome import operator_view
-from pingtree.core.record import AuditEntry
-from pingtree.ledger.base import REPORT_BY, AuditQuery, Ledger, LeadQuery, ReportBy, ReportQuery
+from pingtree.ledger.base import REPORT_BY, AuditQuery, LeadQuery, Ledger, ReportBy, ReportQuery
 from pingtree.web.audit import audited
-from pingtree.web.auth import Operator, authenticate_operator, require_admin
+from pingtree.web.auth import authenticate_operator, require_admin
 from pingtree.web.keys import DELIVERIES, LEDGER, LEDGER_WRITER, ROUTER, STORE
 from pingtree.web.ledger_views import (
     audit_view,
@@ -113,7 +111,7 @@ async def reports(request: web.Request) -> web.StreamResponse:
     tz = zone(query.get("tz"))
     start, end = time_range(query, _now(), default_days=7)
     assert start is not None and end is not None  # a default range always has both
-    chosen: ReportBy = by  # type: ignore[assignment]  # checked above
+    chosen: ReportBy = by
     report = await ledger.report(
         ReportQuery(by=chosen, start=start, end=end, tz=tz.key, filters=filters(query))
     )
@@ -173,9 +171,7 @@ async def forget(request: web.Request) -> web.Response:
         "forget",
         detail={"hash": hashes[0], "field": field, "leads": len(erased.lead_ids)},
     )
-    return json_response(
-        {"erased": True, "leads": len(erased.lead_ids), "deliveries": deliveries}
-    )
+    return json_response({"erased": True, "leads": len(erased.lead_ids), "deliveries": deliveries})
 
 
 async def _consumer(request: web.Request) -> tuple[str, str]:
@@ -184,7 +180,8 @@ async def _consumer(request: web.Request) -> tuple[str, str]:
         body: Any = jsonenc.loads(await request.read())
     except ValueError:
         raise BadRequest("the body is not JSON", fields={"body": "a JSON object"}) from None
-    given = {k: v for k, v in body.items() if k in ("phone", "email")} if isinstance(body, dict) else {}
+    named = body.items() if isinstance(body, dict) else ()
+    given = {key: value for key, value in named if key in ("phone", "email")}
     if len(given) != 1 or not isinstance(next(iter(given.values())), str):
         raise BadRequest(
             "name one consumer", fields={"body": 'one of {"phone": "…"} or {"email": "…"}'}

@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any
 
 from pingtree import __version__
+from pingtree.web.buyers_openapi import openapi_paths as buyer_paths
+from pingtree.web.buyers_openapi import openapi_schemas as buyer_schemas
 from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
 from pingtree.web.deliveries_openapi import openapi_schemas as delivery_schemas
 from pingtree.web.openapi_schemas import SCHEMAS
@@ -66,9 +68,11 @@ _SELLER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"SellerBearer":
 @cache
 def openapi_document() -> dict[str, Any]:
     document = _document()
-    # The delivery routes (pingtree/web/deliveries_admin.py) describe themselves.
+    # The delivery routes (deliveries_admin.py) and the buyers' and events' (buyers_admin.py,
+    # operators.py) describe themselves.
     document["paths"].update(delivery_paths())
-    document["components"]["schemas"] = {**SCHEMAS, **delivery_schemas()}
+    document["paths"].update(buyer_paths())
+    document["components"]["schemas"] = {**SCHEMAS, **delivery_schemas(), **buyer_schemas()}
     return document
 
 
@@ -92,7 +96,8 @@ def _document() -> dict[str, Any]:
                 "AdminBearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "router.admin_token",
+                    "description": "an operator's token (`operators:`, role admin or viewer; "
+                    "router.admin_token is an admin): a viewer gets 403 on what changes state",
                 },
             },
         },
@@ -173,7 +178,7 @@ def _document() -> dict[str, Any]:
                     "security": [{"AdminBearer": []}],
                     "parameters": [_LEAD_ID_PARAM],
                     "responses": {
-                        "200": _json("OperatorLead", "Everything"),
+                        "200": _json("OperatorLead", "Everything (no PII: viewers see it too)"),
                         **_errors("401", "404", "503"),
                     },
                 }
@@ -183,12 +188,13 @@ def _document() -> dict[str, Any]:
                     "summary": "Re-read buyers.yaml, validate it and swap it in (like SIGHUP)",
                     "description": "Leads that arrive afterwards use the new file; auctions "
                     "under way finish on the config they started with. A file that does not "
-                    "validate changes nothing.",
+                    "validate changes nothing. Audited, with what changed.",
                     "operationId": "adminReload",
                     "security": [{"AdminBearer": []}],
                     "responses": {
                         "200": _json("Reloaded", "The new config is serving"),
                         **_errors("401"),
+                        "403": _error("A viewer's token: this changes state (admins only)"),
                         "409": _error("The router was not started from a file: nothing to re-read"),
                         "422": _error(
                             "The file is invalid (`fields`: every error by its path); "

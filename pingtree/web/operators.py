@@ -1,6 +1,8 @@
-"""The operator API (DESIGN §6): `GET /admin/leads/{id}` (the operator's view, with the trace)
-and `POST /admin/reload` behind `router.admin_token`; `/healthz`, `/metrics` and
-`/openapi.json`, which need no key. The deliveries' operator routes are deliveries_admin.py's."""
+"""The operator API (DESIGN §6, §13): `POST /admin/reload` (admins only, audited with what
+changed) and `GET /admin/events` (this router's finished auctions, live), behind an operator's
+token; `/healthz`, `/metrics` and `/openapi.json`, which need no key. The leads, reports, audit
+and forget are ledger_admin.py's, the deliveries' routes deliveries_admin.py's, the buyers'
+buyers_admin.py's."""
 
 from __future__ import annotations
 
@@ -9,28 +11,23 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pingtree.core.errors import ConfigError, NotFound, StoreUnavailable
-from pingtree.core.outcome import operator_view
-from pingtree.web.auth import authenticate_operator
-from pingtree.web.keys import METRICS, RELOADER, STORE
+from pingtree.config.diff import config_diff
+from pingtree.core.errors import ConfigError, StoreUnavailable
+from pingtree.web.audit import audited
+from pingtree.web.auth import authenticate_operator, require_admin
+from pingtree.web.keys import EVENTS, LEDGER_WRITER, METRICS, RELOADER, ROUTER, STORE
 from pingtree.web.openapi import openapi_document
 from pingtree.web.responses import json_response
 
 
-async def admin_get_lead(request: web.Request) -> web.Response:
-    authenticate_operator(request)
-    outcome = await request.app[STORE].get_outcome(request.match_info["id"])
-    if outcome is None:
-        raise NotFound("no such lead (or its retention has passed)")
-    return json_response(operator_view(outcome))
-
-
 async def admin_reload(request: web.Request) -> web.Response:
-    authenticate_operator(request)
+    operator = authenticate_operator(request)
+    require_admin(operator)
     reloader = request.app[RELOADER]
     if reloader.path is None:
         detail = "this router was not started from a file: there is nothing to re-read"
         return json_response({"error": "no_config_file", "detail": detail, "fields": {}}, 409)
+    before = request.app[ROUTER].tree.config
     try:
         tree, generation = await reloader.reload()
     except ConfigError as exc:
@@ -48,6 +45,8 @@ async def admin_reload(request: web.Request) -> web.Response:
         # SIGHUP, and they re-read it as this one did (the log says how each went).
         reloader.tell_others()
         answer["workers"] = "all"
+    changes = config_diff(before, tree.config)
+    await audited(request, operator, "reload", None, {"generation": generation, **changes})
     return json_response(answer)
 
 
@@ -59,14 +58,45 @@ def _error_fields(exc: ConfigError) -> dict[str, str]:
     return fields
 
 
+async def admin_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events of the auctions this router finishes (events.py), until the operator
+    hangs up or the router stops."""
+    authenticate_operator(request)
+    events = request.app[EVENTS]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # a proxy that buffers would hold the stream back
+        }
+    )
+    await response.prepare(request)
+    try:
+        with events.listen() as listener:
+            await response.write(b": the auctions this router finishes\n\n")
+            async for frame in listener.frames(events.keep_alive_s):
+                await response.write(frame)
+    except ConnectionResetError:
+        pass  # the operator hung up: nobody to answer
+    return response
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 `{"status": "ok"}`; 503 `{"status": "degraded", "store": "unavailable"}` with
     Retry-After while the store is down (new leads get 503 too). The router itself is alive
-    either way: a readiness check, not a liveness one."""
+    either way: a readiness check, not a liveness one. With a ledger, `ledger` says whether its
+    database takes rows and how far behind it is (`backlog` records, `lag_s` the oldest's age):
+    a ledger that is behind, or down, costs no lead, so it never makes this a 503."""
+    writer = request.app.get(LEDGER_WRITER)
+    ledger = None
+    if writer is not None:
+        status = writer.status
+        ledger = {"up": status.up, "backlog": status.backlog, "lag_s": status.lag_s}
     if await request.app[STORE].healthy():
-        return json_response({"status": "ok"})
+        return json_response({"status": "ok"} | ({"ledger": ledger} if ledger else {}))
     retry = {"Retry-After": str(StoreUnavailable.retry_after_s)}
-    return json_response({"status": "degraded", "store": "unavailable"}, 503, retry)
+    body = {"status": "degraded", "store": "unavailable"} | ({"ledger": ledger} if ledger else {})
+    return json_response(body, 503, retry)
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -79,11 +109,18 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/leads/{id}", admin_get_lead)
     app.router.add_post("/admin/reload", admin_reload)
+    app.router.add_get("/admin/events", admin_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/openapi.json", openapi)
 
 
-__all__ = ["add_routes", "admin_get_lead", "admin_reload", "healthz", "metrics_page", "openapi"]
+__all__ = [
+    "add_routes",
+    "admin_events",
+    "admin_reload",
+    "healthz",
+    "metrics_page",
+    "openapi",
+]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pingtree.config import BreakerPolicy
-from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, call_evidence
+from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, call_evidence, phase
 
 
 def make_policy(**overrides: Any) -> BreakerPolicy:
@@ -278,3 +278,31 @@ def test_a_timeout_while_the_routers_loop_lags_is_no_evidence_against_the_buyer(
 ) -> None:
     policy = make_policy(max_loop_lag_ms=100)
     assert call_evidence(ok, timed_out, lag_ms / 1000, policy) is expected
+
+
+PHASE_CASES = [
+    pytest.param(CLOSED, 100.0, "closed", id="never tripped -> closed"),
+    pytest.param(BreakerState(recent=(False, True)), 100.0, "closed", id="calls kept -> closed"),
+    pytest.param(BreakerState(open_until=130.0), 100.0, "open", id="resting -> open"),
+    pytest.param(
+        BreakerState(open_until=130.0), 130.0, "half_open", id="cooldown over -> next is a probe"
+    ),
+    pytest.param(
+        BreakerState(open_until=160.0, probing=True), 140.0, "half_open", id="a probe is out"
+    ),
+]
+
+
+@pytest.mark.parametrize(("state", "now", "expected"), PHASE_CASES)
+def test_the_phase_an_operator_is_shown(state: BreakerState, now: float, expected: str) -> None:
+    assert phase(state, now) == expected
+
+
+def test_the_phases_follow_the_state_machine() -> None:
+    """Tripped, rested, probed, closed: each step as GET /admin/buyers shows it."""
+    policy = make_policy(window=2, min_calls=2, cooldown_s=30)
+    state = after_call(after_call(CLOSED, False, 1.0, policy), False, 2.0, policy)
+    assert phase(state, 3.0) == "open"
+    admitted, state = admits(state, 40.0, policy)
+    assert admitted and phase(state, 41.0) == "half_open"
+    assert phase(after_call(state, True, 42.0, policy), 42.0) == "closed"

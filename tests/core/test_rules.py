@@ -29,6 +29,7 @@ from pingtree.core.rules import (
     filter_reason,
     filters_reason,
     local_time,
+    pause_reason,
     rejection,
     schedule_open,
 )
@@ -1438,6 +1439,21 @@ def test_every_reason_in_these_tables_is_a_documented_code() -> None:
     )
     assert {"cap:hourly", "cap:daily", "cap:budget"} <= expected
     assert {"below_floor", "above_max_bid", "below_breakeven", "bid_expired"} <= expected
+
+
+PAUSE_CASES = [
+    pytest.param("a", frozenset(), None, id="nobody paused -> eligible"),
+    pytest.param("a", frozenset({"b"}), None, id="another buyer paused -> eligible"),
+    pytest.param("a", frozenset({"a"}), "paused", id="this buyer paused -> paused"),
+    pytest.param("a", frozenset({"a", "b"}), "paused", id="paused with others -> paused"),
+]
+
+
+@pytest.mark.parametrize(("buyer_id", "paused", "expected"), PAUSE_CASES)
+def test_pause_reason(buyer_id: str, paused: frozenset[str], expected: str | None) -> None:
+    assert pause_reason(make_buyer(id=buyer_id), paused) == expected
+    if expected is not None:
+        assert expected in SKIP_REASONS
 
 
 def test_an_unquoted_zip_prefix_is_refused_at_load() -> None:

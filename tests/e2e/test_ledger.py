@@ -184,7 +184,9 @@ async def test_forget_erases_a_consumer_everywhere_and_the_audit_keeps_only_a_ha
     assert "1002" not in str(entry)
 
 
-async def test_cli_leads_and_report(market: RouterClient, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_leads_and_report(
+    market: RouterClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, answer, _ = await market.send(consumer(1))
     await filed(market, 1)
     base = market.url("/").rstrip("/")

@@ -4,12 +4,13 @@
     sellers.py          `sellers:`: keys, payouts, postbacks, rate limits, inbound signatures
     buyers.py           `buyers:`: tiers, filters, schedules, caps, pricing
     endpoints.py        a buyer's ping and post, deliveries and postbacks; TLS
+    operators.py        `operators:`: who may use the operator API, by token and role
     root.py             `Config`, the whole file, and the checks across its sections
 
 A buyer's dialect is config/dialect.py's (and dialect_response.py's); vertical schemas are
 config/verticals.py's. Request-time code never reads raw YAML: it reads these models. Secrets
-(`api_key`, `admin_token`, `dedup_secret`) are `SecretStr`, so no repr, log line or error prints
-them back.
+(`api_key`, `admin_token`, `dedup_secret`, operators' `token`) are `SecretStr`, so no repr, log
+line or error prints them back.
 """
 
 from pingtree.config.models.buyers import (
@@ -29,6 +30,7 @@ from pingtree.config.models.endpoints import (
     Endpoint,
     masked_url,
 )
+from pingtree.config.models.operators import Operator, OperatorConfig, Role
 from pingtree.config.models.root import Config
 from pingtree.config.models.router_settings import (
     BreakerPolicy,
@@ -50,9 +52,12 @@ __all__ = [
     "Destination",
     "Endpoint",
     "Filters",
+    "Operator",
+    "OperatorConfig",
     "Range",
     "RateLimit",
     "Retention",
+    "Role",
     "RouterSettings",
     "Schedule",
     "SellerConfig",

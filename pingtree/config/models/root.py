@@ -1,7 +1,8 @@
 """buyers.yaml as a whole: `Config`, made of its sections (`router:`, `sellers:`, `buyers:`,
-`verticals:`, each modelled in its own module), and the checks no one section can make alone:
-repeated ids and keys, unknown sellers, fixed prices the router would decline, what mappings may
-read (reads.py). The loader reports the checks across entries at their paths (`cross_errors`).
+`verticals:`, `operators:`, each modelled in its own module), and the checks no one section can
+make alone: repeated ids, keys, operator names and tokens, unknown sellers, fixed prices the
+router would decline, what mappings may read (reads.py). The loader reports the checks across
+entries at their paths (`cross_errors`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import Field, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across, parsed
 from pingtree.config.models.buyers import BuyerConfig
+from pingtree.config.models.operators import ADMIN_TOKEN_NAME, OperatorConfig
 from pingtree.config.models.router_settings import RouterSettings
 from pingtree.config.models.sellers import SellerConfig
 from pingtree.config.reads import mapping_errors
@@ -26,6 +28,7 @@ class Config(ConfigModel):
     verticals: FrozenMap[str, VerticalSchema] = Field(default_factory=dict)
     sellers: tuple[SellerConfig, ...] = Field(min_length=1)
     buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
+    operators: tuple[OperatorConfig, ...] = ()
 
     @field_validator("router", mode="before")
     @classmethod
@@ -65,7 +68,7 @@ class Config(ConfigModel):
                     "(below_floor), so this buyer could never buy a lead",
                 )
 
-    @across("sellers", "buyers")
+    @across("sellers", "buyers", "operators")
     def _unique(self) -> Iterator[Problem]:
         # The loader reports these at their paths (with every other error); a Config built in
         # code gets them here, from the same check.
@@ -74,9 +77,23 @@ class Config(ConfigModel):
             {"id": b.id, "filters": {"sellers": sorted(b.filters.sellers or ())}}
             for b in self.buyers
         ]
-        errors = cross_errors({"sellers": sellers, "buyers": buyers})
+        errors = cross_errors(
+            {"sellers": sellers, "buyers": buyers, "operators": self._raw_operators()}
+        )
         if errors:
             yield (), "; ".join(f"{path}: {message}" for path, message in errors)
+
+    @across("router", "operators")
+    def _admin_token_apart(self) -> Iterator[Problem]:
+        token = self.router.admin_token
+        if token is None:
+            return
+        router = {"admin_token": token.get_secret_value()}
+        for path, message in _operators_beside_admin_token(router, self._raw_operators()):
+            yield (), f"{path}: {message}"
+
+    def _raw_operators(self) -> list[dict[str, Any]]:
+        return [{"name": o.name, "token": o.token.get_secret_value()} for o in self.operators]
 
     def buyer_timezone(self, buyer: BuyerConfig) -> str:
         return buyer.timezone or self.router.timezone
@@ -101,10 +118,11 @@ def index_label(index: int, item: Any) -> str:
 
 
 def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    """Checks across entries (repeated ids and keys, unknown sellers), each at its own path and
-    all at once, even when other fields are invalid too."""
+    """Checks across entries (repeated ids, keys, operator names and tokens, unknown sellers),
+    each at its own path and all at once, even when other fields are invalid too."""
     sellers = [s for s in raw.get("sellers") or () if isinstance(s, dict)]
     buyers = [b for b in raw.get("buyers") or () if isinstance(b, dict)]
+    operators = [o for o in raw.get("operators") or () if isinstance(o, dict)]
     errors: list[tuple[str, str]] = []
 
     def repeats(section: str, items: list[dict[str, Any]], key: str) -> None:
@@ -114,7 +132,8 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
             if not isinstance(value, str) or not value:
                 continue
             if value in first:
-                shown = "the same api_key" if key == "api_key" else f"the same {key} {value!r}"
+                secret = key in ("api_key", "token")  # named, never shown
+                shown = f"the same {key}" if secret else f"the same {key} {value!r}"
                 errors.append((f"{where}.{key}", f"{shown} as {first[value]}"))
             else:
                 first[value] = where
@@ -122,6 +141,9 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
     repeats("sellers", sellers, "id")
     repeats("sellers", sellers, "api_key")
     repeats("buyers", buyers, "id")
+    repeats("operators", operators, "name")
+    repeats("operators", operators, "token")
+    errors += _operators_beside_admin_token(raw.get("router"), operators)
     # Only text can be an id: a list or a mapping where one belongs is reported by the models at
     # its own path, and must not stop these checks (it is not hashable).
     known = {s["id"] for s in sellers if isinstance(s.get("id"), str)}
@@ -132,4 +154,24 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
             if isinstance(seller_id, str) and seller_id not in known:
                 where = f"buyers{index_label(index, buyer)}.filters.sellers"
                 errors.append((where, f"unknown seller {seller_id!r}"))
+    return errors
+
+
+def _operators_beside_admin_token(
+    router: Any, operators: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """`router.admin_token` is the operator `admin`: no operator of the list may take its name
+    or its token, or the audit could not tell who acted."""
+    token = router.get("admin_token") if isinstance(router, dict) else None
+    if not isinstance(token, str) or not token:
+        return []
+    errors: list[tuple[str, str]] = []
+    for index, operator in enumerate(operators):
+        where = f"operators[{index}]"
+        if operator.get("name") == ADMIN_TOKEN_NAME:
+            errors.append(
+                (f"{where}.name", f"{ADMIN_TOKEN_NAME!r} is router.admin_token's operator")
+            )
+        if operator.get("token") == token:
+            errors.append((f"{where}.token", "the same token as router.admin_token"))
     return errors

@@ -91,6 +91,9 @@ class RouterSettings(ConfigModel):
     state_file: str | None = None
     # The CSV mirror: every sale appended to {exports_dir}/{buyer}/{date}.csv. None: off.
     exports_dir: str | None = None
+    # How often this router re-reads the buyers paused by an operator (POST /admin/buyers/{id}/
+    # pause) from the store: a pause made on another router takes effect here within this.
+    pauses_refresh_ms: int = Field(1000, ge=50, le=60_000)
 
     _tz = field_validator("timezone")(check_timezone)
 

@@ -23,6 +23,11 @@ key unanswered (one made after the loss) the answer is written into it, since th
 first; an answer already there, or a key that names another lead, is never overwritten.
 `complete_idempotency` says which (`AnswerWrite`), so a write that did not land is reported as
 such.
+
+**Pauses** (DESIGN §13) are an operator's switch per buyer, shared by every router on the store and
+kept until resumed: no expiry, no retention. Routers read them all at once (`pauses`), in the
+background, never per lead. `buyer_usage` reads what GET /admin/buyers shows of every buyer in
+one call (one round trip on Redis), never one per buyer.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 from pingtree.config import BreakerPolicy, Caps
+from pingtree.core.breaker import Phase
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
 
@@ -115,6 +121,25 @@ class Refused:
     reason: str  # cap:hourly · cap:daily · cap:budget · dedup
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A buyer an operator paused: who (an operator's name), when (UTC RFC 3339), and why."""
+
+    by: str
+    at: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerUsage:
+    """A buyer's sales in the hour and day asked about (its own timezone's), and its breaker."""
+
+    hour_count: int = 0
+    day_count: int = 0
+    day_spend: Decimal = Decimal(0)
+    breaker: Phase = "closed"
+
+
 class Store(Protocol):
     async def claim_idempotency(
         self,
@@ -167,6 +192,17 @@ class Store(Protocol):
     async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool: ...
 
     async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None: ...
+
+    async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
+        """Pause the buyer (again: the newest pause's who, when and why replace the old)."""
+
+    async def resume(self, buyer_id: str) -> None: ...
+
+    async def pauses(self) -> dict[str, Pause]:
+        """Every paused buyer, by id."""
+
+    async def buyer_usage(self, windows: dict[str, CapWindows]) -> dict[str, BuyerUsage]:
+        """For each buyer id, its sales in the given windows and its breaker's phase now."""
 
     async def ping(self) -> None:
         """Return when the store answers; StoreUnavailable when it does not."""

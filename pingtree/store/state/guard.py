@@ -41,12 +41,15 @@ from typing import ParamSpec, TypeVar
 from pingtree.config import BreakerPolicy
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome
+from pingtree.core.rules import CapWindows
 from pingtree.store.state.base import (
     AnswerWrite,
+    BuyerUsage,
     CapRequest,
     IdempotencyClaim,
     IdempotencyKey,
     InFlight,
+    Pause,
     Refused,
     Reservation,
     Store,
@@ -323,6 +326,18 @@ class GuardedStore:
 
     async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None:
         await self._call(self.inner.breaker_record, buyer_id, ok, policy)
+
+    async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
+        await self._call(self.inner.pause, buyer_id, by, at, reason)
+
+    async def resume(self, buyer_id: str) -> None:
+        await self._call(self.inner.resume, buyer_id)
+
+    async def pauses(self) -> dict[str, Pause]:
+        return await self._call(self.inner.pauses)
+
+    async def buyer_usage(self, windows: dict[str, CapWindows]) -> dict[str, BuyerUsage]:
+        return await self._call(self.inner.buyer_usage, windows)
 
     async def ping(self) -> None:
         await self._call(self.inner.ping)

@@ -17,11 +17,12 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from pingtree.config import BreakerPolicy, Retention
-from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call
+from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, phase
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
-from pingtree.core.rules import cap_reason
+from pingtree.core.rules import CapWindows, cap_reason
 from pingtree.store.state.base import (
     AnswerWrite,
+    BuyerUsage,
     CapRequest,
     Claimed,
     Conflict,
@@ -29,6 +30,7 @@ from pingtree.store.state.base import (
     IdempotencyClaim,
     IdempotencyKey,
     InFlight,
+    Pause,
     Refused,
     Reservation,
 )
@@ -179,6 +181,7 @@ class MemoryStore:
         # Reservations neither released nor confirmed, for a day at most (as Redis's markers):
         # an auction that died between the two leaves no entry behind for good.
         self._held: ExpiringMap[tuple[str, str], bool] = ExpiringMap(clock)
+        self._pauses: dict[str, Pause] = {}  # kept until resumed: an operator's switch
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -367,6 +370,26 @@ class MemoryStore:
     async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None:
         state = self._breakers.get(buyer_id, CLOSED)
         self._breakers[buyer_id] = after_call(state, ok, self._clock(), policy)
+
+    # pauses and the buyers' state -----------------------------------------------------------
+
+    async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
+        self._pauses[buyer_id] = Pause(by, at, reason)
+
+    async def resume(self, buyer_id: str) -> None:
+        self._pauses.pop(buyer_id, None)
+
+    async def pauses(self) -> dict[str, Pause]:
+        return dict(self._pauses)
+
+    async def buyer_usage(self, windows: dict[str, CapWindows]) -> dict[str, BuyerUsage]:
+        now, usage = self._clock(), {}
+        for buyer_id, window in windows.items():
+            hour = self._usage.get((buyer_id, "h" + window.hour)) or CapUsage()
+            day = self._usage.get((buyer_id, "d" + window.day)) or CapUsage()
+            breaker = phase(self._breakers.get(buyer_id, CLOSED), now)
+            usage[buyer_id] = BuyerUsage(hour.count, day.count, day.spend, breaker)
+        return usage
 
     async def ping(self) -> None:
         return None

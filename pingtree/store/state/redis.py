@@ -14,6 +14,8 @@ Semantics are MemoryStore's exactly; the contract suite (tests/store/test_store.
   clock need not be Redis's), so Redis drops everything on its own. Bounded by TTLs and the
   operator's maxmemory: `Retention.max_leads` does not apply here (a count cap would need one
   global index, one hot key, across slots).
+- **Pauses** are one hash (a field per buyer, its value the pause as JSON), kept until resumed:
+  the one key without an expiry. Single commands (HSET, HDEL, HGETALL): no script needed.
 - **Money.** A day's spend is integer cents (HINCRBY). Prices and budgets are already cents
   (codec.py, config's Money); a fraction of a cent would round a price up and a budget down, so a
   budget is never overspent.
@@ -36,13 +38,17 @@ from typing import Any
 from redis.asyncio import Redis
 
 from pingtree.config import BreakerPolicy, Retention
+from pingtree.core import jsonenc
+from pingtree.core.breaker import BreakerState, phase
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
+from pingtree.core.rules import CapWindows
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
 from pingtree.store.redis_keys import StateKeys
 from pingtree.store.state import redis_scripts as lua
 from pingtree.store.state.base import (
     AnswerWrite,
+    BuyerUsage,
     CapRequest,
     Claimed,
     Conflict,
@@ -50,6 +56,7 @@ from pingtree.store.state.base import (
     IdempotencyClaim,
     IdempotencyKey,
     InFlight,
+    Pause,
     Refused,
     Reservation,
 )
@@ -316,6 +323,59 @@ class RedisStore:
         args += [policy.min_calls, repr(policy.failure_ratio)]
         with redis_errors_as_unavailable():
             await self._breaker_record(keys=[key], args=args)
+
+    # pauses and the buyers' state -----------------------------------------------------------
+
+    async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
+        value = jsonenc.dumps({"by": by, "at": at, "reason": reason})
+        with redis_errors_as_unavailable():
+            await self._redis.hset(self.keys.pauses(), buyer_id, value)
+
+    async def resume(self, buyer_id: str) -> None:
+        with redis_errors_as_unavailable():
+            await self._redis.hdel(self.keys.pauses(), buyer_id)
+
+    async def pauses(self) -> dict[str, Pause]:
+        with redis_errors_as_unavailable():
+            stored = await self._redis.hgetall(self.keys.pauses())
+        return {
+            as_bytes(buyer_id).decode(): Pause(**jsonenc.loads(as_bytes(value)))
+            for buyer_id, value in stored.items()
+        }
+
+    async def buyer_usage(self, windows: dict[str, CapWindows]) -> dict[str, BuyerUsage]:
+        """One round trip for every buyer: a pipeline of reads (no transaction: the buyers'
+        keys are in different cluster slots, and a report needs no atomicity across them)."""
+        buyers = list(windows)
+        pipe = self._redis.pipeline(transaction=False)
+        for buyer_id in buyers:
+            pipe.hmget(self.keys.hour(buyer_id, windows[buyer_id].hour), ["exp", "n", "cents"])
+            pipe.hmget(self.keys.day(buyer_id, windows[buyer_id].day), ["exp", "n", "cents"])
+            pipe.hmget(self.keys.breaker(buyer_id), ["open_until", "probing"])
+        with redis_errors_as_unavailable():
+            answers = await pipe.execute() if buyers else []
+        now_ms = self._now_ms()
+        usage = {}
+        for index, buyer_id in enumerate(buyers):
+            hour, day, breaker = answers[3 * index : 3 * index + 3]
+            hour_count, _ = self._window(hour, now_ms)
+            day_count, day_cents = self._window(day, now_ms)
+            open_until, probing = breaker
+            state = BreakerState(
+                open_until=int(open_until) / 1000 if open_until else None,
+                probing=probing == b"1",
+            )
+            spend = Decimal(day_cents).scaleb(-2)
+            usage[buyer_id] = BuyerUsage(hour_count, day_count, spend, phase(state, now_ms / 1000))
+        return usage
+
+    @staticmethod
+    def _window(fields: list[bytes | None], now_ms: int) -> tuple[int, int]:
+        """(sales, cents) of a cap window's hash as HMGET gives it; none once it expired."""
+        exp, count, cents = fields
+        if exp is None or int(exp) <= now_ms:
+            return 0, 0
+        return int(count or 0), int(cents or 0)
 
     async def ping(self) -> None:
         with redis_errors_as_unavailable():

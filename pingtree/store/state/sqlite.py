@@ -20,6 +20,8 @@ the store reads the live (unexpired) state back into memory.
     abandon_idempotency   the record (deleted when abandoned)
     journal_post, seal    the lead's journal row (its buyers, its seal)
     record_outcome        the outcome, encoded (outcome.encode_outcome)
+    pause, resume         the buyer's pause row (deleted on resume); never purged: kept until
+                          resumed, across restarts
     breaker_*             nothing: the breaker is health statistics, restarted closed
 
 Values are read when the change is made, and writes reach the one writer thread in the order of
@@ -62,6 +64,7 @@ from pingtree.store.state.base import (
     Claimed,
     IdempotencyClaim,
     IdempotencyKey,
+    Pause,
     Refused,
     Reservation,
 )
@@ -118,6 +121,14 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX store_outcomes_expiry ON store_outcomes (expires_at)",
     ),
+    (
+        """CREATE TABLE store_pauses (
+            buyer_id TEXT PRIMARY KEY,
+            paused_by TEXT NOT NULL,
+            paused_at TEXT NOT NULL,
+            reason TEXT
+        )""",
+    ),
 )
 
 _TABLES = ("store_usage", "store_dedup", "store_idempotency", "store_journal", "store_outcomes")
@@ -146,6 +157,11 @@ _UPSERT_JOURNAL = (
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET buyers = excluded.buyers,"
     " journal_until = excluded.journal_until, sealed_until = excluded.sealed_until,"
     " expires_at = excluded.expires_at"
+)
+_UPSERT_PAUSE = (
+    "INSERT INTO store_pauses (buyer_id, paused_by, paused_at, reason) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO UPDATE SET paused_by = excluded.paused_by,"
+    " paused_at = excluded.paused_at, reason = excluded.reason"
 )
 _UPSERT_OUTCOME = (
     "INSERT INTO store_outcomes (lead_id, outcome, expires_at) VALUES (?, ?, ?)"
@@ -291,6 +307,16 @@ class SqliteStore(MemoryStore):
             expires = self._outcomes.expires_at(outcome.id)
             await self._write([(_UPSERT_OUTCOME, (outcome.id, encoded, expires))])
 
+    # pauses -------------------------------------------------------------------------------------
+
+    async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
+        await super().pause(buyer_id, by, at, reason)
+        await self._write([(_UPSERT_PAUSE, (buyer_id, by, at, reason))])
+
+    async def resume(self, buyer_id: str) -> None:
+        await super().resume(buyer_id)
+        await self._write([("DELETE FROM store_pauses WHERE buyer_id = ?", (buyer_id,))])
+
     # the file ---------------------------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -388,3 +414,7 @@ class SqliteStore(MemoryStore):
                 self._sealed.put(lead_id, True, sealed_until - now)
         for lead_id, encoded, expires in live("store_outcomes", "lead_id, outcome"):
             self._outcomes.put(lead_id, bytes(encoded), expires - now)
+        for buyer_id, by, at, reason in db.execute(
+            "SELECT buyer_id, paused_by, paused_at, reason FROM store_pauses"
+        ):
+            self._pauses[buyer_id] = Pause(by, at, reason)

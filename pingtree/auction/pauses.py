@@ -1,0 +1,87 @@
+"""The buyers an operator paused, as this router knows them (DESIGN §13).
+
+A pause lives in the store, shared by every router on it and kept until resumed (store/state/
+base.py). An auction must not pay a store round trip for it, so each router keeps the paused ids
+in memory: read at start, again every `router.pauses_refresh_ms` in the background, and at once
+after a pause or resume made through this router. A pause made on another router takes effect
+here within one refresh (a second by default). Each auction reads the set once, when it opens.
+
+While the store is down the last set read stands (logged once); new leads are refused then
+anyway (store/guard.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from types import MappingProxyType
+
+from pingtree.core.errors import StoreUnavailable
+from pingtree.store.state.base import Pause
+from pingtree.store.state.guard import GuardedStore
+
+log = logging.getLogger(__name__)
+
+
+class PausedBuyers:
+    def __init__(self, store: GuardedStore, refresh_every_s: Callable[[], float]) -> None:
+        """`refresh_every_s` is asked before each wait: a reload's new interval applies."""
+        self._store = store
+        self._refresh_every_s = refresh_every_s
+        self._pauses: Mapping[str, Pause] = MappingProxyType({})
+        self.ids: frozenset[str] = frozenset()
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    @property
+    def pauses(self) -> Mapping[str, Pause]:
+        """Every paused buyer as last read, by id: who paused it, when and why."""
+        return self._pauses
+
+    async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
+        await self._store.pause(buyer_id, by, at, reason)
+        await self.refresh()
+
+    async def resume(self, buyer_id: str) -> None:
+        await self._store.resume(buyer_id)
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Read the pauses again; StoreUnavailable leaves the last ones read in place."""
+        pauses = await self._store.pauses()
+        # Swapped whole: an auction that read the set keeps what it read.
+        self._pauses = MappingProxyType(pauses)
+        self.ids = frozenset(pauses)
+
+    async def start(self) -> None:
+        """Read them once (a restarted router skips a paused buyer from its first lead), then
+        keep them fresh in the background."""
+        await self._refresh_quietly()
+        self._task = asyncio.get_running_loop().create_task(self._keep_fresh())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_every_s())
+            await self._refresh_quietly()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except StoreUnavailable:
+            if not self._failing:
+                log.warning("paused buyers could not be read: the last ones read still apply")
+            self._failing = True
+        except Exception:
+            log.exception("paused buyers could not be read")
+        else:
+            self._failing = False
+
+
+__all__ = ["PausedBuyers"]
