@@ -12,12 +12,12 @@ ledger's own threads (one for SQLite, whose writes are serial anyway; a few for 
 call one transaction. A call whose caller is cancelled while it runs still completes: filing is
 idempotent, so the writer may simply file its batch again.
 
-Bounded waits: PostgreSQL connections time out after `CONNECT_TIMEOUT_S`, a busy pool after
-`POOL_TIMEOUT_S`, and a pooled connection is checked before use (one that died with its server is
-replaced, not handed out); SQLite waits `BUSY_TIMEOUT_S` for a lock. What goes wrong in the database
-leaves this module as `LedgerUnavailable`, whose detail names the kind of error only: a database's
-own message may quote the values of a row, PII among them (and statements' parameters are hidden
-from SQLAlchemy's messages and logs).
+Bounded waits: PostgreSQL connections time out after `CONNECT_TIMEOUT_S` (libpq takes 2 at
+least), a busy pool after `POOL_TIMEOUT_S`, and a pooled connection is checked before use (one
+that died with its server is replaced, not handed out); SQLite waits `BUSY_TIMEOUT_S` for a lock.
+What goes wrong in the database leaves this module as `LedgerUnavailable`, whose detail names the
+kind of error only: a database's own message may quote the values of a row, PII among them (and
+statements' parameters are hidden from SQLAlchemy's messages and logs).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def is_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def create_ledger_engine(url: URL) -> Engine:
+def create_ledger_engine(url: URL, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> Engine:
     common: dict[str, Any] = {
         "hide_parameters": True,
         "json_serializer": lambda value: jsonenc.dumps(value).decode(),
@@ -86,7 +86,7 @@ def create_ledger_engine(url: URL) -> Engine:
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_S,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, **keepalive},
+            connect_args={"connect_timeout": connect_timeout_s, **keepalive},
             **common,
         )
     sqlite_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
@@ -142,11 +142,11 @@ def unavailable() -> Iterator[None]:
 class Database:
     """An engine and the threads its calls run on."""
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> None:
         self.url = url
         self.dialect = url.get_backend_name()  # "sqlite" or "postgresql"
         with unavailable():
-            self.engine = create_ledger_engine(url)
+            self.engine = create_ledger_engine(url, connect_timeout_s=connect_timeout_s)
         threads = POSTGRES_THREADS if self.dialect == "postgresql" else 1
         self._threads = concurrent.futures.ThreadPoolExecutor(threads, "pingtree-ledger")
 

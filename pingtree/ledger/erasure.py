@@ -49,13 +49,8 @@ def forget(connection: Connection, hashes: Sequence[str], at: datetime) -> Erase
 def purge(
     connection: Connection, now: datetime, pii_days: float, ledger_days: float
 ) -> tuple[int, int]:
-    """Retention (the module's docstring): (leads whose PII was erased, leads deleted)."""
-    pii_before = now - timedelta(days=pii_days)
-    erased = connection.execute(
-        leads.update()
-        .where(leads.c.received_at < pii_before, leads.c.pii.is_not(None))
-        .values(pii=None, pii_erased_at=now)
-    ).rowcount
+    """Retention (the module's docstring): (leads whose PII was erased, leads deleted). The
+    leads past `ledger_days` go first: their PII is not counted as erased."""
     kept_from = now - timedelta(days=ledger_days)
     old = sa.select(leads.c.id).where(leads.c.received_at < kept_from)
     connection.execute(sales.delete().where(sales.c.lead_pk.in_(old)))
@@ -65,4 +60,10 @@ def purge(
     connection.execute(erasures.delete().where(erasures.c.at < kept_from))
     # An hour's rollups go once all of it is older than the leads kept.
     connection.execute(rollups.delete().where(rollups.c.hour < epoch_hour(kept_from)))
+    pii_before = now - timedelta(days=pii_days)
+    erased = connection.execute(
+        leads.update()
+        .where(leads.c.received_at < pii_before, leads.c.pii.is_not(None))
+        .values(pii=None, pii_erased_at=now)
+    ).rowcount
     return erased, deleted

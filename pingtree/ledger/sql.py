@@ -33,7 +33,7 @@ from pingtree.ledger.base import (
     Report,
     ReportQuery,
 )
-from pingtree.ledger.database import Database, database_url, unavailable
+from pingtree.ledger.database import CONNECT_TIMEOUT_S, Database, database_url, unavailable
 
 
 class SqlLedger:
@@ -41,10 +41,10 @@ class SqlLedger:
         self._database = database
 
     @classmethod
-    def open(cls, url: str) -> SqlLedger:
+    def open(cls, url: str, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> SqlLedger:
         """A ledger on `url` (database.py lists the URLs). Opening connects to nothing: the first
         call does (`ping`, `migrate`). ConfigError for a URL that is not a ledger's."""
-        return cls(Database(database_url(url)))
+        return cls(Database(database_url(url), connect_timeout_s=connect_timeout_s))
 
     @property
     def dialect(self) -> str:
