@@ -55,7 +55,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from pingtree.core.outcome import Outcome, TraceEvent
+from pingtree.core.outcome import Outcome
 from pingtree.core.record import LeadRecord
 from pingtree.ledger.bulk import insert_many
 from pingtree.ledger.schema import (
@@ -122,116 +122,138 @@ def ping_bucket(duration_ms: int) -> int:
     return _FIRST_BUCKET + bisect.bisect_left(PING_BUCKETS_MS, duration_ms)
 
 
-@dataclass(frozen=True, slots=True)
-class LeadKeys:
-    """Where a lead is rolled up: its hour and its dimensions ('' for a missing one)."""
-
-    hour: int
-    test: bool
-    seller_id: str
-    vertical: str
-    sub_id: str
-    state: str
-
-    @classmethod
-    def of(cls, record: LeadRecord, received_at: datetime) -> LeadKeys:
-        outcome, facts = record.outcome, record.facts
-        return cls(
-            hour=epoch_hour(received_at),
-            test=outcome.test,
-            seller_id=text_value(outcome.seller_id) or "",
-            vertical=text_value(outcome.vertical or facts.get("vertical")) or "",
-            sub_id=text_value(facts.get("sub_id")) or "",
-            state=text_value(facts.get("state")) or "",
-        )
-
-    def row(self, grain: Grain, buyer_id: str = "") -> RowKey:
-        kept = grain.dimensions
-        return (
-            grain.number,
-            self.hour,
-            self.test,
-            buyer_id if "buyer_id" in kept else "",
-            self.seller_id if "seller_id" in kept else "",
-            self.vertical if "vertical" in kept else "",
-            self.sub_id if "sub_id" in kept else "",
-            self.state if "state" in kept else "",
-        )
+# Where a lead is rolled up: (hour, test, seller_id, vertical, sub_id, state), '' for none.
+LeadKey = tuple[int, bool, str, str, str, str]
 
 
-# Counts as (offset in ROLLUP_COUNTS, count) pairs, the non-zero ones only: a lead's row has a
-# dozen of its 38 counts set at most, and a batch adds up tens of thousands of them.
-Counts = list[tuple[int, int]]
+def lead_key(record: LeadRecord, received_at: datetime) -> LeadKey:
+    outcome, facts = record.outcome, record.facts
+    return (
+        epoch_hour(received_at),
+        outcome.test,
+        text_value(outcome.seller_id) or "",
+        text_value(outcome.vertical or facts.get("vertical")) or "",
+        text_value(facts.get("sub_id")) or "",
+        text_value(facts.get("state")) or "",
+    )
 
 
-def _count_call(counts: dict[int, int], event: TraceEvent) -> bool:
-    """Add one trace event to `counts`; whether it was a call (the buyer took part)."""
-    if event.step == "offer" or (event.step == "ping" and event.result != "skipped"):
-        counts[_PINGS] = counts.get(_PINGS, 0) + 1
-        if event.result == "bid":
-            counts[_BIDS] = counts.get(_BIDS, 0) + 1
-        if event.step == "ping" and event.duration_ms is not None:
-            bucket = ping_bucket(event.duration_ms)
-            counts[bucket] = counts.get(bucket, 0) + 1
-        return True
-    if event.step == "post" and event.result != "skipped":
-        counts[_POSTS] = counts.get(_POSTS, 0) + 1
-        if event.result == "accepted":
-            counts[_ACCEPTED] = counts.get(_ACCEPTED, 0) + 1
-        return True
-    return False
+def row_key(grain: Grain, lead: LeadKey, buyer_id: str = "") -> RowKey:
+    """The key of `grain`'s row for a lead (and, for a buyer grain, one of its buyers)."""
+    hour, test, seller_id, vertical, sub_id, state = lead
+    kept = grain.dimensions
+    return (
+        grain.number,
+        hour,
+        test,
+        buyer_id if "buyer_id" in kept else "",
+        seller_id if "seller_id" in kept else "",
+        vertical if "vertical" in kept else "",
+        sub_id if "sub_id" in kept else "",
+        state if "state" in kept else "",
+    )
 
 
-def _add_sale(counts: dict[int, int], outcome: Outcome) -> None:
-    counts[_SOLD] = counts[_WINS] = 1
-    counts[_REVENUE] = to_cents(outcome.price) or 0
-    counts[_PAYOUT] = to_cents(outcome.payout) or 0
+def _new_counts() -> list[int]:
+    counts = [0] * _N
+    counts[_LEADS] = 1
+    return counts
 
 
-def lead_counts(outcome: Outcome) -> tuple[Counts, dict[str, Counts]]:
-    """What one lead adds: to its lead grains, and to each buyer it called, that buyer's share."""
-    lead: dict[int, int] = {_LEADS: 1}
-    buyers: dict[str, dict[int, int]] = {}
+def lead_counts(outcome: Outcome) -> tuple[list[int], dict[str, list[int]]]:
+    """What one lead adds: to its lead grains, and to each buyer it called, that buyer's share
+    (each a list of ROLLUP_COUNTS' values). A skip, or a ping or post that never went out,
+    called no one. (One loop, no call per event: this runs for every lead filed.)"""
+    lead = _new_counts()
+    buyers: dict[str, list[int]] = {}
     for event in outcome.trace:
-        share = buyers.get(event.buyer_id) or {}
-        if _count_call(share, event):
-            buyers[event.buyer_id] = share
-            _count_call(lead, event)
+        step, result = event.step, event.result
+        if result == "skipped" or step == "skip":
+            continue
+        share = buyers.get(event.buyer_id)
+        if share is None:
+            share = buyers[event.buyer_id] = _new_counts()
+        if step == "post":
+            share[_POSTS] += 1
+            lead[_POSTS] += 1
+            if result == "accepted":
+                share[_ACCEPTED] += 1
+                lead[_ACCEPTED] += 1
+            continue
+        share[_PINGS] += 1  # a ping, or a fixed-price offer
+        lead[_PINGS] += 1
+        if result == "bid":
+            share[_BIDS] += 1
+            lead[_BIDS] += 1
+        if step == "ping" and event.duration_ms is not None:
+            bucket = ping_bucket(event.duration_ms)
+            share[bucket] += 1
+            lead[bucket] += 1
     if outcome.status == "sold" and outcome.buyer_id is not None:
-        _add_sale(lead, outcome)
-        _add_sale(buyers.setdefault(outcome.buyer_id, {}), outcome)
-    for share in buyers.values():
-        share[_LEADS] = 1
-    return list(lead.items()), {buyer: list(share.items()) for buyer, share in buyers.items()}
+        if outcome.buyer_id not in buyers:
+            buyers[outcome.buyer_id] = _new_counts()
+        revenue, payout = to_cents(outcome.price) or 0, to_cents(outcome.payout) or 0
+        for counts in (lead, buyers[outcome.buyer_id]):
+            counts[_SOLD] = counts[_WINS] = 1
+            counts[_REVENUE], counts[_PAYOUT] = revenue, payout
+    return lead, buyers
+
+
+def _accumulate(totals: dict[Any, list[int]], key: Any, counts: list[int]) -> None:
+    total = totals.get(key)
+    if total is None:
+        totals[key] = list(counts)
+    else:
+        totals[key] = [a + b for a, b in zip(total, counts, strict=True)]
+
+
+def _spread(rows: dict[RowKey, list[int]], keys: list[RowKey], counts: list[int]) -> None:
+    """Add `counts` to each of `keys`' rows, its non-zero counts only (a dozen of 38 at most)."""
+    set_counts = [(i, count) for i, count in enumerate(counts) if count]
+    for key in keys:
+        total = rows.get(key)
+        if total is None:
+            rows[key] = list(counts)
+            continue
+        for i, count in set_counts:
+            total[i] += count
 
 
 class Deltas:
-    """A batch's additions to the rollups, summed by row."""
+    """A batch's additions to the rollups, summed by row.
+
+    Summed first by lead key (and buyer), the finest there is, then spread over the grains once
+    per key: leads of a batch often share their keys (one seller's traffic of the hour), and a
+    lead then costs two dictionary additions instead of one per grain."""
 
     def __init__(self) -> None:
-        self.rows: dict[RowKey, list[int]] = {}
+        self._leads: dict[LeadKey, list[int]] = {}
+        self._shares: dict[tuple[LeadKey, str], list[int]] = {}
 
     def add(self, record: LeadRecord, received_at: datetime, sign: int = 1) -> None:
         """`record`'s counts, added (sign 1) or taken back (sign -1: a replaced pending one)."""
-        keys = LeadKeys.of(record, received_at)
+        key = lead_key(record, received_at)
         lead, buyers = lead_counts(record.outcome)
-        for grain in LEAD_GRAINS:
-            self._add(keys.row(grain), lead, sign)
+        if sign != 1:
+            lead = [sign * c for c in lead]
+        _accumulate(self._leads, key, lead)
         for buyer_id, share in buyers.items():
-            buyer = text_value(buyer_id) or ""
-            for grain in BUYER_GRAINS:
-                self._add(keys.row(grain, buyer), share, sign)
+            if sign != 1:
+                share = [sign * c for c in share]
+            _accumulate(self._shares, (key, text_value(buyer_id) or ""), share)
 
-    def _add(self, key: RowKey, counts: Counts, sign: int) -> None:
-        total = self.rows.get(key)
-        if total is None:
-            total = self.rows[key] = [0] * _N
-        for i, count in counts:
-            total[i] += sign * count
+    def rows(self) -> dict[RowKey, list[int]]:
+        rows: dict[RowKey, list[int]] = {}
+        for key, counts in self._leads.items():
+            _spread(rows, [row_key(grain, key) for grain in LEAD_GRAINS], counts)
+        for (key, buyer_id), counts in self._shares.items():
+            _spread(rows, [row_key(grain, key, buyer_id) for grain in BUYER_GRAINS], counts)
+        return rows
 
     def sorted_rows(self) -> list[tuple[Any, ...]]:
         """The rows to write, as (*key, *counts), in key order; rows that add nothing left out."""
-        return [(*key, *self.rows[key]) for key in sorted(self.rows) if any(self.rows[key])]
+        rows = self.rows()
+        return [(*key, *rows[key]) for key in sorted(rows) if any(rows[key])]
 
 
 _KEY_COLUMNS = ("grain", "hour", "test", *ROLLUP_DIMENSIONS)
