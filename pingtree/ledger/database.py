@@ -16,8 +16,8 @@ Bounded waits: PostgreSQL connections time out after `CONNECT_TIMEOUT_S` (libpq 
 least), a busy pool after `POOL_TIMEOUT_S`, and a pooled connection is checked before use (one
 that died with its server is replaced, not handed out); SQLite waits `BUSY_TIMEOUT_S` for a lock.
 What goes wrong in the database leaves this module as `LedgerUnavailable`, whose detail names the
-kind of error only: a database's own message may quote the values of a row, PII among them (and
-statements' parameters are hidden from SQLAlchemy's messages and logs).
+kind of error (`described`), never a value: a database's own message may quote a row's values,
+PII among them (and statements' parameters are hidden from SQLAlchemy's messages and logs).
 """
 
 from __future__ import annotations
@@ -121,22 +121,32 @@ def _real_sqlite_transactions(engine: Engine, *, wal: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def described(error: Exception) -> str:
+    """What went wrong, without a value of any row: the error's kind (and PostgreSQL's SQLSTATE);
+    for a failure of the connection or the server (OperationalError: refused, timed out, shut
+    down, locked, disk full), the first line of its message too, which names no row."""
+    orig = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+    words = type(orig).__name__
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        words += f" ({sqlstate})"
+    connection_level = sa.exc.OperationalError, sa.exc.TimeoutError, OSError
+    if isinstance(error, connection_level) and str(orig).strip():
+        words += ": " + str(orig).strip().splitlines()[0]
+    return words
+
+
 @contextmanager
 def unavailable() -> Iterator[None]:
-    """Database exceptions become LedgerUnavailable (the module's docstring says why its detail
-    names only the kind of error)."""
+    """Database exceptions become LedgerUnavailable, described (`described`) and not chained: a
+    database's message, a COPY's context, may quote a row's values (PII among them), and a
+    logged traceback would print a chained exception whole."""
     try:
         yield
-    except sa.exc.DBAPIError as error:
-        kind = type(error.orig).__name__
-        raise LedgerUnavailable(f"the ledger's database failed: {kind}") from error
-    except sa.exc.SQLAlchemyError as error:
-        kind = type(error).__name__
-        raise LedgerUnavailable(f"the ledger's database failed: {kind}") from error
+    except (sa.exc.SQLAlchemyError, OSError) as error:  # OSError: the SQLite file's folder
+        raise LedgerUnavailable(f"the ledger's database failed: {described(error)}") from None
     except CommandError as error:  # Alembic: a schema at a revision this version does not know
-        raise LedgerUnavailable(f"the ledger's schema: {error}") from error
-    except OSError as error:  # the SQLite file's folder could not be made
-        raise LedgerUnavailable(f"the ledger's database failed: {type(error).__name__}") from error
+        raise LedgerUnavailable(f"the ledger's schema: {error}") from None
 
 
 class Database:

@@ -25,8 +25,7 @@ from sqlalchemy.engine import Connection
 
 from pingtree.core.outcome import decode_outcome, encode_outcome
 from pingtree.core.record import AuditEntry, LeadRecord
-from pingtree.ledger import rollups
-from pingtree.ledger.bulk import insert_many
+from pingtree.ledger import bulk, rollups
 from pingtree.ledger.schema import audit, calls, erasures, leads, sales, text_value, to_cents
 
 
@@ -102,11 +101,13 @@ def lead_row(record: LeadRecord, received: datetime, erased_at: datetime | None)
     }
 
 
+_LEAD_COLUMNS = tuple(column.name for column in leads.columns)
+
+
 def _insert_new(connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
     """Insert the rows whose id is new; the ids inserted."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(leads).on_conflict_do_nothing(index_elements=["id"]).returning(leads.c.id)
-    return {row.id for row in connection.execute(statement, rows)}
+    values = [tuple(row[name] for name in _LEAD_COLUMNS) for row in rows]
+    return bulk.insert_new(connection, leads, _LEAD_COLUMNS, values, "id")
 
 
 def _pending_rows(connection: Connection, ids: list[str]) -> dict[str, LeadRecord]:
@@ -229,7 +230,7 @@ def file_batch(
     sale_rows = _sale_rows(filed)
     if sale_rows:
         connection.execute(sales.insert(), sale_rows)
-    insert_many(connection, calls.insert(), _CALL_COLUMNS, _call_rows(filed))
+    bulk.append(connection, calls, _CALL_COLUMNS, _call_rows(filed))
     written = rollups.write(connection, deltas)
     _file_audits(connection, entries)
     return Filed(new=len(inserted), replaced=len(replacing), rollup_rows=written)

@@ -52,12 +52,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from pingtree.core.outcome import Outcome
 from pingtree.core.record import LeadRecord
-from pingtree.ledger.bulk import insert_many
+from pingtree.ledger.bulk import add_counts
 from pingtree.ledger.schema import (
     PING_BUCKET_COLUMNS,
     PING_BUCKETS_MS,
@@ -208,13 +207,16 @@ def _accumulate(totals: dict[Any, list[int]], key: Any, counts: list[int]) -> No
 
 
 def _spread(rows: dict[RowKey, list[int]], keys: list[RowKey], counts: list[int]) -> None:
-    """Add `counts` to each of `keys`' rows, its non-zero counts only (a dozen of 38 at most)."""
-    set_counts = [(i, count) for i, count in enumerate(counts) if count]
+    """Add `counts` to each of `keys`' rows: a copy for a new row, its non-zero counts (a dozen
+    of 38 at most) to one there already."""
+    set_counts: list[tuple[int, int]] | None = None
     for key in keys:
         total = rows.get(key)
         if total is None:
             rows[key] = list(counts)
             continue
+        if set_counts is None:
+            set_counts = [(i, count) for i, count in enumerate(counts) if count]
         for i, count in set_counts:
             total[i] += count
 
@@ -263,11 +265,5 @@ def write(connection: Connection, deltas: Deltas) -> int:
     """Add `deltas` to the rollups (`row = row + delta`, a new row for a new key); how many rows
     it touched."""
     rows = deltas.sorted_rows()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(rollups)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(_KEY_COLUMNS),
-        set_={name: rollups.c[name] + statement.excluded[name] for name in ROLLUP_COUNTS},
-    )
-    insert_many(connection, statement, (*_KEY_COLUMNS, *ROLLUP_COUNTS), rows)
+    add_counts(connection, rollups, _KEY_COLUMNS, ROLLUP_COUNTS, rows)
     return len(rows)

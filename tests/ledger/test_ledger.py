@@ -419,6 +419,7 @@ async def test_an_error_of_the_database_quotes_nothing_a_lead_carries(ledger: Sq
     record = make_record(1, lead_id="their-77", pii={"phone": "+13055550199", "first_name": "Zoe"})
     with pytest.raises(LedgerUnavailable) as raised:
         await ledger.file([record], [])
-    said = f"{raised.value} {raised.value.__cause__}"
+    said = str(raised.value)
     assert "+13055550199" not in said and "Zoe" not in said and "their-77" not in said
-    assert "parameters hidden" in said  # SQLAlchemy's word that it hid them
+    # Nothing chained that a logged traceback would print: the database's own words may quote.
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
