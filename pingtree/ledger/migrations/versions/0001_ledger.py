@@ -38,6 +38,10 @@ _ROLLUP_COUNTS = (
 )
 
 
+def _count_type(name: str) -> sa.types.TypeEngine[int]:
+    return sa.BigInteger() if name.endswith("_cents") else sa.Integer()
+
+
 def _text(name: str, *, nullable: bool = True, primary_key: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String(), nullable=nullable, primary_key=primary_key)
 
@@ -124,7 +128,12 @@ def upgrade() -> None:
             _text(name, primary_key=True, nullable=False)
             for name in ("buyer_id", "seller_id", "vertical", "sub_id", "state")
         ),
-        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _ROLLUP_COUNTS),
+        *(
+            sa.Column(
+                name, sa.BigInteger() if name.endswith("_cents") else sa.Integer(), nullable=False
+            )
+            for name in _ROLLUP_COUNTS
+        ),
     )
 
 
