@@ -19,11 +19,14 @@ install: $(STAMP)
 # System tools the suite uses, installed when missing (the README names each: keep it in step).
 # curl: the curl examples of the README and docs/getting-started.md are run as written.
 # redis-server: the Redis store's tests start their own on a free loopback port.
+# postgresql: the ledger's tests start their own PostgreSQL (initdb, postgres) the same way.
 tools:
 	@command -v curl >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check pingtree tests

@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestServer
 from pingtree.config import Config, parse_config
 from pingtree.web.app import ServeOptions, create_app
 from tests.buyers import BuyerServer
+from tests.postgres_server import postgres_server as postgres_server
+from tests.postgres_server import postgres_url as postgres_url
 from tests.redis_server import redis_server as redis_server
 from tests.redis_server import redis_url as redis_url
 

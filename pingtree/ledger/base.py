@@ -123,8 +123,9 @@ class AuditPage:
 
 @dataclass(frozen=True, slots=True)
 class Erased:
-    """What `forget` erased: how many leads had PII, and their ids (for the deliveries' and
-    the CSV mirror's own erasure)."""
+    """What `forget` erased: the ids of every lead of the forgotten hashes, whose PII it erased
+    or was erased before (retention, an earlier forget), for the deliveries' and the CSV
+    mirror's own erasure, which may still hold it."""
 
     lead_ids: list[str] = field(default_factory=list)
 

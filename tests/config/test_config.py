@@ -277,6 +277,20 @@ ERROR_CASES = [
         id="timezone:buyer",
     ),
     pytest.param(
+        _set("router", "retention", value={"pii_days": 0}),
+        "router.retention.pii_days",
+        "greater than 0",
+        True,
+        id="retention:pii_days",
+    ),
+    pytest.param(
+        _set("router", "retention", value={"ledger_days": -1}),
+        "router.retention.ledger_days",
+        "greater than 0",
+        True,
+        id="retention:ledger_days",
+    ),
+    pytest.param(
         _set("buyers", 0, "filters", "states", value=["FL", "XX"]),
         f"{LAWFIRM}.filters.states",
         "unknown state(s): 'xx'",

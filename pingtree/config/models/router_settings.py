@@ -24,11 +24,16 @@ def check_timezone(name: str) -> str:
 
 
 class Retention(ConfigModel):
-    """How long the store keeps things. Idempotency records outlive outcomes and traces."""
+    """How long the store keeps things. Idempotency records outlive outcomes and traces.
+    The ledger (DESIGN §12) keeps a lead's PII for `pii_days`, then erases it in place (its
+    facts, sale and calls stay), and deletes the lead with its sale, calls and the audit rows
+    after `ledger_days`."""
 
     outcomes_hours: float = Field(72, gt=0)
     idempotency_days: float = Field(7, gt=0)
     max_leads: int = Field(100_000, ge=100)
+    pii_days: float = Field(180, gt=0)
+    ledger_days: float = Field(730, gt=0)
 
 
 class BreakerPolicy(ConfigModel):
