@@ -17,6 +17,7 @@ from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, RouterClient, StartRouter, make_buyer, make_config, sample
 
 VIEWER_TOKEN = "viewer-token-for-tests"
+MVA = sample("mva-legal")["vertical"]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VIEWER = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
 
@@ -49,7 +50,10 @@ async def market(buyers: BuyerServer, start_router: StartRouter) -> RouterClient
     buyers.set("firm-a", bid=41.5)
     buyers.set("firm-b", bid=22.25)
     config = make_config(
-        [make_buyer("firm-a", buyers, caps={"daily": 3}), make_buyer("firm-b", buyers)],
+        [
+            make_buyer("firm-a", buyers, caps={"daily": 3}, verticals=[MVA]),
+            make_buyer("firm-b", buyers, verticals=[MVA]),
+        ],
         router={"dedup_secret": "ledger-tests-dedup-secret"},
         operators=[{"name": "vic", "token": VIEWER_TOKEN, "role": "viewer"}],
     )
