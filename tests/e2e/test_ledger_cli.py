@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import yaml
 
 from pingtree.cli.main import main
+from pingtree.config.urls import masked_database_url
 from pingtree.ledger.database import ledger_file_beside
 from pingtree.ledger.migrate import head_revision
 from tests.conftest import config_dict, make_buyer
@@ -162,3 +163,23 @@ def test_serve_refuses_a_database_url_it_cannot_use_before_it_starts(tmp_path: P
     assert "--database-url postgresql://app:***@127.0.0.1:" in no_driver.stderr
     for run in (wrong, from_env, no_driver):
         assert "s3cret" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:s3cret@db:5432/ledger", "postgresql://app:***@db:5432/ledger"),
+        ("postgres://:s3cret@db/ledger", "postgres://:***@db/ledger"),
+        (
+            "postgresql://app@db/ledger?sslmode=require&password=s3cret",
+            "postgresql://app@db/ledger?sslmode=require&password=***",
+        ),
+        ("postgresql://app@db/ledger", "postgresql://app@db/ledger"),
+        (
+            "sqlite:////var/lib/pingtree/state-ledger.db",
+            "sqlite:////var/lib/pingtree/state-ledger.db",
+        ),
+    ],
+)
+def test_a_database_url_is_shown_with_its_password_masked(url: str, shown: str) -> None:
+    assert masked_database_url(url) == shown
