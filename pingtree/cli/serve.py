@@ -20,7 +20,7 @@ from pingtree.cli.config_file import load_or_report
 from pingtree.cli.workers import DATABASE_URL_VARIABLE, REDIS_URL_VARIABLE, supervise
 from pingtree.config import Config
 from pingtree.config.urls import masked_database_url, masked_redis_url
-from pingtree.core.errors import StoreUnavailable
+from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
 
 
 def add_command(subparsers: Any) -> None:
@@ -180,6 +180,9 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         )
     except StoreUnavailable as exc:  # the state file: unopenable, or another process's
         print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    except LedgerUnavailable as exc:  # a ledger file whose folder cannot be made (a database
+        print(f"cannot start: {exc}", file=sys.stderr)  # that is down does not stop serve)
         return 1
     except OSError as exc:  # the port is taken, the host is not ours...
         print(f"cannot listen on {args.host}:{args.port}: {bind_error(exc)}", file=sys.stderr)

@@ -164,6 +164,13 @@ def test_serve_refuses_a_database_url_it_cannot_use_before_it_starts(tmp_path: P
     for run in (wrong, from_env, no_driver):
         assert "s3cret" not in run.stdout + run.stderr and "Traceback" not in run.stderr
 
+    # A ledger file where none can be made: one line saying why, as for the state file.
+    (tmp_path / "a-file").write_text("")
+    nowhere = pingtree(*serve, "--database-url", f"sqlite:///{tmp_path}/a-file/ledger.db")
+    assert nowhere.returncode == 1, nowhere.stderr
+    assert "cannot start: the ledger's database failed" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
+
 
 @pytest.mark.parametrize(
     ("url", "shown"),
