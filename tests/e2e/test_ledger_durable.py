@@ -356,7 +356,8 @@ def three_buyers_market(buyers: BuyerServer) -> dict[str, Any]:
 
 
 def bought(buyers: BuyerServer) -> dict[str, list[dict[str, Any]]]:
-    """What each buyer says it bought: every post it got (each one it accepted)."""
+    """What each buyer says it bought: every post it got (each one it accepted), its price the
+    one the router posted."""
     return {name: list(buyers.recorded(name).posts) for name in BUYERS}
 
 
@@ -364,33 +365,13 @@ def total(values: Any) -> Decimal:
     return sum((money(value) for value in values), Decimal(0))
 
 
-async def test_three_routers_report_what_their_buyers_bought_cent_for_cent(
-    start: StartRouters,
-    own_loop_buyers: BuyerServer,
-    redis_url: str,
-    postgres_url: str,
-) -> None:
-    buyers = own_loop_buyers
-    three = await start(
-        three_buyers_market(buyers), redis_url, count=3, options=["--database-url", postgres_url]
-    )
-    bases = [router.base for router in three]
-    leads = [(consumer(n), OTHER_KEY if n % 5 == 0 else SELLER_KEY) for n in range(600)]
-    async with asyncio.timeout(55), seller() as client:
-        answers = answered_ok(await send_all(client, bases, leads, 30))
-        assert [answer.body["status"] for answer in answers] == ["sold"] * 600
-        await caught_up(client, bases[0])
-        by_buyer, by_seller = [
-            await admin_json(client, f"{bases[n]}/admin/reports?by={by}")
-            for n, by in ((1, "buyer"), (2, "seller"))
-        ]
-
-    posts = bought(buyers)
-    assert len(posts["premium"]) == 90
-    rows = {row["key"]: row for row in by_buyer["rows"]}
+def check_by_buyer(report: Any, buyers: BuyerServer, answers: list[Answer]) -> None:
+    """Each buyer's row: its sales and revenue as its posts say, its pings and bids as it
+    counted them, the sellers' payouts on its sales as the answers told them."""
+    rows = {row["key"]: row for row in report["rows"]}
     assert set(rows) == set(BUYERS)
-    for name in BUYERS:
-        row, sales = rows[name], posts[name]
+    for name, sales in bought(buyers).items():
+        row = rows[name]
         paid = [a.body["payout"] for a in answers if a.body["buyer_id"] == name]
         assert (row["sold"], row["wins"]) == (len(sales), len(sales)), name
         assert money(row["revenue"]) == total(post["price"] for post in sales), name
@@ -399,20 +380,50 @@ async def test_three_routers_report_what_their_buyers_bought_cent_for_cent(
         pinged = len(buyers.recorded(name).pings)
         declined = pinged // 3 if name == "picky" else 0
         assert (row["pings"], row["bids"]) == (pinged, pinged - declined), name
-    assert by_buyer["totals"]["sold"] == 600
+    assert report["totals"]["sold"] == len(answers)
 
-    # By seller: each one's leads, and the payouts its answers told it, cent for cent.
-    rows = {row["key"]: row for row in by_seller["rows"]}
+
+def check_by_seller(report: Any, buyers: BuyerServer, sent: list[tuple[str, Answer]]) -> None:
+    """Each seller's row: its leads, the payouts its answers told it, and the revenue of what
+    the buyers bought from it (a post names its seller); the totals, every answer's payout and
+    every post's price."""
+    posts = [post for sales in bought(buyers).values() for post in sales]
+    rows = {row["key"]: row for row in report["rows"]}
     assert set(rows) == {"acme-media", "other-media"}
-    for name, key in (("acme-media", SELLER_KEY), ("other-media", OTHER_KEY)):
-        mine = [
-            a.body for (_, sent_with), a in zip(leads, answers, strict=True) if sent_with == key
-        ]
-        sold_for = [post for sales in posts.values() for post in sales if post["seller"] == name]
+    for name in rows:
+        mine = [answer.body for seller_id, answer in sent if seller_id == name]
         assert (rows[name]["leads"], rows[name]["sold"]) == (len(mine), len(mine)), name
         assert money(rows[name]["payout"]) == total(body["payout"] for body in mine), name
-        assert money(rows[name]["revenue"]) == total(post["price"] for post in sold_for), name
-    totals = by_seller["totals"]
-    assert money(totals["payout"]) == total(a.body["payout"] for a in answers)
-    assert money(totals["revenue"]) == total(p["price"] for sales in posts.values() for p in sales)
-    print(f"sold by buyer: { {name: len(sales) for name, sales in posts.items()} }")
+        revenue = total(post["price"] for post in posts if post["seller"] == name)
+        assert money(rows[name]["revenue"]) == revenue, name
+    totals = report["totals"]
+    assert money(totals["payout"]) == total(answer.body["payout"] for _, answer in sent)
+    assert money(totals["revenue"]) == total(post["price"] for post in posts)
+
+
+async def test_three_routers_report_what_their_buyers_bought_cent_for_cent(
+    start: StartRouters,
+    own_loop_buyers: BuyerServer,
+    redis_url: str,
+    postgres_url: str,
+) -> None:
+    """600 leads from two sellers over three routers, 30 at a time; once the ledger has caught
+    up, any router's reports by buyer and by seller are what the buyers and the answers say."""
+    buyers = own_loop_buyers
+    three = await start(
+        three_buyers_market(buyers), redis_url, count=3, options=["--database-url", postgres_url]
+    )
+    bases = [router.base for router in three]
+    keys = {SELLER_KEY: "acme-media", OTHER_KEY: "other-media"}
+    leads = [(consumer(n), OTHER_KEY if n % 5 == 0 else SELLER_KEY) for n in range(600)]
+    async with asyncio.timeout(55), seller() as client:
+        answers = answered_ok(await send_all(client, bases, leads, 30))
+        assert [answer.body["status"] for answer in answers] == ["sold"] * 600
+        await caught_up(client, bases[0])
+        by_buyer = await admin_json(client, f"{bases[1]}/admin/reports?by=buyer")
+        by_seller = await admin_json(client, f"{bases[2]}/admin/reports?by=seller")
+    assert len(bought(buyers)["premium"]) == 90  # its cap
+    check_by_buyer(by_buyer, buyers, answers)
+    sent = [(keys[key], answer) for (_, key), answer in zip(leads, answers, strict=True)]
+    check_by_seller(by_seller, buyers, sent)
+    print(f"sold by buyer: { {name: len(sales) for name, sales in bought(buyers).items()} }")
