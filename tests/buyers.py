@@ -20,6 +20,7 @@ class Behaviour:
     """What one simulated buyer does. `bid=None` declines the ping."""
 
     bid: float | None = 10.0
+    decline_every: int = 0  # n > 0: every nth ping is declined (a bid rate of 1 - 1/n)
     ping_delay_s: float = 0.0
     ping_status: int = 200
     ping_body: bytes | None = None  # raw answer, overrides bid
@@ -90,7 +91,8 @@ class BuyerServer:
             return web.Response(
                 body=b.ping_body, status=b.ping_status, content_type="application/json"
             )
-        if b.bid is None:
+        declines = b.decline_every > 0 and len(self.recorded(name).pings) % b.decline_every == 0
+        if b.bid is None or declines:
             answer: dict[str, Any] = {"accepted": False, "reason": "not interested"}
         else:
             answer = {"accepted": True, "bid": b.bid, "bid_id": f"b-{name}"}

@@ -1,5 +1,6 @@
 """The command line: its parser and the small commands (validate · sim · demo · send · try);
-`serve` is serve.py's, `deliveries` deliveries.py's, `leads`, `report` and `forget` records.py's."""
+`serve` is serve.py's, `deliveries` deliveries.py's, `leads`, `report` and `forget` records.py's,
+`ledger migrate` ledger_command.py's."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from pingtree.cli.config_file import load_or_report, print_config_errors
 from pingtree.cli.deliveries import add_commands as add_delivery_commands
+from pingtree.cli.ledger_command import add_commands as add_ledger_commands
 from pingtree.cli.records import add_commands as add_record_commands
 from pingtree.cli.serve import add_command as add_serve_command
 from pingtree.cli.serve import bind_error
@@ -216,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     try_.set_defaults(run=cmd_try)
     add_delivery_commands(commands)  # pingtree deliveries list|show|retry|replay
     add_record_commands(commands)  # pingtree leads · report · forget
+    add_ledger_commands(commands)  # pingtree ledger migrate
     return parser
 
 

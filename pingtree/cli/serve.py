@@ -19,8 +19,8 @@ from aiohttp import web
 from pingtree.cli.config_file import load_or_report
 from pingtree.cli.workers import DATABASE_URL_VARIABLE, REDIS_URL_VARIABLE, supervise
 from pingtree.config import Config
-from pingtree.config.urls import masked_redis_url
-from pingtree.core.errors import StoreUnavailable
+from pingtree.config.urls import masked_database_url, masked_redis_url
+from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
 
 
 def add_command(subparsers: Any) -> None:
@@ -110,6 +110,12 @@ def _misuse(args: argparse.Namespace, config: Config) -> str | None:
             "would keep its own caps, dedup claims and idempotency records, so together they "
             "would sell past a buyer's cap, sell a consumer twice and run a resent lead again"
         )
+    if args.database_url is not None:
+        from pingtree.ledger.database import url_problem
+
+        problem = url_problem(args.database_url)  # a scheme not a ledger's, or no driver
+        if problem is not None:
+            return f"--database-url {masked_database_url(args.database_url)}: {problem}"
     dedup = any(buyer.dedup_days is not None for buyer in config.buyers)
     if args.redis_url is not None and dedup and config.router.dedup_secret is None:
         return (
@@ -137,6 +143,8 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         log.info("store: Redis at %s, key prefix %r", where, args.redis_prefix)
     elif _state_file(args, config) is not None:
         log.info("store: embedded, state file %s", _state_file(args, config))
+    if args.database_url is not None:
+        log.info("ledger: %s", masked_database_url(args.database_url))
     options = ServeOptions(
         config_path=Path(args.config),
         state_file=args.state,
@@ -172,6 +180,9 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         )
     except StoreUnavailable as exc:  # the state file: unopenable, or another process's
         print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    except LedgerUnavailable as exc:  # a ledger file whose folder cannot be made (a database
+        print(f"cannot start: {exc}", file=sys.stderr)  # that is down does not stop serve)
         return 1
     except OSError as exc:  # the port is taken, the host is not ours...
         print(f"cannot listen on {args.host}:{args.port}: {bind_error(exc)}", file=sys.stderr)

@@ -3,8 +3,9 @@ kinds, masked differently on purpose:
 
 - an endpoint's URL (a buyer's ping or post, a CRM, a postback): buyers put API keys anywhere
   in a query string, and some in the user name, so the userinfo and the whole query are hidden;
-- the shared store's connection URL (`--redis-url`): only its password is a secret, and the
-  user, the database and the other query options are what an operator checks it by.
+- the shared store's and the ledger's connection URLs (`--redis-url`, `--database-url`): only
+  their password is a secret, and the user, the host, the database and the other query options
+  are what an operator checks them by.
 """
 
 from __future__ import annotations
@@ -36,4 +37,10 @@ def masked_redis_url(url: str) -> str:
     return head + mark + query
 
 
-__all__ = ["masked_redis_url", "masked_url"]
+def masked_database_url(url: str) -> str:
+    """The ledger's URL with its password shown as ***: in the userinfo, or in libpq's
+    `?password=` (postgresql://app@db/ledger?password=…); a SQLite path is shown as it is."""
+    return masked_redis_url(url)
+
+
+__all__ = ["masked_database_url", "masked_redis_url", "masked_url"]

@@ -63,9 +63,29 @@ def database_url(url: str) -> URL:
     if backend == "sqlite" and driver in ("", "pysqlite"):
         return parsed.set(drivername="sqlite")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        _require_psycopg()
         return parsed.set(drivername="postgresql+psycopg")
     message = "a ledger URL starts with sqlite:// or postgresql:// (or postgres://)"
     raise ConfigError([("database_url", message)])
+
+
+def _require_psycopg() -> None:
+    """PostgreSQL's driver is an extra: without it, say which, rather than fail at the first
+    connection with SQLAlchemy's ModuleNotFoundError."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        message = "PostgreSQL needs psycopg: pip install 'pingtree[postgres]'"
+        raise ConfigError([("database_url", message)]) from None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a ledger's (`database_url`'s ConfigError, in a line), or None."""
+    try:
+        database_url(url)
+    except ConfigError as exc:
+        return "; ".join(message for _, message in exc.errors)
+    return None
 
 
 def is_memory(url: URL) -> bool:

@@ -5,16 +5,22 @@ transaction and marks them done. What it guarantees, and how:
 
 - **None lost.** An entry leaves the outbox only after the ledger committed it (`done` after
   `file`). A router killed between the two leaves the entry leased; the lease runs out and a
-  writer (this router restarted, or another on the same Redis) takes and files it again.
+  writer (this router restarted, or another on the same Redis) takes and files it again. On the
+  state file that is at once (opening it releases a dead process's leases); on Redis, nobody can
+  tell a dead writer from a slow one, so its batch waits out the lease: `lease_s` is short (a
+  batch files in well under a second) because it is what a SIGKILL costs the ledger's rows.
 - **None twice.** Filing is idempotent by id (ledger/base.py), so a second filing of an entry
   changes nothing.
 - **A database that is down delays rows, never an auction.** The router only ever waits for the
   outbox's `put`; the writer retries the batch it holds with a backoff (0.2 s doubling to 10 s)
   while `pingtree_ledger_up` reads 0, and the backlog grows in the outbox, on the state file or
-  in Redis, until the database is back. The batch keeps its lease by being re-taken: holding one
-  past its lease only means another writer may file it too, which is harmless.
+  in Redis, until the database is back. Holding a batch past its lease only means another
+  writer may take it and file it too, which costs a repeat, never a second row.
+- **A database that did not answer at start** (`migrated=False`: the app's migration failed) is
+  down until the writer has migrated it, with the same backoff, before it files anything.
 - **Figures.** Every `status_every_s` it reads the outbox's backlog into the
-  `pingtree_ledger_backlog` and `pingtree_ledger_lag_seconds` gauges; /healthz reports them.
+  `pingtree_ledger_backlog` and `pingtree_ledger_lag_seconds` gauges, and while it waits for the
+  database too (the backlog is what grows then); /healthz reports them.
 - **Retention.** Every `purge_every_s` it asks the ledger to erase PII past `retention.pii_days`
   and drop rows past `retention.ledger_days`.
 
@@ -48,7 +54,7 @@ _BACKOFF_MAX_S = 10.0
 @dataclass(frozen=True, slots=True)
 class WriterSettings:
     batch: int = 500
-    lease_s: float = 120.0  # past it, another writer may take a batch this one still holds
+    lease_s: float = 10.0  # past it, another writer may take a batch this one still holds
     idle_s: float = 0.1  # how long an empty outbox is left before looking again (or a wake)
     status_every_s: float = 1.0
     purge_every_s: float = 3600.0
@@ -74,6 +80,7 @@ class LedgerWriter:
         consumer: str,
         settings: WriterSettings | None = None,
         clock: Callable[[], float] = time.time,
+        migrated: bool = True,
     ) -> None:
         self._outbox = outbox
         self._ledger = ledger
@@ -86,7 +93,8 @@ class LedgerWriter:
         self._stopped = asyncio.Event()  # backoffs wait on this: a put must not cut them short
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._up = True
+        self._migrated = migrated
+        self._up = migrated
         self._backlog = Backlog(0, None)
         metrics.ledger_up.set_function(lambda: float(self._up))
 
@@ -129,6 +137,8 @@ class LedgerWriter:
 
     async def _run(self) -> None:
         settings = self._settings
+        if not self._migrated:
+            await self._migrate()
         next_status = next_purge = self._clock()
         while not self._stopping:
             self._wake.clear()  # before taking: a wake() during the take is not lost
@@ -144,6 +154,21 @@ class LedgerWriter:
                 wait_s = min(settings.idle_s, max(next_status - self._clock(), 0.0))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait_s)
+
+    async def _migrate(self) -> None:
+        """The schema, once the database answers: filing into a database not migrated would
+        fail for as long as it ran."""
+        delay = _BACKOFF_FIRST_S
+        while not self._stopping:
+            try:
+                await self._ledger.migrate()
+            except LedgerUnavailable:
+                await self._pause(delay)
+                delay = min(delay * 2, _BACKOFF_MAX_S)
+                continue
+            log.info("ledger: the database answers: migrated, filing rows")
+            self._migrated = self._up = True
+            return
 
     async def _file_a_batch(self) -> bool:
         """Take a batch and file it, retrying while the ledger is down; True if the batch was
@@ -230,8 +255,14 @@ class LedgerWriter:
             log.info("ledger retention: PII erased from %d leads, %d deleted", erased, deleted)
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), seconds)
+        """Wait `seconds` (less when stopping), reading the backlog every `status_every_s`
+        meanwhile: while the writer waits for the database, the backlog is what grows."""
+        until, every = self._clock() + seconds, self._settings.status_every_s
+        while not self._stopping and (left := until - self._clock()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), min(left, every))
+            if not self._stopping:
+                await self._read_backlog()
 
 
 __all__ = ["LedgerStatus", "LedgerWriter", "WriterSettings"]

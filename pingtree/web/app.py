@@ -179,6 +179,8 @@ class _Parts:
         # How late the event loop runs: a timeout then may be the router's, not the buyer's.
         # Ticking from after the state file's blocking reads: those are start-up, not lag.
         self.loop_lag = LoopLag(on_tick=metrics.loop_lag_seconds.observe)
+        # False when the ledger's database did not answer at start: its writer migrates it later.
+        self.ledger_migrated = True
 
     async def state_file(self, app: web.Application) -> AsyncIterator[None]:
         """The embedded store and queue share the state file: one SQLite file, one writer
@@ -301,6 +303,7 @@ class _Parts:
             await ledger.migrate()
         except LedgerUnavailable as exc:
             log.warning("ledger: the database did not answer at start (%s); rows wait", exc)
+            self.ledger_migrated = False
         outbox = self._new_outbox(app.get(STATE_FILE))
         app[LEDGER] = ledger
         app[OUTBOX] = outbox
@@ -325,6 +328,7 @@ class _Parts:
             self._metrics,
             self._config.router.retention,
             consumer=self._options.consumer or default_consumer(),
+            migrated=self.ledger_migrated,
         )
         app[ROUTER].on_record = writer.wake
         audit = app[AUDIT]

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,12 +101,18 @@ StartRouters = Callable[..., Awaitable[list[Served]]]
 
 @asynccontextmanager
 async def routers(tmp_path: Path) -> AsyncIterator[StartRouters]:
-    """`await start(config, redis_url, count=3, workers=1)` → that many `pingtree serve`
-    processes on their own ports, all answering /healthz; every one stopped at the end."""
+    """`await start(config, redis_url, count=3, workers=1, options=[…])` → that many `pingtree
+    serve` processes on their own ports (`options`: more of serve's, `--state`, `--database-url`),
+    all answering /healthz; every one stopped at the end."""
     started: list[Served] = []
 
     async def start(
-        config: dict[str, Any], redis_url: str | None, *, count: int = 1, workers: int = 1
+        config: dict[str, Any],
+        redis_url: str | None,
+        *,
+        count: int = 1,
+        workers: int = 1,
+        options: Sequence[str] = (),
     ) -> list[Served]:
         path = tmp_path / f"buyers-{len(started)}.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -118,6 +124,7 @@ async def routers(tmp_path: Path) -> AsyncIterator[StartRouters]:
             command += ["--port", str(port), "--workers", str(workers)]
             if redis_url is not None:
                 command += ["--redis-url", redis_url]
+            command += options
             with log.open("wb") as output:
                 process = subprocess.Popen(  # noqa: ASYNC220
                     command, env=dict(os.environ), stdout=output, stderr=subprocess.STDOUT
