@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 
 from pingtree.core.errors import BadRequest, ConfigError, LedgerUnavailable
 from pingtree.core.record import LeadRecord
+from pingtree.ledger import erasure
 from pingtree.ledger.base import AuditQuery, Filters, LeadQuery, Report, ReportQuery
 from pingtree.ledger.database import ledger_file_beside
 from pingtree.ledger.schema import metadata
@@ -292,6 +293,27 @@ async def test_forget_erases_pii_everywhere_in_the_ledger_and_on_the_way_in(
     assert filed_5 is not None and filed_5.record.pii == later.pii
     again = await ledger.forget(["ph-me"], forgotten_at)
     assert again.lead_ids == ["ld_00000001", "ld_00000004"]  # erased before: still named
+
+
+async def test_a_lead_filed_while_another_router_forgets_its_consumer_is_filed_erased(
+    postgres_url: str,
+) -> None:
+    ledger, other_router = SqlLedger.open(postgres_url), SqlLedger.open(postgres_url)
+    await ledger.migrate()
+    try:
+        with other_router.database.engine.connect() as forgetting:
+            forgetting.begin()
+            erasure.forget(forgetting, ["ph-me"], DAY + timedelta(hours=1))  # not committed yet
+            filing = asyncio.create_task(ledger.file([make_record(1, phone_hash="ph-me")], []))
+            await asyncio.sleep(0.5)
+            assert not filing.done()  # it waits for the forget
+            forgetting.commit()
+        await filing
+        filed = await ledger.lead("ld_00000001")
+        assert filed is not None and filed.record.pii == {}
+    finally:
+        await ledger.close()
+        await other_router.close()
 
 
 async def test_purge_erases_old_pii_then_deletes_old_leads(ledger: SqlLedger) -> None:
