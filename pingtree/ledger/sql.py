@@ -49,7 +49,7 @@ class SqlLedger(Ledger):  # checked against the protocol by mypy
 
     @property
     def dialect(self) -> str:
-        """ "sqlite" or "postgresql"."""
+        """Its database: "sqlite" or "postgresql"."""
         return self._database.dialect
 
     @property

@@ -22,7 +22,7 @@ from pingtree.core.errors import BadRequest, ConfigError, LedgerUnavailable
 from pingtree.core.record import LeadRecord
 from pingtree.ledger import erasure
 from pingtree.ledger.base import AuditQuery, Filters, LeadQuery, Report, ReportQuery
-from pingtree.ledger.database import ledger_file_beside
+from pingtree.ledger.database import default_url, ledger_file_beside
 from pingtree.ledger.schema import metadata
 from pingtree.ledger.sql import SqlLedger
 from tests.ledger.records import DAY, make_audit, make_record
@@ -434,6 +434,11 @@ def test_the_default_ledger_file_is_beside_the_state_file(
     state_file: str, ledger_file: str
 ) -> None:
     assert ledger_file_beside(state_file) == Path(ledger_file)
+    assert default_url(state_file) == f"sqlite:///{ledger_file}"
+
+
+def test_a_router_without_a_state_file_keeps_its_ledger_in_memory() -> None:
+    assert default_url(None) == "sqlite://"
 
 
 async def test_an_error_of_the_database_quotes_nothing_a_lead_carries(ledger: SqlLedger) -> None:
