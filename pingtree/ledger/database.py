@@ -52,6 +52,14 @@ def ledger_file_beside(state_file: str | Path) -> Path:
     return path.with_name(f"{path.stem}-ledger{path.suffix or '.db'}")
 
 
+def default_url(state_file: str | Path | None) -> str:
+    """The ledger's URL without `--database-url`: the SQLite file beside the state file, or, for
+    a router without one (its store in memory), a ledger in memory that lives as long as it."""
+    if state_file is None:
+        return "sqlite://"
+    return f"sqlite:///{ledger_file_beside(state_file)}"
+
+
 def database_url(url: str) -> URL:
     """The SQLAlchemy URL of a ledger URL (module docstring); ConfigError for any other. The
     error never repeats the URL, which may hold a password."""

@@ -29,7 +29,8 @@ def forget(connection: Connection, hashes: Sequence[str], at: datetime) -> Erase
         return Erased([])
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     remembered = insert(erasures).values([{"hash": h, "at": at} for h in wanted])
-    # A second forget of a hash moves its time on: leads received before it are on its side.
+    # First, the hashes: on PostgreSQL this waits for the batches being filed (filing.py), so
+    # the erasure below finds their leads. A second forget of a hash moves its time on.
     remembered = remembered.on_conflict_do_update(
         index_elements=["hash"],
         set_={"at": remembered.excluded.at},

@@ -57,9 +57,17 @@ def _one_per_id(records: Sequence[LeadRecord]) -> dict[str, LeadRecord]:
 
 
 def _erasures_of(connection: Connection, records: Sequence[LeadRecord]) -> dict[str, datetime]:
+    """The forgotten hashes among the batch's, with when they were forgotten.
+
+    On PostgreSQL a `forget` may run on another router at the same moment: the batch holds
+    `erasures` in SHARE mode (which batches share; a forget's insert waits for it), so either the
+    forget commits first and this reads its hashes, or this batch commits first and the forget's
+    erasure, which runs after its insert, finds the batch's leads."""
     hashes = {h for r in records for h in (r.phone_hash, r.email_hash) if h is not None}
     if not hashes:
         return {}
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE erasures IN SHARE MODE")
     found = connection.execute(
         sa.select(erasures.c.hash, erasures.c.at).where(erasures.c.hash.in_(sorted(hashes)))
     )

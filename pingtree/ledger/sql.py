@@ -30,13 +30,14 @@ from pingtree.ledger.base import (
     FiledLead,
     LeadPage,
     LeadQuery,
+    Ledger,
     Report,
     ReportQuery,
 )
 from pingtree.ledger.database import CONNECT_TIMEOUT_S, Database, database_url, unavailable
 
 
-class SqlLedger:
+class SqlLedger(Ledger):  # checked against the protocol by mypy
     def __init__(self, database: Database) -> None:
         self._database = database
 
@@ -48,7 +49,7 @@ class SqlLedger:
 
     @property
     def dialect(self) -> str:
-        """ "sqlite" or "postgresql"."""
+        """Its database: "sqlite" or "postgresql"."""
         return self._database.dialect
 
     @property

@@ -5,49 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
-from pingtree.core.errors import BadRequest, ConfigError, LedgerUnavailable
+from pingtree.core.errors import BadRequest
 from pingtree.core.record import LeadRecord
+from pingtree.ledger import erasure
 from pingtree.ledger.base import AuditQuery, Filters, LeadQuery, Report, ReportQuery
-from pingtree.ledger.database import ledger_file_beside
-from pingtree.ledger.schema import metadata
 from pingtree.ledger.sql import SqlLedger
 from tests.ledger.records import DAY, make_audit, make_record
-from tests.postgres_server import PostgresProcess
-from tests.redis_server import free_port
-
-BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
-
-
-@pytest.fixture(params=BACKENDS)
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite-file":
-        return f"sqlite:///{tmp_path}/made/by/the/ledger/state-ledger.db"
-    if request.param == "sqlite-memory":
-        return "sqlite://"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def ledger(ledger_url: str) -> AsyncIterator[SqlLedger]:
-    ledger = SqlLedger.open(ledger_url)
-    await ledger.migrate()
-    try:
-        yield ledger
-    finally:
-        await ledger.close()
 
 
 async def report_of(ledger: SqlLedger, **filters: object) -> Report:
@@ -294,6 +264,27 @@ async def test_forget_erases_pii_everywhere_in_the_ledger_and_on_the_way_in(
     assert again.lead_ids == ["ld_00000001", "ld_00000004"]  # erased before: still named
 
 
+async def test_a_lead_filed_while_another_router_forgets_its_consumer_is_filed_erased(
+    postgres_url: str,
+) -> None:
+    ledger, other_router = SqlLedger.open(postgres_url), SqlLedger.open(postgres_url)
+    await ledger.migrate()
+    try:
+        with other_router.database.engine.connect() as forgetting:
+            forgetting.begin()
+            erasure.forget(forgetting, ["ph-me"], DAY + timedelta(hours=1))  # not committed yet
+            filing = asyncio.create_task(ledger.file([make_record(1, phone_hash="ph-me")], []))
+            await asyncio.sleep(0.5)
+            assert not filing.done()  # it waits for the forget
+            forgetting.commit()
+        await filing
+        filed = await ledger.lead("ld_00000001")
+        assert filed is not None and filed.record.pii == {}
+    finally:
+        await ledger.close()
+        await other_router.close()
+
+
 async def test_purge_erases_old_pii_then_deletes_old_leads(ledger: SqlLedger) -> None:
     now = DAY + timedelta(days=100)
     ages_days = {1: 99.5, 2: 60, 3: 30, 4: 10}
@@ -312,114 +303,3 @@ async def test_purge_erases_old_pii_then_deletes_old_leads(ledger: SqlLedger) ->
     assert [row.leads for row in whole.rows] == [1, 1]  # the deleted leads' hours are gone too
     assert await ledger.sold(None, now - timedelta(days=120), now) == [aged, young]
     assert await ledger.purge(now, pii_days=20, ledger_days=45) == (0, 0)
-
-
-# schema and the database itself -----------------------------------------------------------------
-
-
-async def test_migrating_again_changes_nothing_and_the_schema_is_schema_py(
-    ledger: SqlLedger,
-) -> None:
-    await ledger.file([make_record(1)], [])
-    await ledger.migrate()
-    assert await ledger.lead("ld_00000001") is not None
-
-    def differences(connection: sa.Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(connection), metadata))
-
-    assert await ledger.database.run(differences) == []
-
-
-async def test_routers_starting_together_on_postgresql_migrate_once(postgres_url: str) -> None:
-    ledgers = [SqlLedger.open(postgres_url) for _ in range(4)]
-    try:
-        await asyncio.gather(*(ledger.migrate() for ledger in ledgers))
-        await ledgers[0].file([make_record(1)], [])
-        assert await ledgers[3].lead("ld_00000001") is not None
-    finally:
-        await asyncio.gather(*(ledger.close() for ledger in ledgers))
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port that takes connections and never says a word: a database that hangs."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield listener.getsockname()[1]
-
-
-@pytest.mark.parametrize("where", ["closed-port", "silent-server"])
-async def test_a_database_that_is_down_raises_ledger_unavailable_in_bounded_time(
-    where: str, request: pytest.FixtureRequest
-) -> None:
-    port = free_port() if where == "closed-port" else request.getfixturevalue("silent_server")
-    ledger = SqlLedger.open(f"postgresql://postgres@127.0.0.1:{port}/ledger", connect_timeout_s=2)
-    calls: list[Callable[[], Awaitable[object]]] = [
-        ledger.ping,
-        lambda: ledger.file([make_record(1)], []),
-    ]
-    if where == "closed-port":  # a hanging server costs a connect timeout a call
-        calls += [ledger.migrate, lambda: ledger.leads(LeadQuery())]
-    try:
-        for call in calls:
-            started = time.monotonic()
-            with pytest.raises(LedgerUnavailable):
-                await call()
-            assert time.monotonic() - started < 4
-    finally:
-        await ledger.close()
-
-
-async def test_the_ledger_carries_on_once_its_postgresql_is_back() -> None:
-    server = PostgresProcess()
-    server.start()
-    ledger = SqlLedger.open(server.url(), connect_timeout_s=2)
-    try:
-        await ledger.migrate()
-        await ledger.file([make_record(1)], [])
-        server.stop()
-        with pytest.raises(LedgerUnavailable):
-            await ledger.file([make_record(2)], [])
-        server.start()
-        await ledger.file([make_record(2)], [])
-        assert (await report_of(ledger)).totals.leads == 2
-    finally:
-        await ledger.close()
-        server.remove()
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["mysql://root@localhost/ledger", "postgresql+asyncpg://h/db", "not a url", "redis://x"],
-)
-def test_a_url_that_is_not_a_ledgers_is_a_config_error_without_the_url(url: str) -> None:
-    with pytest.raises(ConfigError) as raised:
-        SqlLedger.open(url)
-    assert raised.value.errors[0][0] == "database_url" and url not in str(raised.value)
-
-
-@pytest.mark.parametrize(
-    ("state_file", "ledger_file"),
-    [
-        ("state.db", "state-ledger.db"),
-        ("/var/lib/pingtree/state.db", "/var/lib/pingtree/state-ledger.db"),
-        ("data/router-1.sqlite", "data/router-1-ledger.sqlite"),
-        ("state", "state-ledger.db"),
-    ],
-)
-def test_the_default_ledger_file_is_beside_the_state_file(
-    state_file: str, ledger_file: str
-) -> None:
-    assert ledger_file_beside(state_file) == Path(ledger_file)
-
-
-async def test_an_error_of_the_database_quotes_nothing_a_lead_carries(ledger: SqlLedger) -> None:
-    await ledger.database.run(lambda connection: connection.execute(sa.text("DROP TABLE leads")))
-    record = make_record(1, lead_id="their-77", pii={"phone": "+13055550199", "first_name": "Zoe"})
-    with pytest.raises(LedgerUnavailable) as raised:
-        await ledger.file([record], [])
-    said = str(raised.value)
-    assert "+13055550199" not in said and "Zoe" not in said and "their-77" not in said
-    # Nothing chained that a logged traceback would print: the database's own words may quote.
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__
