@@ -36,7 +36,7 @@ from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
-from pingtree.ledger.database import ledger_file_beside
+from pingtree.ledger.database import default_url
 from pingtree.ledger.sql import SqlLedger
 from pingtree.ledger.writer import LedgerWriter
 from pingtree.metrics import Metrics
@@ -353,9 +353,7 @@ def ledger_url(config: Config, options: ServeOptions) -> str | None:
     if options.redis_url is not None:
         return None
     state = options.state_file if options.state_file is not None else config.router.state_file
-    if state:
-        return f"sqlite:///{ledger_file_beside(state)}"
-    return "sqlite://"
+    return default_url(state or None)
 
 
 async def redis_problem(url: str, prefix: str) -> str | None:
