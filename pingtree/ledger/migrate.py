@@ -7,6 +7,7 @@ no-op at head). SQLite's file belongs to one router; its transaction is enough.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,6 +18,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic says at INFO which plugins it set up, at every start: the router logs the migration
+# it ran itself (or nothing, at head).
+logging.getLogger("alembic").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 # pg_advisory_lock's key: any bigint, the same for every router ("pingtree" in ASCII).
 _LOCK_KEY = 0x70696E6774726565
 
@@ -45,8 +50,10 @@ def upgrade(engine: Engine) -> None:
             connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
             connection.commit()
         try:
-            if current_revision(connection) != head_revision():
+            before, head = current_revision(connection), head_revision()
+            if before != head:
                 command.upgrade(_alembic_config(connection), "head")
+                log.info("ledger: schema migrated from %s to %s", before or "nothing", head)
             connection.commit()
         finally:
             if postgres:
