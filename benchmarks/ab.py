@@ -40,6 +40,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=300.0, help="leads/s (default 300)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of each (default 6)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per round (default 10)")
+    parser.add_argument(
+        "--a-options", default="", help="more of serve's options for A (e.g. --no-ledger)"
+    )
+    parser.add_argument("--b-options", default="", help="the same for B")
     return parser.parse_args(argv)
 
 
@@ -76,7 +80,10 @@ def compare(args: argparse.Namespace, workdir: Path) -> dict[str, list[dict[str,
         routers = {}
         for name, (source, _) in versions.items():
             port = free_port()
-            router = start_router(workdir / "buyers.yaml", port, workdir, source, name=name)
+            options = tuple((args.a_options if name == "A" else args.b_options).split())
+            router = start_router(
+                workdir / "buyers.yaml", port, workdir, source, name=name, options=options
+            )
             running.callback(router.stop)
             routers[name] = (f"http://127.0.0.1:{port}/v1/leads", router)
             bench.warm_up(*routers[name], f"{name} warm-up")

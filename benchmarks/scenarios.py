@@ -28,6 +28,7 @@ from rig import (
     wrk_argv,
 )
 from scenario_overload import overload
+from scenario_ledger import ledger_cost
 from scenario_redis import redis_store
 
 Figures = dict[str, Any]
@@ -423,4 +424,5 @@ SCENARIOS: dict[int, Scenario] = {
     7: memory,
     8: redis_store,
     9: overload,
+    10: ledger_cost,
 }

@@ -48,6 +48,12 @@ def add_command(subparsers: Any) -> None:
         "state file (in memory without one); with --redis-url and neither, no ledger",
     )
     serve.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="keep no record of leads (no lead list, reports or audit): a throwaway router, or "
+        "the other side of the ledger's benchmark",
+    )
+    serve.add_argument(
         "--state",
         metavar="FILE",
         help="the embedded store's SQLite file (router.state_file): caps, dedup, idempotency, "
@@ -151,6 +157,7 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         redis_url=args.redis_url,
         redis_prefix=args.redis_prefix,
         database_url=args.database_url,
+        ledger=not args.no_ledger,
         # A worker of `serve --workers N`: a reload over HTTP reaches the others too.
         tell_other_workers=None if ready_fd is None else _supervisor_relay(os.getppid()),
     )

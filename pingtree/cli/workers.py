@@ -48,6 +48,8 @@ def supervise(args: argparse.Namespace) -> int:
         command += ["--host", args.host, "--port", str(args.port), "--loop", args.loop]
         command += ["--log-level", args.log_level]
         command += ["--redis-prefix", args.redis_prefix, "--worker-ready-fd", str(write_fd)]
+        if args.no_ledger:
+            command.append("--no-ledger")
         # The Redis URL (its password with it) in the environment, not on a command line.
         environment = {**os.environ, REDIS_URL_VARIABLE: args.redis_url}
         if args.database_url is not None:  # the ledger's, likewise (its password with it)

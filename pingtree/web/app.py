@@ -94,6 +94,7 @@ class ServeOptions:
     # The ledger's database (postgresql://…, sqlite:///PATH); None: a SQLite file beside the
     # state file, in memory without one, and no ledger with Redis (ledger_url says why).
     database_url: str | None = None
+    ledger: bool = True  # False: no ledger at all (`serve --no-ledger`)
     consumer: str | None = None  # this router's name on the queue's leases; default: host:pid
     # A worker of `serve --workers N`: asks the supervisor to have the others reload too.
     tell_other_workers: Callable[[], None] | None = None
@@ -292,8 +293,11 @@ class _Parts:
         url = ledger_url(self._config, self._options)
         if url is None:
             log.warning(
-                "no ledger: this router shares Redis and was given no --database-url"
-                " (PostgreSQL, for every router): leads are not kept on record"
+                "no ledger: leads are not kept on record (%s)",
+                "--no-ledger"
+                if not self._options.ledger
+                else "this router shares Redis and was given no --database-url, a PostgreSQL"
+                " for every router",
             )
             app[AUDIT] = LoggedAudit()
             yield
@@ -348,6 +352,8 @@ class _Parts:
 def ledger_url(config: Config, options: ServeOptions) -> str | None:
     """Where the ledger lives: `--database-url`; else with Redis nowhere (several routers need
     one database: PostgreSQL); else a SQLite file beside the state file; else in memory."""
+    if not options.ledger:
+        return None
     if options.database_url is not None:
         return options.database_url
     if options.redis_url is not None:
