@@ -27,8 +27,8 @@ from rig import (
     start,
     wrk_argv,
 )
-from scenario_overload import overload
 from scenario_ledger import ledger_cost
+from scenario_overload import overload
 from scenario_redis import redis_store
 
 Figures = dict[str, Any]
