@@ -277,6 +277,9 @@ def split_pii(lead: Lead, marked: frozenset[str]) -> tuple[dict[str, Any], dict[
         hidden = name in marked or _carries_pii(value, secrets)
         (pii.setdefault("attributes", {}) if hidden else kept)[name] = value
     facts["attributes"] = kept
+    # The compliance fields as the seller sent them (what deliveries and the export carry out).
+    for name, value in lead.as_sent.items():
+        (pii if name in PII_FIELDS else facts).setdefault("as_sent", {})[name] = value
     return facts, pii
 
 

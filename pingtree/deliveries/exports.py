@@ -1,6 +1,7 @@
-"""Sales as CSV: the row of each sale (`sale_row`, what `DeliveryQueue.record_sale` keeps), the
-local mirror appended as sales happen (`CsvMirror`), and the CSV text of any rows
-(`csv_chunks`, what the download endpoint streams).
+"""Sales as CSV: the row of each sale (`record_row`, from the ledger's record; `sale_row`, what
+`DeliveryQueue.record_sale` keeps on a router without a ledger), the local mirror appended as
+sales happen (`CsvMirror`), and the CSV text of any rows (`csv_chunks`, what the download
+endpoint streams).
 
 One fixed header for every buyer, every day and every router: `id` (pingtree's lead id: the
 record id) first, then COLUMNS. Every lead field of DESIGN §5 has its column; a vertical's
@@ -36,6 +37,7 @@ from typing import Any
 from pingtree.core import jsonenc
 from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome
+from pingtree.core.record import LeadRecord
 from pingtree.deliveries.jobs import iso_time
 from pingtree.store.queue.base import SALE_PII_COLUMNS, SaleRow
 
@@ -78,6 +80,37 @@ def sale_row(outcome: Outcome, lead: Lead, *, sold_at: float) -> SaleRow:
         "attributes": jsonenc.dumps(lead.attributes).decode(),
     }
     values.update((name, lead.sent_value(name)) for name in _LEAD_COLUMNS)
+    return SaleRow(
+        lead_id=outcome.id,
+        buyer_id=outcome.buyer_id or "",
+        sold_at=sold_at,
+        fields=tuple((name, _text(values[name])) for name in COLUMNS),
+    )
+
+
+def record_row(record: LeadRecord) -> SaleRow:
+    """The row of a sale the ledger filed (the export's, on a router that keeps a ledger): the
+    same columns as `sale_row`'s, from the record's facts and PII (empty once erased). Sold at:
+    the moment its auction ended, as the ledger's sales say."""
+    outcome, facts, pii = record.outcome, record.facts, record.pii
+    received = datetime.fromisoformat(outcome.received_at.replace("Z", "+00:00"))
+    sold_at = received.timestamp() + outcome.auction_ms / 1000
+    sent = {**(facts.get("as_sent") or {}), **(pii.get("as_sent") or {})}
+    lead = {**facts, **pii, **sent}
+    attributes = {**(facts.get("attributes") or {}), **(pii.get("attributes") or {})}
+    values: dict[str, Any] = {
+        "sold_at": iso_time(sold_at),
+        "received_at": outcome.received_at,
+        "buyer_id": outcome.buyer_id,
+        "seller_id": outcome.seller_id,
+        "lead_id": outcome.lead_id,
+        "buyer_lead_id": outcome.buyer_lead_id,
+        "price": outcome.price,
+        "payout": outcome.payout,
+        "test": outcome.test,
+        "attributes": jsonenc.dumps(attributes).decode(),
+    }
+    values.update((name, lead.get(name)) for name in _LEAD_COLUMNS)
     return SaleRow(
         lead_id=outcome.id,
         buyer_id=outcome.buyer_id or "",

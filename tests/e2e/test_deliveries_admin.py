@@ -25,7 +25,7 @@ from pingtree.deliveries.service import Deliveries
 from pingtree.metrics import Metrics
 from pingtree.store.queue.base import DeadLetter, Delivered, RetryAt, SaleRow
 from pingtree.transport.client import HttpTransport
-from pingtree.web.app import create_app
+from pingtree.web.app import ServeOptions, create_app
 from pingtree.web.deliveries_admin import add_routes, export_range
 from pingtree.web.deliveries_openapi import openapi_paths, openapi_schemas
 from pingtree.web.keys import DELIVERIES
@@ -93,7 +93,8 @@ async def admin(serve_app: ServeApp) -> AsyncIterator[Admin]:
     receiver = Receiver()
     await receiver.start()
     config = config_with([destination(receiver), destination(receiver, "dialer")])
-    app = create_app(config)
+    # No ledger: the export reads the deliveries' own sale rows (a router without a ledger).
+    app = create_app(config, ServeOptions(ledger=False))
     queue, holder = FakeQueue(), TreeHolder(config)
     transport = HttpTransport()
     deliveries = Deliveries(
@@ -379,11 +380,15 @@ async def test_cli_token_from_the_environment_and_failures(
     assert unreachable == 2
 
 
-async def test_the_export_says_when_the_sales_ledger_is_off(start_router) -> None:
-    # The ledger keeps each sale's PII: off unless router.deliveries.ledger_days says how long.
-    router = await start_router(make_config([make_buyer("firm")]))
-    async with router.session.get(
-        router.url("/admin/exports/leads.csv"), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+async def test_the_export_says_when_there_is_no_ledger_nor_sale_rows(
+    serve_app: ServeApp,
+) -> None:
+    # A router without a ledger keeps sale rows only if router.deliveries.ledger_days says so.
+    app = create_app(make_config([make_buyer("firm")]), ServeOptions(ledger=False))
+    server, session = await serve_app(app)
+    async with session.get(
+        server.make_url("/admin/exports/leads.csv"),
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     ) as r:
         assert r.status == 409
         assert (await r.json())["error"] == "ledger_off"

@@ -7,6 +7,8 @@ test_ledger_durable.py's."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from decimal import Decimal
 from typing import Any
 
@@ -209,3 +211,34 @@ async def test_healthz_says_how_far_behind_the_ledger_is(market: RouterClient) -
         health = await response.json()
     assert health["ledger"]["up"] is True
     assert health["ledger"]["backlog"] == 0
+
+
+async def test_the_csv_export_comes_from_the_ledger_and_forgets_with_it(
+    market: RouterClient,
+) -> None:
+    _, sold, _ = await market.send(consumer(1, first_name="=HYPERLINK(1)"))
+    await filed(market, 1)
+
+    async def export() -> list[dict[str, str]]:
+        async with market.session.get(
+            market.url("/admin/exports/leads.csv?buyer=firm-a"), headers=ADMIN
+        ) as response:
+            assert response.status == 200, await response.text()
+            return list(csv.DictReader(io.StringIO(await response.text())))
+
+    (row,) = await export()
+    assert next(iter(row)) == "id" and row["id"] == sold["id"]
+    assert (row["buyer_id"], row["price"], row["lead_id"]) == ("firm-a", "41.50", "lead-1")
+    assert (row["phone"], row["email"]) == ("+13055551001", "c1@example.com")
+    assert row["first_name"] == "'=HYPERLINK(1)"  # a would-be formula, written as text
+    async with market.session.get(
+        market.url("/admin/exports/leads.csv"), headers=VIEWER
+    ) as response:
+        assert response.status == 403  # the rows carry PII
+    async with market.session.post(
+        market.url("/admin/forget"), json={"email": "c1@example.com"}, headers=ADMIN
+    ) as response:
+        assert response.status == 200, await response.text()
+    (row,) = await export()
+    assert (row["phone"], row["email"], row["first_name"]) == ("", "", "")
+    assert (row["id"], row["price"]) == (sold["id"], "41.50")

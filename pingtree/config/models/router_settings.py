@@ -63,8 +63,9 @@ class DeliverySettings(ConfigModel):
     concurrency: int = Field(8, ge=1, le=256)
     poll_ms: int = Field(250, ge=10, le=60_000)
     keep_days: float = Field(7, gt=0)
-    # The sales ledger behind GET /admin/exports/leads.csv: every sale's row (the lead's PII
-    # included) kept this many days in the store. Off unless set: it costs a write per sale.
+    # Sale rows for GET /admin/exports/leads.csv on a router that keeps no ledger (the export
+    # reads the ledger when there is one): every sale's row (the lead's PII included) kept this
+    # many days in the store. Off unless set: it costs a write per sale.
     ledger_days: float | None = Field(None, gt=0, le=3650)
 
 
