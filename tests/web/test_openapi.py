@@ -64,3 +64,18 @@ async def test_real_answers_match_their_schemas(buyers, start_router) -> None:
 def test_lead_schema_accepts_the_samples() -> None:
     for name in ("mva-legal", "solar", "final-expense"):
         jsonschema.validate(sample(name), _schema("Lead"))
+
+
+def test_no_schema_asks_for_a_multiple_of_a_fraction() -> None:
+    """`multipleOf: 0.01` reads well and fails amounts pingtree sends: 19.99 is no multiple of
+    0.01 as a binary float, and validators that divide floats (Python's jsonschema) refuse it."""
+
+    def fractional_multiples(node: Any) -> list[Any]:
+        if isinstance(node, list):
+            return [found for item in node for found in fractional_multiples(item)]
+        if not isinstance(node, dict):
+            return []
+        own = [node] if isinstance(node.get("multipleOf"), float) else []
+        return own + fractional_multiples(list(node.values()))
+
+    assert fractional_multiples(openapi_document()) == []
