@@ -179,6 +179,25 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["unavailable"],
                 "description": "present when degraded: what is wrong",
             },
+            "ledger": {
+                "type": "object",
+                "description": "present with a ledger: it never makes this a 503 (a ledger "
+                "behind or down costs no lead)",
+                "required": ["up", "backlog", "lag_s"],
+                "properties": {
+                    "up": {"type": "boolean", "description": "its database takes rows"},
+                    "backlog": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "records in the outbox, not filed yet",
+                    },
+                    "lag_s": {
+                        "type": "number",
+                        "minimum": 0,
+                        "description": "the oldest one's age, seconds",
+                    },
+                },
+            },
         },
     },
     "Error": {
