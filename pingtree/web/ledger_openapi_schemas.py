@@ -132,7 +132,15 @@ def openapi_schemas() -> dict[str, Any]:
             "type": "object",
             "description": "The lead as the seller sent it, normalized, as the ledger keeps it",
             "required": list(_KEPT_LEAD_FIELDS),
-            "properties": _KEPT_LEAD_FIELDS,
+            "properties": {
+                **_KEPT_LEAD_FIELDS,
+                "as_sent": {
+                    "type": "object",
+                    "description": "tcpa_consent and consent_timestamp as the seller spelled "
+                    "them, when it sent them (what deliveries carry out)",
+                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                },
+            },
         },
         "LedgerLead": {
             "description": "The operator view, and the lead itself",
