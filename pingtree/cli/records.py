@@ -41,7 +41,9 @@ def add_commands(subparsers: Any) -> None:
         command.add_argument("--tz", help="IANA zone of dates and of hours/days (default UTC)")
         for name in _FILTERS:
             command.add_argument(f"--{name.replace('_', '-')}", dest=name)
-        command.add_argument("--test", action="store_true", help="test leads instead")
+        command.add_argument(
+            "--test", action="store_true", help="count test leads too, with the others"
+        )
 
     forget = subparsers.add_parser(
         "forget", help="erase one consumer's PII everywhere a running router keeps it"

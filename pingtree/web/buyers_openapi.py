@@ -13,7 +13,7 @@ from pingtree.web.recent_calls import KINDS
 _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OPERATOR: list[dict[str, list[str]]] = [{"AdminBearer": []}]
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_MONEY = {"type": ["number", "null"], "multipleOf": 0.01}
+_MONEY = {"type": ["number", "null"], "description": "currency units, to the cent"}
 _COUNT = {"type": ["integer", "null"], "minimum": 0}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 

@@ -177,7 +177,7 @@ def openapi_paths() -> dict[str, Any]:
         },
         "/admin/exports/leads.csv": {
             "get": {
-                "summary": "Sales as CSV (every router's), from the store's ledger",
+                "summary": "Sales as CSV (every router's), from the ledger",
                 "description": "UTF-8 with a header row; `id` (pingtree's lead id) first; ISO "
                 "8601 times; cells that a spreadsheet would run as formulas start with '.",
                 "operationId": "adminExportLeads",
@@ -212,7 +212,10 @@ def openapi_paths() -> dict[str, Any]:
                     "400": _error("A bad buyer id, date or range"),
                     "401": _error("An operator's token required"),
                     "403": _error("A viewer's token: the rows hold the leads' PII (admins only)"),
-                    "409": _error("The sales ledger is off (router.deliveries.ledger_days)"),
+                    "409": _error(
+                        "`ledger_off`: no ledger, and no sale rows of its own "
+                        "(router.deliveries.ledger_days)"
+                    ),
                 },
             }
         },

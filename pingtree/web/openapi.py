@@ -2,7 +2,9 @@
 
 Written by hand next to the code it describes; tests/web/test_openapi.py holds the two together
 (every route served is documented, every documented route is served, the examples validate). The
-component schemas are openapi_schemas.py's; the deliveries' routes', deliveries_openapi.py's.
+component schemas are openapi_schemas.py's; the ledger's routes are ledger_openapi.py's (their
+schemas ledger_openapi_schemas.py's), the deliveries' deliveries_openapi.py's, the buyers' and
+the events' buyers_openapi.py's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pingtree.web.buyers_openapi import openapi_paths as buyer_paths
 from pingtree.web.buyers_openapi import openapi_schemas as buyer_schemas
 from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
 from pingtree.web.deliveries_openapi import openapi_schemas as delivery_schemas
+from pingtree.web.ledger_openapi import openapi_paths as ledger_paths
+from pingtree.web.ledger_openapi_schemas import openapi_schemas as ledger_schemas
 from pingtree.web.openapi_schemas import SCHEMAS
 
 _ERROR_CODES = {
@@ -68,11 +72,17 @@ _SELLER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"SellerBearer":
 @cache
 def openapi_document() -> dict[str, Any]:
     document = _document()
-    # The delivery routes (deliveries_admin.py) and the buyers' and events' (buyers_admin.py,
-    # operators.py) describe themselves.
+    # The ledger's routes (ledger_admin.py), the delivery routes (deliveries_admin.py) and the
+    # buyers' and events' (buyers_admin.py, operators.py) describe themselves.
+    document["paths"].update(ledger_paths())
     document["paths"].update(delivery_paths())
     document["paths"].update(buyer_paths())
-    document["components"]["schemas"] = {**SCHEMAS, **delivery_schemas(), **buyer_schemas()}
+    document["components"]["schemas"] = {
+        **SCHEMAS,
+        **ledger_schemas(),
+        **delivery_schemas(),
+        **buyer_schemas(),
+    }
     return document
 
 
@@ -167,18 +177,6 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("SellerLead", "The outcome"),
                         "400": _error("Two different API keys (X-API-Key, Authorization: Bearer)"),
-                        **_errors("401", "404", "503"),
-                    },
-                }
-            },
-            "/admin/leads/{id}": {
-                "get": {
-                    "summary": "The operator view: buyer, price, payout, margin, bids, trace",
-                    "operationId": "adminGetLead",
-                    "security": [{"AdminBearer": []}],
-                    "parameters": [_LEAD_ID_PARAM],
-                    "responses": {
-                        "200": _json("OperatorLead", "Everything (no PII: viewers see it too)"),
                         **_errors("401", "404", "503"),
                     },
                 }

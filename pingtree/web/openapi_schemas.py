@@ -9,11 +9,9 @@ from typing import Any
 from pingtree.core.lead import KNOWN_FIELDS
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
-_MONEY = {
-    "type": ["number", "null"],
-    "multipleOf": 0.01,
-    "description": "currency units, 2 decimals",
-}
+# Not `multipleOf: 0.01`: 19.99 is no exact multiple of 0.01 as a binary float, and validators
+# that divide floats (Python's jsonschema among them) would refuse amounts pingtree sends.
+_MONEY = {"type": ["number", "null"], "description": "currency units, to the cent"}
 _STATUS = {"type": "string", "enum": ["sold", "unsold", "rejected", "pending"]}
 
 _LEAD_FIELDS: dict[str, dict[str, Any]] = {
@@ -180,6 +178,25 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "enum": ["unavailable"],
                 "description": "present when degraded: what is wrong",
+            },
+            "ledger": {
+                "type": "object",
+                "description": "present with a ledger: it never makes this a 503 (a ledger "
+                "behind or down costs no lead)",
+                "required": ["up", "backlog", "lag_s"],
+                "properties": {
+                    "up": {"type": "boolean", "description": "its database takes rows"},
+                    "backlog": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "records in the outbox, not filed yet",
+                    },
+                    "lag_s": {
+                        "type": "number",
+                        "minimum": 0,
+                        "description": "the oldest one's age, seconds",
+                    },
+                },
             },
         },
     },

@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pingtree.core.errors import BadRequest
 from pingtree.ledger.base import Filters
 
-_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # a filter's id (seller, buyer, vertical…)
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500  # a page's size
+_ID = re.compile(ID_PATTERN)
 _STATUSES = ("sold", "unsold", "rejected", "pending")
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no", ""}
@@ -28,16 +30,21 @@ def zone(text: str | None) -> ZoneInfo:
 
 
 def instant(name: str, text: str, tz: ZoneInfo) -> datetime:
-    """An ISO date (its midnight in `tz`) or an RFC 3339 time (in `tz` when it has no offset)."""
+    """An ISO date (its midnight in `tz`) or an RFC 3339 time (in `tz` when it has no offset),
+    in UTC."""
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=tz)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+            moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=tz)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+        # In UTC here: a time at the edge of year 1 or 9999 may have none (OverflowError).
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadRequest(
             f"bad {name}", fields={name: "an ISO date (2026-12-01) or RFC 3339 time"}
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 
 def time_range(
@@ -63,7 +70,7 @@ def time_range(
     )
 
 
-def limit(text: str | None, *, default: int = 50, most: int = 500) -> int:
+def limit(text: str | None, *, default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
     if text is None or text == "":
         return default
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
@@ -91,4 +98,13 @@ def filters(query: Mapping[str, str]) -> Filters:
     return Filters(status=status, test=test in _TRUE, **values)
 
 
-__all__ = ["filters", "instant", "limit", "time_range", "zone"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "ID_PATTERN",
+    "MAX_LIMIT",
+    "filters",
+    "instant",
+    "limit",
+    "time_range",
+    "zone",
+]
