@@ -39,7 +39,7 @@ def add_commands(subparsers: Any) -> None:
         command.add_argument("--from", dest="start", help="an ISO date or RFC 3339 time")
         command.add_argument("--to", dest="end", help="exclusive")
         command.add_argument("--tz", help="IANA zone of dates and of hours/days (default UTC)")
-        for name in _FILTERS:
+        for name in _FILTERS if command is leads else _FILTERS[1:]:  # a report has no status
             command.add_argument(f"--{name.replace('_', '-')}", dest=name)
         command.add_argument(
             "--test", action="store_true", help="count test leads too, with the others"
@@ -58,7 +58,7 @@ def add_commands(subparsers: Any) -> None:
 
 def _query(args: argparse.Namespace, **more: Any) -> str:
     params: dict[str, Any] = {"from": args.start, "to": args.end, "tz": args.tz}
-    params.update({name: getattr(args, name) for name in _FILTERS})
+    params.update({name: getattr(args, name, None) for name in _FILTERS})
     if args.test:
         params["test"] = "true"
     params.update(more)

@@ -302,6 +302,12 @@ class _Parts:
             app[AUDIT] = LoggedAudit()
             yield
             return
+        if url != "sqlite://" and self._config.router.dedup_secret is None:
+            log.warning(
+                "router.dedup_secret is not set: the ledger keeps leads past this process, and"
+                " finding a consumer's leads (q, forget) reads keyed hashes made with a key"
+                " that changes at every start: set it, or forget misses earlier leads"
+            )
         ledger = SqlLedger.open(url)
         try:
             await ledger.migrate()

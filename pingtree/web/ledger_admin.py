@@ -19,7 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from pingtree.core import jsonenc
-from pingtree.core.errors import BadRequest, LeadInvalid, NotFound, PingtreeError
+from pingtree.core.errors import (
+    BadRequest,
+    LeadInvalid,
+    NotFound,
+    PingtreeError,
+    StoreUnavailable,
+)
 from pingtree.core.outcome import operator_view
 from pingtree.ledger.base import REPORT_BY, AuditQuery, LeadQuery, Ledger, ReportBy, ReportQuery
 from pingtree.web.audit import audited
@@ -39,6 +45,12 @@ from pingtree.web.responses import json_response
 # How long `forget` waits for records still in the outbox to be filed, so their deliveries are
 # found and erased too (a record filed later is erased as it is filed, whatever this wait).
 _FORGET_DRAIN_S = 5.0
+
+
+class ForgetIncomplete(PingtreeError):
+    status = 503
+    code = "forget_incomplete"
+    retry_after_s = 5
 
 
 class LedgerOff(PingtreeError):
@@ -108,6 +120,9 @@ async def reports(request: web.Request) -> web.StreamResponse:
     form = query.get("format") or "json"
     if form not in ("json", "csv"):
         raise BadRequest("bad format", fields={"format": "json or csv"})
+    if query.get("status"):
+        detail = "a report counts every status: sold, unsold, rejected and pending"
+        raise BadRequest("no status filter in reports", fields={"status": detail})
     tz = zone(query.get("tz"))
     start, end = time_range(query, _now(), default_days=7)
     assert start is not None and end is not None  # a default range always has both
@@ -164,13 +179,20 @@ async def forget(request: web.Request) -> web.Response:
     if writer is not None:
         await writer.drain(_FORGET_DRAIN_S)
     erased = await ledger.forget(hashes, _now())
-    deliveries = await request.app[DELIVERIES].erase(erased.lead_ids)
+    # Audited as soon as the ledger is erased, whatever happens to the deliveries after.
     await audited(
         request,
         operator,
         "forget",
         detail={"hash": hashes[0], "field": field, "leads": len(erased.lead_ids)},
     )
+    try:
+        deliveries = await request.app[DELIVERIES].erase(erased.lead_ids)
+    except (StoreUnavailable, OSError) as exc:
+        raise ForgetIncomplete(
+            "the ledger is erased; the deliveries or the CSV mirror could not be"
+            f" ({type(exc).__name__}): forget again once they can (it is safe to repeat)"
+        ) from None
     return json_response({"erased": True, "leads": len(erased.lead_ids), "deliveries": deliveries})
 
 

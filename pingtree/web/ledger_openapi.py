@@ -179,7 +179,10 @@ def _reports_path() -> dict[str, Any]:
                         "text/csv": {"schema": csv_text},
                     },
                 },
-                "400": _error("A bad by, format, filter, tz or range (`fields` names it)"),
+                "400": _error(
+                    "A bad by, format, filter, tz or range, or a `status` (a report counts "
+                    "every status) (`fields` names it)"
+                ),
                 "401": _401,
                 "409": _409,
                 "503": _503,
@@ -240,8 +243,9 @@ def _forget_path() -> dict[str, Any]:
                 "422": _error("Neither a phone nor an email (`lead_invalid`)"),
                 "503": {
                     **_error(
-                        "The ledger's database, or the store, does not answer; erasing "
-                        "again is safe"
+                        "The ledger's database, or the store, does not answer; or the ledger "
+                        "is erased and the deliveries or the CSV mirror could not be "
+                        "(`forget_incomplete`): erasing again is safe"
                     ),
                     "headers": _503["headers"],
                 },

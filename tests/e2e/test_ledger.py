@@ -152,6 +152,7 @@ async def test_report_csv_and_bad_parameters(market: RouterClient) -> None:
         ("by=day&from=yesterday", "from"),
         ("by=day&from=2026-12-02&to=2026-12-01", "to"),
         ("by=day&format=xml", "format"),
+        ("by=day&status=sold", "status"),
     ]:
         async with market.session.get(
             market.url(f"/admin/reports?{query}"), headers=ADMIN
