@@ -1,5 +1,8 @@
 """Scenario 8 (issue 6): what the Redis store costs per lead against the memory store, what a second
-router process on the same Redis adds, and how much Redis memory a retained lead takes.
+router process on the same Redis adds, and how much Redis memory a retained lead takes. Since
+issue 15 the Redis routers keep their ledger as several routers do, on a PostgreSQL beside Redis
+(the rig's own, core 1, like Redis): their figures include putting each lead's record in the
+outbox (on Redis) and filing it; the memory store's router keeps its ledger in memory.
 
 Scenario 1's market (10 instant buyers in one tier). Up at once: a router on the memory store
 (core 0), a router on Redis (core 0) and a second router on the same Redis (core 1), the rig's own
@@ -26,6 +29,7 @@ from typing import Any
 
 from harness import CONNECTIONS, Bench, Market, Row, Throughput, throughput_figures
 from market import SELLER_KEY, instant_buyers
+from postgres_server import postgres_server
 from redis_server import Calls, RedisServer, redis_server
 from rig import (
     LOAD_CORE,
@@ -73,10 +77,12 @@ def redis_store(bench: Bench) -> tuple[list[Row], Figures]:
     with ExitStack() as stack:
         market = stack.enter_context(bench.market("s8-redis", instant_buyers(10), {}))
         server = stack.enter_context(redis_server(market.directory))
+        postgres = stack.enter_context(postgres_server())
+        ledger = postgres.create_database("s8")
         before = server.stored_bytes()
-        first = _redis_router(bench, market, server, "pingtree-redis-1", ROUTER_CORE)
+        first = _redis_router(bench, market, server, ledger, "pingtree-redis-1", ROUTER_CORE)
         stack.callback(first.router.stop)
-        second = _redis_router(bench, market, server, "pingtree-redis-2", LOAD_CORE)
+        second = _redis_router(bench, market, server, ledger, "pingtree-redis-2", LOAD_CORE)
         stack.callback(second.router.stop)
         contenders: dict[str, Callable[[str, float], Round]] = {
             MEMORY: lambda label, s: _one(bench, server, market, label, s),
@@ -85,17 +91,32 @@ def redis_store(bench: Bench) -> tuple[list[Row], Figures]:
         }
         rounds = _alternate(bench, contenders)
         _shared_store(bench, first, second)
+        drained_s = _ledger_drained(first.router_url)
         time.sleep(1)  # the last answers' connections idle: their buffers out of the reading
         retained = _retained(server, before)
+    retained["ledger_drained_s"] = round(drained_s, 2)
     return _rows(rounds, retained), _figures(rounds, retained)
 
 
+def _ledger_drained(url: str, within_s: float = 120.0) -> float:
+    """Seconds until the routers' shared ledger has filed every record (the outbox empty)."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        _, health = http_json(url.replace("/v1/leads", "/healthz"), {})
+        ledger = health.get("ledger") or {}
+        if ledger.get("up") and ledger.get("backlog") == 0:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise RigError(f"s8: the ledger on PostgreSQL did not catch up within {within_s:.0f} s")
+
+
 def _redis_router(
-    bench: Bench, market: Market, server: RedisServer, name: str, core: str
+    bench: Bench, market: Market, server: RedisServer, ledger: str, name: str, core: str
 ) -> Market:
-    """Another router on the market's buyers.yaml, with the Redis store, as a Market to probe."""
+    """Another router on the market's buyers.yaml, with the Redis store and the ledger on
+    PostgreSQL, as a Market to probe."""
     port = free_port()
-    options = ("--redis-url", server.url)
+    options = ("--redis-url", server.url, "--database-url", ledger)
     router = start_router(
         market.directory / "buyers.yaml",
         port,
@@ -262,6 +283,11 @@ def _rows(rounds: dict[str, list[Round]], retained: Figures) -> list[Row]:
         Row(scenario, f"{ONE}: leads/s · router · Redis CPU/lead", cost(ONE), "core 0"),
         Row(scenario, f"{TWO}: leads/s · routers · Redis CPU/lead", cost(TWO), "cores 0 + 1"),
         Row(scenario, "router CPU/lead, Redis ÷ memory", f"{cpu_ratio:.2f}"),
+        Row(
+            scenario,
+            "the ledger on PostgreSQL: every record filed, after the last round, in",
+            f"{retained['ledger_drained_s']:.1f} s",
+        ),
         Row(
             scenario,
             "Redis scripts · commands per lead",
