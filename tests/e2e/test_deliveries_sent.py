@@ -59,6 +59,13 @@ class Router:
         assert (response.status, answer["status"]) == (200, "sold"), answer
         return str(answer["id"])
 
+    async def filed(self, count: int) -> None:
+        """Until the ledger lists `count` leads: the export reads the ledger, which files a
+        sale moments after its answer."""
+        async with asyncio.timeout(10):
+            while len((await self.admin("/admin/leads?limit=500"))["leads"]) < count:  # noqa: ASYNC110 (polling the router over HTTP)
+                await asyncio.sleep(0.02)
+
     async def admin(self, path: str) -> Any:
         async with self.session.get(f"{self.base}{path}", headers=ADMIN) as response:
             assert response.status == 200, await response.text()
@@ -146,6 +153,7 @@ async def test_a_field_mapping_reads_the_attempt_and_the_sale_time_in_every_form
     sold_at = sheet[0]["meta"]["sold"]  # the sale's time, as every destination gets it
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", sold_at), sold_at
     # The export's (the ledger's: when the auction ended) is the same sale, a moment earlier.
+    await router.filed(1)
     (row,) = csv.DictReader(io.StringIO(await router.admin("/admin/exports/leads.csv")))
     exported = datetime.fromisoformat(row["sold_at"])
     assert 0 <= (datetime.fromisoformat(sold_at) - exported).total_seconds() < 1, row
@@ -213,6 +221,7 @@ async def test_compliance_fields_reach_every_destination_as_the_seller_sent_them
     posts = by_lead(buyers.recorded("firm").posts)
     crm = by_lead([orjson.loads(seen.body) for seen in receiver.at("crm")])
     sheet = [orjson.loads(seen.body) for seen in receiver.at("sheet")]
+    await router.filed(2)
     export = await router.admin("/admin/exports/leads.csv?buyer=firm")
     exported = by_lead(list(csv.DictReader(io.StringIO(export))))
     (mirror,) = (tmp_path / "exports" / "firm").glob("*.csv")
