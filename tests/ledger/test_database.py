@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 
 from pingtree.core.errors import ConfigError, LedgerUnavailable
 from pingtree.ledger.base import LeadQuery
-from pingtree.ledger.database import default_url, ledger_file_beside
+from pingtree.ledger.database import database_url, default_url, ledger_file_beside
 from pingtree.ledger.schema import metadata
 from pingtree.ledger.sql import SqlLedger
 from tests.ledger.records import make_record
@@ -95,6 +95,33 @@ async def test_the_ledger_carries_on_once_its_postgresql_is_back() -> None:
     finally:
         await ledger.close()
         server.remove()
+
+
+@pytest.mark.parametrize(
+    ("url", "driver", "database"),
+    [
+        ("postgresql://pt:secret@db.internal:5433/ledger", "postgresql+psycopg", "ledger"),
+        ("postgres://pt@db.internal/ledger", "postgresql+psycopg", "ledger"),
+        ("postgresql+psycopg://pt@db.internal/ledger", "postgresql+psycopg", "ledger"),
+        ("sqlite:///var/pingtree/ledger.db", "sqlite", "var/pingtree/ledger.db"),
+        ("sqlite:////var/pingtree/ledger.db", "sqlite", "/var/pingtree/ledger.db"),
+        ("sqlite+pysqlite:///ledger.db", "sqlite", "ledger.db"),
+        ("sqlite://", "sqlite", None),
+    ],
+)
+def test_a_ledger_url_names_its_driver(url: str, driver: str, database: str | None) -> None:
+    parsed = database_url(url)
+    assert (parsed.drivername, parsed.database) == (driver, database)
+
+
+async def test_a_ledger_in_memory_keeps_what_it_files_until_closed() -> None:
+    ledger = SqlLedger.open("sqlite:///:memory:")
+    try:
+        await ledger.migrate()
+        await ledger.file([make_record(1)], [])
+        assert await ledger.lead("ld_00000001") is not None
+    finally:
+        await ledger.close()
 
 
 @pytest.mark.parametrize(
