@@ -19,6 +19,7 @@ from pingtree.ledger.base import LeadQuery
 from pingtree.ledger.database import database_url, default_url, ledger_file_beside
 from pingtree.ledger.schema import metadata
 from pingtree.ledger.sql import SqlLedger
+from tests import postgres_server
 from tests.ledger.records import make_record
 from tests.postgres_server import PostgresProcess
 from tests.redis_server import free_port
@@ -163,3 +164,12 @@ async def test_an_error_of_the_database_quotes_nothing_a_lead_carries(ledger: Sq
     assert "+13055550199" not in said and "Zoe" not in said and "their-77" not in said
     # Nothing chained that a logged traceback would print: the database's own words may quote.
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_without_postgresql_installed_the_suite_fails_saying_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres_server.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(postgres_server.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="`make test` installs them"):
+        postgres_server.bin_dir()
