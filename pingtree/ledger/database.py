@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib.util
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,9 @@ def database_url(url: str) -> URL:
     if backend == "sqlite" and driver in ("", "pysqlite"):
         return parsed.set(drivername="sqlite")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        if importlib.util.find_spec("psycopg") is None:
+            message = "PostgreSQL needs psycopg: pip install 'pingtree[postgres]'"
+            raise ConfigError([("database_url", message)])
         return parsed.set(drivername="postgresql+psycopg")
     message = "a ledger URL starts with sqlite:// or postgresql:// (or postgres://)"
     raise ConfigError([("database_url", message)])

@@ -4,6 +4,7 @@ or comes back, and what an error may say."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -113,6 +114,14 @@ async def test_the_ledger_carries_on_once_its_postgresql_is_back() -> None:
 def test_a_ledger_url_names_its_driver(url: str, driver: str, database: str | None) -> None:
     parsed = database_url(url)
     assert (parsed.drivername, parsed.database) == (driver, database)
+
+
+def test_postgresql_without_psycopg_installed_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"pingtree\[postgres\]"):
+        SqlLedger.open("postgresql://pt@db.internal/ledger")
 
 
 async def test_a_ledger_in_memory_keeps_what_it_files_until_closed() -> None:
