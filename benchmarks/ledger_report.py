@@ -133,6 +133,19 @@ def postgres_bytes(ledger: SqlLedger) -> int:
     return ledger.database.run_now(size)
 
 
+def postgres_tables(ledger: SqlLedger) -> str:
+    """Each table's size with its indexes, biggest first."""
+
+    def sizes(connection: sa.Connection) -> str:
+        query = sa.text(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class"
+            " WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 2 DESC"
+        )
+        return ", ".join(f"{name} {size / 2**30:.2f}" for name, size in connection.execute(query))
+
+    return ledger.database.run_now(sizes) + " GiB"
+
+
 @contextmanager
 def database(backend: str, folder: Path) -> Iterator[tuple[str, Path | None]]:
     """The ledger URL of a new database, and the SQLite file (None for PostgreSQL)."""
@@ -157,6 +170,7 @@ async def run(backend: str, leads: int, days: int) -> tuple[list[Timing], dict[s
             timings = await time_reports(ledger, backend, days)
             grains = rollup_rows(ledger)
             size = sqlite_file.stat().st_size if sqlite_file else postgres_bytes(ledger)
+            tables = "" if sqlite_file else postgres_tables(ledger)
         finally:
             await ledger.close()
     facts = {
@@ -164,6 +178,8 @@ async def run(backend: str, leads: int, days: int) -> tuple[list[Timing], dict[s
         "rollup rows": ", ".join(f"{g.number}: {grains.get(g.number, 0):,}" for g in GRAINS),
         "database": f"{size / 2**30:.2f} GiB",
     }
+    if tables:
+        facts["tables"] = tables
     return timings, facts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -16,9 +17,10 @@ from alembic.runtime.migration import MigrationContext
 
 from pingtree.core.errors import ConfigError, LedgerUnavailable
 from pingtree.ledger.base import LeadQuery
-from pingtree.ledger.database import default_url, ledger_file_beside
+from pingtree.ledger.database import database_url, default_url, ledger_file_beside
 from pingtree.ledger.schema import metadata
 from pingtree.ledger.sql import SqlLedger
+from tests import postgres_server
 from tests.ledger.records import make_record
 from tests.postgres_server import PostgresProcess
 from tests.redis_server import free_port
@@ -98,6 +100,41 @@ async def test_the_ledger_carries_on_once_its_postgresql_is_back() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "driver", "database"),
+    [
+        ("postgresql://pt:secret@db.internal:5433/ledger", "postgresql+psycopg", "ledger"),
+        ("postgres://pt@db.internal/ledger", "postgresql+psycopg", "ledger"),
+        ("postgresql+psycopg://pt@db.internal/ledger", "postgresql+psycopg", "ledger"),
+        ("sqlite:///var/pingtree/ledger.db", "sqlite", "var/pingtree/ledger.db"),
+        ("sqlite:////var/pingtree/ledger.db", "sqlite", "/var/pingtree/ledger.db"),
+        ("sqlite+pysqlite:///ledger.db", "sqlite", "ledger.db"),
+        ("sqlite://", "sqlite", None),
+    ],
+)
+def test_a_ledger_url_names_its_driver(url: str, driver: str, database: str | None) -> None:
+    parsed = database_url(url)
+    assert (parsed.drivername, parsed.database) == (driver, database)
+
+
+def test_postgresql_without_psycopg_installed_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` fails as if missing
+    with pytest.raises(ConfigError, match=r"pingtree\[postgres\]"):
+        SqlLedger.open("postgresql://pt@db.internal/ledger")
+
+
+async def test_a_ledger_in_memory_keeps_what_it_files_until_closed() -> None:
+    ledger = SqlLedger.open("sqlite:///:memory:")
+    try:
+        await ledger.migrate()
+        await ledger.file([make_record(1)], [])
+        assert await ledger.lead("ld_00000001") is not None
+    finally:
+        await ledger.close()
+
+
+@pytest.mark.parametrize(
     "url",
     ["mysql://root@localhost/ledger", "postgresql+asyncpg://h/db", "not a url", "redis://x"],
 )
@@ -136,3 +173,12 @@ async def test_an_error_of_the_database_quotes_nothing_a_lead_carries(ledger: Sq
     assert "+13055550199" not in said and "Zoe" not in said and "their-77" not in said
     # Nothing chained that a logged traceback would print: the database's own words may quote.
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_without_postgresql_installed_the_suite_fails_saying_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres_server.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(postgres_server.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="`make test` installs them"):
+        postgres_server.bin_dir()
