@@ -113,8 +113,6 @@ class Router:
         self._auctioneer = Auctioneer(self._store, bidder)
         self._deliveries = deliveries
         self._outbox = outbox
-        # Called once a record is in the outbox (the ledger's writer wakes up to file it).
-        self.on_record: Callable[[], None] | None = None
         self._marked_pii: dict[str, frozenset[str]] = {}  # by vertical, for the current tree
         self._paused = paused
         self._on_finished = on_finished
@@ -304,8 +302,6 @@ class Router:
             await put()
         except StoreUnavailable:
             await self._store.write_eventually(f"the ledger record of {outcome.id}", put)
-        if self.on_record is not None:
-            self.on_record()
 
     def _record(self, auction: LiveAuction, outcome: Outcome) -> LeadRecord:
         """The record of a lead: its PII apart (every attribute any buyer or the vertical marks

@@ -41,6 +41,7 @@ from pingtree.ledger.sql import SqlLedger
 from pingtree.ledger.writer import LedgerWriter
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Outbox
+from pingtree.store.outbox.memory import MemoryOutbox
 from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.outbox.sqlite import SqliteOutbox
 from pingtree.store.queue.base import DeliveryQueue
@@ -325,7 +326,9 @@ class _Parts:
     def _new_outbox(self, state: SqliteFile | None) -> Outbox:
         if self._options.redis_url is not None:
             return RedisOutbox(self._options.redis_url, prefix=self._options.redis_prefix)
-        return SqliteOutbox(state or ":memory:")
+        if state is not None:
+            return SqliteOutbox(state)
+        return MemoryOutbox()  # a store in memory: the outbox as durable as it, and free
 
     async def ledger_writer(self, app: web.Application) -> AsyncIterator[None]:
         ledger, outbox = app.get(LEDGER), app.get(OUTBOX)
@@ -340,7 +343,6 @@ class _Parts:
             consumer=self._options.consumer or default_consumer(),
             migrated=self.ledger_migrated,
         )
-        app[ROUTER].on_record = writer.wake
         audit = app[AUDIT]
         if isinstance(audit, OutboxAudit):
             audit.on_put = writer.wake

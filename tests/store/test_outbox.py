@@ -28,6 +28,7 @@ from redis.crc import key_slot
 
 from pingtree.core.errors import StoreUnavailable
 from pingtree.store.outbox.base import Backlog, Entry, Outbox, Taken
+from pingtree.store.outbox.memory import MemoryOutbox
 from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.outbox.sqlite import SqliteOutbox
 from pingtree.store.queue.sqlite import SqliteQueue
@@ -65,7 +66,7 @@ class Backend:
             self.clock.ahead_s += LEASE_S + 0.1
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file", "redis"])
+@pytest.fixture(params=["memory", "sqlite-memory", "sqlite-file", "redis"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     made: list[Outbox] = []
     memory = SqliteFile(":memory:") if request.param == "sqlite-memory" else None
@@ -74,6 +75,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     def make() -> Outbox:
         if request.param == "redis":
             made.append(RedisOutbox(request.getfixturevalue("redis_url")))
+        elif request.param == "memory" and not made:
+            assert clock is not None
+            made.append(MemoryOutbox(clock=clock))
         elif not made:
             assert clock is not None
             made.append(SqliteOutbox(memory or str(tmp_path / "state.db"), clock=clock))
