@@ -66,7 +66,7 @@ bench-tools:
 	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
-# Nine scenarios, about 11 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (docs/benchmarks.md).
+# Ten scenarios, about 12 minutes; BENCH_ARGS="--scenario 1 --quick" runs less (docs/benchmarks.md).
 bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
