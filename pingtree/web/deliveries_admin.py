@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -36,6 +37,7 @@ from pingtree.web.audit import audited
 from pingtree.web.auth import authenticate_operator, require_admin
 from pingtree.web.deliveries_openapi import JOB_STATES, MAX_LIMIT
 from pingtree.web.keys import DELIVERIES, LEDGER
+from pingtree.web.ranges import instant
 from pingtree.web.responses import json_response
 
 
@@ -97,18 +99,10 @@ def _state(text: str | None) -> JobState | None:
 
 
 def _instant(name: str, text: str, *, end: bool) -> float:
-    """An ISO date (the whole day: `to` includes it) or date-time (UTC when it has no offset)."""
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return (moment + timedelta(days=1) if end else moment).timestamp()
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(
-            f"bad {name}", fields={name: "an ISO 8601 date (2024-05-01) or date-time"}
-        ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    """An ISO date (the whole day: `to` includes it) or date-time (UTC when it has no offset):
+    ranges.py's reading, in UTC, with a date's day included when it ends the range."""
+    moment = instant(name, text, ZoneInfo("UTC"))
+    return (moment + timedelta(days=1) if end and len(text) == 10 else moment).timestamp()
 
 
 def export_range(query: dict[str, str], now: float) -> tuple[float, float]:
