@@ -1,32 +1,31 @@
 """The operator audit's hook (DESIGN §13): every action that changes state is recorded as an
 `AuditEntry` (core/record.py) naming the operator, what they did and to what, and handed to the
-app's `AuditLog` (keys.AUDIT: the ledger's outbox, wired by app.py) when there is one. Without
-one it goes to the log (`pingtree.audit`, INFO), the only record kept of it.
+app's `AuditLog` (keys.AUDIT: the ledger's outbox, wired by app.py; ledger/audit_log.py). Without
+a ledger it goes to the log (`pingtree.audit`, INFO), the only record kept of it; so does an entry
+the outbox could not take (at ERROR, whole).
 
 An entry is recorded once the action is done, so it never tells of one that was refused (a 404, a
-409); if recording it fails, the operator's request fails with that error (a 503) although the
-action stands, and they see so. `detail` is what the action needs said (a reload's config diff, a
+409). `detail` is what the action needs said (a reload's config diff, a
 pause's reason), never PII or a secret."""
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from aiohttp import web
 
 from pingtree.config import Operator
 from pingtree.core import ids
-from pingtree.core.record import AuditEntry, encode_audit
+from pingtree.core.record import AuditEntry
+from pingtree.deliveries.jobs import iso_time
+from pingtree.ledger.audit_log import LoggedAudit
 from pingtree.web.keys import AUDIT
-
-log = logging.getLogger("pingtree.audit")
 
 
 def utc_now_text() -> str:
     """Now, UTC, RFC 3339 to the millisecond: `2026-01-01T09:30:00.123Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_time(time.time())
 
 
 async def audited(
@@ -45,11 +44,8 @@ async def audited(
         target=target,
         detail=detail or {},
     )
-    audit_log = request.app.get(AUDIT)
-    if audit_log is not None:
-        await audit_log.record(entry)
-    else:
-        log.info("%s", encode_audit(entry).decode())
+    # No AuditLog wired (an app built without its parts): the log, as a router without a ledger.
+    await (request.app.get(AUDIT) or LoggedAudit()).record(entry)
     return entry
 
 
