@@ -331,6 +331,19 @@ class Usage:
 # small HTTP calls (probes, the operator's view, metrics), not on any measured path ------------
 
 
+def ledger_drained(leads_url: str, label: str, within_s: float = 120.0) -> float:
+    """Seconds until the router at `leads_url` (its /v1/leads) says its ledger has filed every
+    record (/healthz: up, backlog 0); RigError if it has not within `within_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        _, health = http_json(leads_url.replace("/v1/leads", "/healthz"), {})
+        ledger = health.get("ledger") or {}
+        if ledger.get("up") and ledger.get("backlog") == 0:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise RigError(f"{label}: the ledger's backlog did not drain within {within_s:.0f} s")
+
+
 def http_json(url: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=body, headers=headers)
     try:

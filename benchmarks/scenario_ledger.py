@@ -12,23 +12,14 @@ bought by leaving rows behind.
 
 from __future__ import annotations
 
-import json
 import statistics
-import time
-import urllib.request
 from typing import Any
 
 from harness import Bench, Row, throughput_figures, verdict
 from market import instant_buyers
-from rig import RigError, free_port, start_router
+from rig import free_port, ledger_drained, start_router
 
 TARGET = 0.95
-_DRAIN_S = 120.0
-
-
-def _health(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url.replace("/v1/leads", "/healthz"), timeout=5) as answer:
-        return dict(json.loads(answer.read()))
 
 
 def ledger_cost(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
@@ -59,7 +50,7 @@ def ledger_cost(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
                 on_url = f"http://127.0.0.1:{on_port}/v1/leads"
                 off_url = f"http://127.0.0.1:{port}/v1/leads"
                 runs = bench.alternate({"ledger": (on_url, on), "no-ledger": (off_url, off)}, "s10")
-                backlog = _drained(on_url)
+                backlog = ledger_drained(on_url, "s10")
             finally:
                 on.stop()
         finally:
@@ -89,17 +80,6 @@ def ledger_cost(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
         **{name: [throughput_figures(r) for r in rounds] for name, rounds in runs.items()},
     }
     return [row, cpu_row], figures
-
-
-def _drained(url: str) -> float:
-    """Seconds until the ledger's backlog is 0 after the last round; RigError if it never is."""
-    started = time.monotonic()
-    while time.monotonic() - started < _DRAIN_S:
-        ledger = _health(url).get("ledger") or {}
-        if ledger.get("up") and ledger.get("backlog") == 0:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise RigError(f"s10: the ledger's backlog did not drain in {_DRAIN_S:.0f} s")
 
 
 __all__ = ["ledger_cost"]

@@ -41,6 +41,7 @@ from rig import (
     cpu_seconds,
     free_port,
     http_json,
+    ledger_drained,
     parse_wrk,
     start,
     start_router,
@@ -91,23 +92,11 @@ def redis_store(bench: Bench) -> tuple[list[Row], Figures]:
         }
         rounds = _alternate(bench, contenders)
         _shared_store(bench, first, second)
-        drained_s = _ledger_drained(first.router_url)
+        drained_s = ledger_drained(first.router_url, "s8")
         time.sleep(1)  # the last answers' connections idle: their buffers out of the reading
         retained = _retained(server, before)
     retained["ledger_drained_s"] = round(drained_s, 2)
     return _rows(rounds, retained), _figures(rounds, retained)
-
-
-def _ledger_drained(url: str, within_s: float = 120.0) -> float:
-    """Seconds until the routers' shared ledger has filed every record (the outbox empty)."""
-    started = time.monotonic()
-    while time.monotonic() - started < within_s:
-        _, health = http_json(url.replace("/v1/leads", "/healthz"), {})
-        ledger = health.get("ledger") or {}
-        if ledger.get("up") and ledger.get("backlog") == 0:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise RigError(f"s8: the ledger on PostgreSQL did not catch up within {within_s:.0f} s")
 
 
 def _redis_router(
