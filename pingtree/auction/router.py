@@ -113,7 +113,6 @@ class Router:
         self._auctioneer = Auctioneer(self._store, bidder)
         self._deliveries = deliveries
         self._outbox = outbox
-        self._marked_pii: dict[str, frozenset[str]] = {}  # by vertical, for the current tree
         self._paused = paused
         self._on_finished = on_finished
         # The store was built with this retention: a reload's new value waits for a restart.
@@ -123,7 +122,6 @@ class Router:
         """Swap in the tree of a new config for the leads that arrive from now on. An auction
         under way keeps the tree it started with (`LiveAuction.tree`) until it ends."""
         self.tree = self.tree.rebuilt(config)
-        self._marked_pii = {}
         return self.tree
 
     # the seller's request --------------------------------------------------------------------
@@ -307,16 +305,7 @@ class Router:
         """The record of a lead: its PII apart (every attribute any buyer or the vertical marks
         pii, as well as the PII fields) and the tree's keyed hashes of its phone and email."""
         lead, tree = auction.lead, auction.tree
-        marked = self._marked_pii.get(lead.vertical) if tree is self.tree else None
-        if marked is None:
-            config = tree.config
-            schema = config.verticals.get(lead.vertical)
-            marked = config.pii_attributes.union(
-                *(buyer.pii_attributes for buyer in config.buyers),
-                schema.pii_attributes if schema is not None else (),
-            )
-            if tree is self.tree:
-                self._marked_pii[lead.vertical] = marked
+        marked = tree.ledger_pii(lead.vertical)
         hashes = tree.dedup_keys(lead.phone, lead.email)
         return LeadRecord.of(outcome, lead, pii_attributes=marked, hashes=hashes)
 

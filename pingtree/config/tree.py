@@ -53,6 +53,7 @@ class Tree:
             for v in verticals
         }
         self._by_key: dict[tuple[str | None, str | None], Candidates] = {}
+        self._ledger_pii: dict[str | None, frozenset[str]] = {}  # ledger_pii()
         secret = config.router.dedup_secret
         if secret is not None:
             self._dedup_secret = secret.get_secret_value().encode()
@@ -118,6 +119,23 @@ class Tree:
         The ledger keeps the same ones, to find a consumer's leads (`consumer_hashes`)."""
         values = [f"phone:{phone}"] + ([f"email:{email}"] if email else [])
         return tuple(self._keyed(value) for value in values)
+
+    def ledger_pii(self, vertical: str) -> frozenset[str]:
+        """The attributes the ledger keeps apart as PII for a lead of `vertical` (erased with
+        the PII fields): every one the operator, any buyer or the vertical's schema marks pii.
+        Worked out once per vertical for this tree (a reload builds a new tree)."""
+        # Keyed by the schema it reads, so a seller's made-up verticals add no entries.
+        key = vertical if vertical in self.config.verticals else None
+        marked = self._ledger_pii.get(key)
+        if marked is None:
+            config = self.config
+            schema = config.verticals.get(vertical)
+            marked = config.pii_attributes.union(
+                *(buyer.pii_attributes for buyer in config.buyers),
+                schema.pii_attributes if schema is not None else (),
+            )
+            self._ledger_pii[key] = marked
+        return marked
 
     def consumer_hashes(self, text: str) -> tuple[str, ...]:
         """What an operator typed, read as a phone (any format) and as an email: the keyed
