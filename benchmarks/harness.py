@@ -37,6 +37,7 @@ from rig import (
     WrkRun,
     free_port,
     http_json,
+    pin_children,
     run_loadgen,
     run_wrk,
     start_baseline,
@@ -115,6 +116,11 @@ class Throughput:
     def cpu_ms_per_lead(self) -> float:
         return 1000 * self.usage.cpu_s / max(self.wrk.requests, 1)
 
+    @property
+    def helpers_cpu_ms_per_lead(self) -> float:
+        """The router's child processes' CPU (its ledger filing process), on the load core."""
+        return 1000 * self.usage.helpers_cpu_s / max(self.wrk.requests, 1)
+
 
 def throughput_figures(run: Throughput) -> dict[str, Any]:
     """One wrk run's figures for --json."""
@@ -122,6 +128,7 @@ def throughput_figures(run: Throughput) -> dict[str, Any]:
         "leads_per_s": round(run.rate, 1),
         "requests": run.wrk.requests,
         "cpu_ms_per_lead": round(run.cpu_ms_per_lead, 3),
+        "helpers_cpu_ms_per_lead": round(run.helpers_cpu_ms_per_lead, 3),
         "server_cpu_share": round(run.usage.share, 3),
         "core_load": run.usage.cores,
         "wrk_p99_ms": run.wrk.p99_ms,
@@ -215,6 +222,7 @@ class Bench:
     def throughput(self, url: str, server: Service, label: str, seconds: float) -> Throughput:
         """wrk at fixed concurrency; the server's CPU time and both cores' load over the run."""
         server.ensure_running()
+        pin_children(server.pid)  # the ledger's filing process, started by the router's first lead
         meter = UsageMeter(server.pid)
         run = run_wrk(url, self.template, SELLER_KEY, self.prefix(label), seconds, CONNECTIONS)
         measured = Throughput(run, meter.read())
@@ -266,6 +274,7 @@ class Bench:
         `all_sold`: check every answer is 200 sold (False: the caller checks the answers, as
         scenario 9 does, where refusals are the point)."""
         server.ensure_running()
+        pin_children(server.pid)  # the ledger's filing process, started by the router's first lead
         meter = UsageMeter(server.pid)
         result = run_loadgen(
             url,
@@ -277,7 +286,12 @@ class Bench:
             warmup=self.timings.warmup_s,
         )
         usage = meter.read()
-        result |= {"server_cpu_share": round(usage.share, 3), "core_load": usage.cores}
+        helpers_share = usage.helpers_cpu_s / usage.seconds if usage.seconds else 0.0
+        result |= {
+            "server_cpu_share": round(usage.share, 3),
+            "helpers_cpu_share": round(helpers_share, 3),
+            "core_load": usage.cores,
+        }
         if all_sold:
             self._check_open_loop(label, result)
         self.check_quiet(label, usage)

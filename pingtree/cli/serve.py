@@ -158,6 +158,7 @@ def _serve(args: argparse.Namespace, config: Config, *, ready_fd: int | None) ->
         redis_prefix=args.redis_prefix,
         database_url=args.database_url,
         ledger=not args.no_ledger,
+        ledger_filer=True,
         # A worker of `serve --workers N`: a reload over HTTP reaches the others too.
         tell_other_workers=None if ready_fd is None else _supervisor_relay(os.getppid()),
     )

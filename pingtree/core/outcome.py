@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pingtree.config import SellerConfig
 from pingtree.core import jsonenc
+
+if TYPE_CHECKING:  # the ledger's filing process reads outcomes without loading the config models
+    from pingtree.config import SellerConfig
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
 Step = Literal["skip", "offer", "ping", "post"]

@@ -27,6 +27,9 @@ class LeadRecord:
     pii: dict[str, Any]  # name, phone, email, address…, PII attributes: erasable; {} once erased
     phone_hash: str | None = None
     email_hash: str | None = None
+    # The outcome's stored form as the record carried it (decode_record): the ledger keeps it
+    # as it came rather than encode the outcome a second time. None: encode `outcome`.
+    outcome_text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -77,12 +80,14 @@ def encode_record(record: LeadRecord) -> bytes:
 
 def decode_record(data: bytes) -> LeadRecord:
     fields = jsonenc.loads(data)
+    outcome_text = fields["outcome"]
     return LeadRecord(
-        outcome=decode_outcome(fields["outcome"].encode()),
+        outcome=decode_outcome(outcome_text.encode()),
         facts=fields["facts"],
         pii=fields["pii"],
         phone_hash=fields["phone_hash"],
         email_hash=fields["email_hash"],
+        outcome_text=outcome_text,
     )
 
 

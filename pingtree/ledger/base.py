@@ -18,7 +18,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from pingtree.core.record import AuditEntry, LeadRecord
+from pingtree.core.record import AuditEntry, LeadRecord, decode_audit, decode_record
+from pingtree.store.outbox.base import Entry
 
 ReportBy = Literal["buyer", "seller", "vertical", "sub_id", "state", "hour", "day"]
 REPORT_BY: tuple[ReportBy, ...] = ("buyer", "seller", "vertical", "sub_id", "state", "hour", "day")
@@ -130,6 +131,34 @@ class Erased:
     lead_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An outbox entry that could not be decoded (written by a newer pingtree, or damaged): the
+    writer logs it by id and drops it, or it would come back forever."""
+
+    kind: str
+    id: str
+    error: str  # the exception's type, never its message (which may quote the entry)
+
+
+def decoded(
+    entries: Sequence[Entry],
+) -> tuple[list[LeadRecord], list[AuditEntry], list[Unreadable]]:
+    """The outbox's entries as lead records and audit entries, and those that would not decode."""
+    leads: list[LeadRecord] = []
+    audits: list[AuditEntry] = []
+    unreadable: list[Unreadable] = []
+    for entry in entries:
+        try:
+            if entry.kind == "lead":
+                leads.append(decode_record(entry.body))
+            else:
+                audits.append(decode_audit(entry.body))
+        except (ValueError, KeyError, TypeError) as exc:
+            unreadable.append(Unreadable(entry.kind, entry.id, type(exc).__name__))
+    return leads, audits, unreadable
+
+
 class AuditLog(Protocol):
     async def record(self, entry: AuditEntry) -> None:
         """Keep `entry` for the ledger (the outbox), durably, before the action is answered."""
@@ -143,6 +172,11 @@ class Ledger(Protocol):
     async def file(self, leads: Sequence[LeadRecord], audits: Sequence[AuditEntry]) -> None:
         """File a batch in one transaction, idempotently by id. A lead whose phone or email
         hash was forgotten before it was received is filed with its PII already erased."""
+
+    async def file_entries(self, entries: Sequence[Entry]) -> list[Unreadable]:
+        """The outbox's entries, decoded (`decoded`) and filed as `file` does; those that would
+        not decode are left out and returned. What the writer calls: a ledger with a filing
+        process (ledger/filer.py) decodes and files there, off the router's process."""
 
     async def lead(self, lead_id: str) -> FiledLead | None: ...
 

@@ -105,7 +105,7 @@ def lead_row(record: LeadRecord, received: datetime, erased_at: datetime | None)
         "phone_hash": record.phone_hash,
         "email_hash": record.email_hash,
         "pii_erased_at": erased_at,
-        "outcome": encode_outcome(outcome).decode(),
+        "outcome": record.outcome_text or encode_outcome(outcome).decode(),
     }
 
 

@@ -33,19 +33,40 @@ from pingtree.ledger.base import (
     Ledger,
     Report,
     ReportQuery,
+    Unreadable,
+    decoded,
 )
-from pingtree.ledger.database import CONNECT_TIMEOUT_S, Database, database_url, unavailable
+from pingtree.ledger.database import (
+    CONNECT_TIMEOUT_S,
+    Database,
+    database_url,
+    is_memory,
+    unavailable,
+)
+from pingtree.ledger.filer import FilingProcess
+from pingtree.store.outbox.base import Entry
 
 
 class SqlLedger(Ledger):  # checked against the protocol by mypy
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, filer: FilingProcess | None = None) -> None:
         self._database = database
+        self._filer = filer
 
     @classmethod
-    def open(cls, url: str, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> SqlLedger:
+    def open(
+        cls, url: str, *, connect_timeout_s: int = CONNECT_TIMEOUT_S, filer: bool = False
+    ) -> SqlLedger:
         """A ledger on `url` (database.py lists the URLs). Opening connects to nothing: the first
-        call does (`ping`, `migrate`). ConfigError for a URL that is not a ledger's."""
-        return cls(Database(database_url(url), connect_timeout_s=connect_timeout_s))
+        call does (`ping`, `migrate`). ConfigError for a URL that is not a ledger's.
+
+        `filer`: the writer's batches (`file_entries`) are filed by a process of their own
+        (ledger/filer.py), not on a thread of this one; not for a ledger in memory, which no
+        other process can reach (its filing stays on its thread)."""
+        parsed = database_url(url)
+        database = Database(parsed, connect_timeout_s=connect_timeout_s)
+        if not filer or is_memory(parsed):
+            return cls(database)
+        return cls(database, FilingProcess(url, connect_timeout_s=connect_timeout_s))
 
     @property
     def dialect(self) -> str:
@@ -66,6 +87,17 @@ class SqlLedger(Ledger):  # checked against the protocol by mypy
     async def file(self, leads: Sequence[LeadRecord], audits: Sequence[AuditEntry]) -> None:
         if leads or audits:
             await self._database.run(partial(filing.file_batch, records=leads, entries=audits))
+
+    async def file_entries(self, entries: Sequence[Entry]) -> list[Unreadable]:
+        if self._filer is not None:
+            return await self._filer.file(entries)
+        leads, audits, unreadable = decoded(entries)
+        await self.file(leads, audits)
+        return unreadable
+
+    @property
+    def filer(self) -> FilingProcess | None:
+        return self._filer
 
     async def lead(self, lead_id: str) -> FiledLead | None:
         return await self._database.run(partial(queries.lead, lead_id=lead_id))
@@ -95,6 +127,8 @@ class SqlLedger(Ledger):  # checked against the protocol by mypy
         await self._database.run(_select_one)
 
     async def close(self) -> None:
+        if self._filer is not None:
+            await self._filer.close()
         # Not on a ledger thread: closing waits for them.
         await asyncio.to_thread(self._database.close)
 

@@ -20,6 +20,7 @@ closes it like its own. Nothing else in pingtree builds a store, a queue or a bu
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
 from pingtree.ledger.database import default_url
 from pingtree.ledger.sql import SqlLedger
-from pingtree.ledger.writer import LedgerWriter
+from pingtree.ledger.writer import LedgerWriter, WriterSettings
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Outbox
 from pingtree.store.outbox.memory import MemoryOutbox
@@ -96,6 +97,10 @@ class ServeOptions:
     # state file, in memory without one, and no ledger with Redis (ledger_url says why).
     database_url: str | None = None
     ledger: bool = True  # False: no ledger at all (`serve --no-ledger`)
+    # The writer's batches filed by a process of their own (ledger/filer.py; `serve` does): off
+    # the loop's GIL. A ledger that would be in memory is then a temporary file (removed when the
+    # router stops), which that process can reach.
+    ledger_filer: bool = False
     consumer: str | None = None  # this router's name on the queue's leases; default: host:pid
     # A worker of `serve --workers N`: asks the supervisor to have the others reload too.
     tell_other_workers: Callable[[], None] | None = None
@@ -183,6 +188,7 @@ class _Parts:
         self.loop_lag = LoopLag(on_tick=metrics.loop_lag_seconds.observe)
         # False when the ledger's database did not answer at start: its writer migrates it later.
         self.ledger_migrated = True
+        self.ledger_filer = False  # its writer's batches filed by a process of their own
 
     async def state_file(self, app: web.Application) -> AsyncIterator[None]:
         """The embedded store and queue share the state file: one SQLite file, one writer
@@ -309,7 +315,12 @@ class _Parts:
                 " finding a consumer's leads (q, forget) reads keyed hashes made with a key"
                 " that changes at every start: set it, or forget misses earlier leads"
             )
-        ledger = SqlLedger.open(url)
+        temporary = None
+        if self._options.ledger_filer and url == "sqlite://":
+            temporary = tempfile.TemporaryDirectory(prefix="pingtree-ledger-")
+            url = f"sqlite:///{temporary.name}/ledger.db"
+        ledger = SqlLedger.open(url, filer=self._options.ledger_filer)
+        self.ledger_filer = ledger.filer is not None
         try:
             await ledger.migrate()
         except LedgerUnavailable as exc:
@@ -322,6 +333,8 @@ class _Parts:
         yield
         await outbox.close()
         await ledger.close()
+        if temporary is not None:
+            temporary.cleanup()
 
     def _new_outbox(self, state: SqliteFile | None) -> Outbox:
         if self._options.redis_url is not None:
@@ -341,6 +354,7 @@ class _Parts:
             self._metrics,
             self._config.router.retention,
             consumer=self._options.consumer or default_consumer(),
+            settings=WriterSettings.for_filing_process() if self.ledger_filer else WriterSettings(),
             migrated=self.ledger_migrated,
         )
         audit = app[AUDIT]

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from pingtree.cli.main import main
+from pingtree.store.outbox.base import Entry
+from pingtree.web.keys import LEDGER_WRITER, OUTBOX
 from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, RouterClient, StartRouter, make_buyer, make_config, sample
 
@@ -248,3 +250,18 @@ async def test_the_csv_export_comes_from_the_ledger_and_forgets_with_it(
     (row,) = await export()
     assert (row["phone"], row["email"], row["first_name"]) == ("", "", "")
     assert (row["id"], row["price"]) == (sold["id"], "41.50")
+
+
+async def test_an_outbox_entry_that_does_not_decode_is_dropped_counted_and_the_rest_filed(
+    market: RouterClient,
+) -> None:
+    # As a newer pingtree's record would be to this one: the writer cannot read it.
+    newer = Entry("lead", "ld_from_a_newer_pingtree", b'{"format": 99}')
+    await market.app[OUTBOX].put([newer])
+    _, answer, _ = await market.send(consumer(1))
+    assert [lead["id"] for lead in await filed(market, 1)] == [answer["id"]]
+    assert await market.app[LEDGER_WRITER].drain()  # the entry left the outbox too
+    async with market.session.get(market.url("/metrics")) as response:
+        metrics = await response.text()
+    assert "pingtree_ledger_unreadable_total 1.0" in metrics
+    assert 'pingtree_ledger_filed_total{kind="lead"} 1.0' in metrics
