@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +61,34 @@ def default_url(state_file: str | Path | None) -> str:
     if state_file is None:
         return "sqlite://"
     return f"sqlite:///{ledger_file_beside(state_file)}"
+
+
+TEMPORARY_PREFIX = "pingtree-ledger-"
+
+
+@contextmanager
+def temporary_ledger() -> Iterator[str]:
+    """The URL of a SQLite file in a folder of its own under the system's temporary folder,
+    removed on leaving: the ledger of a router without a state file whose filing runs in another
+    process (filer.py), which a database in memory would not reach. Its folder is named after the
+    router's pid; the folders of routers that died without removing theirs (SIGKILL: PII in
+    them) are removed here first."""
+    _remove_orphans(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-") as folder:
+        yield f"sqlite:///{folder}/ledger.db"
+
+
+def _remove_orphans(under: Path) -> None:
+    for folder in under.glob(f"{TEMPORARY_PREFIX}*-*"):
+        pid = folder.name.removeprefix(TEMPORARY_PREFIX).partition("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's process: alive
 
 
 def database_url(url: str) -> URL:

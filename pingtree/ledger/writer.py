@@ -110,6 +110,14 @@ class LedgerWriter:
         self._backlog = Backlog(0, None)
         metrics.ledger_up.set_function(lambda: float(self._up))
 
+    async def current_status(self) -> LedgerStatus:
+        """The status with the backlog read now (/healthz): the one read every `status_every_s`
+        is as old as the batch in hand, which may be long (a database that is slow, a filing
+        process starting), and would say 0 while records wait. The last one read if the outbox
+        does not answer."""
+        await self._read_backlog()
+        return self.status
+
     @property
     def status(self) -> LedgerStatus:
         oldest = self._backlog.oldest_put_at

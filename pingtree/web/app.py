@@ -19,8 +19,8 @@ closes it like its own. Nothing else in pingtree builds a store, a queue or a bu
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
-from pingtree.ledger.database import default_url
+from pingtree.ledger.database import default_url, temporary_ledger
 from pingtree.ledger.sql import SqlLedger
 from pingtree.ledger.writer import LedgerWriter, WriterSettings
 from pingtree.metrics import Metrics
@@ -294,9 +294,10 @@ class _Parts:
 
     async def ledger(self, app: web.Application) -> AsyncIterator[None]:
         """The ledger's database, migrated, and the outbox that feeds it, beside the queue (on
-        the state file, in memory, or on Redis). A database that does not answer at start does
-        not stop the router: the writer migrates and files once it answers (ledger/writer.py).
-        Operator actions are audited through the same outbox."""
+        the state file, in memory, or on Redis); for `serve` without a state file, a temporary
+        file its filing process can reach (removed when the router stops). A database that does
+        not answer at start does not stop the router: the writer migrates and files once it
+        answers (ledger/writer.py). Operator actions are audited through the same outbox."""
         url = ledger_url(self._config, self._options)
         if url is None:
             log.warning(
@@ -315,10 +316,19 @@ class _Parts:
                 " finding a consumer's leads (q, forget) reads keyed hashes made with a key"
                 " that changes at every start: set it, or forget misses earlier leads"
             )
-        temporary = None
-        if self._options.ledger_filer and url == "sqlite://":
-            temporary = tempfile.TemporaryDirectory(prefix="pingtree-ledger-")
-            url = f"sqlite:///{temporary.name}/ledger.db"
+        with contextlib.ExitStack() as temporary:
+            if self._options.ledger_filer and url == "sqlite://":
+                url = temporary.enter_context(temporary_ledger())
+            ledger = await self._open_ledger(url)
+            outbox = self._new_outbox(app.get(STATE_FILE))
+            app[LEDGER] = ledger
+            app[OUTBOX] = outbox
+            app[AUDIT] = OutboxAudit(outbox)
+            yield
+            await outbox.close()
+            await ledger.close()
+
+    async def _open_ledger(self, url: str) -> SqlLedger:
         ledger = SqlLedger.open(url, filer=self._options.ledger_filer)
         self.ledger_filer = ledger.filer is not None
         try:
@@ -326,15 +336,7 @@ class _Parts:
         except LedgerUnavailable as exc:
             log.warning("ledger: the database did not answer at start (%s); rows wait", exc)
             self.ledger_migrated = False
-        outbox = self._new_outbox(app.get(STATE_FILE))
-        app[LEDGER] = ledger
-        app[OUTBOX] = outbox
-        app[AUDIT] = OutboxAudit(outbox)
-        yield
-        await outbox.close()
-        await ledger.close()
-        if temporary is not None:
-            temporary.cleanup()
+        return ledger
 
     def _new_outbox(self, state: SqliteFile | None) -> Outbox:
         if self._options.redis_url is not None:

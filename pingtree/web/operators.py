@@ -90,7 +90,7 @@ async def healthz(request: web.Request) -> web.Response:
     writer = request.app.get(LEDGER_WRITER)
     ledger = None
     if writer is not None:
-        status = writer.status
+        status = await writer.current_status()
         ledger = {"up": status.up, "backlog": status.backlog, "lag_s": status.lag_s}
     if await request.app[STORE].healthy():
         return json_response({"status": "ok"} | ({"ledger": ledger} if ledger else {}))

@@ -427,3 +427,66 @@ async def test_three_routers_report_what_their_buyers_bought_cent_for_cent(
     sent = [(keys[key], answer) for (_, key), answer in zip(leads, answers, strict=True)]
     check_by_seller(by_seller, buyers, sent)
     print(f"sold by buyer: { {name: len(sales) for name, sales in bought(buyers).items()} }")
+
+
+# serve without a state file: a temporary ledger file, and its filing process ----------------
+
+
+def ledger_folders(tmp: Path) -> dict[int, Path]:
+    """The temporary ledgers under `tmp`, by the pid of the router that made each."""
+    return {int(p.name.split("-")[2]): p for p in tmp.glob("pingtree-ledger-*-*")}
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, "not within the time"
+        time.sleep(0.05)
+
+
+async def test_without_a_state_file_the_ledger_is_a_temporary_file_removed_even_after_a_kill(
+    start: StartRouters, buyers: BuyerServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    config = market(buyers)
+    async with seller() as client:
+        [killed] = await start(config, None)
+        answer = await client.send(killed.base, consumer(1))
+        await caught_up(client, killed.base)
+        filed = await filed_leads(client, killed.base)
+        assert [lead["id"] for lead in filed] == [answer.body["id"]]
+        pid = killed.process.pid
+        assert (ledger_folders(tmp)[pid] / "ledger.db").is_file()
+        [filer] = children_of(pid)  # the filing process, started by the first batch
+        killed.process.kill()  # SIGKILL: the router removes nothing, PII stays on disk
+        killed.process.wait()
+        until(lambda: gone(filer))  # its pipe closed with its router
+        assert pid in ledger_folders(tmp)
+
+        [kept] = await start(config, None)  # the next router removes the dead one's folder
+        assert list(ledger_folders(tmp)) == [kept.process.pid]
+        kept.process.terminate()
+        kept.process.wait(10)
+        assert ledger_folders(tmp) == {}
+
+
+def gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
