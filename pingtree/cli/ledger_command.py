@@ -88,8 +88,9 @@ def _url_from_config(args: argparse.Namespace) -> str | int:
     url = ledger_url(config, ServeOptions(state_file=args.state))
     if url is None or url == "sqlite://":  # None: never, without --redis-url
         print(
-            f"{args.config}: no state file (router.state_file or --state), so the ledger is in "
-            "memory: nothing to migrate; give --database-url for a database",
+            f"{args.config}: no state file (router.state_file or --state), so the ledger is a "
+            "temporary file of the router's: nothing to migrate; give --database-url for a "
+            "database",
             file=sys.stderr,
         )
         return 2

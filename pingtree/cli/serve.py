@@ -45,7 +45,8 @@ def add_command(subparsers: Any) -> None:
         default=os.environ.get(DATABASE_URL_VARIABLE) or None,
         help="the ledger's database: postgresql://… (shared by several routers) or "
         f"sqlite:///PATH; default: ${DATABASE_URL_VARIABLE}, else a SQLite file beside the "
-        "state file (in memory without one); with --redis-url and neither, no ledger",
+        "state file (without one, a temporary file removed when the router stops); with "
+        "--redis-url and neither, no ledger",
     )
     serve.add_argument(
         "--no-ledger",

@@ -124,7 +124,7 @@ def test_migrate_says_why_it_cannot(tmp_path: Path, migrate: Callable[..., Ran])
     assert nothing.returncode == 2 and "give --database-url" in nothing.stderr
 
     in_memory = migrate("--config", str(write_config(tmp_path)))
-    assert in_memory.returncode == 2 and "the ledger is in memory" in in_memory.stderr
+    assert in_memory.returncode == 2 and "the ledger is a temporary file" in in_memory.stderr
 
     wrong = migrate("--database-url", "mysql://app:s3cret@db/ledger")
     assert wrong.returncode == 2
