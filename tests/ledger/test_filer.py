@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,29 +21,11 @@ from pingtree.ledger.base import LeadQuery, Unreadable
 from pingtree.ledger.sql import SqlLedger
 from pingtree.store.outbox.base import Entry
 from tests.ledger.records import make_audit, make_record
+from tests.processes import ended, ends_within
 
 
 def lead_entries(*numbers: int) -> list[Entry]:
     return [Entry("lead", f"ld_{n:08d}", encode_record(make_record(n))) for n in numbers]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for our purpose (its parent has not reaped it yet).
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[1][0] != "Z"
-
-
-def gone_within(pid: int, seconds: float) -> bool:
-    give_up = time.monotonic() + seconds
-    while time.monotonic() < give_up:
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(params=["sqlite-file", "postgresql"])
@@ -78,7 +59,7 @@ async def test_batches_are_filed_by_another_process_and_read_back_here(
     assert len((await ledger.leads(LeadQuery())).leads) == 3
     assert ledger.filer.pid == child  # one child for the router's life
     await ledger.close()
-    assert gone_within(child, 5)
+    assert ends_within(child, 5)
 
 
 async def test_an_entry_that_does_not_decode_is_named_and_the_rest_filed(
@@ -161,10 +142,10 @@ def test_the_child_stops_when_its_router_dies(tmp_path: Path) -> None:
     try:
         assert router.stdout is not None
         child = int(router.stdout.readline())
-        assert alive(child)
+        assert not ended(child)
         router.kill()  # SIGKILL: nothing of the router's runs, its pipes close
         router.wait(5)
-        assert gone_within(child, 5), "the filing process outlived its router"
+        assert ends_within(child, 5), "the filing process outlived its router"
     finally:
         router.kill()
         router.wait(5)
