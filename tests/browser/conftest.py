@@ -1,12 +1,13 @@
 """The console's browser tests' fixtures. A test module gets ONE router and its buyers
 (`console`, module-scoped: started once, shared by the module's tests), ONE Chromium (`browser`,
-module-scoped too), and each test a fresh browser context (`tab`: no cookie, so logged out) whose page
-must meet no Content-Security-Policy violation and no script error, checked when the test ends.
+module-scoped too), and each test a fresh browser context (`tab`: no cookie, so logged out)
+whose page must meet no Content-Security-Policy violation and no script error, checked when the
+test ends.
 
 A module chooses its market by overriding `console_config(console_buyers)`: a buyers.yaml as a
 dict (tests/conftest.py's config_dict and make_buyer; `operators=OPERATORS` gives it alice, an
-admin, and bob, a viewer). The default: two buyers who bid on every mva lead, `firm` 41.35 and
-`backup` 17.85, and take every post.
+admin, and bob, a viewer). The default: two buyers who bid on every lead from Florida, `firm`
+41.35 and `backup` 17.85, and take every post (a lead from elsewhere is unsold).
 
     def test_something(console: ConsoleRouter, tab: Tab) -> None:
         tab.log_in(ALICE, then="/console/leads")
@@ -58,8 +59,12 @@ def console_buyers(background: Background) -> Iterator[BuyerServer]:
 def console_config(console_buyers: BuyerServer) -> dict[str, Any]:
     console_buyers.set("firm", bid=41.35)
     console_buyers.set("backup", bid=17.85)
+    florida = {"states": ["FL"]}
     return config_dict(
-        [make_buyer("firm", console_buyers), make_buyer("backup", console_buyers)],
+        [
+            make_buyer("firm", console_buyers, filters=florida),
+            make_buyer("backup", console_buyers, filters=florida),
+        ],
         operators=OPERATORS,
     )
 

@@ -9,6 +9,7 @@ styles). Pages are never cached (they may show PII); static files are revalidate
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,13 @@ def templates_environment() -> jinja2.Environment:
     )
     environment.globals["nav"] = NAV
     environment.globals["static"] = lambda name: f"{STATIC_PREFIX}/{name}"
+    environment.filters["money"] = money
     return environment
+
+
+def money(value: Decimal | float | None) -> str:
+    """An amount as the API's JSON gives it, to the cent: 41.35; nothing for None."""
+    return "" if value is None else f"{Decimal(str(value)):.2f}"
 
 
 def render(
@@ -134,6 +141,7 @@ __all__ = [
     "STATIC_PREFIX",
     "TEMPLATES",
     "is_console",
+    "money",
     "render",
     "render_error",
     "security_headers",
