@@ -15,7 +15,8 @@ import asyncio
 import os
 import re
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright
 
 from pingtree.core import jsonenc
 from tests.buyers import BuyerServer
+from tests.conftest import ADMIN_TOKEN
 from tests.e2e.router_processes import Seller, Served, StartRouters, routers, seller
 from tests.e2e.test_ledger_durable import caught_up
 
@@ -119,8 +121,25 @@ class ConsoleRouter:
         return jsonenc.loads(answer.text)
 
     def caught_up(self) -> None:
-        """Until every lead answered so far is filed in the ledger (/healthz's backlog)."""
+        """Until everything put in the ledger's outbox so far is filed (/healthz's backlog, read
+        by the router every second: this takes more than a second; `filed` is quicker)."""
         self.background.run(caught_up(self.seller, self.base))
+
+    def filed(self, *lead_ids: str, timeout_s: float = 10.0) -> None:
+        """Until each lead is in the ledger's list (GET /admin/leads?q=ID): the writer files
+        within a tenth of a second of an answer, when nothing holds it up."""
+        for lead_id in lead_ids:
+            path = f"/admin/leads?q={lead_id}"
+            self.eventually(lambda path=path: self.api(path, ADMIN_TOKEN)["leads"], timeout_s)
+
+    def eventually(self, found: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+        """`found()` once it is truthy, asked every 50 ms; an AssertionError at the timeout."""
+        give_up = time.monotonic() + timeout_s
+        while time.monotonic() < give_up:
+            if result := found():
+                return result
+            time.sleep(0.05)
+        raise AssertionError(f"not found within {timeout_s} s")
 
 
 class RouterProcesses:

@@ -22,7 +22,7 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 SESSION_COOKIE = "pingtree_console"
-PAGES = ["/console", "/console?view=all"]
+PAGES = ["/console", "/console/leads?status=sold&q=%2B13055551001", "/console/leads/ld_nothing"]
 
 
 @pytest.mark.parametrize("path", PAGES)

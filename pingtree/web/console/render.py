@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
+from pingtree.core import jsonenc
 from pingtree.core.errors import PingtreeError
 from pingtree.web.console.session import CSRF_FIELD, csrf_token, current_session
 
@@ -62,7 +63,17 @@ def templates_environment() -> jinja2.Environment:
     environment.globals["nav"] = NAV
     environment.globals["static"] = lambda name: f"{STATIC_PREFIX}/{name}"
     environment.filters["money"] = money
+    environment.filters["shown"] = shown
     return environment
+
+
+def shown(value: Any) -> str:
+    """A lead's value as its JSON says it: true, 12.5, {"a": 1}; nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return jsonenc.dumps(value).decode()
 
 
 def money(value: Decimal | float | None) -> str:
@@ -146,5 +157,6 @@ __all__ = [
     "render_error",
     "security_headers",
     "see_other",
+    "shown",
     "templates_environment",
 ]
