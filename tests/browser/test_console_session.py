@@ -149,7 +149,7 @@ def test_the_pages_keep_their_policy_and_a_violation_would_be_seen(tab: Tab) -> 
     for path in ("/console", "/console/login"):
         tab.goto(path)
     assert tab.problems == []
-    tab.page.evaluate("document.body.setAttribute('style', 'color: red')")
-    tab.page.wait_for_timeout(200)
-    assert any("style" in problem for problem in tab.problems), tab.problems
+    with tab.page.expect_console_message(lambda message: "style" in message.text):
+        tab.page.evaluate("document.body.setAttribute('style', 'color: red')")
+    assert any("CSP: Applying inline style violates" in p for p in tab.problems), tab.problems
     tab.problems.clear()

@@ -44,8 +44,6 @@ CSRF_HEADER = "X-CSRF-Token"
 # Past this many open sessions the oldest is closed: logins need a valid token, so this only
 # bounds the memory of operators who never log out.
 MAX_SESSIONS = 10_000
-# Where the handlers leave who is asking, for render() (request is a MutableMapping for this).
-_SESSION_ON_REQUEST = "pingtree.console.session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +99,19 @@ def _digest(value: str) -> str:
 def current_session(request: web.Request) -> tuple[Session, Operator] | None:
     """The request's session and its operator as the running tree knows them, or None: no
     cookie, an unknown or expired one, or a token the tree no longer has (that session is
-    closed). Looked up once per request."""
-    if _SESSION_ON_REQUEST in request:
-        found: tuple[Session, Operator] | None = request[_SESSION_ON_REQUEST]
-        return found
-    found = None
+    closed). A dictionary lookup and a digest: cheap enough to ask again rather than keep."""
     cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
     sessions = request.app[SESSIONS]
-    session = sessions.get(cookie, time.time()) if cookie else None
-    if cookie and session is not None:
-        operator = request.app[ROUTER].tree.operator_for_token(session.token)
-        if operator is None:
-            sessions.close(cookie)
-        else:
-            found = (session, operator)
-    request[_SESSION_ON_REQUEST] = found
-    return found
+    session = sessions.get(cookie, time.time())
+    if session is None:
+        return None
+    operator = request.app[ROUTER].tree.operator_for_token(session.token)
+    if operator is None:
+        sessions.close(cookie)
+        return None
+    return session, operator
 
 
 def console_operator(request: web.Request) -> Operator:
@@ -134,7 +129,10 @@ def login_url(back_to: str) -> str:
 
 def safe_next(text: str | None) -> str:
     """Where to go after logging in: a console page of this host, never another site."""
-    if text and text.startswith(COOKIE_PATH) and text.isprintable() and "\\" not in text:
+    if not text or not text.isprintable() or "\\" in text:
+        return COOKIE_PATH
+    path = text.partition("?")[0]
+    if path == COOKIE_PATH or (path.startswith(COOKIE_PATH + "/") and "//" not in path):
         return text
     return COOKIE_PATH
 
@@ -188,7 +186,6 @@ def end_session(request: web.Request, response: web.StreamResponse) -> None:
     cookie = request.cookies.get(COOKIE)
     if cookie:
         request.app[SESSIONS].close(cookie)
-    request[_SESSION_ON_REQUEST] = None
     response.del_cookie(COOKIE, path=COOKIE_PATH)
 
 
