@@ -1,7 +1,7 @@
 """The console's Live page in a real Chromium (DESIGN §13): leads sent to the router as a seller
 sends them appear as their auctions finish (server-sent events, with the session's cookie), with
 the sold %, revenue and answer time of the last minutes, and none of their PII; a page opened
-later starts from the ledger's leads of the window."""
+later starts from the ledger's leads of the window, test leads too (as the stream tells them)."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def test_live_shows_auctions_as_they_finish_with_their_figures_and_no_pii(
     tab.log_in(BOB)  # a viewer watches too
     expect(tab.page.locator("#stream-state")).to_have_attribute("data-state", "open")
     expect(tab.page.locator("#tile-leads")).to_have_text("0")
-    sent = [lead(1), lead(2), lead(3, state="TX")]
+    sent = [lead(1), lead(2), lead(3, state="TX"), lead(4, test=True)]
     answers = [console.send(one) for one in sent]
-    assert [answer["status"] for answer in answers] == ["sold", "sold", "unsold"]
+    assert [answer["status"] for answer in answers] == ["sold", "sold", "unsold", "sold"]
 
     rows = tab.page.locator("#live-leads tbody tr")
     for answer in answers:
@@ -52,9 +52,10 @@ def test_live_shows_auctions_as_they_finish_with_their_figures_and_no_pii(
             "href", f"/console/leads/{answer['id']}"
         )
     expect(rows.first).to_have_attribute("data-id", answers[-1]["id"])  # newest first
-    expect(rows.first.locator(".status")).to_have_text("unsold")
-    expect(rows.nth(1).locator("td.num").first).to_have_text("41.35")
-    figures = {"#tile-leads": "3", "#tile-sold": "67%", "#tile-revenue": "82.70"}
+    expect(rows.first.locator(".tag")).to_have_text("test")  # shown, tagged, and counted
+    expect(rows.nth(1).locator(".status")).to_have_text("unsold")
+    expect(rows.nth(2).locator("td.num").first).to_have_text("41.35")
+    figures = {"#tile-leads": "4", "#tile-sold": "75%", "#tile-revenue": "124.05"}
     for tile, text in figures.items():
         expect(tab.page.locator(tile)).to_have_text(text)
     expect(tab.page.locator("#tile-answer")).to_have_text(re.compile(r"^\d+ ms$"))

@@ -11,7 +11,14 @@
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
-buyers_admin.py…), in this process: it never calls the API over HTTP."""
+buyers_admin.py…), in this process: it never calls the API over HTTP.
+
+A page is a module here with its own `add_routes(app)`, called below: its GET handlers are
+`@page`, its POSTs `@action` (admins) or `@form` (any role), each taking (request, operator) and
+answering `render(request, "its.html", page="<its nav key>", …)`; its template extends
+base.html (blocks `title`, `head`, `scripts`, `main`); its forms carry `{{ csrf_field() }}`, its
+htmx requests the CSRF header (console.js); what it needs of JavaScript goes in console.js, keyed
+by an element's id or data- attributes. Its tests drive it in tests/browser (conftest.py)."""
 
 from __future__ import annotations
 
