@@ -20,6 +20,7 @@ install: $(STAMP)
 # curl: the curl examples of the README and docs/getting-started.md are run as written.
 # redis-server: the Redis store's tests start their own on a free loopback port.
 # postgresql: the ledger's tests start their own PostgreSQL (initdb, postgres) the same way.
+# chromium: the console's tests drive Debian's Chromium with Playwright (nothing downloaded).
 tools:
 	@command -v curl >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
@@ -27,6 +28,8 @@ tools:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check pingtree tests

@@ -55,7 +55,7 @@ from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
-from pingtree.web import buyers_admin, deliveries_admin, ledger_admin, operators, sellers
+from pingtree.web import buyers_admin, console, deliveries_admin, ledger_admin, operators, sellers
 from pingtree.web.admission import InFlight, RateLimiter
 from pingtree.web.events import EventBroadcaster
 from pingtree.web.keys import (
@@ -152,6 +152,7 @@ def create_app(
     ledger_admin.add_routes(app)
     deliveries_admin.add_routes(app)
     buyers_admin.add_routes(app)
+    console.add_routes(app)
     return app
 
 

@@ -13,6 +13,7 @@ shown from the store while its outcome is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +75,16 @@ def _now() -> datetime:
 
 async def list_leads(request: web.Request) -> web.Response:
     authenticate_operator(request)
-    ledger, query = _ledger(request), request.query
+    leads, next_cursor = await find_leads(request, request.query)
+    return json_response({"leads": leads, "next_cursor": next_cursor})
+
+
+async def find_leads(
+    request: web.Request, query: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The leads `query` asks for (GET /admin/leads's parameters), newest first, as a list shows
+    them, and the cursor of the next page (None at the end). The console's Leads page too."""
+    ledger = _ledger(request)
     start, end = time_range(query, _now(), default_days=None)
     text = (query.get("q") or "").strip() or None
     hashes = request.app[ROUTER].tree.consumer_hashes(text) if text else ()
@@ -89,26 +99,33 @@ async def list_leads(request: web.Request) -> web.Response:
             limit=limit(query.get("limit")),
         )
     )
-    leads = [lead_summary(filed) for filed in page.leads]
-    return json_response({"leads": leads, "next_cursor": page.next_cursor})
+    return [lead_summary(filed) for filed in page.leads], page.next_cursor
 
 
 async def get_lead(request: web.Request) -> web.Response:
-    """The ledger's lead (with its PII for an admin, masked for a viewer); until it is filed, or
-    without a ledger, the store's outcome (`lead` null: the store keeps no lead)."""
+    """The ledger's lead (with its PII for an admin, masked for a viewer)."""
     operator = authenticate_operator(request)
     lead_id = request.match_info["id"]
-    ledger = request.app.get(LEDGER)
+    return json_response(await one_lead(request.app, lead_id, None if operator.admin else mask))
+
+
+async def one_lead(
+    app: web.Application, lead_id: str, pii_mask: Callable[[str, Any], Any] | None
+) -> dict[str, Any]:
+    """One lead in full, its PII masked with `pii_mask` (None: shown): the ledger's; until it
+    is filed, or without a ledger, the store's outcome (`lead` null: the store keeps no lead).
+    The console's lead page too."""
+    ledger = app.get(LEDGER)
     filed = await ledger.lead(lead_id) if ledger is not None else None
     if filed is not None:
-        return json_response(lead_detail(filed, None if operator.admin else mask))
-    outcome = await request.app[STORE].get_outcome(lead_id)
+        return lead_detail(filed, pii_mask)
+    outcome = await app[STORE].get_outcome(lead_id)
     if outcome is None:
         raise NotFound("no such lead (or its retention has passed)")
     view = operator_view(outcome)
     view["lead"] = None
     view["pii_erased_at"] = None
-    return json_response(view)
+    return view
 
 
 async def reports(request: web.Request) -> web.StreamResponse:
@@ -219,4 +236,14 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/forget", forget)
 
 
-__all__ = ["LedgerOff", "add_routes", "audit", "forget", "get_lead", "list_leads", "reports"]
+__all__ = [
+    "LedgerOff",
+    "add_routes",
+    "audit",
+    "find_leads",
+    "forget",
+    "get_lead",
+    "list_leads",
+    "one_lead",
+    "reports",
+]

@@ -59,9 +59,13 @@ def _error_fields(exc: ConfigError) -> dict[str, str]:
 
 
 async def admin_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events of the auctions this router finishes (events.py), until the operator
-    hangs up or the router stops."""
     authenticate_operator(request)
+    return await event_stream(request)
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events of the auctions this router finishes (events.py), until the operator
+    hangs up or the router stops; the caller has authenticated them (the console by session)."""
     events = request.app[EVENTS]
     response = web.StreamResponse(
         headers={
@@ -120,6 +124,7 @@ __all__ = [
     "add_routes",
     "admin_events",
     "admin_reload",
+    "event_stream",
     "healthz",
     "metrics_page",
     "openapi",

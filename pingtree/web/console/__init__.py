@@ -1,0 +1,49 @@
+"""The operator console (DESIGN §13): the router's own web pages under /console, server-rendered
+(Jinja2) with a little vendored JavaScript (htmx, uPlot), no CDN and no build step. Its face is
+`add_routes(app)`, called once by the wiring (web/app.py).
+
+    session.py   logging in by operator token, the session cookie, CSRF, who is asking
+    guards.py    @page, @action, @form: what every route goes through
+    render.py    the templates, render(), the security headers of every /console response
+    login.py     the login and logout routes
+    live.py      Live: the auctions as they finish
+    leads.py     Leads: the search, one lead's page (timeline.py lays its trace out)
+    templates/, static/   the pages, and console.css, console.js and the vendored libraries
+
+The console reads what the operator API reads, through the same functions (ledger_admin.py,
+buyers_admin.py…), in this process: it never calls the API over HTTP.
+
+A page is a module here with its own `add_routes(app)`, called below: its GET handlers are
+`@page`, its POSTs `@action` (admins) or `@form` (any role), each taking (request, operator) and
+answering `render(request, "its.html", page="<its nav key>", …)`; its template extends
+base.html (blocks `title`, `head`, `scripts`, `main`); its forms carry `{{ csrf_field() }}`, its
+htmx requests the CSRF header (console.js); what it needs of JavaScript goes in console.js, keyed
+by an element's id or data- attributes. Its tests drive it in tests/browser (conftest.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pingtree.web.console import leads, live, login
+from pingtree.web.console.render import (
+    STATIC_DIR,
+    STATIC_PREFIX,
+    TEMPLATES,
+    security_headers,
+    templates_environment,
+)
+from pingtree.web.console.session import SESSIONS, Sessions
+
+
+def add_routes(app: web.Application) -> None:
+    """The console's routes, its session store (this process's memory) and its templates."""
+    app[SESSIONS] = Sessions()
+    app[TEMPLATES] = templates_environment()
+    app.on_response_prepare.append(security_headers)
+    app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="console_static")
+    login.add_routes(app)
+    live.add_routes(app)
+    leads.add_routes(app)
+
+
+__all__ = ["add_routes"]
