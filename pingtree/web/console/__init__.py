@@ -7,6 +7,7 @@
     render.py    the templates, render(), the security headers of every /console response
     login.py     the login and logout routes
     live.py      Live: the auctions as they finish
+    reports.py   Reports: the report API as a table, a chart over time, its CSV
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.web.console import live, login
+from pingtree.web.console import live, login, reports
 from pingtree.web.console.render import (
     STATIC_DIR,
     STATIC_PREFIX,
@@ -35,6 +36,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="console_static")
     login.add_routes(app)
     live.add_routes(app)
+    reports.add_routes(app)
 
 
 __all__ = ["add_routes"]
