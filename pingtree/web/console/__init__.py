@@ -8,6 +8,7 @@
     login.py     the login and logout routes
     live.py      Live: the auctions as they finish
     reports.py   Reports: the report API as a table, a chart over time, its CSV
+    buyers.py    Buyers: their live state, pause and resume; tryout.py: "try this buyer"
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.web.console import live, login, reports
+from pingtree.web.console import buyers, live, login, reports, tryout
 from pingtree.web.console.render import (
     STATIC_DIR,
     STATIC_PREFIX,
@@ -37,6 +38,8 @@ def add_routes(app: web.Application) -> None:
     login.add_routes(app)
     live.add_routes(app)
     reports.add_routes(app)
+    buyers.add_routes(app)
+    tryout.add_routes(app)
 
 
 __all__ = ["add_routes"]
