@@ -9,6 +9,7 @@
     live.py      Live: the auctions as they finish
     reports.py   Reports: the report API as a table, a chart over time, its CSV
     buyers.py    Buyers: their live state, pause and resume; tryout.py: "try this buyer"
+    sellers.py   Sellers: each seller's volume and payouts, beside its terms
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.web.console import buyers, live, login, reports, tryout
+from pingtree.web.console import buyers, live, login, reports, sellers, tryout
 from pingtree.web.console.render import (
     STATIC_DIR,
     STATIC_PREFIX,
@@ -40,6 +41,7 @@ def add_routes(app: web.Application) -> None:
     reports.add_routes(app)
     buyers.add_routes(app)
     tryout.add_routes(app)
+    sellers.add_routes(app)
 
 
 __all__ = ["add_routes"]
