@@ -63,9 +63,15 @@ def masker_for(config_path: str | Path, env: dict[str, str]) -> Masker:
 
 
 def read_lead(path: str | Path, config: Config) -> Lead:
-    body = jsonenc.loads(Path(path).read_bytes())
+    return lead_from_json(Path(path).read_bytes(), config, str(path))
+
+
+def lead_from_json(raw: bytes, config: Config, where: str) -> Lead:
+    """A lead as JSON (a file's, the console's form's) as the router would read it: parsed,
+    then checked against its vertical's schema. `where` names it in an error."""
+    body = jsonenc.loads(raw)
     if not isinstance(body, dict):
-        raise PingtreeError(f"{path}: a lead is a JSON object")
+        raise PingtreeError(f"{where}: a lead is a JSON object")
     lead = parse_lead(body)
     return apply_schema(lead, config.verticals.get(lead.vertical))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pingtree.config import BuyerConfig
+from pingtree.config import BuyerConfig, Operator
 from pingtree.config.tree import Tree
 from pingtree.core import jsonenc
 from pingtree.core.errors import BadRequest, NotFound
@@ -36,28 +36,31 @@ MAX_REASON_CHARS = 500
 
 async def list_buyers(request: web.Request) -> web.Response:
     authenticate_operator(request)
-    tree = request.app[ROUTER].tree
-    paused = request.app[PAUSED]
+    return json_response(await buyer_states(request.app))
+
+
+async def buyer_states(app: web.Application) -> dict[str, Any]:
+    """GET /admin/buyers's answer: every buyer's live state. The console's Buyers page too."""
+    tree = app[ROUTER].tree
+    paused = app[PAUSED]
     await paused.refresh()  # the operator sees the store's pauses, and this router is up to date
     now = datetime.now(UTC)
     windows = {
         buyer.id: cap_windows(now, tree.config.buyer_timezone(buyer))
         for buyer in tree.buyers.values()
     }
-    usage = await request.app[STORE].buyer_usage(windows)
-    recent = request.app[RECENT_CALLS]
+    usage = await app[STORE].buyer_usage(windows)
+    recent = app[RECENT_CALLS]
     views = [
         _switch_view(buyer.id, paused.pauses.get(buyer.id))
         | _buyer_view(tree, buyer, now, windows[buyer.id], usage[buyer.id], recent)
         for buyer in tree.buyers.values()
     ]
-    return json_response(
-        {
-            "buyers": views,
-            "recent_window_s": int(recent.window_s),
-            "recent_calls_of": "this router",
-        }
-    )
+    return {
+        "buyers": views,
+        "recent_window_s": int(recent.window_s),
+        "recent_calls_of": "this router",
+    }
 
 
 def _buyer_view(
@@ -109,16 +112,32 @@ async def pause_buyer(request: web.Request) -> web.Response:
     if buyer_id not in request.app[ROUTER].tree.buyers:
         raise NotFound("no such buyer in the running config")
     reason = await _reason(request)
+    return json_response(await pause(request, operator, buyer_id, reason))
+
+
+async def pause(
+    request: web.Request, operator: Operator, buyer_id: str, reason: str | None
+) -> dict[str, Any]:
+    """Pause a buyer of the running tree for every router until resumed, audited; its switch
+    as the API shows it. The caller has checked that `operator` is an admin. The console's
+    Pause button too."""
+    if buyer_id not in request.app[ROUTER].tree.buyers:
+        raise NotFound("no such buyer in the running config")
     paused = request.app[PAUSED]
     await paused.pause(buyer_id, operator.name, utc_now_text(), reason)
     await audited(request, operator, "pause", buyer_id, {"reason": reason} if reason else None)
-    return json_response(_switch_view(buyer_id, paused.pauses.get(buyer_id)))
+    return _switch_view(buyer_id, paused.pauses.get(buyer_id))
 
 
 async def resume_buyer(request: web.Request) -> web.Response:
     operator = authenticate_operator(request)
     require_admin(operator)
-    buyer_id = request.match_info["id"]
+    return json_response(await resume(request, operator, request.match_info["id"]))
+
+
+async def resume(request: web.Request, operator: Operator, buyer_id: str) -> dict[str, Any]:
+    """Resume a buyer, audited; its switch as the API shows it. The caller has checked that
+    `operator` is an admin. The console's Resume button too."""
     paused = request.app[PAUSED]
     await paused.refresh()
     # A buyer paused and then removed from the file may still be resumed: its pause is kept.
@@ -128,7 +147,7 @@ async def resume_buyer(request: web.Request) -> web.Response:
     await paused.resume(buyer_id)
     detail = {"was_paused": was is not None}
     await audited(request, operator, "resume", buyer_id, detail)
-    return json_response(_switch_view(buyer_id, paused.pauses.get(buyer_id)))
+    return _switch_view(buyer_id, paused.pauses.get(buyer_id))
 
 
 def _switch_view(buyer_id: str, pause: Pause | None) -> dict[str, Any]:
@@ -164,4 +183,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/buyers/{id}/resume", resume_buyer)
 
 
-__all__ = ["MAX_REASON_CHARS", "add_routes", "list_buyers", "pause_buyer", "resume_buyer"]
+__all__ = [
+    "MAX_REASON_CHARS",
+    "add_routes",
+    "buyer_states",
+    "list_buyers",
+    "pause",
+    "pause_buyer",
+    "resume",
+    "resume_buyer",
+]

@@ -14,6 +14,7 @@ shown from the store while its outcome is kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,15 @@ from pingtree.core.errors import (
     StoreUnavailable,
 )
 from pingtree.core.outcome import operator_view
-from pingtree.ledger.base import REPORT_BY, AuditQuery, LeadQuery, Ledger, ReportBy, ReportQuery
+from pingtree.ledger.base import (
+    REPORT_BY,
+    AuditQuery,
+    LeadQuery,
+    Ledger,
+    Report,
+    ReportBy,
+    ReportQuery,
+)
 from pingtree.web.audit import audited
 from pingtree.web.auth import authenticate_operator, require_admin
 from pingtree.web.keys import DELIVERIES, LEDGER, LEDGER_WRITER, ROUTER, STORE
@@ -130,13 +139,32 @@ async def one_lead(
 
 async def reports(request: web.Request) -> web.StreamResponse:
     authenticate_operator(request)
-    ledger, query = _ledger(request), request.query
+    form = request.query.get("format") or "json"
+    if form not in ("json", "csv"):
+        raise BadRequest("bad format", fields={"format": "json or csv"})
+    found = await find_report(request, request.query)
+    if form == "json":
+        return json_response(report_json(found.report))
+    return await send_report_csv(request, found)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundReport:
+    """A report as `query` asked for it: its grouping, its range [start, end) in UTC, its rows."""
+
+    by: ReportBy
+    start: datetime
+    end: datetime
+    report: Report
+
+
+async def find_report(request: web.Request, query: Mapping[str, str]) -> FoundReport:
+    """The report `query` asks for (GET /admin/reports's parameters but `format`). The
+    console's Reports and Sellers pages too."""
+    ledger = _ledger(request)
     by = query.get("by") or "day"
     if by not in REPORT_BY:
         raise BadRequest("bad by", fields={"by": f"one of {', '.join(REPORT_BY)}"})
-    form = query.get("format") or "json"
-    if form not in ("json", "csv"):
-        raise BadRequest("bad format", fields={"format": "json or csv"})
     if query.get("status"):
         detail = "a report counts every status: sold, unsold, rejected and pending"
         raise BadRequest("no status filter in reports", fields={"status": detail})
@@ -147,17 +175,20 @@ async def reports(request: web.Request) -> web.StreamResponse:
     report = await ledger.report(
         ReportQuery(by=chosen, start=start, end=end, tz=tz.key, filters=filters(query))
     )
-    if form == "json":
-        return json_response(report_json(report))
-    span = f"{start.date().isoformat()}_{end.date().isoformat()}"
+    return FoundReport(chosen, start, end, report)
+
+
+async def send_report_csv(request: web.Request, found: FoundReport) -> web.StreamResponse:
+    """The report as a CSV download (the console's "Download CSV" sends the same bytes)."""
+    span = f"{found.start.date().isoformat()}_{found.end.date().isoformat()}"
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="report-{by}-{span}.csv"',
+            "Content-Disposition": f'attachment; filename="report-{found.by}-{span}.csv"',
         }
     )
     await response.prepare(request)
-    for chunk in report_csv(report):
+    for chunk in report_csv(found.report):
         await response.write(chunk)
     await response.write_eof()
     return response
@@ -237,13 +268,16 @@ def add_routes(app: web.Application) -> None:
 
 
 __all__ = [
+    "FoundReport",
     "LedgerOff",
     "add_routes",
     "audit",
     "find_leads",
+    "find_report",
     "forget",
     "get_lead",
     "list_leads",
     "one_lead",
     "reports",
+    "send_report_csv",
 ]

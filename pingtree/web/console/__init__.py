@@ -8,6 +8,9 @@
     login.py     the login and logout routes
     live.py      Live: the auctions as they finish
     leads.py     Leads: the search, one lead's page (timeline.py lays its trace out)
+    reports.py   Reports: the report API as a table, a chart over time, its CSV
+    buyers.py    Buyers: their live state, pause and resume; tryout.py: "try this buyer"
+    sellers.py   Sellers: each seller's volume and payouts, beside its terms
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -25,6 +28,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pingtree.web.console import leads, live, login
+from pingtree.web.console import buyers, live, login, reports, sellers, tryout
 from pingtree.web.console.render import (
     STATIC_DIR,
     STATIC_PREFIX,
@@ -44,6 +48,10 @@ def add_routes(app: web.Application) -> None:
     login.add_routes(app)
     live.add_routes(app)
     leads.add_routes(app)
+    reports.add_routes(app)
+    buyers.add_routes(app)
+    tryout.add_routes(app)
+    sellers.add_routes(app)
 
 
 __all__ = ["add_routes"]

@@ -204,3 +204,104 @@ document.addEventListener("DOMContentLoaded", function () {
     initLive(live);
   }
 });
+
+// Reports ---------------------------------------------------------------------------------------
+
+var REPORT_COLORS = ["#2457c5", "#1f8a4c", "#b26a00", "#8e44ad", "#b3261e", "#0f7c8a", "#5b6478",
+  "#c0398b", "#6b8e23"];
+
+// The series table's rows as uPlot's columns: [x (s)], then one array per measure. An hour's key
+// carries its offset (2026-03-01T10:00-05:00); a day's is a date, drawn at its UTC midnight.
+function reportColumns(table, grain) {
+  var names = [];
+  table.querySelectorAll("thead th[data-measure]").forEach(function (th) {
+    names.push(th.dataset.measure);
+  });
+  var xs = [];
+  var values = {};
+  names.forEach(function (name) { values[name] = []; });
+  table.querySelectorAll("tbody tr").forEach(function (row) {
+    var key = row.dataset.key;
+    xs.push((grain === "day" ? Date.parse(key + "T00:00:00Z") : Date.parse(key)) / 1000);
+    names.forEach(function (name, i) {
+      var text = row.cells[i + 1].textContent.trim();
+      values[name].push(text === "" ? null : Number(text));
+    });
+  });
+  return { xs: xs, values: values };
+}
+
+// From zero (or below, for money lost to returns) to a little above the highest value.
+function fromZero(u, min, max) {
+  return [Math.min(0, min), max > 0 ? max * 1.1 : 1];
+}
+
+function reportChart(element, columns, chosen, grain, tz) {
+  var halfPeriod = grain === "day" ? 43200 : 1800;
+  var series = [{}];
+  var data = [columns.xs];
+  var scales = { x: { time: true, range: function (u, min, max) {
+    return [min - halfPeriod, max + halfPeriod];
+  } } };
+  var axes = [{ size: 40 }];
+  chosen.forEach(function (box, i) {
+    var axis = box.dataset.axis;
+    if (!scales[axis]) {
+      scales[axis] = { range: fromZero };
+      axes.push({ scale: axis, size: 60, side: axis === "money" ? 1 : 3, grid: { show: axes.length === 1 } });
+    }
+    series.push({ label: box.dataset.label, scale: axis, stroke: REPORT_COLORS[i % REPORT_COLORS.length],
+      width: 2, points: { show: true, size: 5 } });
+    data.push(columns.values[box.value]);
+  });
+  var options = {
+    width: Math.max(element.clientWidth, 300),
+    height: 260,
+    scales: scales,
+    series: series,
+    axes: axes,
+    tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), tz); },
+  };
+  return new window.uPlot(options, data, element);
+}
+
+function initReportChart(card) {
+  var element = document.getElementById("report-chart");
+  var table = document.getElementById("report-series");
+  var grain = card.dataset.grain;
+  var tz = grain === "day" ? "UTC" : card.dataset.tz;
+  var boxes = Array.prototype.slice.call(card.querySelectorAll('input[name="measure"]'));
+  var columns = reportColumns(table, grain);
+  var drawn = null;
+
+  function draw() {
+    if (drawn) {
+      drawn.destroy();
+      drawn = null;
+    }
+    element.textContent = "";
+    var chosen = boxes.filter(function (box) { return box.checked; });
+    if (!columns.xs.length) {
+      element.textContent = "No leads in this range.";
+    } else if (!chosen.length) {
+      element.textContent = "Choose a line to draw.";
+    } else if (window.uPlot) {
+      drawn = reportChart(element, columns, chosen, grain, tz);
+    }
+  }
+
+  boxes.forEach(function (box) { box.addEventListener("change", draw); });
+  window.addEventListener("resize", function () {
+    if (drawn) {
+      drawn.setSize({ width: Math.max(element.clientWidth, 300), height: 260 });
+    }
+  });
+  draw();
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  var card = document.getElementById("report-chart-card");
+  if (card) {
+    initReportChart(card);
+  }
+});
