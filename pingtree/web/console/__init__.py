@@ -7,6 +7,7 @@
     render.py    the templates, render(), the security headers of every /console response
     login.py     the login and logout routes
     live.py      Live: the auctions as they finish
+    deliveries.py  Deliveries: dead letters, waiting jobs, replay and retry
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -17,6 +18,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pingtree.web.console import live, login
+from pingtree.web.console.deliveries import add_routes as add_deliveries
 from pingtree.web.console.render import (
     STATIC_DIR,
     STATIC_PREFIX,
@@ -35,6 +37,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="console_static")
     login.add_routes(app)
     live.add_routes(app)
+    add_deliveries(app)
 
 
 __all__ = ["add_routes"]
