@@ -8,6 +8,7 @@
     login.py     the login and logout routes
     live.py      Live: the auctions as they finish
     deliveries.py  Deliveries: dead letters, waiting jobs, replay and retry
+    config_page.py, config_view.py   Config: the tree's summary, validate and reload, the audit
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -18,6 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pingtree.web.console import live, login
+from pingtree.web.console.config_page import add_routes as add_config
 from pingtree.web.console.deliveries import add_routes as add_deliveries
 from pingtree.web.console.render import (
     STATIC_DIR,
@@ -38,6 +40,7 @@ def add_routes(app: web.Application) -> None:
     login.add_routes(app)
     live.add_routes(app)
     add_deliveries(app)
+    add_config(app)
 
 
 __all__ = ["add_routes"]
