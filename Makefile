@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools test lint typecheck suite format clean demo docs bench bench-tools bench-ab soak
+.PHONY: install tools test lint typecheck suite format clean demo docs screenshots bench bench-tools bench-ab soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ docs: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/pingtree demo --config buyers.yaml --sim sim.yaml --samples samples
+
+# A PNG of each console page into docs/console/ (docs/console.md shows them), from a live demo
+# driven by Playwright on Debian's Chromium (`make tools` installs it).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py
 
 # The benchmark rig's system tools: nginx with the echo module (the buyers), wrk (the sellers) and
 # redis-server (scenario 8 starts its own).

@@ -21,6 +21,8 @@ from pingtree.demo.report import render, summarize
 from pingtree.sim import create_sim_app, load_sim
 from pingtree.web.app import create_app
 
+TOKEN_ENV = "PINGTREE_ADMIN_TOKEN"  # buyers.yaml's router.admin_token reads it
+
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
@@ -150,12 +152,22 @@ async def run_demo(
             views = await _operator_views(session, base, token, answers)
         render(summarize(answers, views), console)
         if not options.once:
+            _print_console(console, base, token, env)
             _print_try_it(console, base, leads[0].seller_key)
             await wait_forever()
     finally:
         await router.cleanup()
         await sim.cleanup()
     return 0
+
+
+def _print_console(console: Console, base: str, token: str, env: dict[str, str]) -> None:
+    """Where the console is and the token that logs in to it (router.admin_token: an admin).
+    The demo's own token is printed; one the operator set in $PINGTREE_ADMIN_TOKEN is theirs,
+    and is named, not shown (secrets are never printed back)."""
+    given = env.get(TOKEN_ENV)
+    shown = f"the token in ${TOKEN_ENV}" if token == given else f"the operator token {token}"
+    console.print(f"The console: {base}/console (log in with {shown})", soft_wrap=True)
 
 
 def _print_try_it(console: Console, base: str, key: str) -> None:

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from pingtree.config import masked_url
+from pingtree.config import Operator, masked_url
 from pingtree.config.dialect import secret_header
 from pingtree.core.errors import BadRequest, NotFound, PingtreeError
 from pingtree.deliveries.exports import csv_chunks, record_row
@@ -118,6 +118,42 @@ def export_range(query: dict[str, str], now: float) -> tuple[float, float]:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JobAction = Literal["retry", "replay"]
+
+
+async def find_jobs(deliveries: Deliveries, query: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The jobs `query` asks for (GET /admin/deliveries's `state`, `destination` and `limit`),
+    newest first, as the operator sees them. The console's Deliveries page too."""
+    jobs = await deliveries.queue.jobs(
+        state=_state(query.get("state")),
+        key=query.get("destination") or None,
+        limit=_limit(query.get("limit")),
+    )
+    return [job_view(job) for job in jobs]
+
+
+async def act_on_job(
+    request: web.Request,
+    operator: Operator,
+    deliveries: Deliveries,
+    job_id: str,
+    action: JobAction,
+) -> dict[str, Any]:
+    """`retry` (a waiting job, due now) or `replay` (a dead or disabled one, from attempt 1),
+    done for `operator`, an admin (the caller checked), and audited; the job as it is after.
+    NotFound without the job, NotNow when it is not in a state the action applies to. The
+    console's Deliveries page too."""
+    job = await deliveries.queue.get(job_id)
+    if job is None:
+        raise NotFound("no such delivery (or it was purged)")
+    done = await (deliveries.retry_now(job_id) if action == "retry" else deliveries.replay(job_id))
+    if not done:
+        wanted = "waiting" if action == "retry" else "dead or disabled"
+        raise NotNow(f"this delivery is {job.state}: {action} applies to {wanted} ones")
+    detail = {"lead_id": job.lead_id, "destination": job.destination, "was": job.state}
+    await audited(request, operator, action, job_id, detail)
+    after = await deliveries.queue.get(job_id)
+    return job_view(after or job)
 
 
 def _utc(moment: float) -> datetime:
@@ -127,13 +163,8 @@ def _utc(moment: float) -> datetime:
 def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
     async def list_deliveries(request: web.Request) -> web.Response:
         authenticate_operator(request)
-        query = request.query
-        jobs = await request.app[key].queue.jobs(
-            state=_state(query.get("state")),
-            key=query.get("destination") or None,
-            limit=_limit(query.get("limit")),
-        )
-        return json_response({"deliveries": [job_view(job) for job in jobs]})
+        jobs = await find_jobs(request.app[key], request.query)
+        return json_response({"deliveries": jobs})
 
     async def show(request: web.Request) -> web.Response:
         authenticate_operator(request)
@@ -142,23 +173,11 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
             raise NotFound("no such delivery (or it was purged)")
         return json_response(job_view(job))
 
-    async def act(request: web.Request, action: str) -> web.Response:
+    async def act(request: web.Request, action: JobAction) -> web.Response:
         operator = authenticate_operator(request)
         require_admin(operator)
-        deliveries, job_id = request.app[key], request.match_info["id"]
-        job = await deliveries.queue.get(job_id)
-        if job is None:
-            raise NotFound("no such delivery (or it was purged)")
-        done = await (
-            deliveries.retry_now(job_id) if action == "retry" else deliveries.replay(job_id)
-        )
-        if not done:
-            wanted = "waiting" if action == "retry" else "dead or disabled"
-            raise NotNow(f"this delivery is {job.state}: {action} applies to {wanted} ones")
-        detail = {"lead_id": job.lead_id, "destination": job.destination, "was": job.state}
-        await audited(request, operator, action, job_id, detail)
-        after = await deliveries.queue.get(job_id)
-        return json_response(job_view(after or job))
+        job_id = request.match_info["id"]
+        return json_response(await act_on_job(request, operator, request.app[key], job_id, action))
 
     async def retry(request: web.Request) -> web.Response:
         return await act(request, "retry")
@@ -222,7 +241,11 @@ def add_routes(
 __all__ = [
     "MAX_EXPORT_DAYS",
     "MAX_LIMIT",
+    "JobAction",
+    "NotNow",
+    "act_on_job",
     "add_routes",
     "export_range",
+    "find_jobs",
     "job_view",
 ]

@@ -196,7 +196,16 @@ async def send_report_csv(request: web.Request, found: FoundReport) -> web.Strea
 
 async def audit(request: web.Request) -> web.Response:
     authenticate_operator(request)
-    ledger, query = _ledger(request), request.query
+    entries, next_cursor = await find_audit(request, request.query)
+    return json_response({"entries": entries, "next_cursor": next_cursor})
+
+
+async def find_audit(
+    request: web.Request, query: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The audit's entries `query` asks for (GET /admin/audit's parameters), newest first, and
+    the cursor of the next page (None at the end). The console's Config page too."""
+    ledger = _ledger(request)
     start, end = time_range(query, _now(), default_days=None)
     page = await ledger.audit(
         AuditQuery(
@@ -209,8 +218,7 @@ async def audit(request: web.Request) -> web.Response:
             limit=limit(query.get("limit")),
         )
     )
-    entries = [audit_view(entry) for entry in page.entries]
-    return json_response({"entries": entries, "next_cursor": page.next_cursor})
+    return [audit_view(entry) for entry in page.entries], page.next_cursor
 
 
 async def forget(request: web.Request) -> web.Response:
@@ -272,6 +280,7 @@ __all__ = [
     "LedgerOff",
     "add_routes",
     "audit",
+    "find_audit",
     "find_leads",
     "find_report",
     "forget",

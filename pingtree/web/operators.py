@@ -6,11 +6,13 @@ buyers_admin.py's."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pingtree.config import Operator
 from pingtree.config.diff import config_diff
 from pingtree.core.errors import ConfigError, StoreUnavailable
 from pingtree.web.audit import audited
@@ -27,13 +29,27 @@ async def admin_reload(request: web.Request) -> web.Response:
     if reloader.path is None:
         detail = "this router was not started from a file: there is nothing to re-read"
         return json_response({"error": "no_config_file", "detail": detail, "fields": {}}, 409)
-    before = request.app[ROUTER].tree.config
     try:
-        tree, generation = await reloader.reload()
+        answer = await reload_config(request, operator)
     except ConfigError as exc:
-        detail = f"{len(exc.errors)} error(s) in {reloader.path}; the running config is kept"
-        body = {"error": exc.code, "detail": detail, "fields": _error_fields(exc)}
+        body = {
+            "error": exc.code,
+            "detail": refused_detail(exc, reloader.path),
+            "fields": _error_fields(exc),
+        }
         return json_response(body, 422)
+    return json_response(answer)
+
+
+async def reload_config(request: web.Request, operator: Operator) -> dict[str, Any]:
+    """Re-read the file the router was started with (its reloader's `path`, which the caller
+    checked is set) and swap it in, for `operator`, an admin (the caller checked), audited with
+    the config diff; what POST /admin/reload answers. ConfigError, with every error and its
+    path, when the file does not validate: the running config is kept. The console's Config
+    page too."""
+    reloader = request.app[RELOADER]
+    before = request.app[ROUTER].tree.config
+    tree, generation = await reloader.reload()
     answer: dict[str, Any] = {
         "reloaded": True,
         "buyers": len(tree.buyers),
@@ -47,7 +63,11 @@ async def admin_reload(request: web.Request) -> web.Response:
         answer["workers"] = "all"
     changes = config_diff(before, tree.config)
     await audited(request, operator, "reload", None, {"generation": generation, **changes})
-    return json_response(answer)
+    return answer
+
+
+def refused_detail(exc: ConfigError, path: Path) -> str:
+    return f"{len(exc.errors)} error(s) in {path}; the running config is kept"
 
 
 def _error_fields(exc: ConfigError) -> dict[str, str]:
@@ -128,4 +148,6 @@ __all__ = [
     "healthz",
     "metrics_page",
     "openapi",
+    "refused_detail",
+    "reload_config",
 ]

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from asyncio.subprocess import PIPE, STDOUT
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 from rich.console import Console
 
 from pingtree.config import load_config
@@ -63,6 +66,68 @@ def test_demo_once_runs_a_market_and_summarizes_it() -> None:
     assert "Per buyer" in output and "leadvault-aggregator" in output
     assert re.search(r"How lead ld_\w+ sold: ", output)
     assert "demo-admin-token" not in output and "demo-acme-key" not in output
+
+
+CONSOLE_LINE = re.compile(
+    r"The console: (http://\S+/console) \(log in with the operator token (\S+)\)"
+)
+
+
+def test_the_demo_prints_the_console_and_a_token_that_logs_in_to_it() -> None:
+    """Left up (no --once), the demo says where its console is and which token opens it: that
+    token, posted to the login form as a browser would, gets a session whose pages open."""
+    port, sim_port = _free_port(), _free_port()
+    command = [sys.executable, "-m", "pingtree", "demo", "--leads", "20"]
+    command += ["--port", str(port), "--sim-port", str(sim_port)]
+    env = {k: v for k, v in os.environ.items() if k != "PINGTREE_ADMIN_TOKEN"}
+    demo = subprocess.Popen(command, cwd=ROOT, env=env, stdout=PIPE, stderr=STDOUT, text=True)
+    try:
+        found = _console_line(demo)
+        assert found is not None, "the demo printed no console line"
+        url, token = found[1], found[2]
+        assert url == f"http://127.0.0.1:{port}/console"
+        assert token == "demo-admin-token"  # buyers.yaml's default, an admin
+        assert asyncio.run(_logs_in(url, token)) == (200, "admin")
+    finally:
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C does: the demo stops its servers
+        try:
+            demo.wait(20)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0
+
+
+def _console_line(demo: subprocess.Popen[str]) -> re.Match[str] | None:
+    """The console line, read as the demo prints it; None if the demo ended (or was stopped
+    after 90 s: a demo that prints no such line waits forever) without printing one."""
+    assert demo.stdout is not None
+    stop = threading.Timer(90, demo.kill)
+    stop.start()
+    try:
+        for line in demo.stdout:
+            if found := CONSOLE_LINE.search(line):
+                return found
+        return None
+    finally:
+        stop.cancel()
+
+
+async def _logs_in(url: str, token: str) -> tuple[int, str]:
+    """Log in at `url`'s login form; (the status of /console with the session, the role shown)."""
+    # unsafe: the jar keeps the cookies of an IP address (127.0.0.1), as a browser does
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(f"{url}/login") as form:
+            page = await form.text()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf is not None, page
+        posted = {"csrf_token": csrf[1], "token": token, "next": "/console"}
+        async with session.post(f"{url}/login", data=posted, allow_redirects=False) as answer:
+            assert answer.status == 303, await answer.text()
+        async with session.get(url, allow_redirects=False) as live:
+            text = await live.text()
+        role = re.search(r'class="role role-(\w+)"', text)
+        return live.status, role[1] if role else ""
 
 
 def test_the_report_tells_breaker_shadow_skips_from_skips() -> None:

@@ -11,6 +11,8 @@
     reports.py   Reports: the report API as a table, a chart over time, its CSV
     buyers.py    Buyers: their live state, pause and resume; tryout.py: "try this buyer"
     sellers.py   Sellers: each seller's volume and payouts, beside its terms
+    deliveries.py  Deliveries: dead letters, waiting jobs, replay and retry
+    config_page.py, config_view.py   Config: the tree's summary, validate and reload, the audit
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
 The console reads what the operator API reads, through the same functions (ledger_admin.py,
@@ -27,8 +29,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.web.console import leads, live, login
-from pingtree.web.console import buyers, live, login, reports, sellers, tryout
+from pingtree.web.console import buyers, leads, live, login, reports, sellers, tryout
+from pingtree.web.console.config_page import add_routes as add_config
+from pingtree.web.console.deliveries import add_routes as add_deliveries
 from pingtree.web.console.render import (
     STATIC_DIR,
     STATIC_PREFIX,
@@ -52,6 +55,8 @@ def add_routes(app: web.Application) -> None:
     buyers.add_routes(app)
     tryout.add_routes(app)
     sellers.add_routes(app)
+    add_deliveries(app)
+    add_config(app)
 
 
 __all__ = ["add_routes"]
