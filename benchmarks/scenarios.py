@@ -27,6 +27,7 @@ from rig import (
     start,
     wrk_argv,
 )
+from scenario_console import console_cost
 from scenario_ledger import ledger_cost
 from scenario_overload import overload
 from scenario_redis import redis_store
@@ -425,4 +426,5 @@ SCENARIOS: dict[int, Scenario] = {
     8: redis_store,
     9: overload,
     10: ledger_cost,
+    11: console_cost,
 }

@@ -338,6 +338,8 @@ async def _whole_run(run: Run, firm: DialectFirm, config_file: Path) -> list[str
     oversized = first.lead(notes="x" * 70_000)
     assert (await run.sell(oversized))[0] == 413
 
+    # The admin's views below read the ledger: every lead filed first (moments after its answer).
+    assert await run.router.app[pingtree.web.keys.LEDGER_WRITER].drain()
     for lead_id in ids:
         assert (await run.call("GET", f"/v1/leads/{lead_id}", headers={"X-API-Key": SELLER_KEY}))[
             0
