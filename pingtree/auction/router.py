@@ -59,7 +59,7 @@ from pingtree.core.outcome import Outcome
 from pingtree.core.ranking import Offer
 from pingtree.core.record import LeadRecord, encode_record
 from pingtree.metrics import Metrics
-from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.outbox.base import Entry
 from pingtree.store.state.base import (
     Claimed,
     Conflict,
@@ -98,21 +98,23 @@ class Router:
         metrics: Metrics,
         deliveries: Deliveries | None = None,
         loop_lag: LoopLag | None = None,
-        outbox: Outbox | None = None,
+        records: bool = False,
         *,
         paused: PausedBuyers | None = None,
         on_finished: Callable[[Outcome], None] | None = None,
     ) -> None:
-        """`paused`: the buyers operators paused (none without it). `on_finished` hears of every
-        auction this router finishes, as the metrics do (the live events, the recent calls of
-        GET /admin/buyers); it must not block, and what it raises is logged, never the lead's."""
+        """`records`: each answered lead's record goes to the ledger (the store's outbox, with
+        its outcome: Store.record_outcome). `paused`: the buyers operators paused (none without
+        it). `on_finished` hears of every auction this router finishes, as the metrics do (the
+        live events, the recent calls of GET /admin/buyers); it must not block, and what it
+        raises is logged, never the lead's."""
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
         bidder = Bidder(self._store, transport, loop_lag, metrics)
         self._auctioneer = Auctioneer(self._store, bidder)
         self._deliveries = deliveries
-        self._outbox = outbox
+        self._records = records
         self._paused = paused
         self._on_finished = on_finished
         # The store was built with this retention: a reload's new value waits for a restart.
@@ -214,8 +216,10 @@ class Router:
                 answer = self._router_died(auction, lead_id, buyers[-1])
                 self._observe(answer)
                 # A verdict made here: on record like any answer. (An outcome the dead router
-                # recorded had its record put first.)
-                await self._put_record(auction, answer)
+                # recorded had its record with it.)
+                entries = self._ledger_entry(auction, answer)
+                await self._store.record(answer, key, lead_id=auction.id, ledger=entries)
+                return answer
             if answer is not None:
                 await self._store.record(answer, key, lead_id=auction.id)
                 return answer
@@ -245,10 +249,12 @@ class Router:
         # job's id makes queuing it again on a later path harmless).
         if outcome.status == "sold" and result.won is not None:
             await self._deliver(auction, outcome, result.won)
-        # The ledger's record before the answer for the same reason: an answered lead is on
-        # record (filing it twice, after a resend, is harmless: the ledger files by id).
-        await self._put_record(auction, outcome)
-        await self._store.record(outcome, key, lead_id=auction.id)
+        # The ledger's record with the outcome (the store puts it in its outbox no later than
+        # the outcome), before the answer: an answered lead is on record (filing it twice,
+        # after a resend, is harmless: the ledger files by id).
+        await self._store.record(
+            outcome, key, lead_id=auction.id, ledger=self._ledger_entry(auction, outcome)
+        )
         self._observe(outcome)
         return outcome
 
@@ -284,22 +290,12 @@ class Router:
                 "lead %s sold to %s: handing its deliveries over failed", outcome.id, won.buyer_id
             )
 
-    async def _put_record(self, auction: LiveAuction, outcome: Outcome) -> None:
-        """The lead's record into the ledger's outbox (DESIGN §12), durable before the seller
-        hears the answer; the ledger files it later, off this path. If the outbox is down (it
-        lives beside the store), the put waits with the store's deferred writes."""
-        outbox = self._outbox
-        if outbox is None:
-            return
-        entry = Entry("lead", outcome.id, encode_record(self._record(auction, outcome)))
-
-        async def put() -> None:
-            await outbox.put([entry])
-
-        try:
-            await put()
-        except StoreUnavailable:
-            await self._store.write_eventually(f"the ledger record of {outcome.id}", put)
+    def _ledger_entry(self, auction: LiveAuction, outcome: Outcome) -> tuple[Entry, ...]:
+        """The lead's record for the ledger's outbox (DESIGN §12), which the ledger files later,
+        off this path; none without a ledger."""
+        if not self._records:
+            return ()
+        return (Entry("lead", outcome.id, encode_record(self._record(auction, outcome))),)
 
     def _record(self, auction: LiveAuction, outcome: Outcome) -> LeadRecord:
         """The record of a lead: its PII apart (every attribute any buyer or the vertical marks

@@ -41,10 +41,6 @@ from pingtree.ledger.database import default_url, temporary_ledger
 from pingtree.ledger.sql import SqlLedger
 from pingtree.ledger.writer import LedgerWriter, WriterSettings
 from pingtree.metrics import Metrics
-from pingtree.store.outbox.base import Outbox
-from pingtree.store.outbox.memory import MemoryOutbox
-from pingtree.store.outbox.redis import RedisOutbox
-from pingtree.store.outbox.sqlite import SqliteOutbox
 from pingtree.store.queue.base import DeliveryQueue
 from pingtree.store.queue.redis import RedisQueue
 from pingtree.store.queue.sqlite import SqliteQueue
@@ -268,7 +264,7 @@ class _Parts:
             metrics,
             deliveries,
             self.loop_lag,
-            app.get(OUTBOX),
+            OUTBOX in app,
             paused=paused,
             on_finished=finished,
         )
@@ -321,12 +317,11 @@ class _Parts:
             if self._options.ledger_filer and url == "sqlite://":
                 url = temporary.enter_context(temporary_ledger())
             ledger = await self._open_ledger(url)
-            outbox = self._new_outbox(app.get(STATE_FILE))
+            outbox = app[STORE].outbox()  # the store's: it puts each record with its outcome
             app[LEDGER] = ledger
             app[OUTBOX] = outbox
             app[AUDIT] = OutboxAudit(outbox)
             yield
-            await outbox.close()
             await ledger.close()
 
     async def _open_ledger(self, url: str) -> SqlLedger:
@@ -338,13 +333,6 @@ class _Parts:
             log.warning("ledger: the database did not answer at start (%s); rows wait", exc)
             self.ledger_migrated = False
         return ledger
-
-    def _new_outbox(self, state: SqliteFile | None) -> Outbox:
-        if self._options.redis_url is not None:
-            return RedisOutbox(self._options.redis_url, prefix=self._options.redis_prefix)
-        if state is not None:
-            return SqliteOutbox(state)
-        return MemoryOutbox()  # a store in memory: the outbox as durable as it, and free
 
     async def ledger_writer(self, app: web.Application) -> AsyncIterator[None]:
         ledger, outbox = app.get(LEDGER), app.get(OUTBOX)

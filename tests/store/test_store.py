@@ -35,6 +35,7 @@ from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, TraceEvent
 from pingtree.core.rules import CapWindows, cap_windows
+from pingtree.store.outbox.base import Entry
 from pingtree.store.queue.sqlite import SqliteQueue
 from pingtree.store.redis_keys import StateKeys
 from pingtree.store.sqlite_file import SqliteFile
@@ -694,6 +695,36 @@ async def test_outcomes_expire_after_the_retention(store: Store, clock: FakeCloc
     assert await store.get_outcome("ld_1") is not None
     clock.advance(2)
     assert await store.get_outcome("ld_1") is None
+
+
+async def test_a_record_put_with_its_outcome_is_in_the_stores_outbox(store: Store) -> None:
+    record = Entry("lead", "ld_1", b'{"the": "record"}')
+    await store.record_outcome(outcome("ld_1"), [record])
+    await store.record_outcome(outcome("ld_2"))  # no ledger: nothing put
+    taken = await store.outbox().take(100, 10.0, "writer")
+    assert [item.entry for item in taken if item.entry.id in ("ld_1", "ld_2")] == [record]
+    assert await store.get_outcome("ld_1") == outcome("ld_1")
+    assert store.outbox() is store.outbox()
+
+
+async def test_on_the_state_file_a_record_and_its_outcome_land_together_or_not_at_all(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path, RETENTION, clock=clock)
+    record = Entry("lead", "ld_1", b"{}")
+    await store.record_outcome(outcome("ld_1"), [record])
+    store.file.write_now(lambda db: db.execute("DROP TABLE ledger_outbox"))  # the put will fail
+    with pytest.raises(StoreUnavailable):
+        await store.record_outcome(outcome("ld_2"), [Entry("lead", "ld_2", b"{}")])
+    await store.close()
+
+    reopened = SqliteStore(path, RETENTION, clock=clock)
+    try:
+        assert await reopened.get_outcome("ld_1") is not None
+        assert await reopened.get_outcome("ld_2") is None  # its transaction rolled back whole
+    finally:
+        await reopened.close()
 
 
 # circuit breaker -------------------------------------------------------------------------------

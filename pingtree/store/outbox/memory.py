@@ -34,6 +34,10 @@ class MemoryOutbox:
         self._sequence = itertools.count()
 
     async def put(self, entries: Sequence[Entry]) -> None:
+        self.keep(entries)
+
+    def keep(self, entries: Sequence[Entry]) -> None:
+        """`put`, in the caller's step of the loop (MemoryStore.record_outcome's)."""
         put_at = self._clock()
         for entry in entries:
             self._entries[next(self._sequence)] = _Kept(entry, put_at)

@@ -30,7 +30,7 @@ from typing import Any
 from pingtree.store.outbox.base import Backlog, Entry, Taken
 from pingtree.store.sqlite_file import SqliteFile
 
-__all__ = ["SqliteOutbox"]
+__all__ = ["SqliteOutbox", "put_statements"]
 
 # One tuple of statements per schema version; a new version appends a step, never edits one.
 SCHEMA: tuple[tuple[str, ...], ...] = (
@@ -68,14 +68,11 @@ class SqliteOutbox:
     async def put(self, entries: Sequence[Entry]) -> None:
         if not entries:
             return
-        put_at = self._clock()
-        rows = [(entry.kind, entry.id, entry.body, put_at) for entry in entries]
+        statements = put_statements(entries, self._clock())
 
         def insert(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT INTO ledger_outbox (kind, id, body, put_at) VALUES (?, ?, ?, ?)", rows
-            )
-            db.execute("UPDATE ledger_outbox_tally SET entries = entries + ?", (len(rows),))
+            for statement, args in statements:
+                db.execute(statement, args)
 
         await self.file.write(insert)
 
@@ -123,6 +120,19 @@ class SqliteOutbox:
     async def close(self) -> None:
         if self._owns_file:
             await self.file.close()
+
+
+def put_statements(entries: Sequence[Entry], put_at: float) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that put `entries`: run in a transaction of the state file, by `put` or
+    with the outcome they record (SqliteStore.record_outcome: one write for both)."""
+    statements: list[tuple[str, tuple[Any, ...]]] = [
+        (_INSERT, (entry.kind, entry.id, entry.body, put_at)) for entry in entries
+    ]
+    statements.append(("UPDATE ledger_outbox_tally SET entries = entries + ?", (len(entries),)))
+    return statements
+
+
+_INSERT = "INSERT INTO ledger_outbox (kind, id, body, put_at) VALUES (?, ?, ?, ?)"
 
 
 def _release_leases(db: sqlite3.Connection) -> int:

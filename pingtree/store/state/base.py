@@ -32,7 +32,7 @@ one call (one round trip on Redis), never one per buyer.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -41,6 +41,7 @@ from pingtree.config import BreakerPolicy, Caps
 from pingtree.core.breaker import Phase
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.outbox.base import Entry, Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,17 @@ class Store(Protocol):
     async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
         """Close the lead's journal to further posts and return the buyers already posted to."""
 
-    async def record_outcome(self, outcome: Outcome) -> None: ...
+    async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
+        """Keep the outcome (resends read it). `ledger`: the lead's record for the ledger, put
+        in this store's outbox (`outbox`) no later than the outcome: in the same transaction
+        where the outbox lives in the store (the state file, memory), just before it on Redis
+        (whose outbox has keys of its own). An answered lead is then always on its way to the
+        ledger, and a router that records an outcome pays for one write, not two."""
+
+    def outbox(self) -> Outbox:
+        """The ledger's outbox on this store's medium (its state file, memory, Redis): what
+        `record_outcome(…, ledger)` puts into and the ledger's writer takes from. The same one
+        every call; closed with the store."""
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 

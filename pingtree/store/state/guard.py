@@ -34,7 +34,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import ParamSpec, TypeVar
 
@@ -42,6 +42,7 @@ from pingtree.config import BreakerPolicy
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.state.base import (
     AnswerWrite,
     BuyerUsage,
@@ -225,13 +226,22 @@ class GuardedStore:
         self._deferred.append((what, write))
         self._start_probe()  # even if the store is still thought up: someone must flush it
 
-    async def record(self, outcome: Outcome, key: IdempotencyKey | None, *, lead_id: str) -> None:
-        """Record a finished auction's outcome, then answer its key: now, or once the store is
-        back. Never raises StoreUnavailable: the seller gets the outcome either way."""
+    async def record(
+        self,
+        outcome: Outcome,
+        key: IdempotencyKey | None,
+        *,
+        lead_id: str,
+        ledger: Sequence[Entry] = (),
+    ) -> None:
+        """Record a finished auction's outcome, with the lead's record for the ledger (`ledger`,
+        put no later than the outcome: Store.record_outcome), then answer its key: now, or once
+        the store is back, in that order. Never raises StoreUnavailable: the seller gets the
+        outcome either way."""
         inner = self.inner
 
         async def outcome_recorded() -> None:
-            await inner.record_outcome(outcome)
+            await inner.record_outcome(outcome, ledger)
 
         async def key_answered() -> None:
             if key is None:
@@ -315,8 +325,11 @@ class GuardedStore:
     async def seal_journal(self, lead_id: str) -> tuple[str, ...]:
         return await self._call(self.inner.seal_journal, lead_id)
 
-    async def record_outcome(self, outcome: Outcome) -> None:
-        await self._call(self.inner.record_outcome, outcome)
+    async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
+        await self._call(self.inner.record_outcome, outcome, ledger)
+
+    def outbox(self) -> Outbox:
+        return self.inner.outbox()
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)

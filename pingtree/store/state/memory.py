@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Generic, TypeVar
@@ -20,6 +20,8 @@ from pingtree.config import BreakerPolicy, Retention
 from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, phase
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows, cap_reason
+from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.outbox.memory import MemoryOutbox
 from pingtree.store.state.base import (
     AnswerWrite,
     BuyerUsage,
@@ -182,6 +184,8 @@ class MemoryStore:
         # an auction that died between the two leaves no entry behind for good.
         self._held: ExpiringMap[tuple[str, str], bool] = ExpiringMap(clock)
         self._pauses: dict[str, Pause] = {}  # kept until resumed: an operator's switch
+        # The ledger's records, as lasting as the rest of this store (not at all).
+        self._ledger_outbox = MemoryOutbox(clock=clock)
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -353,8 +357,12 @@ class MemoryStore:
         self._sealed.put(lead_id, True, self._outcome_ttl_s)
         return self._journal.get(lead_id) or ()
 
-    async def record_outcome(self, outcome: Outcome) -> None:
+    async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
+        self._ledger_outbox.keep(ledger)  # in the same step of the loop as the outcome
         self._outcomes.put(outcome.id, encode_outcome(outcome), self._outcome_ttl_s)
+
+    def outbox(self) -> Outbox:
+        return self._ledger_outbox
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         stored = self._outcomes.get(lead_id)

@@ -31,7 +31,7 @@ import asyncio
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -43,6 +43,8 @@ from pingtree.core.breaker import BreakerState, phase
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
 from pingtree.store.redis_keys import StateKeys
 from pingtree.store.state import redis_scripts as lua
@@ -107,6 +109,7 @@ class RedisStore:
             pool_timeout_s=pool_timeout_s,
         )
         self._clock = clock
+        self._ledger_outbox = RedisOutbox(self._redis, prefix=prefix)
         retention = retention or Retention()
         self._outcome_ttl_ms = _ms(retention.outcomes_hours * 3600)
         # An answer whose claim is gone makes the record again, for as long as a claim's.
@@ -291,7 +294,9 @@ class RedisStore:
             return ()
         return tuple(as_bytes(buyer).decode() for buyer in entries[1:])
 
-    async def record_outcome(self, outcome: Outcome) -> None:
+    async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
+        # The record first (the outbox's keys are in a slot of their own: no script spans both).
+        await self._ledger_outbox.put(ledger)
         now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
         args = (now + ttl_ms, ttl_ms, encode_outcome(outcome))
         with redis_errors_as_unavailable():
@@ -381,5 +386,10 @@ class RedisStore:
         with redis_errors_as_unavailable():
             await self._redis.ping()
 
+    def outbox(self) -> Outbox:
+        """The shared outbox (outbox/redis.py) on this store's client and prefix."""
+        return self._ledger_outbox
+
     async def close(self) -> None:
+        await self._ledger_outbox.close()
         await self._redis.aclose()

@@ -57,6 +57,8 @@ from typing import Any, Literal
 from pingtree.config import Retention
 from pingtree.core import jsonenc
 from pingtree.core.outcome import Outcome
+from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.outbox.sqlite import SqliteOutbox, put_statements
 from pingtree.store.sqlite_file import SqliteFile
 from pingtree.store.state.base import (
     AnswerWrite,
@@ -195,6 +197,7 @@ class SqliteStore(MemoryStore):
         self._max_leads = self._retention.max_leads
         self.file.migrate("store", SCHEMA)
         self.file.read_now(self._load)
+        self._file_outbox: SqliteOutbox | None = None
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -300,12 +303,24 @@ class SqliteStore(MemoryStore):
         listed = None if buyers is None else jsonenc.dumps(list(buyers)).decode()
         return [(_UPSERT_JOURNAL, (lead_id, listed, journal_until, sealed_until, expires))]
 
-    async def record_outcome(self, outcome: Outcome) -> None:
+    async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
         await super().record_outcome(outcome)
+        statements: list[Statement] = []
         encoded = self._outcomes.get(outcome.id)  # as memory encoded it: once per outcome
         if encoded is not None:
             expires = self._outcomes.expires_at(outcome.id)
-            await self._write([(_UPSERT_OUTCOME, (outcome.id, encoded, expires))])
+            statements.append((_UPSERT_OUTCOME, (outcome.id, encoded, expires)))
+        if ledger:
+            self.outbox()  # its table, made at start-up by the ledger's wiring
+            statements += put_statements(ledger, self._clock())
+        if statements:
+            await self._write(statements)  # one transaction: the record with its outcome
+
+    def outbox(self) -> Outbox:
+        """The outbox on this store's state file (made, with its table, at the first call)."""
+        if self._file_outbox is None:
+            self._file_outbox = SqliteOutbox(self.file, clock=self._clock)
+        return self._file_outbox
 
     # pauses -------------------------------------------------------------------------------------
 
