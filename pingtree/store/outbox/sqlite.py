@@ -6,12 +6,15 @@ is kept:
 - **Put** is one INSERT per entry, queued on the file's writer thread and committed with whatever
   else is queued (the router's outcome, the deliveries' jobs): durable when it returns, at the
   cost of a statement, not of a commit. Entries are never merged: the ledger files by id.
-- **Leases.** `take` sets `lease` (a random token per call), `leased_until` and `consumer` on the
-  oldest rows whose lease is absent (0) or ran out; `done` deletes a row only while it still has
-  the token it was taken under, so a writer whose lease ran out and was taken over deletes
-  nothing of the new holder's. Opening the outbox releases every lease in the file: the file's
-  lock says no other process has it open, so a lease still there is a dead process's, and its
-  entries go to the ledger at once instead of after the lease (as the delivery queue does).
+- **Leases** live in this object, not in the file: the file's lock says no other process has it
+  open, and a lease could only ever matter to the process that holds it (a process that died
+  held nothing: its entries go to the ledger at once when the file is opened again, as the
+  delivery queue's do). `take` reads the oldest rows that no lease holds, or whose lease ran
+  out, and leases them (a random token per call); `done` deletes a row only while it still holds
+  the lease it was taken under, so a writer whose lease ran out and was taken over deletes
+  nothing of the new holder's. Writing a lease into its row would rewrite the row, the record's
+  body with it: a cost a lead on the hot path's writer thread (benchmarks: scenario 10). Files
+  written by versions that did keep leases in the rows have them released when opened.
 - **Backlog.** The count is a tally row kept in the same transactions as the puts and dones
   (`COUNT(*)` would read the whole table on the writer thread, which the answer path waits on,
   and a backlog is largest exactly when the ledger is down); the oldest put is the first row.
@@ -20,6 +23,7 @@ is kept:
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sqlite3
 import time
@@ -64,6 +68,8 @@ class SqliteOutbox:
         self._clock = clock
         self.file.migrate("outbox", SCHEMA)
         self.file.write_now(_release_leases)
+        self._leases: dict[int, tuple[str, float]] = {}  # seq → (token, leased until)
+        self._taking = asyncio.Lock()
 
     async def put(self, entries: Sequence[Entry]) -> None:
         if not entries:
@@ -79,32 +85,36 @@ class SqliteOutbox:
     async def take(self, limit: int, lease_s: float, consumer: str) -> list[Taken]:
         if limit <= 0:
             return []
-        now = self._clock()
-        token = secrets.token_hex(8)
+        async with self._taking:  # one take at a time: each sees the leases of the one before
+            now = self._clock()
+            held = {seq for seq, (_, until) in self._leases.items() if until > now}
 
-        def lease(db: sqlite3.Connection) -> list[Taken]:
-            rows = db.execute(
-                "SELECT seq, kind, id, body, put_at FROM ledger_outbox"
-                " WHERE leased_until <= ? ORDER BY seq LIMIT ?",
-                (now, limit),
-            ).fetchall()
-            db.executemany(
-                "UPDATE ledger_outbox SET lease = ?, leased_until = ?, consumer = ? WHERE seq = ?",
-                [(token, now + lease_s, consumer, row[0]) for row in rows],
-            )
+            def oldest(db: sqlite3.Connection) -> list[Any]:
+                # Enough rows to find `limit` no lease holds (the held are the oldest, mostly).
+                return db.execute(
+                    "SELECT seq, kind, id, body, put_at FROM ledger_outbox ORDER BY seq LIMIT ?",
+                    (limit + len(held),),
+                ).fetchall()
+
+            rows = [row for row in await self.file.read(oldest) if row[0] not in held][:limit]
+            token = secrets.token_hex(8)
+            for row in rows:
+                self._leases[row[0]] = (token, now + lease_s)
             return [_taken(row, token) for row in rows]
 
-        return await self.file.write(lease)
-
     async def done(self, taken: Sequence[Taken]) -> None:
-        held = [_lease_of(item.token) for item in taken]
-        if not held:
+        seqs = []
+        for item in taken:
+            seq, token = _lease_of(item.token)
+            lease = self._leases.get(seq)
+            if lease is not None and lease[0] == token:
+                del self._leases[seq]
+                seqs.append((seq,))
+        if not seqs:
             return
 
         def delete(db: sqlite3.Connection) -> None:
-            gone = db.executemany(
-                "DELETE FROM ledger_outbox WHERE seq = ? AND lease = ?", held
-            ).rowcount
+            gone = db.executemany("DELETE FROM ledger_outbox WHERE seq = ?", seqs).rowcount
             db.execute("UPDATE ledger_outbox_tally SET entries = entries - ?", (gone,))
 
         await self.file.write(delete)
