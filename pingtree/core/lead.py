@@ -308,14 +308,23 @@ def _phone_spelled(lead: Lead) -> re.Pattern[str]:
 
 
 def _carries_pii(value: Any, secrets: tuple[str, ...]) -> bool:
+    """Whether an attribute's value repeats one of the lead's PII values (`_pii_values`), as
+    written or, for those made of digits, among its digits (a phone inside other words). Run for
+    every attribute of every lead, twice (the ping, the ledger's record): one pass of C-level
+    substring tests, and the digits only extracted when the text has any."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return False
     if isinstance(value, float):  # 4045550123.0 is the phone too
         text = str(int(value)) if value.is_integer() else repr(value)
     else:
         text = str(value).lower()
-    digits = re.sub(r"\D", "", text)
-    return any(secret in text or (secret.isdigit() and secret in digits) for secret in secrets)
+    if any(secret in text for secret in secrets):
+        return True
+    digits = _NOT_DIGITS.sub("", text)
+    return bool(digits) and any(secret in digits for secret in secrets if secret.isdigit())
+
+
+_NOT_DIGITS = re.compile(r"\D")
 
 
 def redact(text: str, lead: Lead) -> str:
