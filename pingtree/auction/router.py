@@ -302,7 +302,7 @@ class Router:
         pii, as well as the PII fields) and the tree's keyed hashes of its phone and email."""
         lead, tree = auction.lead, auction.tree
         marked = tree.ledger_pii(lead.vertical)
-        hashes = tree.dedup_keys(lead.phone, lead.email)
+        hashes = auction.dedup_keys  # the tree's keyed hashes, made once when the lead came
         return LeadRecord.of(outcome, lead, pii_attributes=marked, hashes=hashes)
 
     async def _after_store_failure(
