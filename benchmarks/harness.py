@@ -245,14 +245,15 @@ class Bench:
         self.throughput(url, server, f"{label} warm-up", self.timings.warmup_s)
 
     def alternate(
-        self, servers: dict[str, tuple[str, Service]], label: str
+        self, servers: dict[str, tuple[str, Service]], label: str, *, rounds: int | None = None
     ) -> dict[str, list[Throughput]]:
         """Short rounds of each server in turn, every server up all along: a machine whose speed
-        drifts (a VM's neighbours) slows every contender alike, so their ratio holds."""
+        drifts (a VM's neighbours) slows every contender alike, so their ratio holds. `rounds`:
+        more than the timings' for a comparison whose target is a few percent."""
         for name, (url, server) in servers.items():
             self.warm_up(url, server, f"{label} {name}")
         runs: dict[str, list[Throughput]] = {name: [] for name in servers}
-        for round_number in range(1, self.timings.rounds + 1):
+        for round_number in range(1, (rounds or self.timings.rounds) + 1):
             for name, (url, server) in servers.items():
                 run_label = f"{label} {name} round {round_number}"
                 runs[name].append(
