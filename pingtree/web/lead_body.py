@@ -44,6 +44,17 @@ ACCEPTED_ENCODINGS = "gzip, deflate"
 _NAMED_AT_MOST = 40  # characters of an unsupported Content-Encoding quoted back
 
 
+def media_type(headers: CIMultiDictProxy[str]) -> str:
+    """The body's media type (`type/subtype`, lower case) from Content-Type, parameters left out;
+    `application/octet-stream` without one, as HTTP says. Read here rather than through aiohttp's
+    `content_type`, whose parser (the standard library's email one) raises IndexError on a
+    parameter such as `a*` with no value: a seller's malformed header is a 415, not a 500."""
+    raw = headers.get("Content-Type")
+    if raw is None:
+        return "application/octet-stream"
+    return raw.split(";", 1)[0].strip().lower()
+
+
 def is_lead_type(content_type: str) -> bool:
     return content_type in JSON_TYPES or content_type.endswith("+json") or content_type == FORM_TYPE
 

@@ -18,7 +18,7 @@ from pingtree.store.state.base import IdempotencyKey
 from pingtree.web.admission import check_signature
 from pingtree.web.auth import authenticate_seller
 from pingtree.web.keys import IN_FLIGHT, METRICS, RATE_LIMITER, ROUTER, STORE
-from pingtree.web.lead_body import decode_lead_body, is_lead_type, read_body
+from pingtree.web.lead_body import decode_lead_body, is_lead_type, media_type, read_body
 from pingtree.web.responses import json_response
 
 _IDEMPOTENCY_KEY_MAX = 255
@@ -67,7 +67,7 @@ async def _sell_lead(request: web.Request) -> web.Response:
     except PingtreeError:
         metrics.rate_limited.labels(seller.id).inc()
         raise
-    content_type = request.content_type.lower()
+    content_type = media_type(request.headers)
     if not is_lead_type(content_type):
         raise UnsupportedMediaType("send application/json or application/x-www-form-urlencoded")
     tree = request.app[ROUTER].tree

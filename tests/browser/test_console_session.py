@@ -90,6 +90,21 @@ def test_a_post_without_its_csrf_token_is_refused(tab: Tab, console: ConsoleRout
     assert console.http("GET", "/console", cookies=cookies).status == 303
 
 
+def test_a_form_with_a_content_type_the_parser_chokes_on_is_a_400(
+    tab: Tab, console: ConsoleRouter
+) -> None:
+    # A parameter ending in * with no value made aiohttp's form parser raise IndexError (a 500).
+    tab.log_in(ALICE)
+    cookies = {SESSION_COOKIE: tab.cookie(SESSION_COOKIE)["value"]}
+    token = tab.page.locator('meta[name="csrf-token"]').get_attribute("content")
+    malformed = {"Content-Type": "application/x-www-form-urlencoded; a*"}
+    form = {"csrf_token": token or "", "token": ALICE}
+    for path, sent in (("/console/logout", cookies), ("/console/login", None)):
+        answer = console.http("POST", path, cookies=sent, headers=malformed, data=form)
+        assert answer.status in (400, 403), (path, answer.status, answer.text[:300])
+    assert console.http("GET", "/console", cookies=cookies).status == 200  # still logged in
+
+
 def test_the_session_cookie_is_httponly_samesite_strict_and_expires(tab: Tab) -> None:
     tab.log_in(BOB)
     cookie = tab.cookie(SESSION_COOKIE)

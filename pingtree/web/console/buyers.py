@@ -23,6 +23,7 @@ from pingtree.core.errors import BadRequest
 from pingtree.web.buyers_admin import MAX_REASON_CHARS, buyer_states, pause, resume
 from pingtree.web.console.guards import action, page
 from pingtree.web.console.render import render, see_other
+from pingtree.web.console.session import posted_form
 from pingtree.web.recent_calls import KINDS
 
 
@@ -52,7 +53,7 @@ def _done(query: Mapping[str, str]) -> dict[str, str] | None:
 @action
 async def pause_from_console(request: web.Request, operator: Operator) -> web.StreamResponse:
     buyer_id = request.match_info["id"]
-    posted = await request.post()
+    posted = await posted_form(request)
     reason = posted.get("reason")
     text = reason.strip() if isinstance(reason, str) else ""
     if len(text) > MAX_REASON_CHARS:

@@ -27,6 +27,7 @@ from pingtree.core.errors import ConfigError, PingtreeError
 from pingtree.web.console.config_view import audit_detail, diff_lines, tree_summary
 from pingtree.web.console.guards import action, page
 from pingtree.web.console.render import render, see_other
+from pingtree.web.console.session import posted_form
 from pingtree.web.keys import RELOADER, ROUTER
 from pingtree.web.ledger_admin import LedgerOff, find_audit
 from pingtree.web.operators import refused_detail, reload_config
@@ -118,7 +119,7 @@ async def check_page(request: web.Request, operator: Operator) -> web.StreamResp
 @action
 async def reload(request: web.Request, operator: Operator) -> web.StreamResponse:
     path = _config_file(request)
-    seen = (await request.post()).get("digest")
+    seen = (await posted_form(request)).get("digest")
     if seen != await asyncio.to_thread(_digest, path):
         message = (
             "The file changed since you saw its diff: nothing was reloaded. This is what a"

@@ -32,6 +32,7 @@ from pingtree.web.console.session import (
     came_over_tls,
     current_session,
     end_session,
+    posted_form,
     safe_next,
     set_session_cookie,
 )
@@ -73,7 +74,7 @@ def _login_form(
 
 
 async def log_in(request: web.Request) -> web.StreamResponse:
-    posted = await request.post()
+    posted = await posted_form(request)
     back_to = safe_next(_text(posted.get("next")))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     presented = _text(posted.get(CSRF_FIELD))

@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
 
 from pingtree.config import Operator
-from pingtree.core.errors import Forbidden
+from pingtree.core.errors import BadRequest, Forbidden
 from pingtree.web.keys import ROUTER
+from pingtree.web.lead_body import media_type
 
 COOKIE = "pingtree_console"
 LOGIN_COOKIE = "pingtree_console_login"  # the login form's own CSRF token, before any session
@@ -145,15 +148,27 @@ async def checked_post(request: web.Request) -> Operator:
         raise Forbidden("no console session: log in again")
     session, operator = found
     presented = request.headers.get(CSRF_HEADER)
-    if presented is None and request.content_type in (
+    if presented is None and media_type(request.headers) in (
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        field = (await request.post()).get(CSRF_FIELD)
+        field = (await posted_form(request)).get(CSRF_FIELD)
         presented = field if isinstance(field, str) else None
     if not presented or not hmac.compare_digest(presented.encode(), session.csrf.encode()):
         raise Forbidden("this form's CSRF token is missing or wrong: reload the page")
     return operator
+
+
+async def posted_form(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | FileField]:
+    """The POST's form fields; a 400 for a Content-Type aiohttp cannot parse (its parser, the
+    standard library's email one, raises IndexError on a parameter such as `a*` without a
+    value), not a 500."""
+    try:
+        return await request.post()
+    except (IndexError, ValueError):
+        raise BadRequest("the form's Content-Type is malformed") from None
 
 
 def csrf_token(request: web.Request) -> str | None:

@@ -33,6 +33,7 @@ from pingtree.core.errors import NotFound, PingtreeError
 from pingtree.transport.client import Request, Response
 from pingtree.web.console.guards import form, page
 from pingtree.web.console.render import render
+from pingtree.web.console.session import posted_form
 from pingtree.web.keys import RELOADER, ROUTER
 
 MAX_LEAD_BYTES = 64 * 1024
@@ -104,7 +105,7 @@ async def try_page(request: web.Request, operator: Operator) -> web.StreamRespon
 @form
 async def try_lead(request: web.Request, operator: Operator) -> web.StreamResponse:
     buyer = _buyer(request)
-    posted = await request.post()
+    posted = await posted_form(request)
     field = posted.get("lead")
     text = field if isinstance(field, str) else ""
     config = request.app[ROUTER].tree.config
