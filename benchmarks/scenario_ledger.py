@@ -20,9 +20,8 @@ from market import instant_buyers
 from rig import free_port, ledger_drained, start_router
 
 TARGET = 0.95
-# A 5 % target on a VM whose speed moves by 20 % from one 5-second round to the next: more rounds
-# than the other scenarios' (9 for their 5, 5 for --quick's 3), medians of each.
-ROUNDS = {5: 9, 3: 5}
+# A 5 % target on a VM whose speed moves by 20 % from one 5-second round to the next: nearly twice
+# the other scenarios' rounds (9 for their 5, 5 for --quick's 3), medians of each.
 
 
 def ledger_cost(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
@@ -53,7 +52,7 @@ def ledger_cost(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
                 on_url = f"http://127.0.0.1:{on_port}/v1/leads"
                 off_url = f"http://127.0.0.1:{port}/v1/leads"
                 contenders = {"ledger": (on_url, on), "no-ledger": (off_url, off)}
-                runs = bench.alternate(contenders, "s10", rounds=ROUNDS[bench.timings.rounds])
+                runs = bench.alternate(contenders, "s10", rounds=2 * bench.timings.rounds - 1)
                 backlog = ledger_drained(on_url, "s10")
             finally:
                 on.stop()
