@@ -248,7 +248,7 @@ class Router:
         # `sold` (or `pending` from the journal) with its jobs queued, never without them (a
         # job's id makes queuing it again on a later path harmless).
         if outcome.status == "sold" and result.won is not None:
-            await self._deliver(auction, outcome, result.won)
+            await self._deliver(auction, outcome, result.won, result.won_shares)
         # The ledger's record with the outcome (the store puts it in its outbox no later than
         # the outcome), before the answer: an answered lead is on record (filing it twice,
         # after a resend, is harmless: the ledger files by id).
@@ -267,7 +267,9 @@ class Router:
             except Exception:
                 log.exception("lead %s: a listener to finished auctions failed", outcome.id)
 
-    async def _deliver(self, auction: LiveAuction, outcome: Outcome, won: Offer) -> None:
+    async def _deliver(
+        self, auction: LiveAuction, outcome: Outcome, won: Offer, shares: tuple[Offer, ...] = ()
+    ) -> None:
         """Hand a sale to its deliveries (CRMs, the seller's postback, the CSV mirror) before the
         seller hears of it: once answered, the jobs are durable. If the queue is down, they are
         queued with the store's deferred writes (a job's id makes a second enqueue harmless);
@@ -277,7 +279,7 @@ class Router:
             return
 
         async def hand_over() -> None:
-            await deliveries.sold(auction.tree, outcome, auction.lead, won)
+            await deliveries.sold(auction.tree, outcome, auction.lead, won, shares)
 
         try:
             await hand_over()
