@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from tests.conftest import (
 )
 from tests.e2e.test_auction import lead, sell, steps
 from tests.e2e.test_deliveries_worker import Receiver, destination
+from tests.web.test_console_sessions import log_in
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SHARED_SELLER = {
@@ -76,6 +78,20 @@ async def test_a_shared_lead_is_sold_to_exactly_max_buyers(buyers, start_router)
     for name, bid in (("s1", 30), ("s2", 25), ("s3", 20)):  # each post at its own price
         assert buyers.recorded(name).posts[0]["price"] == bid
     assert steps(view, "s4") == [("ping", "bid", None)]
+    # the console's lead page lists every sale
+    operator = SimpleNamespace(session=router.session, base=router.url("").rstrip("/"))
+    cookies, _ = await log_in(operator, ADMIN_TOKEN)  # type: ignore[arg-type]
+    async with router.session.get(
+        router.url(f"/console/leads/{answer['id']}"), headers=cookies
+    ) as page:
+        html = await page.text()
+    sales_table = html[html.index('<table id="sales">') :]
+    sales_table = sales_table[: sales_table.index("</table>")]
+    assert [name for name in ("s1", "s2", "s3", "s4") if f"<td>{name}</td>" in sales_table] == [
+        "s1",
+        "s2",
+        "s3",
+    ]
     # the seller's view of it, read back
     async with router.session.get(
         router.url(f"/v1/leads/{answer['id']}"), headers={"X-API-Key": SELLER_KEY}
