@@ -8,13 +8,17 @@ one bought it, and the auctioneer's own unsold or pending answer stands."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pingtree.auction.live import LiveAuction, Sale, loop_time
 from pingtree.auction.result import AuctionResult
+from pingtree.core.errors import StoreUnavailable
 from pingtree.core.ranking import Offer
 from pingtree.core.shares import PostResult, ShareBook, share_terms
+
+log = logging.getLogger(__name__)
 
 SellOne = Callable[[Offer], Awaitable[Sale | None]]
 
@@ -44,7 +48,17 @@ class SharedSale:
                 break
             if not self.book.wants(offer):
                 continue
-            sale = await sell(offer)
+            try:
+                sale = await sell(offer)
+            except StoreUnavailable:
+                if not self.sold:
+                    raise  # nothing sold: the auction's failure, as an exclusive lead's (router.py)
+                # Shares are sold and stand: the lead ends with them. The share whose reservation
+                # or journal entry failed was never posted (the auctioneer freed its slot), and no
+                # other is, without a store to reserve and journal it.
+                log.warning("lead %s: the store failed: sold shared to fewer", self.auction.id)
+                self.book.stopped = True
+                return True
             result = self._result(offer, sale)
             self.book.settle(offer, result)
             if sale is not None and result == "sold":
