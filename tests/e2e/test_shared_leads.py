@@ -78,6 +78,11 @@ async def test_a_shared_lead_is_sold_to_exactly_max_buyers(buyers, start_router)
     for name, bid in (("s1", 30), ("s2", 25), ("s3", 20)):  # each post at its own price
         assert buyers.recorded(name).posts[0]["price"] == bid
     assert steps(view, "s4") == [("ping", "bid", None)]
+    # each buyer's revenue metric counts its own share, not the first buyer the whole lead
+    async with router.session.get(router.url("/metrics")) as response:
+        metrics = await response.text()
+    for name, bid in (("s1", 30), ("s2", 25), ("s3", 20)):
+        assert f'pingtree_revenue_total{{buyer="{name}"}} {bid}.0' in metrics
     # the console's lead page lists every sale
     operator = SimpleNamespace(session=router.session, base=router.url("").rstrip("/"))
     cookies, _ = await log_in(operator, ADMIN_TOKEN)  # type: ignore[arg-type]
