@@ -46,6 +46,7 @@ from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
+from pingtree.auction.shared_sale import SharedSale
 from pingtree.config import Config, SellerConfig
 from pingtree.config.tree import Tree
 from pingtree.core.errors import (
@@ -213,7 +214,7 @@ class Router:
                     lead_id,
                     buyers[-1],
                 )
-                answer = self._router_died(auction, lead_id, buyers[-1])
+                answer = self._router_died(auction, lead_id, buyers)
                 self._observe(answer)
                 # A verdict made here: on record like any answer. (An outcome the dead router
                 # recorded had its record with it.)
@@ -225,14 +226,18 @@ class Router:
                 return answer
         return None
 
-    def _router_died(self, auction: LiveAuction, lead_id: str, buyer_id: str) -> Outcome:
-        """`pending` for an earlier auction of this key that posted to `buyer_id` and never said
-        how it ended. The earlier receipt time is not kept: this one's stands in for it."""
+    def _router_died(self, auction: LiveAuction, lead_id: str, buyers: tuple[str, ...]) -> Outcome:
+        """`pending` for an earlier auction of this key that posted to `buyers` (the journal's,
+        in order) and never said how it ended: the last buyer posted to, or, for a lead sold
+        shared, every one (any of them may hold a share). The earlier receipt time is not kept:
+        this one's stands in for it."""
         earlier = replace(auction, id=lead_id, trace=[])
         now = loop_time()
         detail = "the router running this auction stopped after this post; found on a resend"
-        earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
-        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyer_id)
+        shared = SharedSale.open(earlier) is not None
+        for buyer_id in buyers if shared else buyers[-1:]:
+            earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
+        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyers[-1])
 
     async def _run(self, auction: LiveAuction, key: IdempotencyKey | None) -> Outcome:
         try:

@@ -14,7 +14,13 @@ from pingtree.core.errors import StoreUnavailable
 from pingtree.metrics import Metrics
 from pingtree.store.state.guard import GuardedStore
 from pingtree.transport.client import MockTransport
-from tests.auction.test_router_store_failures import Buyers, FailingStore, World
+from tests.auction.test_router_store_failures import (
+    LEASE_S,
+    Buyers,
+    FailingStore,
+    World,
+    died_mid_auction,
+)
 from tests.conftest import SELLER_KEY, make_buyer, make_config
 from tests.store.test_store import FakeClock
 
@@ -66,3 +72,23 @@ async def test_a_store_failure_before_any_share_is_a_503(world: World) -> None:
     with pytest.raises(StoreUnavailable):
         await world.send(1)
     assert world.buyers.posts == []
+
+
+async def test_a_resend_after_a_router_died_mid_shared_sale_posts_to_no_one_again(
+    world: World,
+) -> None:
+    dead = await died_mid_auction(world, ("a", "b"))
+    world.clock.advance(LEASE_S)
+    outcome, replayed = await world.send(1)
+    assert replayed and (outcome.id, outcome.status, outcome.reason) == (
+        dead,
+        "pending",
+        "router_died",
+    )
+    assert world.buyers.pings == [] and world.buyers.posts == []  # no second auction
+    # either may hold a share: the operator is shown both, in the order they were posted to
+    assert [(e.buyer_id, e.result, e.reason) for e in outcome.trace] == [
+        ("a", "unknown", "router_died"),
+        ("b", "unknown", "router_died"),
+    ]
+    assert await world.store.journal_post(dead, "a") is False  # sealed: no post any more
