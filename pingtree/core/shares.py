@@ -77,8 +77,10 @@ class ShareBook:
         then the best offer of each shared buyer not posted to yet."""
         fresh = [offer for offer in ranked if offer.buyer_id not in self.posted]
         shared: list[Offer] = []
+        seen: set[str] = set()
         for offer in fresh:
-            if offer.buyer_id in self.shared and all(s.buyer_id != offer.buyer_id for s in shared):
+            if offer.buyer_id in self.shared and offer.buyer_id not in seen:
+                seen.add(offer.buyer_id)
                 shared.append(offer)
         if self.sales or self.maybe:
             return shared
