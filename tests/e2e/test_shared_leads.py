@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pingtree.web.app import ServeOptions, create_app
 from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -196,6 +197,24 @@ async def test_caps_and_dedup_are_per_sale(buyers, start_router):
     assert ("skip", "skipped", "cap:daily") in steps(second, "s1")
     assert sold_to(second) == [("s2", 25), ("s3", 20), ("s4", 15)]
     assert ("skip", "skipped", "dedup") in steps(again, "s2")
+    assert sold_to(again) == [("s3", 20), ("s4", 15)]
+
+
+async def test_two_routers_on_redis_keep_each_shares_cap_and_dedup(buyers, serve_app, redis_url):
+    config = market(buyers, s1={"caps": {"daily": 1}}, s2={"dedup_days": 30})
+    routers = [
+        RouterClient(*await serve_app(create_app(config, ServeOptions(redis_url=redis_url))))
+        for _ in range(2)
+    ]
+
+    _, first = await sell(routers[0], lead())
+    _, second = await sell(routers[1], lead(phone="+13055550100", email="other@example.com"))
+    _, again = await sell(routers[1], lead())  # the first consumer, at the other router
+
+    assert sold_to(first) == [("s1", 30), ("s2", 25), ("s3", 20)]
+    assert ("skip", "skipped", "cap:daily") in steps(second, "s1")  # the cap is Redis's
+    assert sold_to(second) == [("s2", 25), ("s3", 20), ("s4", 15)]
+    assert ("skip", "skipped", "dedup") in steps(again, "s2")  # and the dedup claim
     assert sold_to(again) == [("s3", 20), ("s4", 15)]
 
 
