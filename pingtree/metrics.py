@@ -309,7 +309,7 @@ class Metrics:
                 else:
                     child(self.skips, event.buyer_id, reason).inc()
                 continue
-            if event.step == "offer":  # a fixed price: no call went out
+            if event.step in ("offer", "check"):  # a fixed price, or a gate: no buyer called
                 continue
             counter = self.pings if event.step == "ping" else self.posts
             child(counter, event.buyer_id, event.result, reason).inc()

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.dialect import Signing
+from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.models.endpoints import Destination
 from pingtree.config.types import Money
 from pingtree.config.verticals import vertical_names
@@ -45,6 +46,8 @@ class SellerConfig(ConfigModel):
     rate_limit: RateLimit | None = None
     # Set: every lead must carry a valid Standard Webhooks signature over its exact body.
     signing: Signing | None = None
+    # The consent evidence this seller's leads must carry, instead of router.consent's.
+    consent: ConsentEvidence | None = None
 
     @model_validator(mode="before")
     @classmethod
