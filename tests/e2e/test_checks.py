@@ -21,7 +21,8 @@ from pingtree.config import Config, parse_config
 from tests.buyers import BuyerServer
 from tests.check_services import CLAIM_KEY, LOOKUP_SID, LOOKUP_TOKEN, CheckServices
 from tests.conftest import OTHER_KEY, StartRouter, config_dict, make_buyer, sample
-from tests.e2e.test_ledger import filed
+from tests.e2e.test_ledger import filed, get
+from tests.web.documented import assert_documented
 from tests.web.test_console_sessions import log_in
 
 CERT = "https://cert.trustedform.com/0f3c9a7e2b1d4c5e8a9b0c1d2e3f4a5b6c7d8e9f"
@@ -144,6 +145,7 @@ async def test_attributes_reach_the_filters_and_only_the_pings_whose_map_reads_t
     assert status == 200 and answer["status"] == "sold"
 
     view = await router.admin(answer["id"])
+    assert_documented("/admin/leads/{id}", "get", 200, "application/json", view)
     assert view["buyer_id"] == "wants-mobile"
     skipped = {e["buyer_id"]: e["reason"] for e in view["trace"] if e["step"] == "skip"}
     assert skipped == {"wants-landline": "filter:field"}
@@ -189,6 +191,15 @@ async def test_a_rejected_check_rejects_the_lead_and_the_operator_finds_why(
     event = checks_of(view)["tf"]
     assert (event["result"], event["reason"]) == ("rejected", "check:tf")
     assert event["detail"] == "no fingerprints matched"  # the service's own words
+    assert_documented("/admin/leads/{id}", "get", 200, "application/json", view)
+
+    # A check is no buyer: not in the reports by buyer, not in the buyers' metrics.
+    report = await get(router, "/admin/reports?by=buyer")
+    assert [row["key"] for row in report["rows"]] == []
+    assert report["totals"]["pings"] == 0
+    async with router.session.get(router.url("/metrics")) as metrics:
+        exposed = await metrics.text()
+    assert 'buyer="tf"' not in exposed and 'buyer="phone"' not in exposed
 
     # The console's timeline of that lead draws the check.
     operator = SimpleNamespace(base=router.url("").rstrip("/"), session=router.session)
