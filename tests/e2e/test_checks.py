@@ -217,8 +217,9 @@ async def test_a_hanging_check_costs_the_checks_budget_and_no_more(
     on_error: str, buyers: BuyerServer, services: CheckServices, start_router: StartRouter
 ) -> None:
     buyers.set("firm", bid=25)
+    quick = broken(services, "/hang", "pass", id="quick", timeout_ms=100)
     router = await start_router(
-        configured([make_buyer("firm", buyers)], [broken(services, "/hang", on_error)])
+        configured([make_buyer("firm", buyers)], [broken(services, "/hang", on_error), quick])
     )
     started = time.monotonic()
     _, answer, _ = await router.send(lead())
@@ -231,6 +232,11 @@ async def test_a_hanging_check_costs_the_checks_budget_and_no_more(
     assert (event["result"], event["reason"]) == ("failed", "timeout")
     assert 250 <= event["at_ms"] <= 700, event
     assert f"on_error: {on_error}" in event["detail"]
+    # Both ran at once, and the quick one cost its own 100 ms, not the checks budget.
+    cut = checks_of(view)["quick"]
+    assert (cut["result"], cut["reason"]) == ("failed", "timeout")
+    assert 90 <= cut["at_ms"] < 250, cut
+    assert len(services.seen.of("/hang")) == 2
     if on_error == "pass":
         assert answer["status"] == "sold"
     else:
