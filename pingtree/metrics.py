@@ -137,6 +137,10 @@ class Metrics:
         self.skips = Counter(
             "pingtree_skips", "Buyers skipped, by reason", ["buyer", "reason"], registry=r
         )
+        # The compliance gates (DESIGN §16): each check's outcome, and the consent gate's refusals.
+        self.checks = Counter(
+            "pingtree_checks", "Checks by result", ["check", "result", "reason"], registry=r
+        )
         self.timeouts = Counter(
             "pingtree_buyer_timeouts", "Buyer calls that timed out", ["buyer", "step"], registry=r
         )
@@ -309,7 +313,10 @@ class Metrics:
                 else:
                     child(self.skips, event.buyer_id, reason).inc()
                 continue
-            if event.step in ("offer", "check"):  # a fixed price, or a gate: no buyer called
+            if event.step == "check":  # a compliance gate: no buyer called
+                child(self.checks, event.buyer_id, event.result, reason).inc()
+                continue
+            if event.step == "offer":  # a fixed price: no call went out
                 continue
             counter = self.pings if event.step == "ping" else self.posts
             child(counter, event.buyer_id, event.result, reason).inc()

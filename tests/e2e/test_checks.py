@@ -200,6 +200,7 @@ async def test_a_rejected_check_rejects_the_lead_and_the_operator_finds_why(
     async with router.session.get(router.url("/metrics")) as metrics:
         exposed = await metrics.text()
     assert 'buyer="tf"' not in exposed and 'buyer="phone"' not in exposed
+    assert 'pingtree_checks_total{check="tf",reason="check:tf",result="rejected"} 1.0' in exposed
 
     # The console's timeline of that lead draws the check.
     operator = SimpleNamespace(base=router.url("").rstrip("/"), session=router.session)
