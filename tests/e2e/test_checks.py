@@ -210,7 +210,8 @@ async def test_a_rejected_check_rejects_the_lead_and_the_operator_finds_why(
     ) as page:
         assert page.status == 200
         html = await page.text()
-    assert "check:tf" in html and CERT not in html
+    assert "check:tf" in html and 'data-step="check"' in html and CERT not in html
+    assert "checks before the auction" in html
 
 
 @pytest.mark.parametrize("on_error", ["pass", "reject"])
