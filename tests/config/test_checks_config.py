@@ -47,6 +47,12 @@ CASES = [
         id="checks budget as long as the whole budget",
     ),
     pytest.param(
+        {"router": {"budget_ms": 1000, "post_reserve_ms": 700}, "checks": [check()]},
+        "router.checks_budget_ms",
+        "leaves no time to ping buyers",
+        id="checks and the post reserve take the whole budget",
+    ),
+    pytest.param(
         {"checks": [check(), check(url=URL + "2")]},
         "checks[1:phone].id",
         "the same id 'phone' as checks[0]",
@@ -156,6 +162,11 @@ def test_a_check_secret_from_the_environment_must_be_set() -> None:
     auth = {"type": "bearer", "token": "${LOOKUP_TOKEN}"}
     errors = errors_of(config_dict([make_buyer("firm")], checks=[check(auth=auth)]))
     assert ("checks[0:phone].auth.token", "environment variable LOOKUP_TOKEN is not set") in errors
+
+
+def test_a_tight_budget_is_no_error_without_checks() -> None:
+    raw = config_dict([make_buyer("firm")], router={"budget_ms": 1000, "post_reserve_ms": 700})
+    assert parse_config(raw, env={}).router.checks_budget_ms == 300
 
 
 def test_a_good_file_loads_with_its_defaults() -> None:

@@ -96,6 +96,17 @@ class Config(ConfigModel):
                 )
             first.setdefault(check.id, index)
 
+    @across("router", "checks")
+    def _checks_leave_time_to_ping(self) -> Iterator[Problem]:
+        # The checks' time comes out of the ping phase (budget less the post reserve).
+        r = self.router
+        if self.checks and r.checks_budget_ms + r.post_reserve_ms >= r.budget_ms:
+            yield (
+                ("router", "checks_budget_ms"),
+                f"with post_reserve_ms ({r.post_reserve_ms}) it leaves no time to ping buyers "
+                f"within budget_ms ({r.budget_ms})",
+            )
+
     @across("router", "operators")
     def _admin_token_apart(self) -> Iterator[Problem]:
         token = self.router.admin_token
