@@ -330,3 +330,20 @@ async def test_the_config_summary_and_console_list_the_checks_without_their_secr
     assert "phone_type, phone_carrier" in html
     for secret in (CLAIM_KEY, LOOKUP_TOKEN):
         assert secret not in html
+
+
+async def test_a_seller_cannot_pose_as_a_check_that_failed(
+    buyers: BuyerServer, services: CheckServices, start_router: StartRouter
+) -> None:
+    """The lookup refuses its credentials (401): on_error pass lets the lead go on without the
+    phone's type, and the `phone_type: mobile` its seller sent is not taken for the lookup's."""
+    unauthorized = {"type": "basic", "username": "nobody", "password": "${LOOKUP_TOKEN}"}
+    wants_mobile = make_buyer("wants-mobile", buyers, filters={"require": {"phone_type": "mobile"}})
+    router = await start_router(configured([wants_mobile], [lookup(services, auth=unauthorized)]))
+    _, answer, _ = await router.send(lead(phone_type="mobile"))
+    assert (answer["status"], answer["reason"]) == ("unsold", "no_eligible_buyer")
+    view = await router.admin(answer["id"])
+    event = checks_of(view)["phone"]
+    assert (event["result"], event["reason"], event["http_status"]) == ("failed", "http_error", 401)
+    assert "on_error: pass" in event["detail"]
+    assert [e["reason"] for e in view["trace"] if e["step"] == "skip"] == ["filter:field"]
