@@ -137,6 +137,10 @@ class Metrics:
         self.skips = Counter(
             "pingtree_skips", "Buyers skipped, by reason", ["buyer", "reason"], registry=r
         )
+        # The compliance gates (DESIGN §16): each check's outcome, and the consent gate's refusals.
+        self.checks = Counter(
+            "pingtree_checks", "Checks by result", ["check", "result", "reason"], registry=r
+        )
         self.timeouts = Counter(
             "pingtree_buyer_timeouts", "Buyer calls that timed out", ["buyer", "step"], registry=r
         )
@@ -308,6 +312,9 @@ class Metrics:
                     child(self.breaker_shadow_skips, event.buyer_id).inc()
                 else:
                     child(self.skips, event.buyer_id, reason).inc()
+                continue
+            if event.step == "check":  # a compliance gate: no buyer called
+                child(self.checks, event.buyer_id, event.result, reason).inc()
                 continue
             if event.step == "offer":  # a fixed price: no call went out
                 continue

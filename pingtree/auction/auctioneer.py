@@ -40,6 +40,8 @@ from pingtree.core.rules import (
     rejection,
     schedule_open,
 )
+from pingtree.gates.checks import Checks
+from pingtree.gates.consent import consent_rejection
 from pingtree.store.state.base import CapRequest, Refused, Reservation
 from pingtree.store.state.guard import GuardedStore
 
@@ -47,9 +49,10 @@ log = logging.getLogger(__name__)
 
 
 class Auctioneer:
-    def __init__(self, store: GuardedStore, bidder: Bidder) -> None:
+    def __init__(self, store: GuardedStore, bidder: Bidder, checks: Checks | None = None) -> None:
         self._store = store
         self._bidder = bidder
+        self._checks = checks
 
     async def run(self, auction: LiveAuction) -> AuctionResult:
         """The auction to its end. If the store fails meanwhile: StoreFailedMidAuction, with what
@@ -67,6 +70,11 @@ class Auctioneer:
         rejected = rejection(
             lead, seller, require_consent=tree.settings.require_consent, buys=tree.buys
         )
+        # Compliance gates (DESIGN §16): consent evidence, then the outside checks, which may add
+        # attributes to the lead (auction.lead) that the filters below read.
+        rejected = rejected or consent_rejection(auction)
+        if rejected is None and self._checks is not None:
+            rejected = await self._checks.rejection(auction)
         if rejected is not None:
             return AuctionResult(auction.finish(loop_time(), "rejected", reason=rejected))
         candidates = tree.candidates(lead.vertical, lead.state)

@@ -59,6 +59,7 @@ from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome
 from pingtree.core.ranking import Offer
 from pingtree.core.record import LeadRecord, encode_record
+from pingtree.gates.checks import Checks
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Entry
 from pingtree.store.state.base import (
@@ -113,7 +114,7 @@ class Router:
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
         bidder = Bidder(self._store, transport, loop_lag, metrics)
-        self._auctioneer = Auctioneer(self._store, bidder)
+        self._auctioneer = Auctioneer(self._store, bidder, Checks(transport))
         self._deliveries = deliveries
         self._records = records
         self._paused = paused

@@ -43,6 +43,8 @@ class Tree:
         self.max_response = config.router.max_response_kb * 1024  # bytes of a buyer's answer
         self.buyers: dict[str, BuyerConfig] = {b.id: b for b in config.buyers}
         self.sellers: dict[str, SellerConfig] = {s.id: s for s in config.sellers}
+        # The lead attributes only checks set (gates/checks.py), kept out of native pings.
+        self.check_attributes = frozenset(n for c in config.checks for n in c.attribute_names())
         self._sellers_by_key = {_digest(s.api_key.get_secret_value()): s for s in config.sellers}
         self._operators_by_token = _operators_by_token(config)
         every = [Candidate(i, b) for i, b in enumerate(config.buyers)]

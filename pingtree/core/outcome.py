@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the ledger's filing process reads outcomes without loading 
     from pingtree.config import SellerConfig
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
-Step = Literal["skip", "offer", "ping", "post"]
+Step = Literal["skip", "offer", "ping", "post", "check"]  # check: a compliance gate (gates/)
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,7 +180,7 @@ def lead_counts(outcome: Outcome) -> tuple[list[int], dict[str, list[int]]]:
     buyers: dict[str, list[int]] = {}
     for event in outcome.trace:
         step, result = event.step, event.result
-        if result == "skipped" or step == "skip":
+        if result == "skipped" or step == "skip" or step == "check":  # a gate calls no buyer
             continue
         share = buyers.get(event.buyer_id)
         if share is None:

@@ -134,7 +134,7 @@ calls = sa.Table(
     sa.Column("lead_pk", sa.String(), primary_key=True),
     sa.Column("seq", sa.Integer(), primary_key=True),  # its place in the lead's trace
     sa.Column("buyer_id", sa.String(), nullable=False),
-    sa.Column("step", sa.String(), nullable=False),  # ping · offer · post
+    sa.Column("step", sa.String(), nullable=False),  # ping · offer · post · check
     sa.Column("result", sa.String(), nullable=False),
     sa.Column("reason", sa.String()),
     sa.Column("ms", sa.Integer()),

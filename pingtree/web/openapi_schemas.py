@@ -101,8 +101,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["at_ms", "buyer_id", "step", "result"],
         "properties": {
             "at_ms": {"type": "integer", "description": "ms after receipt"},
-            "buyer_id": {"type": "string"},
-            "step": {"type": "string", "enum": ["skip", "offer", "ping", "post"]},
+            "buyer_id": {
+                "type": "string",
+                "description": "the buyer's id; in a check step, the check's id (`consent`: "
+                "the consent-evidence gate)",
+            },
+            "step": {"type": "string", "enum": ["skip", "offer", "ping", "post", "check"]},
             "result": {
                 "type": "string",
                 "enum": [
@@ -114,6 +118,7 @@ SCHEMAS: dict[str, Any] = {
                     "accepted",
                     "rejected",
                     "unknown",
+                    "passed",
                 ],
                 "description": "shadow: a skip the breaker would have made, in shadow mode "
                 "(the buyer was called anyway)",

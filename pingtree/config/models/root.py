@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across, parsed
 from pingtree.config.models.buyers import BuyerConfig
+from pingtree.config.models.compliance import CheckConfig
 from pingtree.config.models.operators import ADMIN_TOKEN_NAME, OperatorConfig
 from pingtree.config.models.router_settings import RouterSettings
 from pingtree.config.models.sellers import SellerConfig
@@ -29,6 +30,7 @@ class Config(ConfigModel):
     sellers: tuple[SellerConfig, ...] = Field(min_length=1)
     buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
     operators: tuple[OperatorConfig, ...] = ()
+    checks: tuple[CheckConfig, ...] = ()  # DESIGN §16: run before the auction (gates/checks.py)
 
     @field_validator("router", mode="before")
     @classmethod
@@ -95,6 +97,28 @@ class Config(ConfigModel):
         )
         if errors:
             yield (), "; ".join(f"{path}: {message}" for path, message in errors)
+
+    @across("checks")
+    def _check_ids(self) -> Iterator[Problem]:
+        first: dict[str, int] = {}
+        for index, check in enumerate(self.checks):
+            if check.id in first:
+                yield (
+                    ("checks", index, "id"),
+                    f"the same id {check.id!r} as checks[{first[check.id]}]",
+                )
+            first.setdefault(check.id, index)
+
+    @across("router", "checks")
+    def _checks_leave_time_to_ping(self) -> Iterator[Problem]:
+        # The checks' time comes out of the ping phase (budget less the post reserve).
+        r = self.router
+        if self.checks and r.checks_budget_ms + r.post_reserve_ms >= r.budget_ms:
+            yield (
+                ("router", "checks_budget_ms"),
+                f"with post_reserve_ms ({r.post_reserve_ms}) it leaves no time to ping buyers "
+                f"within budget_ms ({r.budget_ms})",
+            )
 
     @across("router", "operators")
     def _admin_token_apart(self) -> Iterator[Problem]:

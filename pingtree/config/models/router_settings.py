@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
+from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.types import Money
 
 
@@ -100,6 +101,10 @@ class RouterSettings(ConfigModel):
     # How often this router re-reads the buyers paused by an operator (POST /admin/buyers/{id}/
     # pause) from the store: a pause made on another router takes effect here within this.
     pauses_refresh_ms: int = Field(1000, ge=50, le=60_000)
+    # Compliance gates (DESIGN §16): the consent evidence every lead must carry (a seller's own
+    # `consent` replaces it), and the time the top-level `checks` may take, out of budget_ms.
+    consent: ConsentEvidence | None = None
+    checks_budget_ms: int = Field(300, ge=10, le=60_000)
 
     _tz = field_validator("timezone")(check_timezone)
 
@@ -107,6 +112,11 @@ class RouterSettings(ConfigModel):
     def _reserve_fits(self) -> Iterator[Problem]:
         if self.post_reserve_ms >= self.budget_ms:
             yield ("post_reserve_ms",), "post_reserve_ms must be less than budget_ms"
+
+    @across("checks_budget_ms", "budget_ms")
+    def _checks_fit(self) -> Iterator[Problem]:
+        if self.checks_budget_ms >= self.budget_ms:
+            yield ("checks_budget_ms",), "checks_budget_ms must be less than budget_ms"
 
     @across("floor", "max_bid")
     def _floor_fits(self) -> Iterator[Problem]:

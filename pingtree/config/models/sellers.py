@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.dialect import Signing
+from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.models.endpoints import Destination
 from pingtree.config.share_terms import SellMode, share_problems
 from pingtree.config.types import Money
@@ -49,6 +50,8 @@ class SellerConfig(ConfigModel):
     # Shared leads (DESIGN §14, docs/shared-leads.md): unset, the vertical's setting applies.
     sell: SellMode | None = None
     max_buyers: int | None = None
+    # The consent evidence this seller's leads must carry, instead of router.consent's.
+    consent: ConsentEvidence | None = None
 
     @model_validator(mode="before")
     @classmethod
