@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 
 from pingtree.auction.live import LiveAuction
 from pingtree.auction.ranking_stats import RankingStats
@@ -83,19 +84,19 @@ class OfferOrder:
         if factor is not None and figures is not None:
             returns = figures.return_rate or 0
             return (
-                f"expected value {offer_value(offer, ranking)} = bid {offer.price}"
+                f"expected value {offer_value(offer, ranking):.2f} = bid {offer.price:.2f}"
                 f" x {figures.acceptance} posts accepted x (1 - {returns} returned)"
                 f" over {window} ({figures.sales} sales)"
             )
         sales = figures.sales if figures is not None else 0
         return (
-            f"ranked by its bid {offer.price}: {sales} sales over {window},"
+            f"ranked by its bid {offer.price:.2f}: {sales} sales over {window},"
             f" below min_sales {settings.min_sales}"
         )
 
 
 def _tie_words(
-    offer: Offer, tied: list[str], value: object, ranking: Ranking, turn: int | None
+    offer: Offer, tied: list[str], value: Decimal, ranking: Ranking, turn: int | None
 ) -> str:
     others = ", ".join(b for b in tied if b != offer.buyer_id)
     if ranking.tie_break == "priority":
@@ -106,7 +107,7 @@ def _tie_words(
         how = f"{ranking.tie_break}, turn {turn}"
     if ranking.tie_break == "weighted" and turn is not None:
         how += " (weights " + ", ".join(f"{b}={ranking.weights.get(b, 1)}" for b in tied) + ")"
-    return f"tied at {value} with {others}: {how}"
+    return f"tied at {value:.2f} with {others}: {how}"
 
 
 __all__ = ["OfferOrder"]

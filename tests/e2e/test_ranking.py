@@ -1,0 +1,188 @@
+"""Ranking and ties end to end (DESIGN §14, docs/ranking.md), against real local buyers.
+
+- Ties across routers: three `pingtree serve` processes on one real Redis share each tie group's
+  turn counter, so round robin spreads 300 leads over three fixed-price buyers within one lead of
+  even, and weighted ties give each buyer its weight's share.
+- Expected value: a $40 bidder that rejects four posts in five falls behind a $30 one that takes
+  them all, once the ledger holds enough of its sales (`min_sales`) and the router's background
+  refresh has read them; with fewer, it still ranks by its bid.
+
+Tolerances. The turns are not random: each lead takes the next number of one shared counter (an
+INCR), and the order a number gives is fixed (core/ranking.py). Over N leads the counter hands
+out 1..N, one each, so round robin gives each of 3 buyers exactly N/3 (asserted within one, the
+most any run of turns can be off), and the weighted sequence gives each buyer its share within
+one win over any run of turns (tests/core/test_ranking_ties.py proves that bound for the
+sequence), whichever router each lead went to. A wider tolerance would hide a lost or repeated
+turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.buyers import BuyerServer, BuyerThread
+from tests.conftest import (
+    ADMIN_TOKEN,
+    SELLER_KEY,
+    RouterClient,
+    StartRouter,
+    config_dict,
+    make_buyer,
+    make_config,
+)
+from tests.e2e.router_processes import Answer, StartRouters, consumer, routers, seller
+
+REVEALING = [
+    {"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8, "reveal": ["buyer", "price"]}
+]
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+LEADS = 300
+
+
+@pytest.fixture
+async def start(tmp_path: Path) -> AsyncIterator[StartRouters]:
+    async with routers(tmp_path) as start_routers:
+        yield start_routers
+
+
+@pytest.fixture
+async def own_loop_buyers() -> AsyncIterator[BuyerServer]:
+    """Buyers answering from their own loop and thread, not from behind this test's sends."""
+    thread = BuyerThread()
+    yield await thread.start()
+    await thread.close()
+
+
+def fixed_price_market(buyers: BuyerServer, tie_break: str, weights: list[int]) -> dict[str, Any]:
+    """Three buyers at a fixed $30, in file order flat-a, flat-b, flat-c: every lead a tie."""
+    flat = [
+        make_buyer(f"flat-{name}", buyers, pricing="fixed", price=30, weight=weight)
+        for name, weight in zip("abc", weights, strict=True)
+    ]
+    for buyer in flat:  # time limits far above an instant buyer's answer: no clock decides
+        buyer["post"]["timeout_ms"] = 5000
+    router = {"tie_break": tie_break, "budget_ms": 10_000, "max_in_flight": 1000}
+    return config_dict(flat, router=router, sellers=REVEALING)
+
+
+async def sell_over_three_routers(
+    start: StartRouters, config: dict[str, Any], redis_url: str
+) -> tuple[Counter[str], dict[str, Any]]:
+    """Every lead sold, sent in turn to each router; the wins by buyer, and the last lead's
+    winning post event (read from another router than the one that ran it)."""
+    three = await start(config, redis_url, count=3)
+    gate = asyncio.Semaphore(30)
+    async with asyncio.timeout(120), seller() as client:
+
+        async def one(n: int) -> Answer:
+            async with gate:
+                return await client.send(three[n % 3].base, consumer(n))
+
+        answers = await asyncio.gather(*(one(n) for n in range(LEADS)))
+        statuses = Counter((a.status, a.body.get("status")) for a in answers)
+        assert statuses == {(200, "sold"): LEADS}, statuses
+        _, view = await client.admin(three[1].base, answers[-1].body["id"])
+    wins = Counter(a.body["buyer_id"] for a in answers)
+    winner_post = [e for e in view["trace"] if e["step"] == "post"]
+    assert len(winner_post) == 1 and winner_post[0]["result"] == "accepted", view["trace"]
+    return wins, winner_post[0]
+
+
+async def test_round_robin_is_even_within_one_over_300_leads_on_three_routers(
+    start: StartRouters, own_loop_buyers: BuyerServer, redis_url: str
+) -> None:
+    config = fixed_price_market(own_loop_buyers, "round_robin", [1, 1, 1])
+    wins, post = await sell_over_three_routers(start, config, redis_url)
+    assert set(wins) == {"flat-a", "flat-b", "flat-c"}
+    assert all(abs(count - LEADS / 3) <= 1 for count in wins.values()), wins
+    # The trace says why the winner won: its tie, the tie-break and the turn it drew.
+    detail = post["detail"]
+    assert "tied at 30.00 with" in detail and "round_robin, turn" in detail, detail
+
+
+async def test_weighted_ties_give_each_buyer_its_weights_share_on_three_routers(
+    start: StartRouters, own_loop_buyers: BuyerServer, redis_url: str
+) -> None:
+    config = fixed_price_market(own_loop_buyers, "weighted", [3, 2, 1])
+    wins, post = await sell_over_three_routers(start, config, redis_url)
+    shares = {"flat-a": LEADS * 3 / 6, "flat-b": LEADS * 2 / 6, "flat-c": LEADS * 1 / 6}
+    assert all(abs(wins[buyer] - share) <= 1 for buyer, share in shares.items()), wins
+    assert "weighted, turn" in post["detail"], post
+    assert "weights flat-a=3, flat-b=2, flat-c=1" in post["detail"], post
+
+
+# expected value --------------------------------------------------------------------------------
+
+SEEDED = 25  # leads that give `picky` 5 sales in 25 posts, and `steady` the 20 others
+
+
+async def seeded_router(
+    buyers: BuyerServer, start_router: StartRouter, min_sales: int
+) -> RouterClient:
+    """A router ranking by expected value, whose ledger holds SEEDED leads: `picky` bids $40 and
+    takes one post in five, so each lead is posted to it first and, four times in five, then to
+    `steady` ($30, takes every post). Returns once the refresh has had time to read them."""
+    buyers.set("picky", bid=40)
+    buyers.set("steady", bid=30)
+    ranking = {"by": "expected_value", "min_sales": min_sales, "refresh_s": 0.1}
+    config = make_config(
+        [make_buyer("picky", buyers), make_buyer("steady", buyers)],
+        router={"ranking": ranking},
+        sellers=REVEALING,
+    )
+    router = await start_router(config)
+    for n in range(SEEDED):
+        buyers.set("picky", bid=40, accept_post=n % 5 == 0)
+        status, body, _ = await router.send(consumer(n))
+        assert (status, body["status"]) == (200, "sold"), body
+    buyers.set("picky", bid=40, accept_post=True)  # from now on it would take every post
+    await ledger_report_holds(router, posts=SEEDED)
+    await asyncio.sleep(1.0)  # ten refreshes (refresh_s 0.1): the figures are this router's
+    return router
+
+
+async def ledger_report_holds(router: RouterClient, *, posts: int) -> None:
+    """Wait until the ledger's report by buyer (what the refresh reads) counts `picky`'s posts."""
+    async with asyncio.timeout(20):
+        while True:
+            url = router.url("/admin/reports?by=buyer")
+            async with router.session.get(url, headers=ADMIN) as response:
+                rows = {row["key"]: row for row in (await response.json())["rows"]}
+            if rows.get("picky", {}).get("wins") == 5 and rows["steady"]["wins"] == posts - 5:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_expected_value_puts_a_higher_bidder_that_rejects_most_posts_behind(
+    buyers: BuyerServer, start_router: StartRouter
+) -> None:
+    router = await seeded_router(buyers, start_router, min_sales=5)
+    picky_posts = len(buyers.recorded("picky").posts)
+    status, body, _ = await router.send(consumer(SEEDED))
+    assert (status, body["status"], body["buyer_id"]) == (200, "sold", "steady")
+    assert body["price"] == 30  # the price charged stays the bid
+    assert len(buyers.recorded("picky").posts) == picky_posts  # not even asked
+    trace = (await router.admin(body["id"]))["trace"]
+    (post,) = [e for e in trace if e["step"] == "post"]
+    assert (post["buyer_id"], post["result"]) == ("steady", "accepted")
+    assert post["detail"].startswith("expected value 30.00 = bid 30.00 x 1.0000 posts accepted")
+    assert "(20 sales)" in post["detail"], post["detail"]
+
+
+async def test_a_buyer_below_min_sales_still_ranks_by_its_bid(
+    buyers: BuyerServer, start_router: StartRouter
+) -> None:
+    """The same market, min_sales 6: picky's 5 sales are too few to judge it by, so its $40
+    still comes first, while steady's 20 sales put it at its expected value ($30)."""
+    router = await seeded_router(buyers, start_router, min_sales=6)
+    status, body, _ = await router.send(consumer(SEEDED))
+    assert (status, body["status"], body["buyer_id"]) == (200, "sold", "picky")
+    trace = (await router.admin(body["id"]))["trace"]
+    (post,) = [e for e in trace if e["step"] == "post"]
+    assert post["detail"] == "ranked by its bid 40.00: 5 sales over 30 days, below min_sales 6"
