@@ -82,10 +82,10 @@ class OfferOrder:
         factor = ranking.factors.get(offer.buyer_id)
         figures = self._stats.stats.get(offer.buyer_id) if self._stats is not None else None
         if factor is not None and figures is not None:
-            returns = figures.return_rate or 0
+            returns = figures.return_rate or Decimal(0)
             return (
                 f"expected value {offer_value(offer, ranking):.2f} = bid {offer.price:.2f}"
-                f" x {figures.acceptance} posts accepted x (1 - {returns} returned)"
+                f" x {figures.acceptance:.4f} posts accepted x (1 - {returns:.4f} returned)"
                 f" over {window} ({figures.sales} sales)"
             )
         sales = figures.sales if figures is not None else 0

@@ -26,11 +26,17 @@ from typing import Any
 
 import pytest
 
+from pingtree.config import parse_config
+from pingtree.core.errors import StoreUnavailable
+from pingtree.store.state.memory import MemoryStore
+from pingtree.store.turns.base import Turns
+from pingtree.web.app import create_app
 from tests.buyers import BuyerServer, BuyerThread
 from tests.conftest import (
     ADMIN_TOKEN,
     SELLER_KEY,
     RouterClient,
+    ServeApp,
     StartRouter,
     config_dict,
     make_buyer,
@@ -115,6 +121,33 @@ async def test_weighted_ties_give_each_buyer_its_weights_share_on_three_routers(
     assert all(abs(wins[buyer] - share) <= 1 for buyer, share in shares.items()), wins
     assert "weighted, turn" in post["detail"], post
     assert "weights flat-a=3, flat-b=2, flat-c=1" in post["detail"], post
+
+
+class TurnlessStore(MemoryStore):
+    """A store whose turn counters fail, as a Redis that stops answering would for that call."""
+
+    def turns(self) -> Turns:
+        return FailingTurns()
+
+
+class FailingTurns:
+    async def next(self, group: str) -> int:
+        raise StoreUnavailable("the store did not answer (TimeoutError)", slow=True)
+
+
+async def test_a_tie_whose_turn_the_store_fails_to_give_goes_by_priority(
+    buyers: BuyerServer, serve_app: ServeApp
+) -> None:
+    config = parse_config(fixed_price_market(buyers, "round_robin", [1, 1, 1]), env={})
+    router = RouterClient(*await serve_app(create_app(config, store=TurnlessStore())))
+    for n in range(3):
+        status, body, _ = await router.send(consumer(n))
+        assert (status, body["status"], body["buyer_id"]) == (200, "sold", "flat-a"), body
+    trace = (await router.admin(body["id"]))["trace"]
+    (post,) = [e for e in trace if e["step"] == "post"]
+    assert post["detail"] == (
+        "tied at 30.00 with flat-b, flat-c: round_robin had no turn from the store: priority order"
+    )
 
 
 # expected value --------------------------------------------------------------------------------
