@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pingtree.core.ranking import (
     BY_PRICE,
@@ -253,3 +255,44 @@ def test_expected_value_factors(
     figures: dict[str, BuyerStats], min_sales: int, expected: dict[str, Decimal]
 ) -> None:
     assert expected_value_factors(figures, min_sales) == expected
+
+
+@st.composite
+def market(draw: st.DrawFn) -> tuple[list[Offer], Ranking, int | None]:
+    """Up to 8 offers at few distinct prices (ties are the point), some buyers with factors."""
+    count = draw(st.integers(0, 8))
+    offers = [
+        Offer(
+            buyer_id=f"b{i}",
+            price=Decimal(draw(st.sampled_from(["10", "20", "30", "30.00", "40"]))),
+            priority=draw(st.integers(1, 3)),
+            answered_ms=draw(st.integers(0, 500)),
+            order=i,
+        )
+        for i in draw(st.permutations(range(count)))
+    ]
+    factor = st.sampled_from([Decimal("0.5"), Decimal("0.75"), Decimal(1)])
+    factors = {o.buyer_id: draw(factor) for o in offers if draw(st.booleans())}
+    weights = {o.buyer_id: draw(st.integers(1, 5)) for o in offers}
+    tie_break = draw(st.sampled_from(["priority", "round_robin", "weighted"]))
+    turn = draw(st.none() | st.integers(1, 10_000))
+    return offers, Ranking(factors, tie_break, weights), turn
+
+
+@given(market())
+def test_ranking_posts_each_offer_once_best_value_first_at_its_own_price(
+    drawn: tuple[list[Offer], Ranking, int | None],
+) -> None:
+    offers, ranking, turn = drawn
+    ordered = rank(offers, ranking, turn)
+    assert sorted(ordered, key=lambda o: o.order) == sorted(offers, key=lambda o: o.order)
+    values = [offer_value(o, ranking) for o in ordered]
+    assert values == sorted(values, reverse=True)
+    if turn is None or ranking.tie_break == "priority":  # ties as today: priority decides
+        assert ordered == rank(offers, Ranking(ranking.factors))
+    group = tie_group(offers, ranking)
+    if group is not None:  # the highest tie's winner is one of its buyers
+        first = next(o for o in ordered if o.buyer_id in group)
+        assert offer_value(first, ranking) == max(
+            offer_value(o, ranking) for o in offers if o.buyer_id in group
+        )
