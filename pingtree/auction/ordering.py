@@ -88,6 +88,8 @@ class OfferOrder:
                 f" x {figures.acceptance:.4f} posts accepted x (1 - {returns:.4f} returned)"
                 f" over {window} ({figures.sales} sales)"
             )
+        if self._stats is not None and not self._stats.has_ledger:
+            return f"ranked by its bid {offer.price:.2f}: no ledger to read its figures from"
         sales = figures.sales if figures is not None else 0
         return (
             f"ranked by its bid {offer.price:.2f}: {sales} sales over {window},"

@@ -40,6 +40,7 @@ class RankingStats:
     ) -> None:
         """`settings` is asked at each refresh: a reload's window, min_sales and interval apply."""
         self._ledger = ledger
+        self.has_ledger = ledger is not None
         self._settings = settings
         self._clock = clock
         self.stats: Mapping[str, BuyerStats] = MappingProxyType({})

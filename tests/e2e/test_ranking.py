@@ -30,7 +30,7 @@ from pingtree.config import parse_config
 from pingtree.core.errors import StoreUnavailable
 from pingtree.store.state.memory import MemoryStore
 from pingtree.store.turns.base import Turns
-from pingtree.web.app import create_app
+from pingtree.web.app import ServeOptions, create_app
 from tests.buyers import BuyerServer, BuyerThread
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -219,3 +219,22 @@ async def test_a_buyer_below_min_sales_still_ranks_by_its_bid(
     trace = (await router.admin(body["id"]))["trace"]
     (post,) = [e for e in trace if e["step"] == "post"]
     assert post["detail"] == "ranked by its bid 40.00: 5 sales over 30 days, below min_sales 6"
+
+
+async def test_without_a_ledger_every_buyer_ranks_by_its_bid_and_the_trace_says_why(
+    buyers: BuyerServer, serve_app: ServeApp
+) -> None:
+    buyers.set("picky", bid=40)
+    buyers.set("steady", bid=30)
+    config = make_config(
+        [make_buyer("picky", buyers), make_buyer("steady", buyers)],
+        router={"ranking": {"by": "expected_value", "min_sales": 0, "refresh_s": 0.1}},
+        sellers=REVEALING,
+    )
+    app = create_app(config, ServeOptions(ledger=False))  # `serve --no-ledger`
+    router = RouterClient(*await serve_app(app))
+    status, body, _ = await router.send(consumer(1))
+    assert (status, body["status"], body["buyer_id"]) == (200, "sold", "picky")
+    trace = (await router.admin(body["id"]))["trace"]
+    (post,) = [e for e in trace if e["step"] == "post"]
+    assert post["detail"] == "ranked by its bid 40.00: no ledger to read its figures from"
