@@ -66,12 +66,14 @@ class OfferOrder:
     ) -> dict[str, str]:
         """Why each offer ranked where it did, in words with no PII: buyer ids and figures."""
         values = {o.buyer_id: offer_value(o, ranking) for o in ordered}
+        in_file_order = sorted(ordered, key=lambda o: o.order)  # the same words on every lead
         notes: dict[str, str] = {}
         for offer in ordered:
             words = [self._value_words(auction, offer, ranking)] if by_value else []
-            tied = [o.buyer_id for o in ordered if values[o.buyer_id] == values[offer.buyer_id]]
+            value = values[offer.buyer_id]
+            tied = [o.buyer_id for o in in_file_order if values[o.buyer_id] == value]
             if len(tied) > 1:
-                words.append(_tie_words(offer, tied, values[offer.buyer_id], ranking, turn))
+                words.append(_tie_words(offer, tied, value, ranking, turn))
             if words:
                 notes[offer.buyer_id] = "; ".join(words)
         return notes
