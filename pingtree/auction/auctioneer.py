@@ -20,6 +20,8 @@ from functools import partial
 
 from pingtree.auction.bidder import Bidder
 from pingtree.auction.live import LiveAuction, Sale, loop_time
+from pingtree.auction.ordering import OfferOrder
+from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
 from pingtree.auction.shared_sale import SharedSale
 from pingtree.auction.wire import Wire
@@ -29,7 +31,7 @@ from pingtree.core.codec import Accepted, PostAnswer, Unknown
 from pingtree.core.codec.transforms import MappingError
 from pingtree.core.errors import StoreUnavailable, TakenOver
 from pingtree.core.money import breakeven
-from pingtree.core.ranking import Offer, plan_tiers, rank
+from pingtree.core.ranking import Offer, plan_tiers
 from pingtree.core.rules import (
     BidLimits,
     bid_reason,
@@ -49,10 +51,17 @@ log = logging.getLogger(__name__)
 
 
 class Auctioneer:
-    def __init__(self, store: GuardedStore, bidder: Bidder, checks: Checks | None = None) -> None:
+    def __init__(
+        self,
+        store: GuardedStore,
+        bidder: Bidder,
+        checks: Checks | None = None,
+        ranking_stats: RankingStats | None = None,
+    ) -> None:
         self._store = store
         self._bidder = bidder
         self._checks = checks
+        self._order = OfferOrder(store, ranking_stats)
 
     async def run(self, auction: LiveAuction) -> AuctionResult:
         """The auction to its end. If the store fails meanwhile: StoreFailedMidAuction, with what
@@ -87,11 +96,12 @@ class Auctioneer:
         for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
             offers = await self._tier_offers(auction, wire, tier, order)
             offers_seen += len(offers)
+            ranked = await self._order.ranked(auction, offers)
             if shares is not None:
-                if await shares.sell_tier(rank(offers), partial(self._sell, auction, wire)):
+                if await shares.sell_tier(ranked, partial(self._sell, auction, wire)):
                     break
                 continue
-            for offer in rank(offers):
+            for offer in ranked:
                 sale = await self._sell(auction, wire, offer)
                 if sale is not None:
                     return self._ended(auction, sale)
@@ -318,6 +328,8 @@ class Auctioneer:
             reservation = reserved
         await self._confirm(reservation)
         detail = "assigned: no post, the lead goes out by its deliveries"
+        if offer.buyer_id in auction.rank_notes:  # ordering.py: why it ranked where it did
+            detail += f"; {auction.rank_notes[offer.buyer_id]}"
         auction.note(loop_time(), buyer.id, "post", "accepted", bid=offer.price, detail=detail)
         return Sale("sold", offer)
 

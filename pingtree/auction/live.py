@@ -61,6 +61,8 @@ class LiveAuction:
     paused: frozenset[str] = frozenset()  # buyers an operator paused, as the auction opened
     trace: list[TraceEvent] = field(default_factory=list)
     unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
+    # Why each offer ranked where it did (auction/ordering.py), for the winner's post event.
+    rank_notes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(

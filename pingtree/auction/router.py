@@ -45,6 +45,7 @@ from pingtree.auction.bidder import Bidder
 from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.pauses import PausedBuyers
+from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
 from pingtree.auction.shared_sale import SharedSale
 from pingtree.config import Config, SellerConfig
@@ -104,6 +105,7 @@ class Router:
         *,
         paused: PausedBuyers | None = None,
         on_finished: Callable[[Outcome], None] | None = None,
+        ranking_stats: RankingStats | None = None,
     ) -> None:
         """`records`: each answered lead's record goes to the ledger (the store's outbox, with
         its outcome: Store.record_outcome). `paused`: the buyers operators paused (none without
@@ -114,7 +116,8 @@ class Router:
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
         bidder = Bidder(self._store, transport, loop_lag, metrics)
-        self._auctioneer = Auctioneer(self._store, bidder, Checks(transport))
+        # ranking_stats: the expected-value figures (ranking_stats.py); none: by bid only.
+        self._auctioneer = Auctioneer(self._store, bidder, Checks(transport), ranking_stats)
         self._deliveries = deliveries
         self._records = records
         self._paused = paused

@@ -11,6 +11,7 @@ Redis Cluster slot:
 - `{i:<seller>:<key>}`: an idempotency record;
 - `{o:<lead>}`: a lead's outcome, journal and journal seal;
 - `{p}`: the buyers' pauses, one hash (field: buyer id), read whole by every router;
+- `{t:<tie group>}`: a tie group's turn counter (turns/redis.py), one key;
 - `{q}`: the whole delivery queue, on one node: a claim hands out jobs of many destinations, and
   deliveries are a few per sale, far fewer calls than the auctions' caps and dedup, which do
   spread over the cluster;
@@ -74,6 +75,10 @@ class StateKeys:
     def pauses(self) -> str:
         """The one hash of paused buyers: kept until resumed, with no expiry."""
         return f"{self.prefix}:{{p}}:pauses"
+
+    def turn(self, tie_group: str) -> str:
+        """A tie group's turn counter (core/ranking.tie_group_key: buyer ids and commas)."""
+        return f"{self.prefix}:{{t:{tie_group}}}:turn"
 
     def cap_keys(self, request: CapRequest) -> list[str]:
         """The keys of one sale, in the order the cap scripts take them."""

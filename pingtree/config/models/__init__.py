@@ -35,6 +35,7 @@ from pingtree.config.models.root import Config
 from pingtree.config.models.router_settings import (
     BreakerPolicy,
     DeliverySettings,
+    RankingSettings,
     Retention,
     RouterSettings,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Operator",
     "OperatorConfig",
     "Range",
+    "RankingSettings",
     "RateLimit",
     "Retention",
     "Role",

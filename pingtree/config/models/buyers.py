@@ -136,6 +136,8 @@ class BuyerConfig(ConfigModel):
     dedup_days: float | None = Field(None, gt=0, le=3650)
     pricing: Literal["bid", "fixed"] = "bid"
     price: Money | None = None
+    # Its share of the ties it is in under `router.tie_break: weighted` (docs/ranking.md).
+    weight: int = Field(1, ge=1, le=1000)
     # A post that may have been taken: no answer (timeout, connection lost) or a 2xx that says
     # neither yes nor no. `stop` leaves the lead pending; `next` lets it go on down the tree.
     on_post_timeout: Literal["stop", "next"] = "stop"

@@ -70,6 +70,19 @@ class DeliverySettings(ConfigModel):
     ledger_days: float | None = Field(None, gt=0, le=3650)
 
 
+class RankingSettings(ConfigModel):
+    """`router.ranking`: the order offers are posted in (DESIGN §14, docs/ranking.md). `price`:
+    highest bid first. `expected_value`: bid x the buyer's post acceptance x (1 - its return
+    rate) over the last `window_days`, from the ledger, for buyers with at least `min_sales`
+    sales in that window (the others rank by their bid); the price charged stays the bid."""
+
+    by: Literal["price", "expected_value"] = "price"
+    window_days: float = Field(30, gt=0, le=365)
+    min_sales: int = Field(50, ge=0)
+    # How often each router reads its buyers' figures from the ledger again, in the background.
+    refresh_s: float = Field(60, ge=0.1, le=86_400)
+
+
 class RouterSettings(ConfigModel):
     budget_ms: int = Field(3000, ge=100, le=60_000)
     post_reserve_ms: int = Field(1000, ge=0)
@@ -105,6 +118,11 @@ class RouterSettings(ConfigModel):
     # `consent` replaces it), and the time the top-level `checks` may take, out of budget_ms.
     consent: ConsentEvidence | None = None
     checks_budget_ms: int = Field(300, ge=10, le=60_000)
+    ranking: RankingSettings = RankingSettings()
+    # Equal offers (equal price, or equal expected value): `priority` (lower priority number,
+    # earlier answer, file order), `round_robin` or `weighted` (buyers' `weight`), shared by
+    # every router on one store (docs/ranking.md).
+    tie_break: Literal["priority", "round_robin", "weighted"] = "priority"
 
     _tz = field_validator("timezone")(check_timezone)
 

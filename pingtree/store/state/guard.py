@@ -55,6 +55,7 @@ from pingtree.store.state.base import (
     Reservation,
     Store,
 )
+from pingtree.store.turns.base import Turns
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -330,6 +331,11 @@ class GuardedStore:
 
     def outbox(self) -> Outbox:
         return self.inner.outbox()
+
+    def turns(self) -> Turns:
+        # Unguarded: a turn that fails ranks the tie by priority (auction/ordering.py), and
+        # says nothing of the store's health the auction's own calls would not.
+        return self.inner.turns()
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)

@@ -36,6 +36,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.turns.base import Turns
+from pingtree.store.turns.memory import MemoryTurns
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -186,6 +188,7 @@ class MemoryStore:
         self._pauses: dict[str, Pause] = {}  # kept until resumed: an operator's switch
         # The ledger's records, as lasting as the rest of this store (not at all).
         self._ledger_outbox = MemoryOutbox(clock=clock)
+        self._turns: Turns = MemoryTurns()
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -363,6 +366,9 @@ class MemoryStore:
 
     def outbox(self) -> Outbox:
         return self._ledger_outbox
+
+    def turns(self) -> Turns:
+        return self._turns
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         stored = self._outcomes.get(lead_id)

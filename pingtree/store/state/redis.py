@@ -62,6 +62,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.turns.base import Turns
+from pingtree.store.turns.redis import RedisTurns
 
 # As memory.py: a window's counter outlives its window a little.
 _HOUR_WINDOW_TTL_MS = (2 * 3600 + 60) * 1000
@@ -389,6 +391,10 @@ class RedisStore:
     def outbox(self) -> Outbox:
         """The shared outbox (outbox/redis.py) on this store's client and prefix."""
         return self._ledger_outbox
+
+    def turns(self) -> Turns:
+        """The tie groups' turns (turns/redis.py) on this store's client and prefix."""
+        return RedisTurns(self._redis, self.keys)
 
     async def close(self) -> None:
         await self._ledger_outbox.close()

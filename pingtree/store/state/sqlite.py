@@ -71,6 +71,7 @@ from pingtree.store.state.base import (
     Reservation,
 )
 from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
+from pingtree.store.turns.sqlite import SqliteTurns
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
@@ -198,6 +199,7 @@ class SqliteStore(MemoryStore):
         self.file.migrate("store", SCHEMA)
         self.file.read_now(self._load)
         self._file_outbox: SqliteOutbox | None = None
+        self._turns = SqliteTurns(self.file)
 
     # idempotency ------------------------------------------------------------------------------
 
