@@ -41,6 +41,7 @@ from pingtree.config import BreakerPolicy, Caps
 from pingtree.core.breaker import Phase
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 
 
@@ -197,6 +198,10 @@ class Store(Protocol):
         """The ledger's outbox on this store's medium (its state file, memory, Redis): what
         `record_outcome(…, ledger)` puts into and the ledger's writer takes from. The same one
         every call; closed with the store."""
+
+    def held_bids(self) -> HeldBids:
+        """Exchange pings' held bids (store/held/) on this store's medium; the same one every
+        call."""
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 
