@@ -177,7 +177,7 @@ class Exchange:
             lapsed = "this ping's bids have lapsed: ping again"
             raise PingExpired(lapsed, fields={"ping_id": "expired"})
         marked = auction.tree.ledger_pii(auction.lead.vertical)
-        differ = mismatched(held.facts, lead_facts(auction.lead, marked))
+        differ = mismatched(held.facts, auction.lead, marked)
         if differ:
             raise PingMismatch("the post is not the lead that was pinged", fields=differ)
         return await self._sell(auction, held)

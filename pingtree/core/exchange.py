@@ -9,13 +9,14 @@ full lead; its non-PII facts must be the ping's (`mismatched`), or it is a 409.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from pingtree.config import SellerConfig
 from pingtree.core import jsonenc
-from pingtree.core.lead import PII_FIELDS, Lead, parse_lead
+from pingtree.core.lead import PII_FIELDS, Lead, carries_pii, parse_lead, split_pii
 from pingtree.core.money import seller_payout
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.ranking import Offer
@@ -27,11 +28,28 @@ STAND_IN_PHONE = "+12025550123"
 # The facts a post must repeat: everything of the lead but its PII and the seller's own
 # reference (a seller may give its lead_id only with the post).
 _NOT_FACTS = set(PII_FIELDS) | {"lead_id", "attributes"}
+_NOT_DIGITS = re.compile(r"\D")
 
 
 def without_pii(body: dict[str, Any], marked: frozenset[str]) -> dict[str, Any]:
-    """The ping's body with every PII field and every attribute marked pii left out."""
-    return {name: value for name, value in body.items() if name not in PII_FIELDS | marked}
+    """The ping's body with every PII field left out, and every attribute marked pii or repeating
+    a PII value the body gave (a `mobile` beside the `phone`: the ping's own test, lead.py's)."""
+    sent = {name: body[name] for name in PII_FIELDS & body.keys() if body[name] is not None}
+    secrets = _sent_values(sent)
+    return {
+        name: value
+        for name, value in body.items()
+        if name not in PII_FIELDS | marked and not (secrets and carries_pii(value, secrets))
+    }
+
+
+def _sent_values(sent: dict[str, Any]) -> tuple[str, ...]:
+    """PII values as a seller sent them, lower-case, and a phone's national digits."""
+    values = {str(value).strip().lower() for value in sent.values()}
+    if "phone" in sent:
+        digits = _NOT_DIGITS.sub("", str(sent["phone"]))
+        values.add(digits[1:] if len(digits) == 11 and digits.startswith("1") else digits)
+    return tuple(sorted((v for v in values if len(v) >= 3), key=len, reverse=True))
 
 
 def parse_ping(body: dict[str, Any]) -> Lead:
@@ -47,12 +65,16 @@ def lead_facts(lead: Lead, marked: frozenset[str]) -> dict[str, Any]:
     return {**facts, **attributes}
 
 
-def mismatched(pinged: dict[str, Any], posted: dict[str, Any]) -> dict[str, str]:
-    """The fields whose value in the post is not the ping's (missing in one counts), by name."""
-    names = sorted(set(pinged) | set(posted))
-    return {
-        name: "differs from the ping's" for name in names if pinged.get(name) != posted.get(name)
-    }
+def mismatched(pinged: dict[str, Any], posted: Lead, marked: frozenset[str]) -> dict[str, str]:
+    """The fields whose value in the post is not the ping's (missing in one counts), by name.
+    An attribute that repeats the posted consumer's PII is not compared: the ping left it out
+    when it came with the PII, or could not tell it apart when it came without."""
+    _, pii = split_pii(posted, marked)
+    hidden = set(pii.get("attributes", ()))
+    facts = lead_facts(posted, marked)
+    names = sorted((set(pinged) | set(facts)) - hidden)
+    differ = [name for name in names if pinged.get(name) != facts.get(name)]
+    return dict.fromkeys(differ, "differs from the ping's")
 
 
 def quote(price: Decimal, seller: SellerConfig) -> Decimal:

@@ -57,6 +57,15 @@ async def post(
     return await call(router, "/v1/post", {**body, "ping_id": ping_id}, key)
 
 
+async def form(router: RouterClient, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    async with router.session.post(
+        router.url(path),
+        data=urlencode(body),
+        headers={"X-API-Key": SELLER_KEY, "Content-Type": "application/x-www-form-urlencoded"},
+    ) as r:
+        return r.status, await r.json()
+
+
 def exchange_config(buyers: Any, *buyer_entries: dict[str, Any], **seller: Any) -> Config:
     sellers = [
         {"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8, **seller},
@@ -164,22 +173,20 @@ async def test_an_unknown_ping_or_another_sellers_is_not_found(buyers, start_rou
 async def test_pii_sent_in_a_ping_reaches_no_buyer_and_is_not_held(buyers, start_router):
     buyers.set("a", bid=30)
     router = await start_router(exchange_config(buyers, make_buyer("a", buyers)))
-    body = full_lead(mobile="305-555-1234")
-    body.pop("phone")  # a ping needs no phone
-    async with router.session.post(
-        router.url("/v1/ping"),
-        data=urlencode({**body, "email": "maria.gonzalez@example.com", "phone": "3055551234"}),
-        headers={"X-API-Key": SELLER_KEY, "Content-Type": "application/x-www-form-urlencoded"},
-    ) as r:
-        assert r.status == 200
-        quoted = await r.json()
+    body = full_lead(mobile="305-555-1234", phone="3055551234")
+    status, quoted = await form(router, "/v1/ping", body)
+    assert status == 200, quoted
     assert quoted["accepted"] is True
     raw = buyers.recorded("a").raw_pings[0].decode()
     held = await router.app[STORE].held_bids().get("acme-media", quoted["ping_id"])
     assert held is not None
     for value in PII_VALUES:
         assert value not in raw and value.encode() not in held, value
-    assert "mobile" in raw  # an attribute the ping could not tell apart (docs/exchange.md)
+    assert "mobile" not in raw  # it repeats the phone sent beside it
+    assert "case_type" in raw  # the lead's other facts are pinged
+    # The post carries the PII, `mobile` with it: the same lead, sold.
+    status, answer = await form(router, "/v1/post", {**body, "ping_id": quoted["ping_id"]})
+    assert status == 200 and answer["status"] == "sold", answer
 
 
 async def test_a_resent_post_returns_the_first_answer(buyers, start_router):
