@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -37,17 +37,21 @@ from pingtree.core import ids
 from pingtree.core.errors import PingExpired, PingMismatch, PingNotFound, StoreUnavailable
 from pingtree.core.exchange import (
     HeldPing,
+    Quote,
     decode_held,
     encode_held,
+    encode_quote,
     held_until,
     lead_facts,
     mismatched,
+    posted_quote,
     quote,
     rebased,
 )
 from pingtree.core.lead import Lead
 from pingtree.core.ranking import Offer, plan_tiers, rank
 from pingtree.core.rules import pause_reason, rejection
+from pingtree.store.outbox.base import Entry
 from pingtree.store.state.guard import GuardedStore
 
 # A hold is kept this long past its lapse, so that a late post is told 410 `ping_expired`, not
@@ -57,33 +61,20 @@ GONE_KEPT_S = 300.0
 RunAuction = Callable[[LiveAuction], Awaitable[AuctionResult]]
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """A seller's ping answered: the quote when `accepted`, else the reason (no_valid_bid…).
-    Times are Unix seconds; `expires_at` when the held bids lapse (accepted only)."""
-
-    ping_id: str
-    seller_id: str
-    vertical: str
-    sub_id: str | None
-    received_at: float
-    accepted: bool
-    bid: Decimal | None = None
-    expires_at: float | None = None
-    reason: str | None = None
-    test: bool = False
-
-
 class Exchange:
     def __init__(
         self,
         store: GuardedStore,
         auctioneer: Auctioneer,
         paused: Callable[[], frozenset[str]] = frozenset,
+        records: bool = False,
     ) -> None:
+        """`records`: each quote goes to the ledger (its `quotes` table, through the store's
+        outbox, as lead records do), at the ping and again, with its lead, at the post."""
         self._store = store
         self._auctioneer = auctioneer
         self._paused = paused
+        self._records = records
 
     # the ping ---------------------------------------------------------------------------------
 
@@ -97,6 +88,7 @@ class Exchange:
             auction.id, seller.id, lead.vertical, lead.sub_id, received_at, False, test=lead.test
         )
         if not offers:
+            await self._on_record(replace(quoted, reason=reason))
             return replace(quoted, reason=reason)
         expires_at = held_until(received_at, offers, seller.ping_ttl_s)
         bid = quote(offers[0].price, seller)
@@ -112,7 +104,14 @@ class Exchange:
         )
         keep_s = expires_at - time.time() + GONE_KEPT_S
         await self._store.held_bids().hold(seller.id, auction.id, encode_held(held), keep_s)
-        return replace(quoted, accepted=True, bid=bid, expires_at=expires_at)
+        quoted = replace(quoted, accepted=True, bid=bid, expires_at=expires_at)
+        await self._on_record(quoted)
+        return quoted
+
+    async def _on_record(self, quoted: Quote) -> None:
+        """The quote for the ledger, before the seller hears it (as a lead's record is)."""
+        if self._records:
+            await self._store.outbox().put([Entry("quote", quoted.ping_id, encode_quote(quoted))])
 
     def _open_ping(self, tree: Tree, seller: SellerConfig, lead: Lead) -> LiveAuction:
         """The ping's auction: named by the ping's id, with no consumer hashes (a ping has no
@@ -180,7 +179,9 @@ class Exchange:
         differ = mismatched(held.facts, auction.lead, marked)
         if differ:
             raise PingMismatch("the post is not the lead that was pinged", fields=differ)
-        return await self._sell(auction, held)
+        result = await self._sell(auction, held)
+        await self._on_record(posted_quote(held, auction.id))  # which lead the quote became
+        return result
 
     async def _sell(self, auction: LiveAuction, held: HeldPing) -> AuctionResult:
         shift_ms = (auction.received_at.timestamp() - held.received_at) * 1000

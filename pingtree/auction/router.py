@@ -114,7 +114,7 @@ class Router:
         self._metrics = metrics
         bidder = Bidder(self._store, transport, loop_lag, metrics)
         self._auctioneer = Auctioneer(self._store, bidder)
-        self.exchange = Exchange(self._store, self._auctioneer, self._paused_ids)
+        self.exchange = Exchange(self._store, self._auctioneer, self._paused_ids, records)
         self._deliveries = deliveries
         self._records = records
         self._paused = paused

@@ -99,6 +99,54 @@ def rebased(offer: Offer, shift_ms: float) -> Offer:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """A seller's ping answered: the quote when `accepted`, else the reason (no_valid_bid…);
+    `lead_pk` the lead its post became, once posted. Times are Unix seconds; `expires_at` when
+    the held bids lapse (accepted only). What the seller is told, and the ledger's `quotes` row
+    (it carries no PII: a ping has none)."""
+
+    ping_id: str
+    seller_id: str
+    vertical: str
+    sub_id: str | None
+    received_at: float
+    accepted: bool
+    bid: Decimal | None = None
+    expires_at: float | None = None
+    reason: str | None = None
+    test: bool = False
+    lead_pk: str | None = None
+
+
+def encode_quote(quoted: Quote) -> bytes:
+    fields = {name: getattr(quoted, name) for name in Quote.__dataclass_fields__}
+    fields["bid"] = None if quoted.bid is None else str(quoted.bid)
+    return jsonenc.dumps(fields)
+
+
+def decode_quote(data: bytes) -> Quote:
+    fields = jsonenc.loads(data)
+    bid = fields.pop("bid")
+    return Quote(**fields, bid=None if bid is None else Decimal(bid))
+
+
+def posted_quote(held: HeldPing, lead_pk: str) -> Quote:
+    """The quote of a held ping as the lead `lead_pk` its post became."""
+    return Quote(
+        ping_id=held.ping_id,
+        seller_id=held.seller_id,
+        vertical=str(held.facts.get("vertical")),
+        sub_id=held.facts.get("sub_id"),
+        received_at=held.received_at,
+        accepted=True,
+        bid=held.quote,
+        expires_at=held.expires_at,
+        test=bool(held.facts.get("test")),
+        lead_pk=lead_pk,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class HeldPing:
     """A seller's ping answered with a quote: its bids, held for the post. `ping` is the ping
     phase as an outcome (its trace, its receipt, who it excluded): the post's trace starts

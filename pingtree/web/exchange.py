@@ -17,10 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from pingtree.auction.exchange import Quote
 from pingtree.core import jsonenc
 from pingtree.core.errors import LeadInvalid
-from pingtree.core.exchange import parse_ping, without_pii
+from pingtree.core.exchange import Quote, parse_ping, without_pii
 from pingtree.core.lead import apply_schema, parse_lead
 from pingtree.core.outcome import seller_view
 from pingtree.store.state.base import IdempotencyKey
@@ -82,6 +81,23 @@ def quote_view(quoted: Quote) -> dict[str, Any]:
     }
 
 
+def quote_record_view(quoted: Quote) -> dict[str, Any]:
+    """A quote as the operator reads it (GET /admin/leads/{id}'s `quote`)."""
+    return {
+        "ping_id": quoted.ping_id,
+        "seller_id": quoted.seller_id,
+        "sub_id": quoted.sub_id,
+        "vertical": quoted.vertical,
+        "quoted_at": rfc3339(quoted.received_at),
+        "accepted": quoted.accepted,
+        "bid": quoted.bid,
+        "reason": quoted.reason,
+        "expires_at": None if quoted.expires_at is None else rfc3339(quoted.expires_at),
+        "test": quoted.test,
+        "lead_id": quoted.lead_pk,
+    }
+
+
 def rfc3339(unix_s: float) -> str:
     moment = datetime.fromtimestamp(unix_s, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -92,4 +108,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/post", post_post)
 
 
-__all__ = ["add_routes", "post_ping", "post_post", "quote_view"]
+__all__ = ["add_routes", "post_ping", "post_post", "quote_record_view", "quote_view"]

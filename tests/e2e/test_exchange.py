@@ -13,8 +13,9 @@ from urllib.parse import urlencode
 from pingtree.config import Config
 from pingtree.core.lead import PII_FIELDS
 from pingtree.web.app import ServeOptions, create_app
-from pingtree.web.keys import STORE
+from pingtree.web.keys import LEDGER_WRITER, STORE
 from tests.conftest import (
+    ADMIN_TOKEN,
     OTHER_KEY,
     SELLER_KEY,
     RouterClient,
@@ -233,3 +234,50 @@ async def test_a_post_to_another_router_than_the_ping_sells(buyers, serve_app, r
     assert status == 200 and answer["status"] == "sold" and answer["payout"] == 24.0
     again = await post(one, quoted["ping_id"], lead)  # the answer is shared too
     assert again[1] == answer and len(buyers.recorded("a").posts) == 1
+
+
+async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_router):
+    buyers.set("a", bid=30)
+    config = exchange_config(buyers, make_buyer("a", buyers, verticals=["mva"]))
+    router = await start_router(config)
+    quoted = await ping(router, anonymized(sub_id="aff-7"))
+    refused = await ping(router, anonymized(vertical="solar"))
+    never_posted = await ping(router, anonymized())
+    _, answer, _ = await post(router, quoted["ping_id"], full_lead(sub_id="aff-7"))
+    assert refused["accepted"] is False and never_posted["accepted"] is True
+    assert await router.app[LEDGER_WRITER].drain()
+
+    view = await router.admin(answer["id"])
+    assert view["quote"] == {
+        "ping_id": quoted["ping_id"],
+        "seller_id": "acme-media",
+        "sub_id": "aff-7",
+        "vertical": "mva",
+        "quoted_at": view["quote"]["quoted_at"],
+        "accepted": True,
+        "bid": 24.0,
+        "reason": None,
+        "expires_at": quoted["expires_at"],
+        "test": False,
+        "lead_id": answer["id"],
+    }
+    async with router.session.get(
+        router.url("/admin/quotes"), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as r:
+        assert r.status == 200
+        sellers = (await r.json())["sellers"]
+    assert sellers == [
+        {
+            "seller_id": "acme-media",
+            "quotes": 3,
+            "accepted": 2,
+            "posted": 1,
+            "sold": 1,
+            "post_rate": 0.5,
+            "quoted": 48.0,
+        }
+    ]
+    # A lead sent to /v1/leads has no quote.
+    _, plain, _ = await router.send(full_lead())
+    assert await router.app[LEDGER_WRITER].drain()
+    assert "quote" not in await router.admin(plain["id"])
