@@ -23,6 +23,7 @@ from tests.conftest import (
     make_config,
     sample,
 )
+from tests.web.documented import assert_documented
 
 # The sample's PII values: none may reach a buyer's ping or the held bids.
 PII_VALUES = ("Maria", "Gonzalez", "3055551234", "maria.gonzalez", "198.51.100.42", "0f3c9a7e")
@@ -49,13 +50,17 @@ async def call(
 async def ping(router: RouterClient, body: dict[str, Any], key: str = SELLER_KEY) -> dict[str, Any]:
     status, answer, _ = await call(router, "/v1/ping", body, key)
     assert status == 200, answer
+    assert_documented("/v1/ping", "post", 200, "application/json", answer)
     return answer
 
 
 async def post(
     router: RouterClient, ping_id: str, body: dict[str, Any], key: str = SELLER_KEY
 ) -> tuple[int, dict[str, Any], Any]:
-    return await call(router, "/v1/post", {**body, "ping_id": ping_id}, key)
+    """The post's answer, held against /openapi.json whatever it is."""
+    status, answer, headers = await call(router, "/v1/post", {**body, "ping_id": ping_id}, key)
+    assert_documented("/v1/post", "post", status, "application/json", answer)
+    return status, answer, headers
 
 
 async def form(router: RouterClient, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -248,6 +253,7 @@ async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_rout
     assert await router.app[LEDGER_WRITER].drain()
 
     view = await router.admin(answer["id"])
+    assert_documented("/admin/leads/{id}", "get", 200, "application/json", view)
     assert view["quote"] == {
         "ping_id": quoted["ping_id"],
         "seller_id": "acme-media",
@@ -265,7 +271,9 @@ async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_rout
         router.url("/admin/quotes"), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     ) as r:
         assert r.status == 200
-        sellers = (await r.json())["sellers"]
+        listed = await r.json()
+    assert_documented("/admin/quotes", "get", 200, "application/json", listed)
+    sellers = listed["sellers"]
     assert sellers == [
         {
             "seller_id": "acme-media",
