@@ -5,8 +5,10 @@ last story runs two routers on one real Redis, the ping on one and the post on t
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +26,7 @@ from tests.conftest import (
     sample,
 )
 from tests.web.documented import assert_documented
+from tests.web.test_console_sessions import log_in
 
 # The sample's PII values: none may reach a buyer's ping or the held bids.
 PII_VALUES = ("Maria", "Gonzalez", "3055551234", "maria.gonzalez", "198.51.100.42", "0f3c9a7e")
@@ -285,6 +288,17 @@ async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_rout
             "quoted": 48.0,
         }
     ]
+    # The console's lead page: the quote, and a timeline of the post's calls only (the ping's
+    # are in the trace, at negative times: on the timeline they would fall left of its axis).
+    operator = SimpleNamespace(base=router.url("/").rstrip("/"), session=router.session)
+    cookies, _ = await log_in(operator, ADMIN_TOKEN)  # type: ignore[arg-type]
+    lead_page = router.url(f"/console/leads/{answer['id']}")
+    async with router.session.get(lead_page, headers=cookies) as r:
+        assert r.status == 200
+        page = await r.text()
+    assert 'id="quote"' in page and quoted["ping_id"] in page and "24.00" in page
+    drawn = re.findall(r'data-step="(\w+)"', page)
+    assert drawn == ["post"]
     # A lead sent to /v1/leads has no quote.
     _, plain, _ = await router.send(full_lead())
     assert await router.app[LEDGER_WRITER].drain()
