@@ -128,7 +128,13 @@ http {{
 """
 
 
-def buyers_yaml(buyers: list[Buyer], ports: Ports, router: dict[str, Any]) -> str:
+def buyers_yaml(
+    buyers: list[Buyer],
+    ports: Ports,
+    router: dict[str, Any],
+    sellers: tuple[dict[str, Any], ...] = (),
+) -> str:
+    """The router's config; `sellers`: more beside the bench's own (scenario 12's reference)."""
     urls = endpoints(buyers, ports)
     entries = []
     for buyer in buyers:
@@ -144,7 +150,7 @@ def buyers_yaml(buyers: list[Buyer], ports: Ports, router: dict[str, Any]) -> st
         entries.append(entry)
     config = {
         "router": {"admin_token": ADMIN_TOKEN, "dedup_secret": "bench-dedup-secret", **router},
-        "sellers": [{"id": SELLER_ID, "api_key": SELLER_KEY, "revshare": 0.8}],
+        "sellers": [{"id": SELLER_ID, "api_key": SELLER_KEY, "revshare": 0.8}, *sellers],
         "buyers": entries,
     }
     return yaml.safe_dump(config, sort_keys=False, width=120)
