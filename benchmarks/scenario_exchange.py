@@ -89,7 +89,7 @@ def seller_ping(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
     row = Row(scenario, measure, f"{p99['ping']:.1f} ms")
     row.reference = f"{p99['reference']:.1f} ms /v1/leads ping phase"
     row.target = f"≤ reference + {TARGET_MS:g} ms"
-    row.verdict = f"+{excess:.1f} ms {verdict(excess <= TARGET_MS)}"
+    row.verdict = f"{excess:+.1f} ms {verdict(excess <= TARGET_MS)}"
     figures = {
         "rate": round(rate, 1),
         "p99_ms": p99,
