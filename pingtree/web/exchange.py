@@ -42,8 +42,10 @@ async def _quote(request: web.Request) -> web.Response:
     seller, decoded = await read_lead_request(request)
     router = request.app[ROUTER]
     tree = router.tree
+    # The attributes marked pii for its vertical (as the lead will name it), before it is read.
     vertical = decoded.get("vertical")
-    marked = tree.ledger_pii(vertical) if isinstance(vertical, str) else frozenset()
+    named = vertical.strip().lower() if isinstance(vertical, str) else ""
+    marked = tree.ledger_pii(named)
     lead = parse_ping(without_pii(decoded, marked))
     lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
     quoted = await router.exchange.ping(tree, seller, lead)
