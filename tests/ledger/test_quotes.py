@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from pingtree.core.exchange import Quote, encode_quote
 from pingtree.ledger.sql import SqlLedger
@@ -99,3 +100,19 @@ async def test_quotes_are_purged_with_the_leads(ledger: SqlLedger) -> None:
     await ledger.purge(now, pii_days=20, ledger_days=45)
     assert await ledger.quotes().of_lead("ld_a") is None
     assert await ledger.quotes().of_lead("ld_b") == young
+
+
+async def test_a_filing_process_files_quotes_too(tmp_path: Path) -> None:
+    # `serve` files the writer's batches in a process of its own (ledger/filer.py).
+    ledger = SqlLedger.open(f"sqlite:///{tmp_path}/state-ledger.db", filer=True)
+    await ledger.migrate()
+    try:
+        lead = make_record(1)
+        posted = replace(quote(1), lead_pk=lead.id)
+        damaged = Entry("quote", "pg_bad", b"{}")
+        unreadable = await ledger.file_entries([entry(quote(1)), entry(posted), damaged])
+        assert ledger.filer is not None and ledger.filer.pid is not None
+        assert [(u.kind, u.id) for u in unreadable] == [("quote", "pg_bad")]
+        assert await ledger.quotes().of_lead(lead.id) == posted
+    finally:
+        await ledger.close()
