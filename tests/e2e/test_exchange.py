@@ -1,6 +1,7 @@
 """Exchange mode end to end (DESIGN §14): a seller pings with the anonymized lead, is quoted, and
-posts the full lead to the held bids. A real pingtree on a loopback port, real local buyers; the
-last story runs two routers on one real Redis, the ping on one and the post on the other."""
+posts the full lead to the held bids. A real pingtree on a loopback port, real local buyers; one
+story runs two `pingtree serve` processes on one real Redis, the ping on one, the post on the
+other; the last reads the quotes on record (the operator API, the console)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,22 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
+
 from pingtree.config import Config
 from pingtree.core.lead import PII_FIELDS
-from pingtree.web.app import ServeOptions, create_app
 from pingtree.web.keys import LEDGER_WRITER, STORE
 from tests.conftest import (
     ADMIN_TOKEN,
     OTHER_KEY,
     SELLER_KEY,
     RouterClient,
+    config_dict,
     make_buyer,
     make_config,
     sample,
 )
+from tests.e2e.router_processes import routers
 from tests.web.documented import assert_documented
 from tests.web.test_console_sessions import log_in
 
@@ -229,19 +233,27 @@ async def test_caps_are_reserved_at_the_post_not_the_ping(buyers, start_router):
     assert [(e["result"], e["reason"]) for e in skipped] == [("skipped", "cap:daily")]
 
 
-async def test_a_post_to_another_router_than_the_ping_sells(buyers, serve_app, redis_url):
+async def test_a_post_to_another_router_than_the_ping_sells(buyers, redis_url, tmp_path):
+    # Two `pingtree serve` processes on one Redis: the ping held on one, posted on the other.
     buyers.set("a", bid=30)
-    config = exchange_config(buyers, make_buyer("a", buyers))
-    one, two = [
-        RouterClient(*await serve_app(create_app(config, ServeOptions(redis_url=redis_url))))
-        for _ in range(2)
-    ]
-    quoted = await ping(one, anonymized())
+    sellers = [{"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8}]
+    config = config_dict([make_buyer("a", buyers)], sellers=sellers)
     lead = full_lead()
-    status, answer, _ = await post(two, quoted["ping_id"], lead)
-    assert status == 200 and answer["status"] == "sold" and answer["payout"] == 24.0
-    again = await post(one, quoted["ping_id"], lead)  # the answer is shared too
-    assert again[1] == answer and len(buyers.recorded("a").posts) == 1
+    async with routers(tmp_path) as start, aiohttp.ClientSession() as session:
+        one, two = await start(config, redis_url, count=2)
+
+        async def call_on(base: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+            headers = {"X-API-Key": SELLER_KEY}
+            async with session.post(f"{base}{path}", json=body, headers=headers) as r:
+                return r.status, await r.json()
+
+        status, quoted = await call_on(one.base, "/v1/ping", anonymized())
+        assert status == 200 and quoted["accepted"] is True, quoted
+        posted = {**lead, "ping_id": quoted["ping_id"]}
+        status, answer = await call_on(two.base, "/v1/post", posted)
+        assert status == 200 and answer["status"] == "sold" and answer["payout"] == 24.0, answer
+        again = await call_on(one.base, "/v1/post", posted)  # the answer is shared too
+    assert again == (200, answer) and len(buyers.recorded("a").posts) == 1
 
 
 async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_router):
