@@ -1,4 +1,4 @@
-"""Scenario 12: a seller's ping (issue 17: `POST /v1/ping`'s answer time p99 with 10 instant buyers
+"""Scenario 13: a seller's ping (issue 17: `POST /v1/ping`'s answer time p99 with 10 instant buyers
 within 2 ms of a plain `/v1/leads` ping phase).
 
 One market of 10 instant buyers (nginx) and one router, two sellers on it. The ping is the bench
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import SAMPLE_LEAD, Bench, Row, verdict
-from market import SELLER_KEY, instant_buyers, lead_template
+from market import SELLER_ID, SELLER_KEY, instant_buyers, lead_template
 from rig import run_loadgen
 
 TARGET_MS = 2.0  # the ping's p99 at most this far above the reference's
@@ -56,13 +56,15 @@ def _problems(label: str, result: dict[str, Any], expected: str) -> list[str]:
 def seller_ping(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
     """10 instant buyers: POST /v1/ping beside a /v1/leads ping phase, open loop, p99."""
     ping_lead = _ping_template(bench.workdir)
-    sellers = (REFERENCE_SELLER,)
-    with bench.market("s12-seller-ping", instant_buyers(10), {}, sellers=sellers) as market:
+    sellers = [{"id": SELLER_ID, "api_key": SELLER_KEY, "revshare": 0.8}, REFERENCE_SELLER]
+    with bench.market(
+        "s13-seller-ping", instant_buyers(10), {}, top={"sellers": sellers}
+    ) as market:
         leads_url, router = market.router_url, market.router
         ping_url = leads_url.replace("/v1/leads", "/v1/ping")
         if bench.max_rate is None:
-            bench.warm_up(leads_url, router, "s12 max-rate probe")
-            bench.max_rate = bench.throughput(leads_url, router, "s12 max-rate probe", 3).rate
+            bench.warm_up(leads_url, router, "s13 max-rate probe")
+            bench.max_rate = bench.throughput(leads_url, router, "s13 max-rate probe", 3).rate
         rate = bench.max_rate / 2
         contenders = {
             "ping": (ping_url, ping_lead, SELLER_KEY, "quote"),
@@ -73,7 +75,7 @@ def seller_ping(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
         for number in range(1, bench.timings.latency_rounds + 1):
             for name, (url, template, key, expected) in contenders.items():
                 router.ensure_running()
-                label = f"s12 {name} round {number}"
+                label = f"s13 {name} round {number}"
                 prefix = bench.prefix(label)
                 result = run_loadgen(
                     url, template, key, prefix, rate=rate, seconds=seconds, warmup=warmup
@@ -85,7 +87,7 @@ def seller_ping(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
         for name, rounds in runs.items()
     }
     excess = p99["ping"] - p99["reference"]
-    scenario, measure = f"12 · seller ping {rate:.0f}/s", "answer p99 (median of rounds)"
+    scenario, measure = f"13 · seller ping {rate:.0f}/s", "answer p99 (median of rounds)"
     row = Row(scenario, measure, f"{p99['ping']:.1f} ms")
     row.reference = f"{p99['reference']:.1f} ms /v1/leads ping phase"
     row.target = f"≤ reference + {TARGET_MS:g} ms"

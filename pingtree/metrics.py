@@ -322,5 +322,6 @@ class Metrics:
             if event.step == "ping" and event.result == "bid" and event.bid is not None:
                 child(self.bids, event.buyer_id).observe(float(event.bid))
         if outcome.status == "sold" and not outcome.test and outcome.price is not None:
-            self.revenue.inc(outcome.buyer_id or "", outcome.price)
+            for sale in outcome.sale_lines():  # a shared lead's: each buyer its own price
+                self.revenue.inc(sale.buyer_id, sale.price)
             self.payouts.inc(outcome.seller_id, outcome.payout or Decimal(0))

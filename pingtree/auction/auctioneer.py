@@ -16,10 +16,12 @@ import asyncio
 import logging
 from contextlib import suppress
 from decimal import Decimal
+from functools import partial
 
 from pingtree.auction.bidder import Bidder
 from pingtree.auction.live import LiveAuction, Sale, loop_time
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
+from pingtree.auction.shared_sale import SharedSale
 from pingtree.auction.wire import Wire
 from pingtree.config import BuyerConfig
 from pingtree.config.tree import Candidate
@@ -73,13 +75,20 @@ class Auctioneer:
         wire = Wire(auction)
         order = {c.buyer.id: c.order for c in eligible}
         offers_seen = 0
+        shares = SharedSale.open(auction)  # None: the lead is sold exclusive
         for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
             offers = await self._tier_offers(auction, wire, tier, order)
             offers_seen += len(offers)
+            if shares is not None:
+                if await shares.sell_tier(rank(offers), partial(self._sell, auction, wire)):
+                    break
+                continue
             for offer in rank(offers):
                 sale = await self._sell(auction, wire, offer)
                 if sale is not None:
                     return self._ended(auction, sale)
+        if shares is not None and (ended := shares.ended()) is not None:
+            return ended
         if auction.unknown_post is not None:
             return AuctionResult(
                 auction.finish(

@@ -47,6 +47,7 @@ from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
+from pingtree.auction.shared_sale import SharedSale
 from pingtree.config import Config, SellerConfig
 from pingtree.config.tree import Tree
 from pingtree.core.errors import (
@@ -221,7 +222,7 @@ class Router:
                     lead_id,
                     buyers[-1],
                 )
-                answer = self._router_died(auction, lead_id, buyers[-1])
+                answer = self._router_died(auction, lead_id, buyers)
                 self._observe(answer)
                 # A verdict made here: on record like any answer. (An outcome the dead router
                 # recorded had its record with it.)
@@ -233,14 +234,18 @@ class Router:
                 return answer
         return None
 
-    def _router_died(self, auction: LiveAuction, lead_id: str, buyer_id: str) -> Outcome:
-        """`pending` for an earlier auction of this key that posted to `buyer_id` and never said
-        how it ended. The earlier receipt time is not kept: this one's stands in for it."""
+    def _router_died(self, auction: LiveAuction, lead_id: str, buyers: tuple[str, ...]) -> Outcome:
+        """`pending` for an earlier auction of this key that posted to `buyers` (the journal's,
+        in order) and never said how it ended: the last buyer posted to, or, for a lead sold
+        shared, every one (any of them may hold a share). The earlier receipt time is not kept:
+        this one's stands in for it."""
         earlier = replace(auction, id=lead_id, trace=[])
         now = loop_time()
         detail = "the router running this auction stopped after this post; found on a resend"
-        earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
-        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyer_id)
+        shared = SharedSale.open(earlier) is not None
+        for buyer_id in buyers if shared else buyers[-1:]:
+            earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
+        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyers[-1])
 
     async def _run(
         self, auction: LiveAuction, key: IdempotencyKey | None, run: RunAuction
@@ -258,7 +263,7 @@ class Router:
         # `sold` (or `pending` from the journal) with its jobs queued, never without them (a
         # job's id makes queuing it again on a later path harmless).
         if outcome.status == "sold" and result.won is not None:
-            await self._deliver(auction, outcome, result.won)
+            await self._deliver(auction, outcome, result.won, result.won_shares)
         # The ledger's record with the outcome (the store puts it in its outbox no later than
         # the outcome), before the answer: an answered lead is on record (filing it twice,
         # after a resend, is harmless: the ledger files by id).
@@ -277,7 +282,9 @@ class Router:
             except Exception:
                 log.exception("lead %s: a listener to finished auctions failed", outcome.id)
 
-    async def _deliver(self, auction: LiveAuction, outcome: Outcome, won: Offer) -> None:
+    async def _deliver(
+        self, auction: LiveAuction, outcome: Outcome, won: Offer, shares: tuple[Offer, ...] = ()
+    ) -> None:
         """Hand a sale to its deliveries (CRMs, the seller's postback, the CSV mirror) before the
         seller hears of it: once answered, the jobs are durable. If the queue is down, they are
         queued with the store's deferred writes (a job's id makes a second enqueue harmless);
@@ -287,7 +294,7 @@ class Router:
             return
 
         async def hand_over() -> None:
-            await deliveries.sold(auction.tree, outcome, auction.lead, won)
+            await deliveries.sold(auction.tree, outcome, auction.lead, won, shares)
 
         try:
             await hand_over()

@@ -152,24 +152,25 @@ def _replace(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _sale_rows(records: list[tuple[LeadRecord, datetime]]) -> list[dict[str, Any]]:
+    """A row per sale: one for a lead sold exclusive, one per share of a lead sold shared."""
     rows = []
     for record, received in records:
         outcome = record.outcome
-        if outcome.status != "sold" or outcome.buyer_id is None:
-            continue
-        price, payout = to_cents(outcome.price) or 0, to_cents(outcome.payout) or 0
-        rows.append(
-            {
-                "lead_pk": outcome.id,
-                "buyer_id": text_value(outcome.buyer_id),
-                "price_cents": price,
-                "payout_cents": payout,
-                "margin_cents": price - payout,
-                "shared": False,
-                # The auction's answer is the sale's moment: received plus the auction's time.
-                "sold_at": received + timedelta(milliseconds=outcome.auction_ms),
-            }
-        )
+        # The auction's answer is the sale's moment: received plus the auction's time.
+        sold_at = received + timedelta(milliseconds=outcome.auction_ms)
+        for line in outcome.sale_lines():
+            price, payout = to_cents(line.price) or 0, to_cents(line.payout) or 0
+            rows.append(
+                {
+                    "lead_pk": outcome.id,
+                    "buyer_id": text_value(line.buyer_id),
+                    "price_cents": price,
+                    "payout_cents": payout,
+                    "margin_cents": price - payout,
+                    "shared": outcome.shared,
+                    "sold_at": sold_at,
+                }
+            )
     return rows
 
 

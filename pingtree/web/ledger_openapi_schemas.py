@@ -41,6 +41,8 @@ _SUMMARY_FIELDS: dict[str, Any] = {
     "test": {"type": "boolean"},
     "received_at": _TIME,
     "auction_ms": {"type": "integer"},
+    "shared": {"type": "boolean", "description": "sold shared (docs/shared-leads.md)"},
+    "sales": {"type": "array", "items": {"$ref": "#/components/schemas/Sale"}},
 }
 
 _PII_NOTE = "PII: masked for a viewer; null without one, and once erased"

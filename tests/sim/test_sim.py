@@ -411,8 +411,11 @@ async def test_pingtree_sim_serves_a_spec_file(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "pingtree", "sim", "--port", str(port), "--config", str(path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: ASYNC220
     try:
+        # Up within 30 s: a loaded machine (the suite on two workers) can take seconds to start
+        # a Python process; one that exits meanwhile fails at once.
+        give_up = time.monotonic() + 30
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
+            while True:
                 try:
                     async with session.post(
                         f"http://127.0.0.1:{port}/lawfirm-a/ping", json=PING
@@ -420,9 +423,9 @@ async def test_pingtree_sim_serves_a_spec_file(tmp_path: Path) -> None:
                         answer = await r.json()
                         break
                 except aiohttp.ClientConnectionError:
+                    if process.poll() is not None or time.monotonic() > give_up:
+                        raise AssertionError("pingtree sim did not come up") from None
                     await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("pingtree sim did not come up")
         assert answer["accepted"] is True and answer["bid"] == 33.5
     finally:
         process.terminate()

@@ -68,6 +68,19 @@ class Config(ConfigModel):
                     "(below_floor), so this buyer could never buy a lead",
                 )
 
+    @across("sellers", "verticals", "buyers")
+    def _shared_leads_have_buyers(self) -> Iterator[Problem]:
+        # Not an error of one seller alone: its shared leads would all sell exclusive, silently.
+        if any(buyer.shared for buyer in self.buyers):
+            return
+        why = "sell: shared, but no buyer has shared: true: every lead would sell exclusive"
+        for index, seller in enumerate(self.sellers):
+            if seller.sell == "shared":
+                yield ("sellers", index, "sell"), why
+        for name, schema in self.verticals.items():
+            if schema.sell == "shared":
+                yield ("verticals", name, "sell"), why
+
     @across("sellers", "buyers", "operators")
     def _unique(self) -> Iterator[Problem]:
         # The loader reports these at their paths (with every other error); a Config built in

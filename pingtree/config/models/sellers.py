@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.dialect import Signing
 from pingtree.config.models.endpoints import Destination
+from pingtree.config.share_terms import SellMode, share_problems
 from pingtree.config.types import Money
 from pingtree.config.verticals import vertical_names
 
@@ -45,6 +46,9 @@ class SellerConfig(ConfigModel):
     rate_limit: RateLimit | None = None
     # Set: every lead must carry a valid Standard Webhooks signature over its exact body.
     signing: Signing | None = None
+    # Shared leads (DESIGN §14, docs/shared-leads.md): unset, the vertical's setting applies.
+    sell: SellMode | None = None
+    max_buyers: int | None = None
     # Exchange mode (POST /v1/ping, /v1/post; DESIGN §14): how long a seller's ping may take,
     # the step its quote is rounded down to, and how long its bids are held without an expiry.
     ping_budget_ms: int = Field(1000, ge=50, le=60_000)
@@ -74,6 +78,10 @@ class SellerConfig(ConfigModel):
     def _one_payout_rule(self) -> Iterator[Problem]:
         if self.revshare is not None and self.payout is not None:
             yield (), "give revshare or payout, not both"
+
+    @across("sell", "max_buyers")
+    def _share_terms(self) -> Iterator[Problem]:
+        yield from share_problems(self.sell, self.max_buyers)
 
     @property
     def effective_revshare(self) -> Decimal:
