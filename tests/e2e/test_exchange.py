@@ -315,3 +315,23 @@ async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_rout
     _, plain, _ = await router.send(full_lead())
     assert await router.app[LEDGER_WRITER].drain()
     assert "quote" not in await router.admin(plain["id"])
+
+
+async def test_a_post_sells_exclusive_even_for_a_seller_that_sells_shared(buyers, start_router):
+    buyers.set("a", bid=30)
+    buyers.set("b", bid=20)
+    config = exchange_config(
+        buyers,
+        make_buyer("a", buyers, shared=True),
+        make_buyer("b", buyers, shared=True),
+        sell="shared",
+        max_buyers=2,
+    )
+    router = await start_router(config)
+    _, by_leads, _ = await router.send(full_lead())  # /v1/leads sells it to both
+    assert len(buyers.recorded("a").posts) == len(buyers.recorded("b").posts) == 1
+    quoted = await ping(router, anonymized())
+    _, answer, _ = await post(router, quoted["ping_id"], full_lead())
+    assert answer["status"] == "sold" and answer["payout"] == 24.0
+    assert len(buyers.recorded("a").posts) == 2 and len(buyers.recorded("b").posts) == 1
+    assert by_leads["payout"] == 40.0  # (30 + 20) x 0.8
