@@ -315,6 +315,9 @@ async def test_quotes_are_on_record_with_the_lead_each_became(buyers, start_rout
     _, plain, _ = await router.send(full_lead())
     assert await router.app[LEDGER_WRITER].drain()
     assert "quote" not in await router.admin(plain["id"])
+    plain_page = router.url(f"/console/leads/{plain['id']}")
+    async with router.session.get(plain_page, headers=cookies) as r:
+        assert r.status == 200 and 'id="quote"' not in await r.text()
 
 
 async def test_a_post_sells_exclusive_even_for_a_seller_that_sells_shared(buyers, start_router):
