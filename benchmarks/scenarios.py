@@ -29,6 +29,7 @@ from rig import (
     wrk_argv,
 )
 from scenario_console import console_cost
+from scenario_exchange import seller_ping
 from scenario_ledger import ledger_cost
 from scenario_overload import overload
 from scenario_redis import redis_store
@@ -430,4 +431,5 @@ SCENARIOS: dict[int, Scenario] = {
     10: ledger_cost,
     11: console_cost,
     12: shared_cost,
+    13: seller_ping,
 }

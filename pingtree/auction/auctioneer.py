@@ -395,3 +395,9 @@ class Auctioneer:
         # Unconfirmed, the slot stays counted until its held marker expires: the safe side.
         with suppress(StoreUnavailable):
             await self._store.confirm(reservation)
+
+    # The exchange's phases (auction/exchange.py) run these pieces on their own: a seller's
+    # ping is eligible buyers and tier offers only; its post sells held offers, without pings.
+    eligible = _eligible
+    tier_offers = _tier_offers
+    sell = _sell

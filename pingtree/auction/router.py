@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from pingtree.auction.auctioneer import Auctioneer
 from pingtree.auction.bidder import Bidder
+from pingtree.auction.exchange import Exchange, RunAuction
 from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.pauses import PausedBuyers
@@ -118,6 +119,7 @@ class Router:
         bidder = Bidder(self._store, transport, loop_lag, metrics)
         # ranking_stats: the expected-value figures (ranking_stats.py); none: by bid only.
         self._auctioneer = Auctioneer(self._store, bidder, Checks(transport), ranking_stats)
+        self.exchange = Exchange(self._store, self._auctioneer, self._paused_ids, records)
         self._deliveries = deliveries
         self._records = records
         self._paused = paused
@@ -134,10 +136,16 @@ class Router:
     # the seller's request --------------------------------------------------------------------
 
     async def submit(
-        self, seller: SellerConfig, lead: Lead, key: IdempotencyKey | None
+        self,
+        seller: SellerConfig,
+        lead: Lead,
+        key: IdempotencyKey | None,
+        run: RunAuction | None = None,
     ) -> tuple[Outcome, bool]:
         """Run the lead's auction once per idempotency key; returns (outcome, replayed).
-        StoreUnavailable (503) while the store is down, or when it fails before any post."""
+        StoreUnavailable (503) while the store is down, or when it fails before any post.
+        `run`: the auction to run in place of the whole one (an exchange post's sale of its
+        held bids, auction/exchange.py); a PingtreeError it raises before any post frees the key."""
         self._store.refuse_if_down()
         auction = self._open(seller, lead)  # its id names the claim, for a takeover to find
         if key is not None:
@@ -145,7 +153,7 @@ class Router:
             if answered is not None:
                 return answered, True
         # Shielded: if the seller disconnects, the auction still finishes and is recorded.
-        task = asyncio.create_task(self._run(auction, key))
+        task = asyncio.create_task(self._run(auction, key, run or self._auctioneer.run))
         return await asyncio.shield(task), False
 
     async def _claim(self, auction: LiveAuction, key: IdempotencyKey) -> Outcome | None:
@@ -243,9 +251,11 @@ class Router:
             earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
         return earlier.finish(now, "pending", reason="router_died", buyer_id=buyers[-1])
 
-    async def _run(self, auction: LiveAuction, key: IdempotencyKey | None) -> Outcome:
+    async def _run(
+        self, auction: LiveAuction, key: IdempotencyKey | None, run: RunAuction
+    ) -> Outcome:
         try:
-            result = await self._auctioneer.run(auction)
+            result = await run(auction)
         except StoreFailedMidAuction as exc:
             result = await self._after_store_failure(auction, exc, key)
         except TakenOver:
@@ -360,5 +370,7 @@ class Router:
         raise exc
 
     def _open(self, seller: SellerConfig, lead: Lead) -> LiveAuction:
-        paused = self._paused.ids if self._paused is not None else frozenset()
-        return LiveAuction.open(self.tree, seller, lead, loop_time(), paused)
+        return LiveAuction.open(self.tree, seller, lead, loop_time(), self._paused_ids())
+
+    def _paused_ids(self) -> frozenset[str]:
+        return self._paused.ids if self._paused is not None else frozenset()

@@ -326,6 +326,9 @@ def _carries_pii(value: Any, secrets: tuple[str, ...]) -> bool:
 
 _NOT_DIGITS = re.compile(r"\D")
 
+# The same test for an exchange ping's attributes, against the PII its body sent (core/exchange.py).
+carries_pii = _carries_pii
+
 
 def redact(text: str, lead: Lead) -> str:
     """A buyer's words about a lead (a post refusal may echo the phone) without the lead's PII."""

@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pingtree.core.record import AuditEntry, LeadRecord, decode_audit, decode_record
 from pingtree.store.outbox.base import Entry
+
+if TYPE_CHECKING:  # quotes.py reads this module's Unreadable
+    from pingtree.ledger.quotes import Quotes
 
 ReportBy = Literal["buyer", "seller", "vertical", "sub_id", "state", "hour", "day"]
 REPORT_BY: tuple[ReportBy, ...] = ("buyer", "seller", "vertical", "sub_id", "state", "hour", "day")
@@ -152,8 +155,9 @@ def decoded(
         try:
             if entry.kind == "lead":
                 leads.append(decode_record(entry.body))
-            else:
+            elif entry.kind == "audit":
                 audits.append(decode_audit(entry.body))
+            # "quote": ledger/quotes.py's decoded_quotes
         except (ValueError, KeyError, TypeError) as exc:
             unreadable.append(Unreadable(entry.kind, entry.id, type(exc).__name__))
     return leads, audits, unreadable
@@ -179,6 +183,9 @@ class Ledger(Protocol):
         process (ledger/filer.py) decodes and files there, off the router's process."""
 
     async def lead(self, lead_id: str) -> FiledLead | None: ...
+
+    def quotes(self) -> Quotes:
+        """Exchange quotes on record (ledger/quotes.py): the one a lead came from, per seller."""
 
     async def leads(self, query: LeadQuery) -> LeadPage:
         """Newest first (received_at, then id), `limit` at a time."""

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from pingtree.ledger.base import Erased
 from pingtree.ledger.rollups import epoch_hour
-from pingtree.ledger.schema import audit, calls, erasures, leads, rollups, sales
+from pingtree.ledger.schema import audit, calls, erasures, leads, quotes, rollups, sales
 
 
 def forget(connection: Connection, hashes: Sequence[str], at: datetime) -> Erased:
@@ -58,6 +58,7 @@ def purge(
     connection.execute(calls.delete().where(calls.c.lead_pk.in_(old)))
     deleted = connection.execute(leads.delete().where(leads.c.received_at < kept_from)).rowcount
     connection.execute(audit.delete().where(audit.c.at < kept_from))
+    connection.execute(quotes.delete().where(quotes.c.quoted_at < kept_from))
     connection.execute(erasures.delete().where(erasures.c.at < kept_from))
     # An hour's rollups go once all of it is older than the leads kept.
     connection.execute(rollups.delete().where(rollups.c.hour < epoch_hour(kept_from)))

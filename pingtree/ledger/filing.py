@@ -23,9 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from pingtree.core.exchange import Quote
 from pingtree.core.outcome import decode_outcome, encode_outcome
 from pingtree.core.record import AuditEntry, LeadRecord
 from pingtree.ledger import bulk, rollups
+from pingtree.ledger.quotes import file_quotes
 from pingtree.ledger.schema import audit, calls, erasures, leads, sales, text_value, to_cents
 
 
@@ -213,7 +215,10 @@ def _file_audits(connection: Connection, entries: Sequence[AuditEntry]) -> None:
 
 
 def file_batch(
-    connection: Connection, records: Sequence[LeadRecord], entries: Sequence[AuditEntry]
+    connection: Connection,
+    records: Sequence[LeadRecord],
+    entries: Sequence[AuditEntry],
+    quoted: Sequence[Quote] = (),
 ) -> Filed:
     """File a batch in `connection`'s transaction (the module's docstring)."""
     chosen = _one_per_id(records)
@@ -242,4 +247,5 @@ def file_batch(
     bulk.append(connection, calls, _CALL_COLUMNS, _call_rows(filed))
     written = rollups.write(connection, deltas)
     _file_audits(connection, entries)
+    file_quotes(connection, quoted)
     return Filed(new=len(inserted), replaced=len(replacing), rollup_rows=written)

@@ -160,6 +160,27 @@ erasures = sa.Table(
     sa.Column("at", UtcDateTime(), nullable=False),  # the latest forget of it
 )
 
+# An exchange ping's quote (DESIGN §14; ledger/quotes.py): what the seller was told, and the lead
+# its post became (`lead_pk`, leads.id) once posted. No PII: a ping carries none.
+quotes = sa.Table(
+    "quotes",
+    metadata,
+    sa.Column("ping_id", sa.String(), primary_key=True),
+    sa.Column("seller_id", sa.String(), nullable=False),
+    sa.Column("sub_id", sa.String()),
+    sa.Column("vertical", sa.String(), nullable=False),
+    sa.Column("quoted_at", UtcDateTime(), nullable=False),
+    sa.Column("accepted", sa.Boolean(), nullable=False),
+    sa.Column("bid_cents", sa.BigInteger()),
+    sa.Column("reason", sa.String()),
+    sa.Column("expires_at", UtcDateTime()),
+    sa.Column("test", sa.Boolean(), nullable=False),
+    sa.Column("lead_pk", sa.String()),
+    sa.Index("ix_quotes_seller_quoted", "seller_id", "quoted_at"),
+    sa.Index("ix_quotes_quoted", "quoted_at"),
+    sa.Index("ix_quotes_lead_pk", "lead_pk"),
+)
+
 ROLLUP_DIMENSIONS = ("buyer_id", "seller_id", "vertical", "sub_id", "state")
 # The ping-time histogram's buckets, by upper bound in ms; a last bucket holds what is slower.
 PING_BUCKETS_MS: tuple[int, ...] = (

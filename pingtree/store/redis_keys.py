@@ -10,6 +10,7 @@ Redis Cluster slot:
 - `{b:<buyer>}`: a buyer's cap counters, dedup claims, held reservations and breaker;
 - `{i:<seller>:<key>}`: an idempotency record;
 - `{o:<lead>}`: a lead's outcome, journal and journal seal;
+- `{h:<seller>:<ping>}`: an exchange ping's held bids;
 - `{p}`: the buyers' pauses, one hash (field: buyer id), read whole by every router;
 - `{t:<tie group>}`: a tie group's turn counter (turns/redis.py), one key;
 - `{q}`: the whole delivery queue, on one node: a claim hands out jobs of many destinations, and
@@ -71,6 +72,11 @@ class StateKeys:
 
     def seal(self, lead_id: str) -> str:
         return f"{self.prefix}:{{o:{lead_id}}}:sealed"
+
+    def held_ping(self, seller_id: str, ping_id: str) -> str:
+        # An exchange ping's held bids (store/held/redis.py), read by whichever router the post
+        # reaches; one key a hold, so holds spread over the cluster like idempotency records.
+        return f"{self.prefix}:{{h:{seller_id}:{ping_id}}}:held"
 
     def pauses(self) -> str:
         """The one hash of paused buyers: kept until resumed, with no expiry."""

@@ -54,6 +54,8 @@ from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
 from pingtree.web import buyers_admin, console, deliveries_admin, ledger_admin, operators, sellers
+from pingtree.web import exchange as seller_exchange
+from pingtree.web import quotes_admin as operator_quotes
 from pingtree.web.admission import InFlight, RateLimiter
 from pingtree.web.events import EventBroadcaster
 from pingtree.web.keys import (
@@ -147,8 +149,10 @@ def create_app(
         ]
     )
     sellers.add_routes(app)
+    seller_exchange.add_routes(app)
     operators.add_routes(app)
     ledger_admin.add_routes(app)
+    operator_quotes.add_routes(app)
     deliveries_admin.add_routes(app)
     buyers_admin.add_routes(app)
     console.add_routes(app)

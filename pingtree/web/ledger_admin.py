@@ -40,6 +40,7 @@ from pingtree.ledger.base import (
 )
 from pingtree.web.audit import audited
 from pingtree.web.auth import authenticate_operator, require_admin
+from pingtree.web.exchange import quote_record_view
 from pingtree.web.keys import DELIVERIES, LEDGER, LEDGER_WRITER, ROUTER, STORE
 from pingtree.web.ledger_views import (
     audit_view,
@@ -127,7 +128,12 @@ async def one_lead(
     ledger = app.get(LEDGER)
     filed = await ledger.lead(lead_id) if ledger is not None else None
     if filed is not None:
-        return lead_detail(filed, pii_mask)
+        detail = lead_detail(filed, pii_mask)
+        assert ledger is not None
+        quoted = await ledger.quotes().of_lead(lead_id)  # an exchange post's (DESIGN §14)
+        if quoted is not None:
+            detail["quote"] = quote_record_view(quoted)
+        return detail
     outcome = await app[STORE].get_outcome(lead_id)
     if outcome is None:
         raise NotFound("no such lead (or its retention has passed)")

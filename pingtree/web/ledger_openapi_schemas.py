@@ -165,6 +165,10 @@ def openapi_schemas() -> dict[str, Any]:
                             "format": "date-time",
                             "description": "when its PII was erased (forget, retention)",
                         },
+                        "quote": {
+                            "$ref": "#/components/schemas/QuoteRecord",
+                            "description": "an exchange post's: the quote of its ping",
+                        },
                     },
                 },
             ],

@@ -17,6 +17,8 @@ from pingtree.web.buyers_openapi import openapi_paths as buyer_paths
 from pingtree.web.buyers_openapi import openapi_schemas as buyer_schemas
 from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
 from pingtree.web.deliveries_openapi import openapi_schemas as delivery_schemas
+from pingtree.web.exchange_openapi import openapi_paths as exchange_paths
+from pingtree.web.exchange_openapi import openapi_schemas as exchange_schemas
 from pingtree.web.ledger_openapi import openapi_paths as ledger_paths
 from pingtree.web.ledger_openapi_schemas import openapi_schemas as ledger_schemas
 from pingtree.web.openapi_schemas import SCHEMAS
@@ -77,11 +79,13 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(ledger_paths())
     document["paths"].update(delivery_paths())
     document["paths"].update(buyer_paths())
+    document["paths"].update(exchange_paths())
     document["components"]["schemas"] = {
         **SCHEMAS,
         **ledger_schemas(),
         **delivery_schemas(),
         **buyer_schemas(),
+        **exchange_schemas(),
     }
     return document
 

@@ -52,6 +52,11 @@ class SellerConfig(ConfigModel):
     max_buyers: int | None = None
     # The consent evidence this seller's leads must carry, instead of router.consent's.
     consent: ConsentEvidence | None = None
+    # Exchange mode (POST /v1/ping, /v1/post; DESIGN §14): how long a seller's ping may take,
+    # the step its quote is rounded down to, and how long its bids are held without an expiry.
+    ping_budget_ms: int = Field(1000, ge=50, le=60_000)
+    price_step: Decimal = Field(Decimal("0.01"), ge=Decimal("0.01"), le=1000)
+    ping_ttl_s: int = Field(60, ge=1, le=86_400)
 
     @model_validator(mode="before")
     @classmethod

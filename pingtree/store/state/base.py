@@ -41,6 +41,7 @@ from pingtree.config import BreakerPolicy, Caps
 from pingtree.core.breaker import Phase
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.turns.base import Turns
 
@@ -203,6 +204,10 @@ class Store(Protocol):
         """The tie groups' turn counters on this store's medium (store/turns/), shared by every
         router on it: asked only when offers tie and the tie-break is not priority."""
         ...
+
+    def held_bids(self) -> HeldBids:
+        """Exchange pings' held bids (store/held/) on this store's medium; the same one every
+        call."""
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 

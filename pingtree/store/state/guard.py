@@ -42,6 +42,7 @@ from pingtree.config import BreakerPolicy
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.state.base import (
     AnswerWrite,
@@ -336,6 +337,9 @@ class GuardedStore:
         # Unguarded: a turn that fails ranks the tie by priority (auction/ordering.py), and
         # says nothing of the store's health the auction's own calls would not.
         return self.inner.turns()
+
+    def held_bids(self) -> HeldBids:
+        return self.inner.held_bids()
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)

@@ -20,6 +20,8 @@ from pingtree.config import BreakerPolicy, Retention
 from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, phase
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows, cap_reason
+from pingtree.store.held.base import HeldBids
+from pingtree.store.held.memory import MemoryHeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.memory import MemoryOutbox
 from pingtree.store.state.base import (
@@ -189,6 +191,7 @@ class MemoryStore:
         # The ledger's records, as lasting as the rest of this store (not at all).
         self._ledger_outbox = MemoryOutbox(clock=clock)
         self._turns: Turns = MemoryTurns()
+        self._held_bids: HeldBids | None = None  # made at the first exchange ping
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -369,6 +372,11 @@ class MemoryStore:
 
     def turns(self) -> Turns:
         return self._turns
+
+    def held_bids(self) -> HeldBids:
+        if self._held_bids is None:
+            self._held_bids = MemoryHeldBids(self._clock)
+        return self._held_bids
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         stored = self._outcomes.get(lead_id)

@@ -43,6 +43,8 @@ from pingtree.core.breaker import BreakerState, phase
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
+from pingtree.store.held.redis import RedisHeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
@@ -112,6 +114,7 @@ class RedisStore:
         )
         self._clock = clock
         self._ledger_outbox = RedisOutbox(self._redis, prefix=prefix)
+        self._held_bids = RedisHeldBids(self._redis, self.keys)
         retention = retention or Retention()
         self._outcome_ttl_ms = _ms(retention.outcomes_hours * 3600)
         # An answer whose claim is gone makes the record again, for as long as a claim's.
@@ -387,6 +390,10 @@ class RedisStore:
     async def ping(self) -> None:
         with redis_errors_as_unavailable():
             await self._redis.ping()
+
+    def held_bids(self) -> HeldBids:
+        """Held bids (held/redis.py) on this store's client and keys, shared by every router."""
+        return self._held_bids
 
     def outbox(self) -> Outbox:
         """The shared outbox (outbox/redis.py) on this store's client and prefix."""

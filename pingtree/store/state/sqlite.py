@@ -57,6 +57,8 @@ from typing import Any, Literal
 from pingtree.config import Retention
 from pingtree.core import jsonenc
 from pingtree.core.outcome import Outcome
+from pingtree.store.held.base import HeldBids
+from pingtree.store.held.sqlite import SqliteHeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.sqlite import SqliteOutbox, put_statements
 from pingtree.store.sqlite_file import SqliteFile
@@ -323,6 +325,12 @@ class SqliteStore(MemoryStore):
         if self._file_outbox is None:
             self._file_outbox = SqliteOutbox(self.file, clock=self._clock)
         return self._file_outbox
+
+    def held_bids(self) -> HeldBids:
+        """Held bids in this store's state file (made, with their table, at the first call)."""
+        if self._held_bids is None:
+            self._held_bids = SqliteHeldBids(self.file, self._clock)
+        return self._held_bids
 
     # pauses -------------------------------------------------------------------------------------
 
