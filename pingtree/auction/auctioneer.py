@@ -38,6 +38,7 @@ from pingtree.core.rules import (
     rejection,
     schedule_open,
 )
+from pingtree.gates.suppression import Screening, SuppressionGate
 from pingtree.store.state.base import CapRequest, Refused, Reservation
 from pingtree.store.state.guard import GuardedStore
 
@@ -45,9 +46,12 @@ log = logging.getLogger(__name__)
 
 
 class Auctioneer:
-    def __init__(self, store: GuardedStore, bidder: Bidder) -> None:
+    def __init__(
+        self, store: GuardedStore, bidder: Bidder, suppression: SuppressionGate | None = None
+    ) -> None:
         self._store = store
         self._bidder = bidder
+        self._suppression = suppression or SuppressionGate(store)
 
     async def run(self, auction: LiveAuction) -> AuctionResult:
         """The auction to its end. If the store fails meanwhile: StoreFailedMidAuction, with what
@@ -67,9 +71,14 @@ class Auctioneer:
         )
         if rejected is not None:
             return AuctionResult(auction.finish(loop_time(), "rejected", reason=rejected))
+        screened = await self._suppression.screen(lead)  # gates/suppression.py
+        if screened.rejected_by is not None:
+            detail = f"on suppression list {screened.rejected_by} (scope: all)"
+            auction.note(loop_time(), "*", "skip", "rejected", reason="suppressed", detail=detail)
+            return AuctionResult(auction.finish(loop_time(), "rejected", reason="suppressed"))
         candidates = tree.candidates(lead.vertical, lead.state)
         auction.excluded = candidates.excluded
-        eligible = await self._eligible(auction, candidates.buyers)
+        eligible = await self._eligible(auction, candidates.buyers, screened)
         wire = Wire(auction)
         order = {c.buyer.id: c.order for c in eligible}
         offers_seen = 0
@@ -99,16 +108,18 @@ class Auctioneer:
         return AuctionResult(outcome, won=sale.offer if sale.status == "sold" else None)
 
     async def _eligible(
-        self, auction: LiveAuction, candidates: tuple[Candidate, ...]
+        self, auction: LiveAuction, candidates: tuple[Candidate, ...], screened: Screening
     ) -> list[Candidate]:
-        """Candidates minus those paused, or skipped by filters, schedule, caps, dedup or their
-        breaker."""
+        """Candidates minus those paused, or skipped by a suppression list, filters, schedule,
+        caps, dedup or their breaker."""
         lead, now_utc = auction.lead, auction.received_at
         eligible: list[Candidate] = []
         for candidate in candidates:
             buyer = candidate.buyer
-            reason = pause_reason(buyer, auction.paused) or filter_reason(
-                buyer, lead, auction.seller.id
+            reason = (
+                pause_reason(buyer, auction.paused)
+                or screened.skip_reason(buyer.id)
+                or filter_reason(buyer, lead, auction.seller.id)
             )
             timezone = auction.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
@@ -119,7 +130,8 @@ class Auctioneer:
             if reason is None and not await self._breaker_admits(auction, buyer):
                 reason = "breaker_open"
             if reason is not None:
-                auction.note(loop_time(), buyer.id, "skip", "skipped", reason=reason)
+                detail = screened.detail(buyer.id) if reason == "suppressed" else None
+                auction.note(loop_time(), buyer.id, "skip", "skipped", reason=reason, detail=detail)
             else:
                 eligible.append(candidate)
         return eligible

@@ -51,7 +51,15 @@ from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
-from pingtree.web import buyers_admin, console, deliveries_admin, ledger_admin, operators, sellers
+from pingtree.web import (
+    buyers_admin,
+    console,
+    deliveries_admin,
+    ledger_admin,
+    operators,
+    sellers,
+    suppression_admin,
+)
 from pingtree.web.admission import InFlight, RateLimiter
 from pingtree.web.events import EventBroadcaster
 from pingtree.web.keys import (
@@ -148,6 +156,7 @@ def create_app(
     ledger_admin.add_routes(app)
     deliveries_admin.add_routes(app)
     buyers_admin.add_routes(app)
+    suppression_admin.add_routes(app)
     console.add_routes(app)
     return app
 
@@ -268,6 +277,7 @@ class _Parts:
             paused=paused,
             on_finished=finished,
         )
+        await router.suppression.load(config, router.tree)  # its lists' files, in a thread
         reloader = ConfigReloader(self._options.config_path, router, metrics)
         reloader.tell_others = self._options.tell_other_workers
         app[DELIVERIES] = deliveries

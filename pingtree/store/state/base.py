@@ -42,6 +42,7 @@ from pingtree.core.breaker import Phase
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
 from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.suppression.base import SuppressionEntries
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,11 @@ class Store(Protocol):
         """The ledger's outbox on this store's medium (its state file, memory, Redis): what
         `record_outcome(…, ledger)` puts into and the ledger's writer takes from. The same one
         every call; closed with the store."""
+
+    def suppression(self) -> SuppressionEntries:
+        """The suppression lists' entries added at runtime, on this store's medium (memory, its
+        state file, Redis: shared by every router): store/suppression/."""
+        ...
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 

@@ -55,6 +55,7 @@ from pingtree.store.state.base import (
     Reservation,
     Store,
 )
+from pingtree.store.suppression.base import SuppressionEntries
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -330,6 +331,10 @@ class GuardedStore:
 
     def outbox(self) -> Outbox:
         return self.inner.outbox()
+
+    def suppression(self) -> SuppressionEntries:
+        # Unguarded, as the outbox: the suppression gate asks refuse_if_down() first.
+        return self.inner.suppression()
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)

@@ -36,6 +36,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.memory import MemorySuppression
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -186,6 +188,7 @@ class MemoryStore:
         self._pauses: dict[str, Pause] = {}  # kept until resumed: an operator's switch
         # The ledger's records, as lasting as the rest of this store (not at all).
         self._ledger_outbox = MemoryOutbox(clock=clock)
+        self._suppression = MemorySuppression()
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -363,6 +366,9 @@ class MemoryStore:
 
     def outbox(self) -> Outbox:
         return self._ledger_outbox
+
+    def suppression(self) -> SuppressionEntries:
+        return self._suppression
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         stored = self._outcomes.get(lead_id)

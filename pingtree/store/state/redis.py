@@ -62,6 +62,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.redis import RedisSuppression
 
 # As memory.py: a window's counter outlives its window a little.
 _HOUR_WINDOW_TTL_MS = (2 * 3600 + 60) * 1000
@@ -110,6 +112,7 @@ class RedisStore:
         )
         self._clock = clock
         self._ledger_outbox = RedisOutbox(self._redis, prefix=prefix)
+        self._suppression = RedisSuppression(self._redis, prefix=prefix)
         retention = retention or Retention()
         self._outcome_ttl_ms = _ms(retention.outcomes_hours * 3600)
         # An answer whose claim is gone makes the record again, for as long as a claim's.
@@ -389,6 +392,10 @@ class RedisStore:
     def outbox(self) -> Outbox:
         """The shared outbox (outbox/redis.py) on this store's client and prefix."""
         return self._ledger_outbox
+
+    def suppression(self) -> SuppressionEntries:
+        """The suppression lists' added entries (suppression/redis.py), shared by every router."""
+        return self._suppression
 
     async def close(self) -> None:
         await self._ledger_outbox.close()

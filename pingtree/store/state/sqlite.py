@@ -71,6 +71,8 @@ from pingtree.store.state.base import (
     Reservation,
 )
 from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.sqlite import SqliteSuppression
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
@@ -198,6 +200,7 @@ class SqliteStore(MemoryStore):
         self.file.migrate("store", SCHEMA)
         self.file.read_now(self._load)
         self._file_outbox: SqliteOutbox | None = None
+        self._file_suppression: SqliteSuppression | None = None
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -321,6 +324,13 @@ class SqliteStore(MemoryStore):
         if self._file_outbox is None:
             self._file_outbox = SqliteOutbox(self.file, clock=self._clock)
         return self._file_outbox
+
+    def suppression(self) -> SuppressionEntries:
+        """The added suppression entries on this store's state file (its table made and read
+        at the first call: the suppression gate makes it at start-up)."""
+        if self._file_suppression is None:
+            self._file_suppression = SqliteSuppression(self.file)
+        return self._file_suppression
 
     # pauses -------------------------------------------------------------------------------------
 
