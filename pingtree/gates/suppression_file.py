@@ -86,7 +86,7 @@ def _read_lines(
             else:
                 bad.append(number)
             continue
-        text = _value_of(text)
+        text = line_value(text)
         if not text:
             continue
         value = normalized(match, text)
@@ -97,7 +97,8 @@ def _read_lines(
     return number
 
 
-def _value_of(line: str) -> str:
+def line_value(line: str) -> str:
+    """A line's value as given: its first field, spaces and double quotes trimmed."""
     comma = line.find(",")
     field = line if comma < 0 else line[:comma]
     return field.strip().strip('"').strip()
