@@ -4,7 +4,8 @@ list; one on a list scoped to buyers skips only them; a value added through the 
 `pingtree suppress add` is in force for the very next lead; a bad line of a list's file is
 counted, not fatal; suppressed leads are found by GET /admin/leads?reason=suppressed; and no
 phone or email reaches the audit, the log, the metrics or Redis in clear; three routers
-sharing one Redis see a value added through any of them at once."""
+sharing one Redis see a value added through any of them at once; a lead the lists cannot be
+checked for (the store down) is refused with a 503, never sold unchecked."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ import jsonschema
 import pytest
 import redis
 
+from pingtree.config import parse_config
+from pingtree.core.errors import StoreUnavailable
+from pingtree.store.state.memory import MemoryStore
+from pingtree.store.suppression.base import SuppressionEntries, Wanted
+from pingtree.store.suppression.memory import MemorySuppression
+from pingtree.web.app import create_app
 from tests.buyers import BuyerServer
-from tests.conftest import ServeApp, config_dict, make_buyer, sample
+from tests.conftest import SELLER_KEY, ServeApp, config_dict, make_buyer, sample
 from tests.e2e.router_processes import routers, seller
 from tests.e2e.test_operators import ALICE, BOB, OPERATORS, Operated, schema, serve_file, until
 
@@ -224,3 +231,34 @@ async def test_routers_sharing_redis_see_a_value_added_through_any_of_them(
         for text in (dumped.decode("latin-1"), logs):
             for value in ("5550177", "555-0177", "5550101", "listed.person"):
                 assert value not in text.lower()
+
+
+class _Unreadable(MemorySuppression):
+    async def matching(self, wanted: Wanted) -> frozenset[str]:
+        raise StoreUnavailable("the store is unavailable; retry after 1 s")
+
+
+class _StoreThatCannotTell(MemoryStore):
+    """A store whose added entries cannot be read (Redis down, as far as the gate can tell)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries = _Unreadable()
+
+    def suppression(self) -> SuppressionEntries:
+        return self._entries
+
+
+async def test_a_lead_the_lists_cannot_be_checked_for_is_refused_never_sold_unchecked(
+    buyers: BuyerServer, serve_app: ServeApp, tmp_path: Path
+) -> None:
+    config = parse_config(market(buyers, tmp_path), env={})
+    server, session = await serve_app(create_app(config, store=_StoreThatCannotTell()))
+    async with session.post(
+        str(server.make_url("/v1/leads")),
+        json=lead(50, phone="+13055550196"),
+        headers={"X-API-Key": SELLER_KEY},
+    ) as response:
+        assert response.status == 503
+        assert (await response.json())["error"] == "unavailable"
+    assert not buyers.recorded("a").pings and not buyers.recorded("b").pings
