@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from tests.buyers import BuyerServer
 from tests.conftest import SELLER_KEY, ServeApp, config_dict, make_buyer, sample
 from tests.e2e.router_processes import routers, seller
 from tests.e2e.test_operators import ALICE, BOB, OPERATORS, Operated, schema, serve_file, until
+from tests.web.test_console_sessions import log_in
 
 # On the phone list's file, written as operators' exports are: a header, formats of all kinds.
 LISTED_PHONE = "+13055550101"
@@ -262,3 +264,16 @@ async def test_a_lead_the_lists_cannot_be_checked_for_is_refused_never_sold_unch
         assert response.status == 503
         assert (await response.json())["error"] == "unavailable"
     assert not buyers.recorded("a").pings and not buyers.recorded("b").pings
+
+
+async def test_the_console_config_page_shows_the_lists_and_their_sizes(router: Operated) -> None:
+    await router.call("POST", "/admin/suppression/dnc", ALICE, {"values": [ADDED_PHONE]})
+    cookies, _ = await log_in(router, BOB)
+    async with router.session.get(router.base + "/console/config", headers=cookies) as page:
+        assert page.status == 200
+        text = await page.text()
+    row = re.search(r'<tr data-list="dnc">(.*?)</tr>', text, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row[1])
+    assert cells == ["dnc", "phone", "all", "3", "1", "1"]
+    assert "0177" not in text and "0101" not in text
