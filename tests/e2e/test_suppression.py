@@ -277,3 +277,21 @@ async def test_the_console_config_page_shows_the_lists_and_their_sizes(router: O
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row[1])
     assert cells == ["dnc", "phone", "all", "3", "1", "1"]
     assert "0177" not in text and "0101" not in text
+
+
+async def test_a_reload_reads_a_changed_file_and_one_without_its_file_is_refused(
+    router: Operated, buyers: BuyerServer, tmp_path: Path
+) -> None:
+    assert (await router.send(lead(60, phone="+13055550166")))["status"] == "sold"
+    with (tmp_path / "dnc.csv").open("a") as dnc:
+        dnc.write("305 555 0166\n")
+    status, answer = await router.call("POST", "/admin/reload", ALICE)
+    assert status == 200, answer
+    again = await router.send(lead(61, phone="+13055550166"))
+    assert (again["status"], again["reason"]) == ("rejected", "suppressed")
+
+    (tmp_path / "optouts.csv").unlink()
+    status, answer = await router.call("POST", "/admin/reload", ALICE)
+    assert status != 200 and "suppression[1:optouts].file" in str(answer)
+    kept = await router.send(lead(62, phone="+13055550165", email=LISTED_EMAIL))
+    assert (await operator_view(router, kept))["buyer_id"] == "b"  # the old lists still hold
