@@ -79,9 +79,10 @@ class SuppressionLists:
                     where = f"suppression[{listed.id}].file"
                     raise ConfigError([(where, f"cannot read: {exc.strerror}")]) from exc
                 log.info(
-                    "suppression list %s: %d entries from its file in %.1f s, %d bad line(s)%s",
+                    "suppression list %s: %d entries from its file%s in %.1f s, %d bad line(s)%s",
                     listed.id,
                     len(file.digests),
+                    " (its digests kept from an earlier load)" if file.from_cache else "",
                     file.seconds,
                     file.bad_lines,
                     f" (lines {list(file.first_bad_lines)}…)" if file.bad_lines else "",

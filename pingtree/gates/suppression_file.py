@@ -10,8 +10,12 @@ lists): a first line that looks like a bad value is counted as one.
 
 **Cost.** 8 bytes an entry once loaded (10 million numbers: 80 MB), one `array('Q')`, not millions
 of Python objects; while loading, the digests also pass once through a list of ints for the sort
-(about 40 bytes an entry more, freed when the load ends). A lookup is ~24 steps of a binary search
+(about 60 bytes an entry more, freed when the load ends). A lookup is ~24 steps of a binary search
 in C. docs/benchmarks.md has the measured figures.
+
+**Again.** The digests are kept beside the file once loaded (suppression_cache.py): a restart,
+a reload or another router on the host reads them in about a second, while the file's content and
+the key are the same.
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pingtree.gates.suppression_cache import (
+    cache_path,
+    content_digest,
+    describe,
+    read_cache,
+    write_cache,
+)
 from pingtree.gates.suppression_values import Digester, Match, bare_nanp_valid, normalized
 
 # Bad lines named in the report (by number): enough to find the pattern, not a second copy.
@@ -36,6 +47,7 @@ class LoadedFile:
     bad_lines: int
     first_bad_lines: tuple[int, ...]  # their numbers (1-based), never their text
     seconds: float
+    from_cache: bool = False  # read from the digests kept beside the file (suppression_cache.py)
 
     def __contains__(self, value: int) -> bool:
         return sorted_contains(self.digests, value)
@@ -47,11 +59,41 @@ def sorted_contains(digests: array[int], value: int) -> bool:
 
 
 def load_list_file(path: str | Path, match: Match, key: bytes) -> LoadedFile:
-    """Read a list's file (OSError when it cannot be read; a bad line is counted, never fatal)."""
+    """Read a list's file, or the digests kept beside it from an earlier load of the same content
+    with the same key (suppression_cache.py). OSError when the file cannot be read; a bad line
+    is counted, never fatal."""
     started = time.perf_counter()
+    path = Path(path)
+    before = path.stat()
+    made_from = describe(content_digest(path), match, key)
+    kept = cache_path(path, match)
+    cached = read_cache(kept, made_from)
+    if cached is not None:
+        counts, digests = cached
+        return LoadedFile(
+            digests=digests,
+            lines=int(counts["lines"]),
+            bad_lines=int(counts["bad_lines"]),
+            first_bad_lines=tuple(int(n) for n in counts["first_bad_lines"]),
+            seconds=time.perf_counter() - started,
+            from_cache=True,
+        )
+    loaded = _read_file(path, match, key, started)
+    after = path.stat()
+    if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+        counts = {
+            "lines": loaded.lines,
+            "bad_lines": loaded.bad_lines,
+            "first_bad_lines": list(loaded.first_bad_lines),
+        }
+        write_cache(kept, made_from, counts, loaded.digests)
+    return loaded
+
+
+def _read_file(path: Path, match: Match, key: bytes, started: float) -> LoadedFile:
     digests: array[int] = array("Q")
     bad: list[int] = []
-    with open(path, encoding="utf-8", errors="replace", newline=None) as lines:
+    with path.open(encoding="utf-8", errors="replace", newline=None) as lines:
         count = _read_lines(lines, match, Digester(key), digests, bad)
     ordered = array("Q", sorted(digests))
     del digests

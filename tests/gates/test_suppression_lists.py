@@ -121,3 +121,31 @@ def test_a_repeated_list_id_is_named(tmp_path: Path) -> None:
     assert dict(caught.value.errors) == {
         "suppression[1:dnc].id": "the same id 'dnc' as another list"
     }
+
+
+def test_a_list_loaded_once_is_read_again_from_its_digests_while_content_and_key_hold(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dnc.csv"
+    path.write_text("phone\n3055551234\nbad\n3055551299\n")
+    first = load_list_file(path, "phone", b"s3cret-material")
+    kept = tmp_path / "dnc.csv.phone.digests"
+    assert not first.from_cache and kept.exists()
+    assert b"3055551234" not in kept.read_bytes() and b"s3cret" not in kept.read_bytes()
+    again = load_list_file(path, "phone", b"s3cret-material")
+    assert again.from_cache
+    assert (again.digests, again.lines, again.bad_lines, again.first_bad_lines) == (
+        first.digests,
+        first.lines,
+        first.bad_lines,
+        first.first_bad_lines,
+    )
+
+    other_key = load_list_file(path, "phone", b"another key")  # a new dedup_secret
+    assert not other_key.from_cache and set(other_key.digests).isdisjoint(first.digests)
+    path.write_text("phone\n3055551234\n")  # the content changed: read again
+    changed = load_list_file(path, "phone", b"s3cret-material")
+    assert (changed.from_cache, len(changed.digests), changed.bad_lines) == (False, 1, 0)
+    kept.write_bytes(kept.read_bytes()[:-3])  # damaged: read again, and kept anew
+    assert not load_list_file(path, "phone", b"s3cret-material").from_cache
+    assert load_list_file(path, "phone", b"s3cret-material").from_cache
