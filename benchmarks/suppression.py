@@ -6,7 +6,8 @@ costs in memory, and how many microseconds it adds to an auction.
 
 A CSV of `--entries` plain 10-digit US numbers (a header row, as DNC exports have) is written to
 a temp folder; the list is loaded as a router loads it (gates/suppression_file.py), timed, with
-the process's peak memory before and after and the array's own size; then the gate that every
+the process's peak memory before and after and the array's own size, then loaded again as a
+restart does (from the digests kept beside the file: suppression_cache.py); then the gate that every
 auction asks (gates/suppression.py, `SuppressionGate.screen`) is timed over `--lookups` leads,
 half on the list, half not: with the memory store, and with Redis when `--redis-url` is given
 (one round trip a lead for the entries added at runtime). Not run by the suite: it takes a minute
@@ -176,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         figures["bytes_per_entry"] = loaded.digests.itemsize
         figures["peak_rss_growth_mb"] = round(peak_rss_mb() - rss_before, 1)
         figures["load_us_per_line"] = round(figures["load_s"] / args.entries * 1e6, 2)
+        started = time.perf_counter()  # a restart: the digests kept beside the file
+        again = SuppressionLists.load(config, _KEY).lists[0].file
+        assert again is not None and again.from_cache and again.digests == loaded.digests
+        figures["load_again_s"] = round(time.perf_counter() - started, 2)
     sample = leads(on_list, args.lookups, args.seed)
     figures["screen_memory_store"] = asyncio.run(screens(lists, MemoryStore(), sample))
     if args.redis_url:
