@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import redis
 
@@ -30,13 +29,15 @@ from pingtree.web.app import create_app
 from tests.buyers import BuyerServer
 from tests.conftest import SELLER_KEY, ServeApp, config_dict, make_buyer, sample
 from tests.e2e.router_processes import routers, seller
-from tests.e2e.test_operators import ALICE, BOB, OPERATORS, Operated, schema, serve_file, until
+from tests.e2e.test_operators import ALICE, BOB, OPERATORS, Operated, serve_file, until
+from tests.web.documented import assert_documented
 from tests.web.test_console_sessions import log_in
 
 # On the phone list's file, written as operators' exports are: a header, formats of all kinds.
 LISTED_PHONE = "+13055550101"
 LISTED_EMAIL = "Listed.Person@Example.com"
 ADDED_PHONE = "+13055550177"
+ADD_ROUTE, JSON = "/admin/suppression/{id}", "application/json"
 
 
 def lists_files(tmp_path: Path) -> tuple[Path, Path]:
@@ -124,7 +125,7 @@ async def test_the_lists_say_their_sizes_and_a_bad_line_is_counted_not_fatal(
 ) -> None:
     status, answer = await router.call("GET", "/admin/suppression", BOB)
     assert status == 200
-    jsonschema.validate(answer, schema("SuppressionLists"))
+    assert_documented("/admin/suppression", "get", status, JSON, answer)
     dnc, optouts = answer["lists"]
     assert (dnc["id"], dnc["match"], dnc["scope"]) == ("dnc", "phone", "all")
     assert (dnc["file_entries"], dnc["file_bad_lines"], dnc["file_first_bad_lines"]) == (3, 1, [3])
@@ -141,17 +142,20 @@ async def test_values_added_through_the_api_are_in_force_for_the_next_lead(
     values = ["305-555-0177", "not a phone", 42]
     status, answer = await router.call("POST", "/admin/suppression/dnc", ALICE, {"values": values})
     assert status == 200, answer
-    jsonschema.validate(answer, schema("SuppressionAdded"))
+    assert_documented(ADD_ROUTE, "post", status, JSON, answer)
     assert answer == {"list": "dnc", "received": 3, "added": 1, "invalid": 2}
     again = await router.send(lead(5, phone=ADDED_PHONE))
     assert (again["status"], again["reason"]) == ("rejected", "suppressed")
 
-    status, answer = await router.call("POST", "/admin/suppression/dnc", BOB, {"values": values})
-    assert status == 403  # a viewer adds nothing
-    status, answer = await router.call("POST", "/admin/suppression/nope", ALICE, {"values": []})
-    assert status == 404
-    status, answer = await router.call("POST", "/admin/suppression/dnc", ALICE, {"value": "x"})
-    assert status == 400
+    refusals = [
+        (403, BOB, "dnc", {"values": values}),  # a viewer adds nothing
+        (404, ALICE, "nope", {"values": []}),
+        (400, ALICE, "dnc", {"value": "x"}),
+    ]
+    for expected, token, list_id, body in refusals:
+        status, answer = await router.call("POST", f"/admin/suppression/{list_id}", token, body)
+        assert status == expected
+        assert_documented(ADD_ROUTE, "post", status, JSON, answer)
 
     (entry,) = [e for e in router.audit.entries if e.action == "suppression_add"]
     assert (entry.operator, entry.target) == ("alice", "dnc")
