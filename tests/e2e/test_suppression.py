@@ -177,6 +177,11 @@ async def test_suppressed_leads_are_found_by_reason(router: Operated) -> None:
         return [found["id"] for found in page["leads"]]
 
     await until(lambda: _equals(listed(), [rejected["id"]]))
+    command = [sys.executable, "-m", "pingtree", "leads", "--reason", "suppressed"]
+    command += ["--url", router.base, "--token", BOB]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert rejected["id"] in done.stdout and "rejected (suppressed)" in done.stdout
     status, answer = await router.call("GET", "/admin/reports?reason=suppressed", BOB)
     assert (status, list(answer["fields"])) == (400, ["reason"])
 
