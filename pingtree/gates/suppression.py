@@ -159,8 +159,7 @@ class SuppressionGate:
                 hits.add(listed.config.id)
             else:
                 wanted[listed.config.id] = [value]
-        if wanted:
-            self._store.refuse_if_down()
+        if wanted:  # through the guard: refused at once while the store is down
             hits |= await self._store.suppression().matching(wanted)
         return _verdict(lists, hits) if hits else NOTHING
 

@@ -2,10 +2,12 @@
 keeps, through `Store.suppression()`: memory, the state file, and Redis (the session's server, a
 one-node Cluster). Then what is each one's own: the state file keeps them across a restart, Redis
 shares them between routers, in one slot, as 8-byte digests; a Redis that does not answer is
-StoreUnavailable (the gate refuses the lead)."""
+StoreUnavailable (the gate refuses the lead), and through the guarded store it marks the store
+down, so the next lookup is refused at once."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from redis.crc import key_slot
 from pingtree.core.errors import StoreUnavailable
 from pingtree.store.redis_keys import SuppressionKeys
 from pingtree.store.state.base import Store
+from pingtree.store.state.guard import GuardedStore
 from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
@@ -94,3 +97,17 @@ async def test_a_redis_that_does_not_answer_is_store_unavailable() -> None:
             await store.suppression().add("dnc", [A])
     finally:
         await store.close()
+
+
+async def test_through_the_guard_a_failed_lookup_marks_the_store_down_then_refuses() -> None:
+    guarded = GuardedStore(RedisStore(f"redis://127.0.0.1:{free_port()}/0", connect_timeout_s=0.2))
+    try:
+        with pytest.raises(StoreUnavailable):
+            await guarded.suppression().matching({"dnc": [A]})
+        assert not guarded.up
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await guarded.suppression().matching({"dnc": [A]})
+        assert time.monotonic() - started < 0.05  # no connection tried: refused
+    finally:
+        await guarded.close()

@@ -56,6 +56,7 @@ from pingtree.store.state.base import (
     Store,
 )
 from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.guarded import GuardedEntries
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -333,8 +334,7 @@ class GuardedStore:
         return self.inner.outbox()
 
     def suppression(self) -> SuppressionEntries:
-        # Unguarded, as the outbox: the suppression gate asks refuse_if_down() first.
-        return self.inner.suppression()
+        return GuardedEntries(self.inner.suppression(), self._call)
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)
