@@ -49,8 +49,9 @@ from pingtree.core.exchange import (
     rebased,
 )
 from pingtree.core.lead import Lead
-from pingtree.core.ranking import Offer, plan_tiers, rank
-from pingtree.core.rules import pause_reason, rejection
+from pingtree.core.ranking import Offer, plan_tiers
+from pingtree.core.rules import filter_reason, pause_reason, rejection
+from pingtree.gates.suppression import NOTHING, Screening
 from pingtree.store.outbox.base import Entry
 from pingtree.store.state.guard import GuardedStore
 
@@ -140,14 +141,16 @@ class Exchange:
             return [], rejected
         candidates = tree.candidates(lead.vertical, lead.state)
         auction.excluded = candidates.excluded
-        eligible = await self._auctioneer.eligible(auction, candidates.buyers)
+        # No consumer in a ping: the suppression lists screen it at the post (`_sell`).
+        eligible = await self._auctioneer.eligible(auction, candidates.buyers, NOTHING)
         if not eligible:
             return [], "no_eligible_buyer"
         wire = Wire(auction)
         order = {c.buyer.id: c.order for c in eligible}
         held: list[Offer] = []
         for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
-            held += rank(await self._auctioneer.tier_offers(auction, wire, tier, order))
+            offers = await self._auctioneer.tier_offers(auction, wire, tier, order)
+            held += await self._auctioneer.ranked(auction, offers)
         return held, "no_valid_bid"
 
     # the post ---------------------------------------------------------------------------------
@@ -179,22 +182,32 @@ class Exchange:
         differ = mismatched(held.facts, auction.lead, marked)
         if differ:
             raise PingMismatch("the post is not the lead that was pinged", fields=differ)
-        result = await self._sell(auction, held)
-        await self._on_record(posted_quote(held, auction.id))  # which lead the quote became
-        return result
-
-    async def _sell(self, auction: LiveAuction, held: HeldPing) -> AuctionResult:
         shift_ms = (auction.received_at.timestamp() - held.received_at) * 1000
         # The ping phase first, its times before the post's receipt (negative offsets).
         before = [replace(e, at_ms=e.at_ms - round(shift_ms)) for e in held.ping.trace]
         auction.trace[:0] = before
         auction.excluded = held.ping.excluded
+        # The consumer is here now: the compliance gates a ping could not pass (consent evidence,
+        # outside checks, suppression lists) before any post.
+        gated = await self._auctioneer.gates(auction)
+        if isinstance(gated, AuctionResult):
+            result = gated
+        else:
+            result = await self._sell(auction, held, gated, shift_ms)
+        await self._on_record(posted_quote(held, auction.id))  # which lead the quote became
+        return result
+
+    async def _sell(
+        self, auction: LiveAuction, held: HeldPing, screened: Screening, shift_ms: float
+    ) -> AuctionResult:
         wire = Wire(auction)
         for offer in held.offers:
-            buyer = auction.tree.buyers.get(offer.buyer_id)
-            if buyer is None or pause_reason(buyer, auction.paused) is not None:
-                reason = "paused" if buyer is not None else "buyer_removed"
-                auction.note(loop_time(), offer.buyer_id, "post", "skipped", reason=reason)
+            reason = self._post_skip(auction, offer.buyer_id, screened)
+            if reason is not None:
+                detail = screened.detail(offer.buyer_id) if reason == "suppressed" else None
+                auction.note(
+                    loop_time(), offer.buyer_id, "post", "skipped", reason=reason, detail=detail
+                )
                 continue
             sale = await self._auctioneer.sell(auction, wire, rebased(offer, shift_ms))
             if sale is not None:
@@ -206,6 +219,20 @@ class Exchange:
             )
             return AuctionResult(pending)
         return AuctionResult(auction.finish(loop_time(), "unsold", reason="no_buyer_accepted"))
+
+    @staticmethod
+    def _post_skip(auction: LiveAuction, buyer_id: str, screened: Screening) -> str | None:
+        """Why a held offer is not posted to: its buyer removed by a reload or paused since the
+        ping, on a suppression list scoped to it, or its filters refusing what the checks added
+        to the lead (a filter on a check's attribute)."""
+        buyer = auction.tree.buyers.get(buyer_id)
+        if buyer is None:
+            return "buyer_removed"
+        return (
+            pause_reason(buyer, auction.paused)
+            or screened.skip_reason(buyer_id)
+            or filter_reason(buyer, auction.lead, auction.seller.id)
+        )
 
 
 def _ended(auction: LiveAuction, sale: Sale, quoted: Decimal) -> AuctionResult:

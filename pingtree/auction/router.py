@@ -10,6 +10,7 @@ When the store fails (StoreUnavailable; store/guard.py keeps it down and refuses
 probe finds it back), each store call fails safe:
 
   claim, check, breaker_admit, takeover reads    before any post: 503, the claim freed (later)
+  the suppression lists' added entries          before any ping: 503 (never sold unchecked)
   reserve                                       no post; the slot it may have taken freed (later)
   journal_post                                  no post (a post without its entry could be sold
                                                 twice after a crash); the slot freed (later)
@@ -62,6 +63,7 @@ from pingtree.core.outcome import Outcome
 from pingtree.core.ranking import Offer
 from pingtree.core.record import LeadRecord, encode_record
 from pingtree.gates.checks import Checks
+from pingtree.gates.suppression import SuppressionGate
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Entry
 from pingtree.store.state.base import (
@@ -107,18 +109,23 @@ class Router:
         paused: PausedBuyers | None = None,
         on_finished: Callable[[Outcome], None] | None = None,
         ranking_stats: RankingStats | None = None,
+        suppression: SuppressionGate | None = None,
     ) -> None:
         """`records`: each answered lead's record goes to the ledger (the store's outbox, with
         its outcome: Store.record_outcome). `paused`: the buyers operators paused (none without
         it). `on_finished` hears of every auction this router finishes, as the metrics do (the
         live events, the recent calls of GET /admin/buyers); it must not block, and what it
-        raises is logged, never the lead's."""
+        raises is logged, never the lead's. `suppression`: the lists in force (none without
+        it; app.py loads them)."""
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
         bidder = Bidder(self._store, transport, loop_lag, metrics)
+        self.suppression = suppression or SuppressionGate(self._store)
         # ranking_stats: the expected-value figures (ranking_stats.py); none: by bid only.
-        self._auctioneer = Auctioneer(self._store, bidder, Checks(transport), ranking_stats)
+        self._auctioneer = Auctioneer(
+            self._store, bidder, Checks(transport), ranking_stats, self.suppression
+        )
         self.exchange = Exchange(self._store, self._auctioneer, self._paused_ids, records)
         self._deliveries = deliveries
         self._records = records

@@ -122,6 +122,12 @@ class Tree:
         values = [f"phone:{phone}"] + ([f"email:{email}"] if email else [])
         return tuple(self._keyed(value) for value in values)
 
+    @property
+    def consumer_key(self) -> bytes:
+        """The key of the consumer hashes (dedup's, the ledger's, the suppression lists'), for
+        what hashes millions of values at once (gates/suppression_file.py)."""
+        return self._dedup_secret
+
     def ledger_pii(self, vertical: str) -> frozenset[str]:
         """The attributes the ledger keeps apart as PII for a lead of `vertical` (erased with
         the PII fields): every one the operator, any buyer or the vertical's schema marks pii.

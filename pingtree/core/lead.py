@@ -105,9 +105,9 @@ class Lead(BaseModel):
     def _email(cls, value: Any) -> Any:
         if value is None or value == "":
             return None
-        if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        if not isinstance(value, str):
             raise ValueError("email is not an email address")
-        return value.strip().lower()
+        return email_address(value)
 
     @field_validator("state", mode="before")
     @classmethod
@@ -263,6 +263,13 @@ def phone_e164(value: Any) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("phone is not a valid number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_address(value: str) -> str:
+    """An email as leads keep it (trimmed, lower-cased); ValueError when it is not one."""
+    if not _EMAIL.match(value.strip()):
+        raise ValueError("email is not an email address")
+    return value.strip().lower()
 
 
 def split_pii(lead: Lead, marked: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -39,6 +39,7 @@ class Filters:
     sub_id: str | None = None
     state: str | None = None
     test: bool = False  # test leads are listed and reported only when asked for
+    reason: str | None = None  # the outcome's reason (suppressed, cap:daily…): lead lists only
 
 
 @dataclass(frozen=True, slots=True)

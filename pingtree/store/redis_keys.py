@@ -1,8 +1,9 @@
 """Every Redis key pingtree writes, and the one place that knows their layout: the state's
 (`StateKeys`: caps, dedup, idempotency, journals, outcomes, breakers, pauses; state/redis.py),
-the delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py) and the ledger's outbox's
-(`OutboxKeys`; outbox/redis.py). The Lua scripts touch only the keys handed to them, or (the
-queue's) keys they build from prefixes given here.
+the delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py), the ledger's outbox's
+(`OutboxKeys`; outbox/redis.py) and the suppression lists' (`SuppressionKeys`;
+suppression/redis.py). The Lua scripts touch only the keys handed to them, or (the queue's) keys
+they build from prefixes given here.
 
 Every key is `<prefix>:{<tag>}:<what>`. The hash tag groups what one script touches into one
 Redis Cluster slot:
@@ -17,7 +18,9 @@ Redis Cluster slot:
   deliveries are a few per sale, far fewer calls than the auctions' caps and dedup, which do
   spread over the cluster;
 - `{s}`: the sales ledger;
-- `{l}`: the ledger's outbox, one Stream.
+- `{l}`: the ledger's outbox, one Stream;
+- `{x}`: the suppression lists' added entries, one set a list (`SuppressionKeys`;
+  suppression/redis.py): a lead asks every list in one pipeline, which one slot keeps one request.
 """
 
 from __future__ import annotations
@@ -151,3 +154,16 @@ class OutboxKeys:
 
     def stream(self) -> str:
         return f"{self.prefix}:{{l}}:outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionKeys:
+    """The keys of the suppression lists' added entries: one set a list, of 8-byte digests."""
+
+    prefix: str = "pingtree"
+
+    def __post_init__(self) -> None:
+        _check_prefix(self.prefix)
+
+    def entries(self, list_id: str) -> str:
+        return f"{self.prefix}:{{x}}:suppression:{list_id}"

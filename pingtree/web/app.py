@@ -53,7 +53,15 @@ from pingtree.store.state.memory import MemoryStore
 from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
-from pingtree.web import buyers_admin, console, deliveries_admin, ledger_admin, operators, sellers
+from pingtree.web import (
+    buyers_admin,
+    console,
+    deliveries_admin,
+    ledger_admin,
+    operators,
+    sellers,
+    suppression_admin,
+)
 from pingtree.web import exchange as seller_exchange
 from pingtree.web import quotes_admin as operator_quotes
 from pingtree.web.admission import InFlight, RateLimiter
@@ -155,6 +163,7 @@ def create_app(
     operator_quotes.add_routes(app)
     deliveries_admin.add_routes(app)
     buyers_admin.add_routes(app)
+    suppression_admin.add_routes(app)
     console.add_routes(app)
     return app
 
@@ -279,6 +288,7 @@ class _Parts:
             on_finished=finished,
             ranking_stats=ranking,
         )
+        await router.suppression.load(config, router.tree)  # its lists' files, in a thread
         reloader = ConfigReloader(self._options.config_path, router, metrics)
         reloader.tell_others = self._options.tell_other_workers
         app[DELIVERIES] = deliveries

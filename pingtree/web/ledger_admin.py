@@ -1,6 +1,6 @@
 """The operator's routes on the ledger (DESIGN §12, §13), behind an operator's token:
 
-    GET  /admin/leads?status&seller&buyer&vertical&sub_id&state&from&to&tz&q&cursor&limit
+    GET  /admin/leads?status&reason&seller&buyer&vertical&sub_id&state&from&to&tz&q&cursor&limit
     GET  /admin/leads/{id}             one lead in full: the ledger's, or the store's until filed
     GET  /admin/reports?by&from&to&tz&<filters>&format=json|csv
     GET  /admin/audit?operator&action&target&from&to&cursor&limit
@@ -174,6 +174,9 @@ async def find_report(request: web.Request, query: Mapping[str, str]) -> FoundRe
     if query.get("status"):
         detail = "a report counts every status: sold, unsold, rejected and pending"
         raise BadRequest("no status filter in reports", fields={"status": detail})
+    if query.get("reason"):
+        detail = "a report counts leads of every reason; GET /admin/leads?reason= lists them"
+        raise BadRequest("no reason filter in reports", fields={"reason": detail})
     tz = zone(query.get("tz"))
     start, end = time_range(query, _now(), default_days=7)
     assert start is not None and end is not None  # a default range always has both

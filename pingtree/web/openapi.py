@@ -22,6 +22,8 @@ from pingtree.web.exchange_openapi import openapi_schemas as exchange_schemas
 from pingtree.web.ledger_openapi import openapi_paths as ledger_paths
 from pingtree.web.ledger_openapi_schemas import openapi_schemas as ledger_schemas
 from pingtree.web.openapi_schemas import SCHEMAS
+from pingtree.web.suppression_openapi import openapi_paths as suppression_paths
+from pingtree.web.suppression_openapi import openapi_schemas as suppression_schemas
 
 _ERROR_CODES = {
     "400": "Malformed body (not JSON, not a JSON object, bad form encoding, a key or form field "
@@ -80,12 +82,14 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(delivery_paths())
     document["paths"].update(buyer_paths())
     document["paths"].update(exchange_paths())
+    document["paths"].update(suppression_paths())
     document["components"]["schemas"] = {
         **SCHEMAS,
         **ledger_schemas(),
         **delivery_schemas(),
         **buyer_schemas(),
         **exchange_schemas(),
+        **suppression_schemas(),
     }
     return document
 

@@ -338,3 +338,54 @@ async def test_a_post_sells_exclusive_even_for_a_seller_that_sells_shared(buyers
     assert answer["status"] == "sold" and answer["payout"] == 24.0
     assert len(buyers.recorded("a").posts) == 2 and len(buyers.recorded("b").posts) == 1
     assert by_leads["payout"] == 40.0  # (30 + 20) x 0.8
+
+
+async def test_a_post_passes_the_compliance_gates_its_ping_could_not(
+    buyers, start_router, tmp_path
+):
+    """A ping carries no consumer: consent evidence, the suppression lists and the outside
+    checks' attributes are judged at the post, before any post goes out (DESIGN §16)."""
+    buyers.set("a", bid=30)
+    buyers.set("b", bid=20)
+    optouts = tmp_path / "optouts.csv"
+    optouts.write_text("email\nlisted.person@example.com\n")
+    dnc = tmp_path / "dnc.csv"
+    dnc.write_text("phone\n(305) 555-0101\n")
+    suppression = [
+        {"id": "dnc", "file": str(dnc), "match": "phone", "scope": "all"},
+        {"id": "optouts", "file": str(optouts), "match": "email", "scope": ["a"]},
+    ]
+    seller = {"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8}
+    config = make_config(
+        [make_buyer("a", buyers), make_buyer("b", buyers)],
+        router={"dedup_secret": "exchange-gates-secret"},
+        sellers=[{**seller, "consent": {"require": "trustedform"}}],
+        suppression=suppression,
+    )
+    router = await start_router(config)
+    certificate = "https://cert.trustedform.com/" + "0f3c9a7e" * 5
+
+    # No certificate: quoted (a ping has none to show), refused at the post, nothing posted.
+    quoted = await ping(router, anonymized())
+    assert quoted["accepted"] is True
+    _, answer, _ = await post(router, quoted["ping_id"], full_lead(trustedform_url=None))
+    assert (answer["status"], answer["reason"]) == ("rejected", "consent_evidence")
+    assert not buyers.recorded("a").posts and not buyers.recorded("b").posts
+
+    # A phone on a list of scope all: rejected at the post.
+    quoted = await ping(router, anonymized())
+    body = full_lead(trustedform_url=certificate, phone="(305) 555-0101")
+    _, answer, _ = await post(router, quoted["ping_id"], body)
+    assert (answer["status"], answer["reason"]) == ("rejected", "suppressed")
+    assert not buyers.recorded("a").posts and not buyers.recorded("b").posts
+
+    # An email on a list scoped to a: a's held bid (the best) is skipped, b buys.
+    quoted = await ping(router, anonymized())
+    assert quoted["bid"] == 24.0  # a's 30 x 0.8: the quote knows nothing of the lists
+    body = full_lead(trustedform_url=certificate, email="listed.person@example.com")
+    _, answer, _ = await post(router, quoted["ping_id"], body)
+    assert answer["status"] == "sold" and answer["payout"] == 16.0
+    view = await router.admin(answer["id"])
+    skipped = [e for e in view["trace"] if e["step"] == "post" and e["result"] == "skipped"]
+    assert [(e["buyer_id"], e["reason"]) for e in skipped] == [("a", "suppressed")]
+    assert view["buyer_id"] == "b" and not buyers.recorded("a").posts

@@ -18,6 +18,7 @@ from pingtree.config.models.compliance import CheckConfig
 from pingtree.config.models.operators import ADMIN_TOKEN_NAME, OperatorConfig
 from pingtree.config.models.router_settings import RouterSettings
 from pingtree.config.models.sellers import SellerConfig
+from pingtree.config.models.suppression import SuppressionList
 from pingtree.config.reads import mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
@@ -31,6 +32,7 @@ class Config(ConfigModel):
     buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
     operators: tuple[OperatorConfig, ...] = ()
     checks: tuple[CheckConfig, ...] = ()  # DESIGN §16: run before the auction (gates/checks.py)
+    suppression: tuple[SuppressionList, ...] = ()
 
     @field_validator("router", mode="before")
     @classmethod
@@ -119,6 +121,19 @@ class Config(ConfigModel):
                 f"with post_reserve_ms ({r.post_reserve_ms}) it leaves no time to ping buyers "
                 f"within budget_ms ({r.budget_ms})",
             )
+
+    @across("suppression", "buyers")
+    def _suppression_lists_known(self) -> Iterator[Problem]:
+        # A list named twice would be matched under one id and listed under the other; a buyer
+        # misspelt in a scope would be sold the leads its list was meant to keep from it.
+        buyers, seen = {b.id for b in self.buyers}, set()
+        for index, listed in enumerate(self.suppression):
+            if listed.id in seen:
+                yield ("suppression", index, "id"), f"the same id {listed.id!r} as another list"
+            seen.add(listed.id)
+            for buyer_id in () if listed.scope == "all" else listed.scope:
+                if buyer_id not in buyers:
+                    yield ("suppression", index, "scope"), f"unknown buyer {buyer_id!r}"
 
     @across("router", "operators")
     def _admin_token_apart(self) -> Iterator[Problem]:

@@ -43,6 +43,7 @@ from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
 from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.turns.base import Turns
 
 
@@ -208,6 +209,11 @@ class Store(Protocol):
     def held_bids(self) -> HeldBids:
         """Exchange pings' held bids (store/held/) on this store's medium; the same one every
         call."""
+
+    def suppression(self) -> SuppressionEntries:
+        """The suppression lists' entries added at runtime, on this store's medium (memory, its
+        state file, Redis: shared by every router): store/suppression/."""
+        ...
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 

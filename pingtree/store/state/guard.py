@@ -56,6 +56,8 @@ from pingtree.store.state.base import (
     Reservation,
     Store,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.guarded import GuardedEntries
 from pingtree.store.turns.base import Turns
 
 log = logging.getLogger(__name__)
@@ -340,6 +342,9 @@ class GuardedStore:
 
     def held_bids(self) -> HeldBids:
         return self.inner.held_bids()
+
+    def suppression(self) -> SuppressionEntries:
+        return GuardedEntries(self.inner.suppression(), self._call)
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)

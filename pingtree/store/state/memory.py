@@ -38,6 +38,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.memory import MemorySuppression
 from pingtree.store.turns.base import Turns
 from pingtree.store.turns.memory import MemoryTurns
 
@@ -192,6 +194,7 @@ class MemoryStore:
         self._ledger_outbox = MemoryOutbox(clock=clock)
         self._turns: Turns = MemoryTurns()
         self._held_bids: HeldBids | None = None  # made at the first exchange ping
+        self._suppression = MemorySuppression()
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -377,6 +380,9 @@ class MemoryStore:
         if self._held_bids is None:
             self._held_bids = MemoryHeldBids(self._clock)
         return self._held_bids
+
+    def suppression(self) -> SuppressionEntries:
+        return self._suppression
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         stored = self._outcomes.get(lead_id)

@@ -64,6 +64,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.redis import RedisSuppression
 from pingtree.store.turns.base import Turns
 from pingtree.store.turns.redis import RedisTurns
 
@@ -115,6 +117,7 @@ class RedisStore:
         self._clock = clock
         self._ledger_outbox = RedisOutbox(self._redis, prefix=prefix)
         self._held_bids = RedisHeldBids(self._redis, self.keys)
+        self._suppression = RedisSuppression(self._redis, prefix=prefix)
         retention = retention or Retention()
         self._outcome_ttl_ms = _ms(retention.outcomes_hours * 3600)
         # An answer whose claim is gone makes the record again, for as long as a claim's.
@@ -402,6 +405,10 @@ class RedisStore:
     def turns(self) -> Turns:
         """The tie groups' turns (turns/redis.py) on this store's client and prefix."""
         return RedisTurns(self._redis, self.keys)
+
+    def suppression(self) -> SuppressionEntries:
+        """The suppression lists' added entries (suppression/redis.py), shared by every router."""
+        return self._suppression
 
     async def close(self) -> None:
         await self._ledger_outbox.close()

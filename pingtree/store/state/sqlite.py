@@ -73,6 +73,8 @@ from pingtree.store.state.base import (
     Reservation,
 )
 from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.sqlite import SqliteSuppression
 from pingtree.store.turns.sqlite import SqliteTurns
 
 __all__ = ["SCHEMA", "SqliteStore"]
@@ -202,6 +204,7 @@ class SqliteStore(MemoryStore):
         self.file.read_now(self._load)
         self._file_outbox: SqliteOutbox | None = None
         self._turns = SqliteTurns(self.file)
+        self._file_suppression: SqliteSuppression | None = None
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -331,6 +334,13 @@ class SqliteStore(MemoryStore):
         if self._held_bids is None:
             self._held_bids = SqliteHeldBids(self.file, self._clock)
         return self._held_bids
+
+    def suppression(self) -> SuppressionEntries:
+        """The added suppression entries on this store's state file (its table made and read
+        at the first call: the suppression gate makes it at start-up)."""
+        if self._file_suppression is None:
+            self._file_suppression = SqliteSuppression(self.file)
+        return self._file_suppression
 
     # pauses -------------------------------------------------------------------------------------
 
