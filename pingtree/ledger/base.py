@@ -95,6 +95,7 @@ class ReportRow:
     returns_amount: Decimal = Decimal("0.00")
     net_revenue: Decimal = Decimal("0.00")
     return_rate: Decimal | None = None
+    chargebacks_amount: Decimal = Decimal("0.00")  # payouts taken back (sellers' chargeback)
     ping_p50_ms: int | None = None
     ping_p95_ms: int | None = None
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
+from pingtree.config.models.portal import ReturnRules
 from pingtree.config.types import Money
 
 
@@ -100,6 +101,8 @@ class RouterSettings(ConfigModel):
     # How often this router re-reads the buyers paused by an operator (POST /admin/buyers/{id}/
     # pause) from the store: a pause made on another router takes effect here within this.
     pauses_refresh_ms: int = Field(1000, ge=50, le=60_000)
+    # What a buyer may return, and when (DESIGN §15); a buyer's `returns:` overrides it.
+    returns: ReturnRules = ReturnRules()
 
     _tz = field_validator("timezone")(check_timezone)
 

@@ -45,6 +45,8 @@ class SellerConfig(ConfigModel):
     rate_limit: RateLimit | None = None
     # Set: every lead must carry a valid Standard Webhooks signature over its exact body.
     signing: Signing | None = None
+    # An approved return of this seller's lead takes its payout back (DESIGN §15).
+    chargeback: bool = False
 
     @model_validator(mode="before")
     @classmethod
