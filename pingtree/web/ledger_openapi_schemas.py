@@ -86,6 +86,7 @@ _ROW_FIELDS: dict[str, Any] = {
     "returns_amount": _MONEY,
     "net_revenue": {**_MONEY, "description": "revenue - returns_amount"},
     "return_rate": {**_RATE, "description": "returns / wins"},
+    "chargebacks_amount": {**_MONEY, "description": "payouts taken back by approved returns"},
     "ping_p50_ms": {
         "type": ["integer", "null"],
         "description": "the upper bound of the histogram bucket holding the median ping",

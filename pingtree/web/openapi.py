@@ -13,6 +13,9 @@ from functools import cache
 from typing import Any
 
 from pingtree import __version__
+from pingtree.web.buyer_api_openapi import SECURITY_SCHEMES as buyer_api_security
+from pingtree.web.buyer_api_openapi import openapi_paths as buyer_api_paths
+from pingtree.web.buyer_api_openapi import openapi_schemas as buyer_api_schemas
 from pingtree.web.buyers_openapi import openapi_paths as buyer_paths
 from pingtree.web.buyers_openapi import openapi_schemas as buyer_schemas
 from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
@@ -77,11 +80,14 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(ledger_paths())
     document["paths"].update(delivery_paths())
     document["paths"].update(buyer_paths())
+    document["paths"].update(buyer_api_paths())  # a buyer's own API and returns (buyer_api.py)
+    document["components"]["securitySchemes"].update(buyer_api_security)
     document["components"]["schemas"] = {
         **SCHEMAS,
         **ledger_schemas(),
         **delivery_schemas(),
         **buyer_schemas(),
+        **buyer_api_schemas(),
     }
     return document
 
