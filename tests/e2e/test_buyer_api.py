@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pingtree.cli.main import main
 from pingtree.config import parse_config
 from pingtree.web.app import create_app
 from pingtree.web.keys import CLOCK
@@ -300,6 +301,30 @@ async def test_the_operator_queue_and_the_money_in_reports_cent_for_cent(market:
                 break
             await asyncio.sleep(0.05)
     assert [(e["operator"], e["target"]) for e in entries] == [("admin", queued[0]["id"])]
+
+
+async def test_cli_lists_approves_and_denies_returns(
+    market: Market, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router, _ = await market(returns={**RULES, "max_pct": None})
+    ids = await sell(router, 2)
+    await bought(router, KEY_A, 2)
+    queued = []
+    for lead_id in ids:
+        body = {"reason": "fraud"}
+        status, filed = await call(router, "POST", f"/v1/buyer/leads/{lead_id}/return", KEY_A, body)
+        assert status == 201, filed
+        queued.append(filed["id"])
+    options = ["--url", router.url("/").rstrip("/"), "--token", ADMIN_TOKEN]
+    assert await asyncio.to_thread(main, ["returns", "list", "--status", "pending", *options]) == 0
+    out = capsys.readouterr().out
+    assert all(return_id in out for return_id in queued) and "2 returns" in out
+    assert await asyncio.to_thread(main, ["returns", "approve", queued[0], *options]) == 0
+    assert await asyncio.to_thread(main, ["returns", "deny", queued[1], *options]) == 0
+    assert "denied" in capsys.readouterr().out.splitlines()[-1]
+    assert await asyncio.to_thread(main, ["returns", "deny", queued[1], *options]) == 1  # 409
+    statuses = (await call(router, "GET", "/admin/returns", None))[1]["returns"]
+    assert [r["status"] for r in statuses] == ["denied", "approved"]
 
 
 async def test_feedback_stats_and_self_pause(market: Market, buyers: BuyerServer) -> None:
