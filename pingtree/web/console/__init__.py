@@ -12,6 +12,7 @@
     buyers.py    Buyers: their live state, pause and resume; tryout.py: "try this buyer"
     sellers.py   Sellers: each seller's volume and payouts, beside its terms
     deliveries.py  Deliveries: dead letters, waiting jobs, replay and retry
+    returns.py   Returns: buyers' returns, approve and deny
     config_page.py, config_view.py   Config: the tree's summary, validate and reload, the audit
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.web.console import buyers, leads, live, login, reports, sellers, tryout
+from pingtree.web.console import buyers, leads, live, login, reports, returns, sellers, tryout
 from pingtree.web.console.config_page import add_routes as add_config
 from pingtree.web.console.deliveries import add_routes as add_deliveries
 from pingtree.web.console.render import (
@@ -56,6 +57,7 @@ def add_routes(app: web.Application) -> None:
     tryout.add_routes(app)
     sellers.add_routes(app)
     add_deliveries(app)
+    returns.add_routes(app)
     add_config(app)
 
 
