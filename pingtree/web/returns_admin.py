@@ -24,25 +24,34 @@ from pingtree.web.ranges import limit
 from pingtree.web.responses import json_response
 
 STATUSES = ("pending", "approved", "denied")
+MASKED_NOTE = "(hidden from viewers)"
 
 
 async def list_returns(request: web.Request) -> web.Response:
-    authenticate_operator(request)
-    found, cursor = await find_returns(request, request.query)
+    operator = authenticate_operator(request)
+    found, cursor = await find_returns(request, request.query, operator)
     return json_response({"returns": found, "next_cursor": cursor})
 
 
-async def find_returns(request: web.Request, query: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """The returns `query` asks for (GET /admin/returns's parameters). The console's too."""
+async def find_returns(
+    request: web.Request, query: Any, operator: Operator
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The returns `query` asks for (GET /admin/returns's parameters), as `operator` may see
+    them: a buyer's note is free text that may name the consumer, so a viewer gets it masked,
+    as a lead's PII. The console's too."""
     status = query.get("status") or None
     if status is not None and status not in STATUSES:
         raise BadRequest("bad status", fields={"status": " or ".join(STATUSES)})
-    return await portal(request.app).returns(
+    found, cursor = await portal(request.app).returns(
         status,
         query.get("buyer") or None,
         query.get("cursor") or None,
         limit(query.get("limit")),
     )
+    if not operator.admin:
+        for item in found:
+            item["note"] = None if item["note"] is None else MASKED_NOTE
+    return found, cursor
 
 
 async def approve_return(request: web.Request) -> web.Response:

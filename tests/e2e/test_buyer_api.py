@@ -327,6 +327,30 @@ async def test_cli_lists_approves_and_denies_returns(
     assert [r["status"] for r in statuses] == ["denied", "approved"]
 
 
+async def test_a_return_note_is_masked_for_a_viewer_and_forgotten_with_the_consumer(
+    market: Market,
+) -> None:
+    router, _ = await market()
+    (lead_id,) = await sell(router, 1, first=60)
+    await bought(router, KEY_A, 1)
+    note = {"reason": "fraud", "note": "Jane at +1 305 555 1060 never asked"}
+    assert (await call(router, "POST", f"/v1/buyer/leads/{lead_id}/return", KEY_A, note))[0] == 201
+    viewer = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    async with router.session.get(router.url("/admin/returns"), headers=viewer) as response:
+        (seen,) = (await response.json())["returns"]
+    assert seen["note"] == "(hidden from viewers)"
+    assert (await call(router, "GET", "/admin/returns", None))[1]["returns"][0]["note"] == note[
+        "note"
+    ]
+
+    forgot = await call(router, "POST", "/admin/forget", None, {"phone": "+13055551060"})
+    assert forgot[0] == 200, forgot
+    (kept,) = (await call(router, "GET", "/admin/returns", None))[1]["returns"]
+    assert (kept["note"], kept["reason"], kept["status"]) == (None, "fraud", "pending")
+    lead = (await call(router, "GET", f"/v1/buyer/leads/{lead_id}", KEY_A))[1]
+    assert lead["lead"]["phone"] is None and lead["pii_erased_at"] is not None
+
+
 async def test_feedback_stats_and_self_pause(market: Market, buyers: BuyerServer) -> None:
     router, _ = await market({"firm-a": {"caps": {"daily": 1}}})
     (mine,) = await sell(router, 1)

@@ -29,7 +29,7 @@ async def returns_page(request: web.Request, operator: Operator) -> web.StreamRe
     if status not in _SHOWN:
         status = "pending"
     query = {"limit": "200", **({} if status == "all" else {"status": status})}
-    found, more = await find_returns(request, query)
+    found, more = await find_returns(request, query, operator)
     return render(
         request,
         "returns.html",
