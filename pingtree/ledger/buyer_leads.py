@@ -32,7 +32,7 @@ from pingtree.ledger.queries import (
     encode_cursor,
     filed_lead,
 )
-from pingtree.ledger.returns import return_view
+from pingtree.ledger.returns import add_to_rollups, return_view
 from pingtree.ledger.schema import feedback, leads, pull_acks, returns, sales, to_cents
 
 MAX_LIMIT = 500
@@ -143,12 +143,20 @@ def record_feedback(
     )
     if connection.execute(sold).first() is None:
         raise NotFound("no such lead among yours")
+    earlier = sa.select(feedback.c.id).where(
+        feedback.c.lead_pk == lead_id, feedback.c.buyer_id == buyer_id, feedback.c.event == event
+    )
+    first = connection.execute(earlier.limit(1)).first() is None
+    value_cents = to_cents(value) if event == "converted" else None
+    added = {event: 1 if first else 0, "conversion_cents": value_cents or 0}
+    if any(added.values()):
+        add_to_rollups(connection, lead_id, buyer_id, added)
     row = {
         "id": "fb_" + audit_id().removeprefix("au_"),
         "lead_pk": lead_id,
         "buyer_id": buyer_id,
         "event": event,
-        "value_cents": to_cents(value),
+        "value_cents": to_cents(value),  # kept as given; only a conversion's is reported
         "at": now,
     }
     connection.execute(feedback.insert(), [row])

@@ -239,10 +239,15 @@ def _reverse(connection: Connection, found: Any, chargeback: bool, now: datetime
             for party, party_id, cents in rows
         ],
     )
-    _roll_up(connection, found, found.price_cents, payout)
+    added = {"returns": 1, "returns_cents": found.price_cents, "chargebacks_cents": payout}
+    add_to_rollups(connection, found.lead_pk, found.buyer_id, added)
 
 
-def _roll_up(connection: Connection, found: Any, price_cents: int, payout_cents: int) -> None:
+def add_to_rollups(
+    connection: Connection, lead_pk: str, buyer_id: str, added: dict[str, int]
+) -> None:
+    """Add `added` (ROLLUP_COUNTS' names) to the rollups of a lead's hour and keys, at every
+    lead grain and at the buyer grains of `buyer_id`: where rollups.Deltas put its sale."""
     lead = connection.execute(
         sa.select(
             leads.c.received_at,
@@ -250,7 +255,7 @@ def _roll_up(connection: Connection, found: Any, price_cents: int, payout_cents:
             leads.c.seller_id,
             leads.c.vertical,
             leads.c.facts,
-        ).where(leads.c.id == found.lead_pk)
+        ).where(leads.c.id == lead_pk)
     ).one()
     facts = lead.facts or {}
     key = (
@@ -261,12 +266,9 @@ def _roll_up(connection: Connection, found: Any, price_cents: int, payout_cents:
         text_value(facts.get("sub_id")) or "",
         text_value(facts.get("state")) or "",
     )
-    counts = [0] * len(ROLLUP_COUNTS)
-    counts[ROLLUP_COUNTS.index("returns")] = 1
-    counts[ROLLUP_COUNTS.index("returns_cents")] = price_cents
-    counts[ROLLUP_COUNTS.index("chargebacks_cents")] = payout_cents
+    counts = [added.get(name, 0) for name in ROLLUP_COUNTS]
     keys = [row_key(grain, key) for grain in LEAD_GRAINS]
-    keys += [row_key(grain, key, found.buyer_id) for grain in BUYER_GRAINS]
+    keys += [row_key(grain, key, buyer_id) for grain in BUYER_GRAINS]
     key_columns = ("grain", "hour", "test", "buyer_id", "seller_id", "vertical", "sub_id", "state")
     rows = [(*row, *counts) for row in sorted(keys)]
     add_counts(connection, rollups, key_columns, ROLLUP_COUNTS, rows)

@@ -237,6 +237,9 @@ ROLLUP_COUNTS = (
     "returns",
     "returns_cents",
     "chargebacks_cents",  # sellers' payouts taken back by approved returns (0002_returns)
+    "contacted",  # leads a buyer said it contacted, once each (its feedback, 0002_returns)
+    "converted",  # leads a buyer said converted, once each
+    "conversion_cents",  # the values of its conversions
     *PING_BUCKET_COLUMNS,
 )
 

@@ -355,14 +355,19 @@ async def test_feedback_stats_and_self_pause(market: Market, buyers: BuyerServer
     router, _ = await market({"firm-a": {"caps": {"daily": 1}}})
     (mine,) = await sell(router, 1)
     await bought(router, KEY_A, 1)
-    for event, value in (("contacted", None), ("converted", 1250.5)):
+    for event, value in (("contacted", None), ("converted", 1250.5), ("converted", 100)):
         status, saved = await call(router, "POST", f"/v1/buyer/leads/{mine}/feedback", KEY_A,
                                    {"event": event, "value": value})  # fmt: skip
         assert (status, saved["event"]) == (201, event)
     bad = await call(router, "POST", f"/v1/buyer/leads/{mine}/feedback", KEY_A, {"event": "sold"})
     assert bad[0] == 400
     stats = (await call(router, "GET", "/v1/buyer/stats", KEY_A))[1]
-    assert stats["feedback"] == {"contacted": 1, "converted": 1}
+    assert stats["feedback"] == {"contacted": 1, "converted": 2}  # every fact, as told
+    by_buyer = (await call(router, "GET", "/admin/reports?by=buyer", None))[1]["rows"]
+    (firm_a,) = [row for row in by_buyer if row["key"] == "firm-a"]
+    figures = ("wins", "contacted", "converted", "conversion_rate", "conversion_value")
+    # A lead converts once, whatever the buyer says twice; both its values count.
+    assert [firm_a[name] for name in figures] == [1, 1, 1, Decimal("1"), Decimal("1350.50")]
     assert_documented("/v1/buyer/stats", "get", 200, "application/json", _plain(stats))
 
     assert (await call(router, "POST", "/v1/buyer/pause", KEY_A))[0] == 403  # self_pause: false

@@ -73,14 +73,15 @@ def upgrade() -> None:
     op.create_index("ix_feedback_buyer_at", "feedback", ["buyer_id", "at"])
 
     # Sellers' payouts taken back, beside returns_cents (0001 made that one).
-    op.add_column(
-        "rollups",
-        sa.Column("chargebacks_cents", sa.BigInteger(), nullable=False, server_default="0"),
-    )
+    # and buyers' feedback: leads contacted, converted, and the conversions' value.
+    for name in ("chargebacks_cents", "contacted", "converted", "conversion_cents"):
+        kind = sa.BigInteger() if name.endswith("_cents") else sa.Integer()
+        op.add_column("rollups", sa.Column(name, kind, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("rollups") as batch:  # SQLite drops a column by copying
-        batch.drop_column("chargebacks_cents")
+        for name in ("chargebacks_cents", "contacted", "converted", "conversion_cents"):
+            batch.drop_column(name)
     for table in ("feedback", "pull_acks", "adjustments", "returns"):
         op.drop_table(table)
