@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from pingtree.core.errors import NotFound
 from pingtree.core.ids import audit_id
 from pingtree.ledger.queries import (
-    _RECORD_COLUMNS,
-    _after,
+    RECORD_COLUMNS,
+    cursor_after,
     decode_cursor,
     encode_cursor,
     filed_lead,
@@ -61,7 +61,7 @@ def _sold_to(buyer_id: str) -> sa.Select[Any]:
     returned = _returned(buyer_id)
     return (
         sa.select(
-            *_RECORD_COLUMNS,
+            *RECORD_COLUMNS,
             sales.c.price_cents,
             sales.c.sold_at,
             returned.c.id.label("return_id"),
@@ -88,7 +88,9 @@ def buyer_leads(connection: Connection, query: BuyerLeadQuery) -> tuple[list[Any
         statement = statement.where(~acked.exists())
     if query.cursor is not None:
         at, lead_id = decode_cursor(query.cursor)
-        statement = statement.where(sa.tuple_(sales.c.sold_at, leads.c.id) > _after(at, lead_id))
+        statement = statement.where(
+            sa.tuple_(sales.c.sold_at, leads.c.id) > cursor_after(at, lead_id)
+        )
     statement = statement.order_by(sales.c.sold_at, leads.c.id).limit(limit + 1)
     rows = connection.execute(statement).all()
     page = rows[:limit]
@@ -231,7 +233,7 @@ def returns_page(
     if cursor is not None:
         at, return_id = decode_cursor(cursor)
         statement = statement.where(
-            sa.tuple_(returns.c.requested_at, returns.c.id) < _after(at, return_id)
+            sa.tuple_(returns.c.requested_at, returns.c.id) < cursor_after(at, return_id)
         )
     statement = statement.order_by(returns.c.requested_at.desc(), returns.c.id.desc())
     rows = connection.execute(statement.limit(limit + 1)).all()

@@ -26,7 +26,7 @@ from pingtree.config import BuyerConfig, Operator
 from pingtree.config.models.portal import ReturnRules
 from pingtree.config.tree import Tree
 from pingtree.core import jsonenc
-from pingtree.core.errors import BadRequest, Forbidden, PingtreeError
+from pingtree.core.errors import BadRequest, Forbidden
 from pingtree.ledger.base import FiledLead
 from pingtree.ledger.buyer_leads import FEEDBACK_EVENTS, BuyerLeadQuery
 from pingtree.ledger.portal import Portal
@@ -34,17 +34,13 @@ from pingtree.ledger.returns import ReturnClaim
 from pingtree.web.auth import authenticate_buyer
 from pingtree.web.buyers_admin import pause, resume
 from pingtree.web.keys import CLOCK, PORTAL, ROUTER
+from pingtree.web.ledger_admin import LedgerOff
 from pingtree.web.ledger_views import lead_detail
 from pingtree.web.ranges import instant, limit
 from pingtree.web.responses import json_response
 
 MAX_NOTE_CHARS = 2000
 MAX_ACK_IDS = 500
-
-
-class LedgerOff(PingtreeError):
-    status = 409
-    code = "ledger_off"
 
 
 def now(app: web.Application) -> datetime:
