@@ -5,10 +5,12 @@ HTTP are tests/e2e/test_buyer_api.py's."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
 from pingtree.config.models.portal import ReturnRules
+from pingtree.ledger.base import ReportQuery
 from pingtree.ledger.buyer_leads import BuyerLeadQuery
 from pingtree.ledger.portal import Portal
 from pingtree.ledger.returns import ReturnClaim
@@ -70,3 +72,51 @@ async def test_retention_takes_a_buyers_rows_with_their_lead(ledger: SqlLedger) 
     assert await ledger.purge(now + timedelta(days=26), pii_days=30, ledger_days=45) == (1, 0)
     (kept,) = (await portal.returns(None, None, None, 50))[0]
     assert kept["note"] is None  # gone with the lead's PII
+
+
+async def test_reports_after_returns_and_chargebacks_equal_a_hand_count(ledger: SqlLedger) -> None:
+    """b-one buys 3 leads of acme (chargeback) and 2 of zeta at 20.00, payout 15.00; one of each
+    seller's is returned and approved, one of acme's denied."""
+    records = [make_record(n, seller="acme") for n in range(1, 4)]
+    records += [make_record(n, seller="zeta") for n in range(4, 6)]
+    await ledger.file(records, [])
+    portal = Portal(ledger.database)
+    decided = DAY + timedelta(days=1)
+    for n, approve in ((1, True), (2, False), (4, True)):
+        filed = await portal.request_return(claim(n, "b-one"))
+        await portal.decide(filed["id"], approve, "alice", frozenset({"acme"}), decided)
+    span = (DAY - timedelta(days=1), DAY + timedelta(days=1))
+    by_seller = await ledger.report(ReportQuery("seller", *span))
+    names = ("revenue", "payout", "returns", "returns_amount", "net_revenue")
+    names += ("chargebacks_amount", "return_rate")
+    figures = {row.key: [str(getattr(row, name)) for name in names] for row in by_seller.rows}
+    assert figures == {
+        "acme": ["60.00", "45.00", "1", "20.00", "40.00", "15.00", "0.3333"],  # 3 x 20, 3 x 15
+        "zeta": ["40.00", "30.00", "1", "20.00", "20.00", "0.00", "0.5000"],  # no chargeback
+    }
+    money = Decimal
+    rows = (await ledger.report(ReportQuery("buyer", *span))).rows
+    (buyer,) = [row for row in rows if row.key == "b-one"]
+    assert (buyer.returns_amount, buyer.net_revenue, buyer.chargebacks_amount) == (
+        money("40.00"),
+        money("60.00"),
+        money("15.00"),
+    )
+
+
+async def test_returns_asked_at_once_never_pass_the_cap_together(ledger: SqlLedger) -> None:
+    """Twelve sales, max_pct 50: of twelve returns asked at the same moment (on PostgreSQL, on
+    the ledger's connections at once), six pass and six are over the cap."""
+    await ledger.file([make_record(n) for n in range(1, 13)], [])
+    portal = Portal(ledger.database)
+    capped = ReturnRules(window_days=365, max_pct=50, reasons=("fraud",))
+    now = DAY + timedelta(days=1)
+    claims = [
+        ReturnClaim("b-one", lead_number(n), "fraud", None, capped, frozenset(), now)
+        for n in range(1, 13)
+    ]
+    answers = await asyncio.gather(
+        *(portal.request_return(c) for c in claims), return_exceptions=True
+    )
+    kinds = sorted(type(answer).__name__ for answer in answers)
+    assert kinds == ["ReturnRateExceeded"] * 6 + ["dict"] * 6
