@@ -148,9 +148,12 @@ def openapi_schemas() -> dict[str, Any]:
     }
 
 
-def _buyer_paths() -> dict[str, Any]:
-    unauthorized = _error("unknown or missing buyer key")
-    not_theirs = _error("no lead of this buyer's by that id")
+_UNAUTHORIZED = _error("unknown or missing buyer key")
+_NOT_THEIRS = _error("no lead of this buyer's by that id")
+
+
+def _list_paths() -> dict[str, Any]:
+    """The list of leads and the acknowledgement of pulled ones."""
     return {
         "/v1/buyer/leads": {
             "get": {
@@ -166,7 +169,7 @@ def _buyer_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("BuyerLeadPage", "a page of leads"),
                     "400": _error("bad since, cursor or limit"),
-                    "401": unauthorized,
+                    "401": _UNAUTHORIZED,
                 },
             }
         },
@@ -189,10 +192,16 @@ def _buyer_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Acknowledged", "the ids of this buyer's leads acknowledged"),
                     "400": _error("not {ids: [...]}"),
-                    "401": unauthorized,
+                    "401": _UNAUTHORIZED,
                 },
             }
         },
+    }
+
+
+def _lead_paths() -> dict[str, Any]:
+    """One lead, and what a buyer says of it: a return, a feedback."""
+    return {
         "/v1/buyer/leads/{id}": {
             "get": {
                 "summary": "One lead sold to this buyer",
@@ -201,8 +210,8 @@ def _buyer_paths() -> dict[str, Any]:
                 "parameters": [_ID],
                 "responses": {
                     "200": _json("BuyerLead", "the lead"),
-                    "401": unauthorized,
-                    "404": not_theirs,
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_THEIRS,
                 },
             }
         },
@@ -225,8 +234,8 @@ def _buyer_paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json("Return", "the return as filed"),
                     "400": _error("bad body"),
-                    "401": unauthorized,
-                    "404": not_theirs,
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_THEIRS,
                     "409": _error("already_returned"),
                     "422": _error("return_window_closed, return_rate_exceeded, unknown_reason"),
                 },
@@ -250,18 +259,24 @@ def _buyer_paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json("Feedback", "the fact as kept"),
                     "400": _error("bad event or value"),
-                    "401": unauthorized,
-                    "404": not_theirs,
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_THEIRS,
                 },
             }
         },
+    }
+
+
+def _account_paths() -> dict[str, Any]:
+    """The buyer's figures and its own pause switch."""
+    return {
         "/v1/buyer/stats": {
             "get": {
                 "summary": "This buyer's figures over the last `days` (default 30)",
                 "operationId": "buyerStats",
                 "security": _BUYER,
                 "parameters": [_query("days", {"type": "integer", "minimum": 1}, "how far back")],
-                "responses": {"200": _json("BuyerStats", "its figures"), "401": unauthorized},
+                "responses": {"200": _json("BuyerStats", "its figures"), "401": _UNAUTHORIZED},
             }
         },
         **{
@@ -272,7 +287,7 @@ def _buyer_paths() -> dict[str, Any]:
                     "security": _BUYER,
                     "responses": {
                         "200": _json("BuyerSwitch", "its switch"),
-                        "401": unauthorized,
+                        "401": _UNAUTHORIZED,
                         "403": _error("portal.self_pause is false"),
                     },
                 }
@@ -303,7 +318,9 @@ def _decision(verb: str) -> dict[str, Any]:
 def openapi_paths() -> dict[str, Any]:
     status = {"type": "string", "enum": ["pending", "approved", "denied"]}
     return {
-        **_buyer_paths(),
+        **_list_paths(),
+        **_lead_paths(),
+        **_account_paths(),
         "/admin/returns": {
             "get": {
                 "summary": "Buyers' returns, newest first",
