@@ -373,10 +373,20 @@ async def test_feedback_stats_and_self_pause(market: Market, buyers: BuyerServer
     assert (await call(router, "POST", "/v1/buyer/pause", KEY_A))[0] == 403  # self_pause: false
     status, switch = await call(router, "POST", "/v1/buyer/pause", KEY_B, {"reason": "phones full"})
     assert (status, switch["enabled"], switch["paused"]["by"]) == (200, False, "buyer:firm-b")
-    status, _, _ = await router.send(consumer(50))
     admin_view = await router.admin((await router.send(consumer(51)))[1]["id"])
     assert any(
         e["buyer_id"] == "firm-b" and e.get("reason") == "paused" for e in admin_view["trace"]
     )
     status, switch = await call(router, "POST", "/v1/buyer/resume", KEY_B)
     assert (status, switch["enabled"]) == (200, True)
+    async with asyncio.timeout(10):  # audited as the buyer, as an operator's pause is
+        while True:
+            entries = (await call(router, "GET", "/admin/audit?target=firm-b", None))[1]["entries"]
+            if len(entries) == 2:
+                break
+            await asyncio.sleep(0.05)
+    done = [(e["operator"], e["action"], e["detail"]) for e in reversed(entries)]
+    assert done == [
+        ("buyer:firm-b", "pause", {"reason": "phones full"}),
+        ("buyer:firm-b", "resume", {"was_paused": True}),
+    ]
