@@ -183,13 +183,19 @@ class Bench:
 
     @contextmanager
     def market(
-        self, name: str, buyers: list[Buyer], router: dict[str, Any], *, baseline: bool = False
+        self,
+        name: str,
+        buyers: list[Buyer],
+        router: dict[str, Any],
+        *,
+        baseline: bool = False,
+        top: dict[str, Any] | None = None,
     ) -> Iterator[Market]:
         directory = self.workdir / name
         directory.mkdir()
         ports = Ports(nginx=free_port(), hang=free_port())
         (directory / "nginx.conf").write_text(nginx_conf(buyers, ports, directory))
-        (directory / "buyers.yaml").write_text(buyers_yaml(buyers, ports, router))
+        (directory / "buyers.yaml").write_text(buyers_yaml(buyers, ports, router, top))
         (directory / "market.json").write_text(market_json(buyers, ports))
         with ExitStack() as running:
             nginx = start_nginx(directory / "nginx.conf", ports.nginx, directory)

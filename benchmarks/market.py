@@ -34,6 +34,7 @@ class Buyer:
     priority: int = 1
     verticals: tuple[str, ...] = ("mva",)
     states: tuple[str, ...] | None = None
+    shared: bool = False  # takes shared leads (scenario 12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,9 @@ http {{
 """
 
 
-def buyers_yaml(buyers: list[Buyer], ports: Ports, router: dict[str, Any]) -> str:
+def buyers_yaml(
+    buyers: list[Buyer], ports: Ports, router: dict[str, Any], top: dict[str, Any] | None = None
+) -> str:
     urls = endpoints(buyers, ports)
     entries = []
     for buyer in buyers:
@@ -141,11 +144,14 @@ def buyers_yaml(buyers: list[Buyer], ports: Ports, router: dict[str, Any]) -> st
         timeout_ms = router.get("budget_ms", 3000)
         entry["ping"] = {"url": ping, "timeout_ms": timeout_ms}
         entry["post"] = {"url": post, "timeout_ms": timeout_ms}
+        if buyer.shared:
+            entry["shared"] = True
         entries.append(entry)
     config = {
         "router": {"admin_token": ADMIN_TOKEN, "dedup_secret": "bench-dedup-secret", **router},
         "sellers": [{"id": SELLER_ID, "api_key": SELLER_KEY, "revshare": 0.8}],
         "buyers": entries,
+        **(top or {}),  # more sections (scenario 12's `verticals:`)
     }
     return yaml.safe_dump(config, sort_keys=False, width=120)
 

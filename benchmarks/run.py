@@ -1,7 +1,7 @@
 """`make bench`: measure pingtree on this machine against real buyers (nginx) and real sellers (wrk
 and an open-loop generator), beside a minimal router on the same stack (baseline.py).
 
-    python benchmarks/run.py                      # the eleven scenarios, about 14 minutes
+    python benchmarks/run.py                      # the thirteen scenarios, about 16 minutes
     python benchmarks/run.py --scenario 1 --quick # one scenario, shorter runs
     python benchmarks/run.py --json figures.json  # also write every figure
 

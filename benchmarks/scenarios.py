@@ -1,5 +1,6 @@
 """The scenarios: the seven of issue 4 here, the eighth (Redis, issue 6) in scenario_redis.py, the
-ninth (overload, issue 8) in scenario_overload.py. Each builds its market, measures, and returns
+ninth (overload, issue 8) in scenario_overload.py, the twelfth (shared leads, issue 17) in
+scenario_shared.py. Each builds its market, measures, and returns
 table rows and the raw figures (for --json). Targets are for a 2-core machine and one router
 process.
 """
@@ -28,9 +29,11 @@ from rig import (
     wrk_argv,
 )
 from scenario_console import console_cost
+from scenario_exchange import seller_ping
 from scenario_ledger import ledger_cost
 from scenario_overload import overload
 from scenario_redis import redis_store
+from scenario_shared import shared_cost
 
 Figures = dict[str, Any]
 Scenario = Callable[[Bench], tuple[list[Row], Figures]]
@@ -427,4 +430,6 @@ SCENARIOS: dict[int, Scenario] = {
     9: overload,
     10: ledger_cost,
     11: console_cost,
+    12: shared_cost,
+    13: seller_ping,
 }

@@ -137,6 +137,10 @@ class Metrics:
         self.skips = Counter(
             "pingtree_skips", "Buyers skipped, by reason", ["buyer", "reason"], registry=r
         )
+        # The compliance gates (DESIGN §16): each check's outcome, and the consent gate's refusals.
+        self.checks = Counter(
+            "pingtree_checks", "Checks by result", ["check", "result", "reason"], registry=r
+        )
         self.timeouts = Counter(
             "pingtree_buyer_timeouts", "Buyer calls that timed out", ["buyer", "step"], registry=r
         )
@@ -309,6 +313,9 @@ class Metrics:
                 else:
                     child(self.skips, event.buyer_id, reason).inc()
                 continue
+            if event.step == "check":  # a compliance gate: no buyer called
+                child(self.checks, event.buyer_id, event.result, reason).inc()
+                continue
             if event.step == "offer":  # a fixed price: no call went out
                 continue
             counter = self.pings if event.step == "ping" else self.posts
@@ -322,5 +329,6 @@ class Metrics:
             if event.step == "ping" and event.result == "bid" and event.bid is not None:
                 child(self.bids, event.buyer_id).observe(float(event.bid))
         if outcome.status == "sold" and not outcome.test and outcome.price is not None:
-            self.revenue.inc(outcome.buyer_id or "", outcome.price)
+            for sale in outcome.sale_lines():  # a shared lead's: each buyer its own price
+                self.revenue.inc(sale.buyer_id, sale.price)
             self.payouts.inc(outcome.seller_id, outcome.payout or Decimal(0))

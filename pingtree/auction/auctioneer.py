@@ -16,10 +16,14 @@ import asyncio
 import logging
 from contextlib import suppress
 from decimal import Decimal
+from functools import partial
 
 from pingtree.auction.bidder import Bidder
 from pingtree.auction.live import LiveAuction, Sale, loop_time
+from pingtree.auction.ordering import OfferOrder
+from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
+from pingtree.auction.shared_sale import SharedSale
 from pingtree.auction.wire import Wire
 from pingtree.config import BuyerConfig
 from pingtree.config.tree import Candidate
@@ -27,7 +31,7 @@ from pingtree.core.codec import Accepted, PostAnswer, Unknown
 from pingtree.core.codec.transforms import MappingError
 from pingtree.core.errors import StoreUnavailable, TakenOver
 from pingtree.core.money import breakeven
-from pingtree.core.ranking import Offer, plan_tiers, rank
+from pingtree.core.ranking import Offer, plan_tiers
 from pingtree.core.rules import (
     BidLimits,
     bid_reason,
@@ -38,6 +42,9 @@ from pingtree.core.rules import (
     rejection,
     schedule_open,
 )
+from pingtree.gates.checks import Checks
+from pingtree.gates.consent import consent_rejection
+from pingtree.gates.suppression import Screening, SuppressionGate
 from pingtree.store.state.base import CapRequest, Refused, Reservation
 from pingtree.store.state.guard import GuardedStore
 
@@ -45,9 +52,19 @@ log = logging.getLogger(__name__)
 
 
 class Auctioneer:
-    def __init__(self, store: GuardedStore, bidder: Bidder) -> None:
+    def __init__(
+        self,
+        store: GuardedStore,
+        bidder: Bidder,
+        checks: Checks | None = None,
+        ranking_stats: RankingStats | None = None,
+        suppression: SuppressionGate | None = None,
+    ) -> None:
         self._store = store
         self._bidder = bidder
+        self._checks = checks
+        self._order = OfferOrder(store, ranking_stats)
+        self._suppression = suppression or SuppressionGate(store)
 
     async def run(self, auction: LiveAuction) -> AuctionResult:
         """The auction to its end. If the store fails meanwhile: StoreFailedMidAuction, with what
@@ -60,26 +77,58 @@ class Auctioneer:
 
     # the auction ------------------------------------------------------------------------------
 
-    async def _auction(self, auction: LiveAuction) -> AuctionResult:
+    async def gates(self, auction: LiveAuction) -> AuctionResult | Screening:
+        """The business rules, then the compliance gates (DESIGN §16): consent evidence, the
+        outside checks (which may add attributes to the lead, `auction.lead`, that the filters
+        read), the suppression lists. A rejection ends the auction (its result); otherwise the
+        lists' screening, which skips the buyers a list is scoped to. An exchange post passes
+        them too (auction/exchange.py): its ping carried no consumer to check."""
         lead, seller, tree = auction.lead, auction.seller, auction.tree
         rejected = rejection(
             lead, seller, require_consent=tree.settings.require_consent, buys=tree.buys
         )
+        rejected = rejected or consent_rejection(auction)
+        if rejected is None and self._checks is not None:
+            rejected = await self._checks.rejection(auction)
         if rejected is not None:
             return AuctionResult(auction.finish(loop_time(), "rejected", reason=rejected))
+        screened = await self._suppression.screen(lead)  # gates/suppression.py
+        if screened.rejected_by is not None:
+            detail = f"on suppression list {screened.rejected_by} (scope: all)"
+            auction.note(loop_time(), "*", "skip", "rejected", reason="suppressed", detail=detail)
+            return AuctionResult(auction.finish(loop_time(), "rejected", reason="suppressed"))
+        return screened
+
+    async def ranked(self, auction: LiveAuction, offers: list[Offer]) -> list[Offer]:
+        """A tier's offers in post order: by price or expected value, ties by the tie-break."""
+        return await self._order.ranked(auction, offers)
+
+    async def _auction(self, auction: LiveAuction) -> AuctionResult:
+        gated = await self.gates(auction)
+        if isinstance(gated, AuctionResult):
+            return gated
+        screened, lead, tree = gated, auction.lead, auction.tree
         candidates = tree.candidates(lead.vertical, lead.state)
         auction.excluded = candidates.excluded
-        eligible = await self._eligible(auction, candidates.buyers)
+        eligible = await self._eligible(auction, candidates.buyers, screened)
         wire = Wire(auction)
         order = {c.buyer.id: c.order for c in eligible}
         offers_seen = 0
+        shares = SharedSale.open(auction)  # None: the lead is sold exclusive
         for tier in plan_tiers([c.buyer for c in eligible], tree.settings.mode):
             offers = await self._tier_offers(auction, wire, tier, order)
             offers_seen += len(offers)
-            for offer in rank(offers):
+            ranked = await self.ranked(auction, offers)
+            if shares is not None:
+                if await shares.sell_tier(ranked, partial(self._sell, auction, wire)):
+                    break
+                continue
+            for offer in ranked:
                 sale = await self._sell(auction, wire, offer)
                 if sale is not None:
                     return self._ended(auction, sale)
+        if shares is not None and (ended := shares.ended()) is not None:
+            return ended
         if auction.unknown_post is not None:
             return AuctionResult(
                 auction.finish(
@@ -99,16 +148,18 @@ class Auctioneer:
         return AuctionResult(outcome, won=sale.offer if sale.status == "sold" else None)
 
     async def _eligible(
-        self, auction: LiveAuction, candidates: tuple[Candidate, ...]
+        self, auction: LiveAuction, candidates: tuple[Candidate, ...], screened: Screening
     ) -> list[Candidate]:
-        """Candidates minus those paused, or skipped by filters, schedule, caps, dedup or their
-        breaker."""
+        """Candidates minus those paused, or skipped by a suppression list, filters, schedule,
+        caps, dedup or their breaker."""
         lead, now_utc = auction.lead, auction.received_at
         eligible: list[Candidate] = []
         for candidate in candidates:
             buyer = candidate.buyer
-            reason = pause_reason(buyer, auction.paused) or filter_reason(
-                buyer, lead, auction.seller.id
+            reason = (
+                pause_reason(buyer, auction.paused)
+                or screened.skip_reason(buyer.id)
+                or filter_reason(buyer, lead, auction.seller.id)
             )
             timezone = auction.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
@@ -119,7 +170,8 @@ class Auctioneer:
             if reason is None and not await self._breaker_admits(auction, buyer):
                 reason = "breaker_open"
             if reason is not None:
-                auction.note(loop_time(), buyer.id, "skip", "skipped", reason=reason)
+                detail = screened.detail(buyer.id) if reason == "suppressed" else None
+                auction.note(loop_time(), buyer.id, "skip", "skipped", reason=reason, detail=detail)
             else:
                 eligible.append(candidate)
         return eligible
@@ -301,6 +353,8 @@ class Auctioneer:
             reservation = reserved
         await self._confirm(reservation)
         detail = "assigned: no post, the lead goes out by its deliveries"
+        if offer.buyer_id in auction.rank_notes:  # ordering.py: why it ranked where it did
+            detail += f"; {auction.rank_notes[offer.buyer_id]}"
         auction.note(loop_time(), buyer.id, "post", "accepted", bid=offer.price, detail=detail)
         return Sale("sold", offer)
 
@@ -366,3 +420,9 @@ class Auctioneer:
         # Unconfirmed, the slot stays counted until its held marker expires: the safe side.
         with suppress(StoreUnavailable):
             await self._store.confirm(reservation)
+
+    # The exchange's phases (auction/exchange.py) run these pieces on their own: a seller's
+    # ping is eligible buyers and tier offers only; its post sells held offers, without pings.
+    eligible = _eligible
+    tier_offers = _tier_offers
+    sell = _sell

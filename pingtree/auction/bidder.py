@@ -165,7 +165,8 @@ class Bidder:
                 **timing,
             )
         elif isinstance(answer, Accepted):
-            auction.note(now, buyer.id, "post", "accepted", bid=price, **timing)
+            why = auction.rank_notes.get(buyer.id)  # ordering.py: why it ranked where it did
+            auction.note(now, buyer.id, "post", "accepted", bid=price, detail=why, **timing)
         else:
             result, reason, detail = _refusal(answer, "rejected", "post_rejected")
             words = _buyer_words(detail, auction, buyer)

@@ -12,8 +12,9 @@ stepped meanwhile (NTP) moves no deadline.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pingtree.config import SellerConfig
@@ -21,7 +22,7 @@ from pingtree.config.tree import Tree
 from pingtree.core import ids
 from pingtree.core.lead import Lead
 from pingtree.core.money import seller_payout
-from pingtree.core.outcome import Outcome, Status, Step, TraceEvent
+from pingtree.core.outcome import Outcome, SaleLine, Status, Step, TraceEvent
 from pingtree.core.ranking import Offer
 
 
@@ -60,6 +61,8 @@ class LiveAuction:
     paused: frozenset[str] = frozenset()  # buyers an operator paused, as the auction opened
     trace: list[TraceEvent] = field(default_factory=list)
     unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
+    # Why each offer ranked where it did (auction/ordering.py), for the winner's post event.
+    rank_notes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -104,8 +107,13 @@ class LiveAuction:
         reason: str | None = None,
         sale: Sale | None = None,
         buyer_id: str | None = None,
+        shares: tuple[Sale, ...] = (),
     ) -> Outcome:
-        """The finished record: this auction's trace and what it came to, frozen."""
+        """The finished record: this auction's trace and what it came to, frozen. A lead sold
+        shared gives its `shares` (best first) and no `sale`: the first stands for the sale, the
+        price and payout are the sums (core/outcome.py)."""
+        if shares:
+            return self._finish_shared(now, status, reason, shares)
         sold = sale is not None and status == "sold"
         return Outcome(
             id=self.id,
@@ -124,4 +132,28 @@ class LiveAuction:
             test=self.lead.test,
             excluded=self.excluded,
             trace=tuple(self.trace),
+        )
+
+    def _finish_shared(
+        self, now: float, status: Status, reason: str | None, shares: tuple[Sale, ...]
+    ) -> Outcome:
+        # The seller is paid per sale (its revshare of each price, or its fixed payout for each),
+        # each rounded down on its own: the payout is their sum (docs/shared-leads.md).
+        lines = tuple(
+            SaleLine(
+                share.offer.buyer_id,
+                share.offer.price,
+                seller_payout(share.offer.price, self.seller),
+                share.buyer_lead_id,
+                share.redirect_url,
+            )
+            for share in shares
+        )
+        first = shares[0]
+        outcome = self.finish(now, status, reason=reason, sale=first)
+        return replace(
+            outcome,
+            price=sum((line.price for line in lines), Decimal(0)),
+            payout=sum((line.payout for line in lines), Decimal(0)),
+            sales=lines,
         )

@@ -26,6 +26,14 @@ class AuctionResult:
     # The offer that bought the lead (a sale only): its ping's ids, price and carried values are
     # what the deliveries send on.
     won: Offer | None = None
+    # A lead sold shared: every offer that bought a share, `won` first (each its own deliveries).
+    won_shares: tuple[Offer, ...] = ()
+
+    @property
+    def sold_offers(self) -> tuple[Offer, ...]:
+        if self.won_shares:
+            return self.won_shares
+        return () if self.won is None else (self.won,)
 
 
 class StoreFailedMidAuction(StoreUnavailable):

@@ -10,6 +10,7 @@ When the store fails (StoreUnavailable; store/guard.py keeps it down and refuses
 probe finds it back), each store call fails safe:
 
   claim, check, breaker_admit, takeover reads    before any post: 503, the claim freed (later)
+  the suppression lists' added entries          before any ping: 503 (never sold unchecked)
   reserve                                       no post; the slot it may have taken freed (later)
   journal_post                                  no post (a post without its entry could be sold
                                                 twice after a crash); the slot freed (later)
@@ -42,10 +43,13 @@ from typing import TYPE_CHECKING
 
 from pingtree.auction.auctioneer import Auctioneer
 from pingtree.auction.bidder import Bidder
+from pingtree.auction.exchange import Exchange, RunAuction
 from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.pauses import PausedBuyers
+from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
+from pingtree.auction.shared_sale import SharedSale
 from pingtree.config import Config, SellerConfig
 from pingtree.config.tree import Tree
 from pingtree.core.errors import (
@@ -58,6 +62,8 @@ from pingtree.core.lead import Lead
 from pingtree.core.outcome import Outcome
 from pingtree.core.ranking import Offer
 from pingtree.core.record import LeadRecord, encode_record
+from pingtree.gates.checks import Checks
+from pingtree.gates.suppression import SuppressionGate
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Entry
 from pingtree.store.state.base import (
@@ -102,17 +108,25 @@ class Router:
         *,
         paused: PausedBuyers | None = None,
         on_finished: Callable[[Outcome], None] | None = None,
+        ranking_stats: RankingStats | None = None,
+        suppression: SuppressionGate | None = None,
     ) -> None:
         """`records`: each answered lead's record goes to the ledger (the store's outbox, with
         its outcome: Store.record_outcome). `paused`: the buyers operators paused (none without
         it). `on_finished` hears of every auction this router finishes, as the metrics do (the
         live events, the recent calls of GET /admin/buyers); it must not block, and what it
-        raises is logged, never the lead's."""
+        raises is logged, never the lead's. `suppression`: the lists in force (none without
+        it; app.py loads them)."""
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
         bidder = Bidder(self._store, transport, loop_lag, metrics)
-        self._auctioneer = Auctioneer(self._store, bidder)
+        self.suppression = suppression or SuppressionGate(self._store)
+        # ranking_stats: the expected-value figures (ranking_stats.py); none: by bid only.
+        self._auctioneer = Auctioneer(
+            self._store, bidder, Checks(transport), ranking_stats, self.suppression
+        )
+        self.exchange = Exchange(self._store, self._auctioneer, self._paused_ids, records)
         self._deliveries = deliveries
         self._records = records
         self._paused = paused
@@ -129,10 +143,16 @@ class Router:
     # the seller's request --------------------------------------------------------------------
 
     async def submit(
-        self, seller: SellerConfig, lead: Lead, key: IdempotencyKey | None
+        self,
+        seller: SellerConfig,
+        lead: Lead,
+        key: IdempotencyKey | None,
+        run: RunAuction | None = None,
     ) -> tuple[Outcome, bool]:
         """Run the lead's auction once per idempotency key; returns (outcome, replayed).
-        StoreUnavailable (503) while the store is down, or when it fails before any post."""
+        StoreUnavailable (503) while the store is down, or when it fails before any post.
+        `run`: the auction to run in place of the whole one (an exchange post's sale of its
+        held bids, auction/exchange.py); a PingtreeError it raises before any post frees the key."""
         self._store.refuse_if_down()
         auction = self._open(seller, lead)  # its id names the claim, for a takeover to find
         if key is not None:
@@ -140,7 +160,7 @@ class Router:
             if answered is not None:
                 return answered, True
         # Shielded: if the seller disconnects, the auction still finishes and is recorded.
-        task = asyncio.create_task(self._run(auction, key))
+        task = asyncio.create_task(self._run(auction, key, run or self._auctioneer.run))
         return await asyncio.shield(task), False
 
     async def _claim(self, auction: LiveAuction, key: IdempotencyKey) -> Outcome | None:
@@ -213,7 +233,7 @@ class Router:
                     lead_id,
                     buyers[-1],
                 )
-                answer = self._router_died(auction, lead_id, buyers[-1])
+                answer = self._router_died(auction, lead_id, buyers)
                 self._observe(answer)
                 # A verdict made here: on record like any answer. (An outcome the dead router
                 # recorded had its record with it.)
@@ -225,18 +245,24 @@ class Router:
                 return answer
         return None
 
-    def _router_died(self, auction: LiveAuction, lead_id: str, buyer_id: str) -> Outcome:
-        """`pending` for an earlier auction of this key that posted to `buyer_id` and never said
-        how it ended. The earlier receipt time is not kept: this one's stands in for it."""
+    def _router_died(self, auction: LiveAuction, lead_id: str, buyers: tuple[str, ...]) -> Outcome:
+        """`pending` for an earlier auction of this key that posted to `buyers` (the journal's,
+        in order) and never said how it ended: the last buyer posted to, or, for a lead sold
+        shared, every one (any of them may hold a share). The earlier receipt time is not kept:
+        this one's stands in for it."""
         earlier = replace(auction, id=lead_id, trace=[])
         now = loop_time()
         detail = "the router running this auction stopped after this post; found on a resend"
-        earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
-        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyer_id)
+        shared = SharedSale.open(earlier) is not None
+        for buyer_id in buyers if shared else buyers[-1:]:
+            earlier.note(now, buyer_id, "post", "unknown", reason="router_died", detail=detail)
+        return earlier.finish(now, "pending", reason="router_died", buyer_id=buyers[-1])
 
-    async def _run(self, auction: LiveAuction, key: IdempotencyKey | None) -> Outcome:
+    async def _run(
+        self, auction: LiveAuction, key: IdempotencyKey | None, run: RunAuction
+    ) -> Outcome:
         try:
-            result = await self._auctioneer.run(auction)
+            result = await run(auction)
         except StoreFailedMidAuction as exc:
             result = await self._after_store_failure(auction, exc, key)
         except TakenOver:
@@ -248,7 +274,7 @@ class Router:
         # `sold` (or `pending` from the journal) with its jobs queued, never without them (a
         # job's id makes queuing it again on a later path harmless).
         if outcome.status == "sold" and result.won is not None:
-            await self._deliver(auction, outcome, result.won)
+            await self._deliver(auction, outcome, result.won, result.won_shares)
         # The ledger's record with the outcome (the store puts it in its outbox no later than
         # the outcome), before the answer: an answered lead is on record (filing it twice,
         # after a resend, is harmless: the ledger files by id).
@@ -267,7 +293,9 @@ class Router:
             except Exception:
                 log.exception("lead %s: a listener to finished auctions failed", outcome.id)
 
-    async def _deliver(self, auction: LiveAuction, outcome: Outcome, won: Offer) -> None:
+    async def _deliver(
+        self, auction: LiveAuction, outcome: Outcome, won: Offer, shares: tuple[Offer, ...] = ()
+    ) -> None:
         """Hand a sale to its deliveries (CRMs, the seller's postback, the CSV mirror) before the
         seller hears of it: once answered, the jobs are durable. If the queue is down, they are
         queued with the store's deferred writes (a job's id makes a second enqueue harmless);
@@ -277,7 +305,7 @@ class Router:
             return
 
         async def hand_over() -> None:
-            await deliveries.sold(auction.tree, outcome, auction.lead, won)
+            await deliveries.sold(auction.tree, outcome, auction.lead, won, shares)
 
         try:
             await hand_over()
@@ -349,5 +377,7 @@ class Router:
         raise exc
 
     def _open(self, seller: SellerConfig, lead: Lead) -> LiveAuction:
-        paused = self._paused.ids if self._paused is not None else frozenset()
-        return LiveAuction.open(self.tree, seller, lead, loop_time(), paused)
+        return LiveAuction.open(self.tree, seller, lead, loop_time(), self._paused_ids())
+
+    def _paused_ids(self) -> frozenset[str]:
+        return self._paused.ids if self._paused is not None else frozenset()

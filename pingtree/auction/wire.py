@@ -114,7 +114,11 @@ class Wire:
 
     def _native_ping(self, buyer: BuyerConfig) -> PingBody:
         auction = self._auction
-        pii = auction.tree.config.pii_for(buyer, auction.lead.vertical)
+        # Check attributes are withheld like pii ones: only a buyer's ping map may read them.
+        pii = (
+            auction.tree.config.pii_for(buyer, auction.lead.vertical)
+            | auction.tree.check_attributes
+        )
         key = (pii, buyer.ping_pii_allowed)
         if key not in self._bodies:
             ping = anonymize(auction.lead, seller_id=auction.seller.id, ping_id="", pii=pii)

@@ -25,6 +25,7 @@ from pingtree.cli.records import add_commands as add_record_commands
 from pingtree.cli.returns import add_commands as add_return_commands
 from pingtree.cli.serve import add_command as add_serve_command
 from pingtree.cli.serve import bind_error
+from pingtree.cli.suppress import add_commands as add_suppress_commands
 from pingtree.config.summary import describe_tree
 from pingtree.core import jsonenc
 from pingtree.core.errors import ConfigError, PingtreeError
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_delivery_commands(commands)  # pingtree deliveries list|show|retry|replay
     add_record_commands(commands)  # pingtree leads · report · forget
     add_ledger_commands(commands)  # pingtree ledger migrate
+    add_suppress_commands(commands)  # pingtree suppress add|lists
     add_return_commands(commands)  # pingtree returns list|approve|deny
     return parser
 

@@ -27,6 +27,7 @@ def add_commands(subparsers: Any) -> None:
     leads.add_argument("q", nargs="?", help="a lead id, a seller's lead_id, a phone or an email")
     leads.add_argument("--limit", type=int, default=50)
     leads.add_argument("--cursor", help="next_cursor of the page before")
+    leads.add_argument("--reason", help="the outcome's reason, e.g. suppressed")
     leads.set_defaults(run=cmd_leads)
 
     report = subparsers.add_parser("report", help="a running router's report (JSON, table, CSV)")
@@ -70,7 +71,7 @@ def _console() -> Console:
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
-    query = _query(args, q=args.q, limit=args.limit, cursor=args.cursor)
+    query = _query(args, q=args.q, limit=args.limit, cursor=args.cursor, reason=args.reason)
     code, answer = ask(args, "GET", f"/admin/leads?{query}")
     if code:
         return code

@@ -4,7 +4,8 @@ opt-in to PII in its pings."""
 
 from __future__ import annotations
 
-from pingtree.config.models import BuyerConfig, Config
+from pingtree.config.models import BuyerConfig, Config, masked_url
+from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.reads import ping_pii
 from pingtree.core.money import cents
 
@@ -32,7 +33,35 @@ def describe_tree(config: Config) -> str:
         for buyer in (b for b in config.buyers if b.priority == priority):
             lines.append(f"    {buyer.id}: {_buyer_terms(buyer, config)}")
     lines += _ping_pii_lines(config)
+    lines += _gate_lines(config)
     return "\n".join(lines)
+
+
+def _gate_lines(config: Config) -> list[str]:
+    """The compliance gates (DESIGN §16): the consent evidence asked for, by whom, and each check
+    as it is called (its URL masked, its auth said to be there, never shown)."""
+    lines = []
+    if config.router.consent is not None:
+        lines.append(f"consent evidence: router {_evidence(config.router.consent)}")
+    for seller in config.sellers:
+        if seller.consent is not None:
+            lines.append(f"consent evidence: seller {seller.id} {_evidence(seller.consent)}")
+    if config.checks:
+        lines.append(f"checks ({len(config.checks)}, within {config.router.checks_budget_ms}ms):")
+    for check in config.checks:
+        parts = [f"{check.method} {masked_url(check.url)}", f"timeout {check.timeout_ms}ms"]
+        parts.append(f"on_error {check.on_error}")
+        if check.auth is not None:
+            parts.append(f"auth {check.auth.type} ***")
+        if check.attribute_names():
+            parts.append("adds " + ",".join(check.attribute_names()))
+        lines.append(f"  {check.id}: " + " · ".join(parts))
+    return lines
+
+
+def _evidence(evidence: ConsentEvidence) -> str:
+    age = f" within {evidence.max_age_s}s" if evidence.max_age_s is not None else ""
+    return f"{evidence.require}{age}"
 
 
 def _ping_pii_lines(config: Config) -> list[str]:

@@ -43,6 +43,8 @@ class Tree:
         self.max_response = config.router.max_response_kb * 1024  # bytes of a buyer's answer
         self.buyers: dict[str, BuyerConfig] = {b.id: b for b in config.buyers}
         self.sellers: dict[str, SellerConfig] = {s.id: s for s in config.sellers}
+        # The lead attributes only checks set (gates/checks.py), kept out of native pings.
+        self.check_attributes = frozenset(n for c in config.checks for n in c.attribute_names())
         self._sellers_by_key = {_digest(s.api_key.get_secret_value()): s for s in config.sellers}
         self._operators_by_token = _operators_by_token(config)
         self._buyers_by_key = {
@@ -126,6 +128,12 @@ class Tree:
         The ledger keeps the same ones, to find a consumer's leads (`consumer_hashes`)."""
         values = [f"phone:{phone}"] + ([f"email:{email}"] if email else [])
         return tuple(self._keyed(value) for value in values)
+
+    @property
+    def consumer_key(self) -> bytes:
+        """The key of the consumer hashes (dedup's, the ledger's, the suppression lists'), for
+        what hashes millions of values at once (gates/suppression_file.py)."""
+        return self._dedup_secret
 
     def ledger_pii(self, vertical: str) -> frozenset[str]:
         """The attributes the ledger keeps apart as PII for a lead of `vertical` (erased with

@@ -18,13 +18,14 @@ ping mappings at load, scrubbed from logs.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from pingtree.config.checked import ConfigModel
+from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.dialect import DERIVED_SOURCES, LEAD_SOURCES
+from pingtree.config.share_terms import SellMode, share_problems
 from pingtree.config.types import FrozenMap, Scalar
 
 AttributeType = Literal["string", "integer", "number", "boolean", "date"]
@@ -54,6 +55,13 @@ class VerticalSchema(_Frozen):
     required: tuple[str, ...] = ()
     attributes: FrozenMap[str, AttributeSpec] = Field(default_factory=dict)
     derived: tuple[Derived, ...] = ()
+    # Shared leads (DESIGN §14): a seller's own `sell` wins over these.
+    sell: SellMode | None = None
+    max_buyers: int | None = None
+
+    @across("sell", "max_buyers")
+    def _share_terms(self) -> Iterator[Problem]:
+        yield from share_problems(self.sell, self.max_buyers)
 
     @field_validator("required")
     @classmethod

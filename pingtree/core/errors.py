@@ -8,6 +8,9 @@
     │   └── BadSignature          401 a seller configured to sign sent no valid signature
     ├── Forbidden                 403 a viewer asked for something that changes state
     ├── NotFound                  404
+    │   └── PingNotFound          404 a seller's post of an unknown ping (exchange mode)
+    ├── PingExpired               410 a seller's post after its ping's bids lapsed
+    ├── PingMismatch              409 a seller's post whose non-PII fields are not its ping's
     ├── RequestTimeout            408 the body did not arrive within router.client_timeout_ms
     ├── IdempotencyConflict       409 same key, different lead
     │   └── TakenOver             409 another router took the key over (this one outlived its lease)
@@ -93,6 +96,26 @@ class Forbidden(PingtreeError):
 class NotFound(PingtreeError):
     status = 404
     code = "not_found"
+
+
+class PingNotFound(NotFound):
+    """A seller's post names a ping it never made, or one long gone (DESIGN §14)."""
+
+    code = "ping_not_found"
+
+
+class PingExpired(PingtreeError):
+    """A seller's post came after its ping's bids lapsed."""
+
+    status = 410
+    code = "ping_expired"
+
+
+class PingMismatch(PingtreeError):
+    """A seller's post differs from its ping in a non-PII field (`fields` names them)."""
+
+    status = 409
+    code = "ping_mismatch"
 
 
 class IdempotencyConflict(PingtreeError):

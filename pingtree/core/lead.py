@@ -105,9 +105,9 @@ class Lead(BaseModel):
     def _email(cls, value: Any) -> Any:
         if value is None or value == "":
             return None
-        if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        if not isinstance(value, str):
             raise ValueError("email is not an email address")
-        return value.strip().lower()
+        return email_address(value)
 
     @field_validator("state", mode="before")
     @classmethod
@@ -265,6 +265,13 @@ def phone_e164(value: Any) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def email_address(value: str) -> str:
+    """An email as leads keep it (trimmed, lower-cased); ValueError when it is not one."""
+    if not _EMAIL.match(value.strip()):
+        raise ValueError("email is not an email address")
+    return value.strip().lower()
+
+
 def split_pii(lead: Lead, marked: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The lead as the ledger keeps it: (facts, pii). PII is every field of PII_FIELDS the lead
     has, every attribute `marked` pii and every attribute that repeats one of its PII values (the
@@ -325,6 +332,9 @@ def _carries_pii(value: Any, secrets: tuple[str, ...]) -> bool:
 
 
 _NOT_DIGITS = re.compile(r"\D")
+
+# The same test for an exchange ping's attributes, against the PII its body sent (core/exchange.py).
+carries_pii = _carries_pii
 
 
 def redact(text: str, lead: Lead) -> str:

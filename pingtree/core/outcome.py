@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the ledger's filing process reads outcomes without loading 
     from pingtree.config import SellerConfig
 
 Status = Literal["sold", "unsold", "rejected", "pending"]
-Step = Literal["skip", "offer", "ping", "post"]
+Step = Literal["skip", "offer", "ping", "post", "check"]  # check: a compliance gate (gates/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,28 @@ class TraceEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SaleLine:
+    """One sale of a lead sold shared (DESIGN §14): its buyer, the price it pays, the seller's
+    payout for it, and what the buyer answered."""
+
+    buyer_id: str
+    price: Decimal
+    payout: Decimal
+    buyer_lead_id: str | None = None
+    redirect_url: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "buyer_id": self.buyer_id,
+            "price": self.price,
+            "payout": self.payout,
+            "margin": self.price - self.payout,
+            "buyer_lead_id": self.buyer_lead_id,
+            "redirect_url": self.redirect_url,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     id: str
     seller_id: str
@@ -67,6 +89,20 @@ class Outcome:
     test: bool = False
     excluded: tuple[tuple[str, int], ...] = ()
     trace: tuple[TraceEvent, ...] = field(default=())
+    # A lead sold shared: every sale, best first. Then buyer_id, buyer_lead_id and redirect_url
+    # are the first sale's, price and payout the sums. Empty for a lead sold exclusive.
+    sales: tuple[SaleLine, ...] = ()
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.sales)
+
+    def sale_lines(self) -> tuple[SaleLine, ...]:
+        """Every sale of a sold lead: its shares, or its one exclusive sale; none unless sold."""
+        if self.sales or self.status != "sold" or self.buyer_id is None:
+            return self.sales
+        price, payout = self.price or Decimal(0), self.payout or Decimal(0)
+        return (SaleLine(self.buyer_id, price, payout, self.buyer_lead_id, self.redirect_url),)
 
     @property
     def margin(self) -> Decimal | None:
@@ -96,9 +132,23 @@ def seller_view(outcome: Outcome, seller: SellerConfig | None) -> dict[str, Any]
         view["buyer_id"] = outcome.buyer_id
     if "price" in reveal:
         view["price"] = outcome.price
+    if outcome.sales:  # shared: how many bought it, and each sale as far as reveal allows
+        view["shared"] = True
+        view["sales"] = [_seller_sale(line, reveal) for line in outcome.sales]
     if outcome.test:
         view["test"] = True
     return view
+
+
+def _seller_sale(line: SaleLine, reveal: tuple[str, ...]) -> dict[str, Any]:
+    sale: dict[str, Any] = {"payout": line.payout}
+    if line.redirect_url is not None:
+        sale["redirect_url"] = line.redirect_url
+    if "buyer" in reveal:
+        sale["buyer_id"] = line.buyer_id
+    if "price" in reveal:
+        sale["price"] = line.price
+    return sale
 
 
 def operator_view(outcome: Outcome) -> dict[str, Any]:
@@ -127,6 +177,8 @@ def operator_view(outcome: Outcome) -> dict[str, Any]:
         "bids": bids,
         "not_candidates": dict(outcome.excluded),
         "trace": [event.as_json() for event in outcome.trace],
+        "shared": outcome.shared,
+        "sales": [line.as_json() for line in outcome.sale_lines()],
     }
 
 
@@ -157,9 +209,24 @@ def encode_outcome(outcome: Outcome) -> bytes:
         fields[name] = None if fields[name] is None else str(fields[name])
     fields["excluded"] = [list(pair) for pair in outcome.excluded]
     fields["trace"] = [_event_row(event) for event in outcome.trace]
+    if outcome.sales:  # only a shared lead's record has them (and those stored before, none)
+        fields["sales"] = [
+            [
+                line.buyer_id,
+                str(line.price),
+                str(line.payout),
+                line.buyer_lead_id,
+                line.redirect_url,
+            ]
+            for line in outcome.sales
+        ]
     # A copy of exactly its size: orjson's own result keeps its whole working buffer (about 8 KB),
     # which a store holding a hundred thousand outcomes would keep too.
     return bytes(memoryview(jsonenc.dumps(fields)))
+
+
+def _sale_row(line: SaleLine) -> list[Any]:
+    return [line.buyer_id, str(line.price), str(line.payout), line.buyer_lead_id, line.redirect_url]
 
 
 def _event_row(event: TraceEvent) -> list[Any]:
@@ -171,7 +238,9 @@ def _event_row(event: TraceEvent) -> list[Any]:
     return row
 
 
-_OUTCOME_FIELDS = tuple(name for name in Outcome.__dataclass_fields__ if name != "trace")
+_OUTCOME_FIELDS = tuple(
+    name for name in Outcome.__dataclass_fields__ if name not in ("trace", "sales")
+)
 _outcome_values = operator.attrgetter(*_OUTCOME_FIELDS)
 _event_values = operator.attrgetter(*_EVENT_FIELDS)
 _BID = _EVENT_FIELDS.index("bid")
@@ -191,4 +260,8 @@ def decode_outcome(data: bytes) -> Outcome:
         if more:
             event["pii"] = tuple(more[0])
         trace.append(TraceEvent(**event))
-    return Outcome(**fields, trace=tuple(trace))
+    sales = tuple(
+        SaleLine(buyer, Decimal(price), Decimal(payout), buyer_lead_id, redirect_url)
+        for buyer, price, payout, buyer_lead_id, redirect_url in fields.pop("sales", ())
+    )
+    return Outcome(**fields, trace=tuple(trace), sales=sales)

@@ -36,7 +36,7 @@ from typing import Any
 
 from pingtree.core import jsonenc
 from pingtree.core.lead import Lead
-from pingtree.core.outcome import Outcome
+from pingtree.core.outcome import Outcome, SaleLine
 from pingtree.core.record import LeadRecord
 from pingtree.deliveries.jobs import iso_time
 from pingtree.store.queue.base import SALE_PII_COLUMNS, SaleRow
@@ -65,34 +65,57 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def sale_row(outcome: Outcome, lead: Lead, *, sold_at: float) -> SaleRow:
-    """The ledger's and the mirror's row of one sale."""
+def sale_row(
+    outcome: Outcome, lead: Lead, *, sold_at: float, line: SaleLine | None = None
+) -> SaleRow:
+    """The ledger's and the mirror's row of one sale: the lead's, or `line`, one of the sales of
+    a lead sold shared (its buyer, price and payout)."""
+    line = line or SaleLine(
+        outcome.buyer_id or "",
+        outcome.price or Decimal(0),
+        outcome.payout or Decimal(0),
+        outcome.buyer_lead_id,
+    )
     values: dict[str, Any] = {
         "sold_at": iso_time(sold_at),
         "received_at": outcome.received_at,
-        "buyer_id": outcome.buyer_id,
+        "buyer_id": line.buyer_id,
         "seller_id": outcome.seller_id,
         "lead_id": lead.lead_id,
-        "buyer_lead_id": outcome.buyer_lead_id,
-        "price": outcome.price,
-        "payout": outcome.payout,
+        "buyer_lead_id": line.buyer_lead_id,
+        "price": line.price,
+        "payout": line.payout,
         "test": outcome.test,
         "attributes": jsonenc.dumps(lead.attributes).decode(),
     }
     values.update((name, lead.sent_value(name)) for name in _LEAD_COLUMNS)
     return SaleRow(
         lead_id=outcome.id,
-        buyer_id=outcome.buyer_id or "",
+        buyer_id=line.buyer_id,
         sold_at=sold_at,
         fields=tuple((name, _text(values[name])) for name in COLUMNS),
     )
 
 
-def record_row(record: LeadRecord) -> SaleRow:
+def record_rows(record: LeadRecord, buyer_id: str | None = None) -> list[SaleRow]:
+    """The rows of a lead's sales the ledger filed (one per share of a lead sold shared), to
+    `buyer_id` only when given."""
+    lines = record.outcome.sale_lines()
+    return [record_row(record, line) for line in lines if buyer_id in (None, line.buyer_id)]
+
+
+def record_row(record: LeadRecord, line: SaleLine | None = None) -> SaleRow:
     """The row of a sale the ledger filed (the export's, on a router that keeps a ledger): the
     same columns as `sale_row`'s, from the record's facts and PII (empty once erased). Sold at:
-    the moment its auction ended, as the ledger's sales say."""
+    the moment its auction ended, as the ledger's sales say. `line`: which sale of a lead sold
+    shared (the lead's one sale when not given)."""
     outcome, facts, pii = record.outcome, record.facts, record.pii
+    line = line or SaleLine(
+        outcome.buyer_id or "",
+        outcome.price or Decimal(0),
+        outcome.payout or Decimal(0),
+        outcome.buyer_lead_id,
+    )
     received = datetime.fromisoformat(outcome.received_at.replace("Z", "+00:00"))
     sold_at = received.timestamp() + outcome.auction_ms / 1000
     sent = {**(facts.get("as_sent") or {}), **(pii.get("as_sent") or {})}
@@ -101,19 +124,19 @@ def record_row(record: LeadRecord) -> SaleRow:
     values: dict[str, Any] = {
         "sold_at": iso_time(sold_at),
         "received_at": outcome.received_at,
-        "buyer_id": outcome.buyer_id,
+        "buyer_id": line.buyer_id,
         "seller_id": outcome.seller_id,
         "lead_id": outcome.lead_id,
-        "buyer_lead_id": outcome.buyer_lead_id,
-        "price": outcome.price,
-        "payout": outcome.payout,
+        "buyer_lead_id": line.buyer_lead_id,
+        "price": line.price,
+        "payout": line.payout,
         "test": outcome.test,
         "attributes": jsonenc.dumps(attributes).decode(),
     }
     values.update((name, lead.get(name)) for name in _LEAD_COLUMNS)
     return SaleRow(
         lead_id=outcome.id,
-        buyer_id=outcome.buyer_id or "",
+        buyer_id=line.buyer_id,
         sold_at=sold_at,
         fields=tuple((name, _text(values[name])) for name in COLUMNS),
     )

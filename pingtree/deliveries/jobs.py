@@ -15,6 +15,7 @@ put it (a JSON number or string, a form or query value, an XML element).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
@@ -89,34 +90,47 @@ class SalePlan:
     unbuildable: tuple[Unbuildable, ...] = ()
 
 
-def plan_sale(tree: Tree, outcome: Outcome, lead: Lead, won: Offer, *, now: float) -> SalePlan:
+def plan_sale(
+    tree: Tree,
+    outcome: Outcome,
+    lead: Lead,
+    won: Offer,
+    *,
+    now: float,
+    shares: Sequence[Offer] = (),
+) -> SalePlan:
     """Every delivery a sold lead owes, on the tree the auction ran on; `won`, the offer that
-    bought it (its ping's ids, price and carried values). Nothing for a lead that was not sold
-    (a `pending` one may never have been taken)."""
+    bought it (its ping's ids, price and carried values); for a lead sold shared, `shares`, every
+    offer that bought a share: each buyer's destinations get its own sale (its price, its ping's
+    ids), the seller's postback one event for the lead. Nothing for a lead that was not sold (a
+    `pending` one may never have been taken)."""
     if outcome.status != "sold" or outcome.buyer_id is None:
         return SalePlan(())
     today = datetime.fromtimestamp(now, UTC).date()
-    sources = Sources(
-        lead=lead,
-        today=today,
-        lead_id=outcome.id,
-        seller=outcome.seller_id,
-        ping_id=won.ping_id,
-        bid_id=won.bid_id,
-        price=won.price,
-        carried=dict(won.carried),
-        sold_at=iso_time(now),
-    )
     jobs: list[Job] = []
     unbuildable: list[Unbuildable] = []
-    buyer = tree.buyers.get(outcome.buyer_id)
-    for destination in buyer.deliveries if buyer is not None else ():
-        assert buyer is not None
-        built = _buyer_job(buyer, destination, outcome, sources, now)
-        if isinstance(built, Unbuildable):
-            unbuildable.append(built)
-        else:
-            jobs.append(built)
+    # The lead's buyer is the outcome's; a shared lead's, each share's own.
+    sold = [(o.buyer_id, o) for o in shares] if shares else [(outcome.buyer_id, won)]
+    for buyer_id, offer in sold:
+        sources = Sources(
+            lead=lead,
+            today=today,
+            lead_id=outcome.id,
+            seller=outcome.seller_id,
+            ping_id=offer.ping_id,
+            bid_id=offer.bid_id,
+            price=offer.price,
+            carried=dict(offer.carried),
+            sold_at=iso_time(now),
+        )
+        buyer = tree.buyers.get(buyer_id)
+        for destination in buyer.deliveries if buyer is not None else ():
+            assert buyer is not None
+            built = _buyer_job(buyer, destination, outcome, sources, now)
+            if isinstance(built, Unbuildable):
+                unbuildable.append(built)
+            else:
+                jobs.append(built)
     seller = tree.sellers.get(outcome.seller_id)
     if seller is not None and seller.postback is not None:
         jobs.append(_postback_job(seller, seller.postback, outcome, lead, today, now))

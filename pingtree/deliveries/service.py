@@ -79,10 +79,13 @@ class Deliveries:
     def now(self) -> float:
         return self._clock()
 
-    async def sold(self, tree: Tree, outcome: Outcome, lead: Lead, won: Offer) -> None:
+    async def sold(
+        self, tree: Tree, outcome: Outcome, lead: Lead, won: Offer, shares: Sequence[Offer] = ()
+    ) -> None:
         """Make a sale's deliveries durable (`won`: the offer that bought it, whose ping's ids,
-        price and carried values the requests may read): its jobs enqueued (one per destination
-        of the buyer, one for the seller's postback) and the worker woken, its ledger row
+        price and carried values the requests may read; `shares`, every offer that bought a
+        share of a lead sold shared): its jobs enqueued (one per destination of each buyer, one
+        for the seller's postback) and the worker woken, its ledger row (one per sale)
         recorded (the CSV download) when the ledger is on, its line appended to the local CSV
         mirror when `exports_dir` is set. Returns once all of it is written; raises if the queue
         cannot take the jobs or the ledger row. A mirror that fails is logged, never raised: a
@@ -91,7 +94,7 @@ class Deliveries:
         if outcome.status != "sold" or outcome.buyer_id is None:
             return
         now = self._clock()
-        plan = plan_sale(tree, outcome, lead, won, now=now)
+        plan = plan_sale(tree, outcome, lead, won, now=now, shares=shares)
         for unbuildable in plan.unbuildable:
             # Nothing could ever be sent: counted as a dead letter, said in the log.
             self._metrics.dead_letters.labels(unbuildable.key).inc()
@@ -105,11 +108,12 @@ class Deliveries:
             await self.queue.enqueue(plan.jobs)
             self.worker.wake()  # queued: whatever follows, they need not wait for the next poll
         if self.ledger_s is not None or self.mirror is not None:
-            row = sale_row(outcome, lead, sold_at=now)
-            if self.ledger_s is not None:
-                await self.queue.record_sale(row)
-            if self.mirror is not None:
-                await self._mirror(self.mirror, row)
+            for line in outcome.sale_lines():
+                row = sale_row(outcome, lead, sold_at=now, line=line)
+                if self.ledger_s is not None:
+                    await self.queue.record_sale(row)
+                if self.mirror is not None:
+                    await self._mirror(self.mirror, row)
 
     async def _mirror(self, mirror: CsvMirror, row: SaleRow) -> None:
         """The sale's line in the CSV mirror, or an error in the log (a full disk, a folder not

@@ -71,9 +71,11 @@ def summarize(
         if view["status"] == "sold" and not view["test"]:
             summary.revenue += Decimal(str(view["price"]))
             summary.payouts += Decimal(str(view["payout"]))
-            tally = summary.buyers[view["buyer_id"]]
-            tally.wins += 1
-            tally.revenue += Decimal(str(view["price"]))
+            # every sale (a shared lead has several), each buyer its own price
+            for sale in view.get("sales") or [view]:
+                tally = summary.buyers[sale["buyer_id"]]
+                tally.wins += 1
+                tally.revenue += Decimal(str(sale["price"]))
         for event in view["trace"]:
             tally = summary.buyers[event["buyer_id"]]
             if event["step"] == "ping":

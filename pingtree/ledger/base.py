@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pingtree.core.record import AuditEntry, LeadRecord, decode_audit, decode_record
 from pingtree.store.outbox.base import Entry
+
+if TYPE_CHECKING:  # quotes.py reads this module's Unreadable
+    from pingtree.ledger.quotes import Quotes
 
 ReportBy = Literal["buyer", "seller", "vertical", "sub_id", "state", "hour", "day"]
 REPORT_BY: tuple[ReportBy, ...] = ("buyer", "seller", "vertical", "sub_id", "state", "hour", "day")
@@ -36,6 +39,7 @@ class Filters:
     sub_id: str | None = None
     state: str | None = None
     test: bool = False  # test leads are listed and reported only when asked for
+    reason: str | None = None  # the outcome's reason (suppressed, cap:daily…): lead lists only
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +161,9 @@ def decoded(
         try:
             if entry.kind == "lead":
                 leads.append(decode_record(entry.body))
-            else:
+            elif entry.kind == "audit":
                 audits.append(decode_audit(entry.body))
+            # "quote": ledger/quotes.py's decoded_quotes
         except (ValueError, KeyError, TypeError) as exc:
             unreadable.append(Unreadable(entry.kind, entry.id, type(exc).__name__))
     return leads, audits, unreadable
@@ -184,6 +189,9 @@ class Ledger(Protocol):
         process (ledger/filer.py) decodes and files there, off the router's process."""
 
     async def lead(self, lead_id: str) -> FiledLead | None: ...
+
+    def quotes(self) -> Quotes:
+        """Exchange quotes on record (ledger/quotes.py): the one a lead came from, per seller."""
 
     async def leads(self, query: LeadQuery) -> LeadPage:
         """Newest first (received_at, then id), `limit` at a time."""

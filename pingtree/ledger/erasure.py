@@ -27,6 +27,7 @@ from pingtree.ledger.schema import (
     feedback,
     leads,
     pull_acks,
+    quotes,
     returns,
     rollups,
     sales,
@@ -79,6 +80,7 @@ def purge(
         connection.execute(table.delete().where(table.c.lead_pk.in_(old)))
     deleted = connection.execute(leads.delete().where(leads.c.received_at < kept_from)).rowcount
     connection.execute(audit.delete().where(audit.c.at < kept_from))
+    connection.execute(quotes.delete().where(quotes.c.quoted_at < kept_from))
     connection.execute(erasures.delete().where(erasures.c.at < kept_from))
     # An hour's rollups go once all of it is older than the leads kept.
     connection.execute(rollups.delete().where(rollups.c.hour < epoch_hour(kept_from)))

@@ -48,6 +48,7 @@ from pingtree.core.errors import LedgerUnavailable
 from pingtree.ledger import filing
 from pingtree.ledger.base import Unreadable, decoded
 from pingtree.ledger.database import Database, database_url
+from pingtree.ledger.quotes import decoded_quotes
 from pingtree.store.outbox.base import Entry
 
 log = logging.getLogger(__name__)
@@ -154,12 +155,14 @@ def _read_frame(stream: IO[bytes]) -> Any:
 
 def _file(database: Database, entries: list[Entry]) -> Answer:
     leads, audits, unreadable = decoded(entries)
-    if leads or audits:
+    quoted, unread_quotes = decoded_quotes(entries)
+    if leads or audits or quoted:
+        work = partial(filing.file_batch, records=leads, entries=audits, quoted=quoted)
         try:
-            database.run_now(partial(filing.file_batch, records=leads, entries=audits))
+            database.run_now(work)
         except LedgerUnavailable as exc:
             return "unavailable", str(exc)
-    return "filed", unreadable
+    return "filed", unreadable + unread_quotes
 
 
 def main() -> int:

@@ -23,9 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from pingtree.core.exchange import Quote
 from pingtree.core.outcome import decode_outcome, encode_outcome
 from pingtree.core.record import AuditEntry, LeadRecord
 from pingtree.ledger import bulk, rollups
+from pingtree.ledger.quotes import file_quotes
 from pingtree.ledger.schema import audit, calls, erasures, leads, sales, text_value, to_cents
 
 
@@ -150,24 +152,25 @@ def _replace(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _sale_rows(records: list[tuple[LeadRecord, datetime]]) -> list[dict[str, Any]]:
+    """A row per sale: one for a lead sold exclusive, one per share of a lead sold shared."""
     rows = []
     for record, received in records:
         outcome = record.outcome
-        if outcome.status != "sold" or outcome.buyer_id is None:
-            continue
-        price, payout = to_cents(outcome.price) or 0, to_cents(outcome.payout) or 0
-        rows.append(
-            {
-                "lead_pk": outcome.id,
-                "buyer_id": text_value(outcome.buyer_id),
-                "price_cents": price,
-                "payout_cents": payout,
-                "margin_cents": price - payout,
-                "shared": False,
-                # The auction's answer is the sale's moment: received plus the auction's time.
-                "sold_at": received + timedelta(milliseconds=outcome.auction_ms),
-            }
-        )
+        # The auction's answer is the sale's moment: received plus the auction's time.
+        sold_at = received + timedelta(milliseconds=outcome.auction_ms)
+        for line in outcome.sale_lines():
+            price, payout = to_cents(line.price) or 0, to_cents(line.payout) or 0
+            rows.append(
+                {
+                    "lead_pk": outcome.id,
+                    "buyer_id": text_value(line.buyer_id),
+                    "price_cents": price,
+                    "payout_cents": payout,
+                    "margin_cents": price - payout,
+                    "shared": outcome.shared,
+                    "sold_at": sold_at,
+                }
+            )
     return rows
 
 
@@ -212,7 +215,10 @@ def _file_audits(connection: Connection, entries: Sequence[AuditEntry]) -> None:
 
 
 def file_batch(
-    connection: Connection, records: Sequence[LeadRecord], entries: Sequence[AuditEntry]
+    connection: Connection,
+    records: Sequence[LeadRecord],
+    entries: Sequence[AuditEntry],
+    quoted: Sequence[Quote] = (),
 ) -> Filed:
     """File a batch in `connection`'s transaction (the module's docstring)."""
     chosen = _one_per_id(records)
@@ -241,4 +247,5 @@ def file_batch(
     bulk.append(connection, calls, _CALL_COLUMNS, _call_rows(filed))
     written = rollups.write(connection, deltas)
     _file_audits(connection, entries)
+    file_quotes(connection, quoted)
     return Filed(new=len(inserted), replaced=len(replacing), rollup_rows=written)

@@ -85,7 +85,7 @@ def lead(connection: Connection, lead_id: str) -> FiledLead | None:
 
 def _filtered(filters: Filters) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
-    for name in ("status", "seller", "buyer", "vertical", "sub_id", "state"):
+    for name in ("status", "seller", "buyer", "vertical", "sub_id", "state", "reason"):
         value = getattr(filters, name)
         if value is not None:
             column = leads.c[f"{name}_id" if name in ("seller", "buyer") else name]

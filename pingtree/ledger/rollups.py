@@ -181,7 +181,7 @@ def lead_counts(outcome: Outcome) -> tuple[list[int], dict[str, list[int]]]:
     buyers: dict[str, list[int]] = {}
     for event in outcome.trace:
         step, result = event.step, event.result
-        if result == "skipped" or step == "skip":
+        if result == "skipped" or step == "skip" or step == "check":  # a gate calls no buyer
             continue
         share = buyers.get(event.buyer_id)
         if share is None:
@@ -202,13 +202,17 @@ def lead_counts(outcome: Outcome) -> tuple[list[int], dict[str, list[int]]]:
             bucket = ping_bucket(event.duration_ms)
             share[bucket] += 1
             lead[bucket] += 1
-    if outcome.status == "sold" and outcome.buyer_id is not None:
-        if outcome.buyer_id not in buyers:
-            buyers[outcome.buyer_id] = _new_counts()
-        revenue, payout = to_cents(outcome.price) or 0, to_cents(outcome.payout) or 0
-        for counts in (lead, buyers[outcome.buyer_id]):
-            counts[_SOLD] = counts[_WINS] = 1
-            counts[_REVENUE], counts[_PAYOUT] = revenue, payout
+    # A lead is sold once, whatever its sales; each sale is a win, its money its buyer's.
+    for line in outcome.sale_lines():
+        share = buyers.get(line.buyer_id)
+        if share is None:
+            share = buyers[line.buyer_id] = _new_counts()
+        revenue, payout = to_cents(line.price) or 0, to_cents(line.payout) or 0
+        for counts in (lead, share):
+            counts[_SOLD] = 1
+            counts[_WINS] += 1
+            counts[_REVENUE] += revenue
+            counts[_PAYOUT] += payout
     return lead, buyers
 
 

@@ -134,7 +134,7 @@ calls = sa.Table(
     sa.Column("lead_pk", sa.String(), primary_key=True),
     sa.Column("seq", sa.Integer(), primary_key=True),  # its place in the lead's trace
     sa.Column("buyer_id", sa.String(), nullable=False),
-    sa.Column("step", sa.String(), nullable=False),  # ping · offer · post
+    sa.Column("step", sa.String(), nullable=False),  # ping · offer · post · check
     sa.Column("result", sa.String(), nullable=False),
     sa.Column("reason", sa.String()),
     sa.Column("ms", sa.Integer()),
@@ -160,7 +160,28 @@ erasures = sa.Table(
     sa.Column("at", UtcDateTime(), nullable=False),  # the latest forget of it
 )
 
-# A buyer's own API (DESIGN §15; migration 0002_returns). A return is one row per sale
+# An exchange ping's quote (DESIGN §14; ledger/quotes.py): what the seller was told, and the lead
+# its post became (`lead_pk`, leads.id) once posted. No PII: a ping carries none.
+quotes = sa.Table(
+    "quotes",
+    metadata,
+    sa.Column("ping_id", sa.String(), primary_key=True),
+    sa.Column("seller_id", sa.String(), nullable=False),
+    sa.Column("sub_id", sa.String()),
+    sa.Column("vertical", sa.String(), nullable=False),
+    sa.Column("quoted_at", UtcDateTime(), nullable=False),
+    sa.Column("accepted", sa.Boolean(), nullable=False),
+    sa.Column("bid_cents", sa.BigInteger()),
+    sa.Column("reason", sa.String()),
+    sa.Column("expires_at", UtcDateTime()),
+    sa.Column("test", sa.Boolean(), nullable=False),
+    sa.Column("lead_pk", sa.String()),
+    sa.Index("ix_quotes_seller_quoted", "seller_id", "quoted_at"),
+    sa.Index("ix_quotes_quoted", "quoted_at"),
+    sa.Index("ix_quotes_lead_pk", "lead_pk"),
+)
+
+# A buyer's own API (DESIGN §15; migration 0003_returns). A return is one row per sale
 # (lead, buyer), whatever its fate; what an approved one reverses is new `adjustments` rows
 # (negative cents: the buyer's charge, the seller's payout on a charge-back), never an edit of
 # the sale. `pull_acks` are the pulled leads a buyer acknowledged; `feedback` its conversion facts.
@@ -236,8 +257,8 @@ ROLLUP_COUNTS = (
     "posts_accepted",
     "returns",
     "returns_cents",
-    "chargebacks_cents",  # sellers' payouts taken back by approved returns (0002_returns)
-    "contacted",  # leads a buyer said it contacted, once each (its feedback, 0002_returns)
+    "chargebacks_cents",  # sellers' payouts taken back by approved returns (0003_returns)
+    "contacted",  # leads a buyer said it contacted, once each (its feedback, 0003_returns)
     "converted",  # leads a buyer said converted, once each
     "conversion_cents",  # the values of its conversions
     *PING_BUCKET_COLUMNS,

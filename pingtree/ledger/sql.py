@@ -21,6 +21,7 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pingtree.core.exchange import Quote
 from pingtree.core.record import AuditEntry, LeadRecord
 from pingtree.ledger import erasure, filing, migrate, queries, reports
 from pingtree.ledger.base import (
@@ -44,6 +45,7 @@ from pingtree.ledger.database import (
     unavailable,
 )
 from pingtree.ledger.filer import FilingProcess
+from pingtree.ledger.quotes import Quotes, decoded_quotes
 from pingtree.store.outbox.base import Entry
 
 
@@ -84,16 +86,23 @@ class SqlLedger(Ledger):  # checked against the protocol by mypy
         with unavailable():
             migrate.upgrade(self._database.engine)
 
-    async def file(self, leads: Sequence[LeadRecord], audits: Sequence[AuditEntry]) -> None:
-        if leads or audits:
-            await self._database.run(partial(filing.file_batch, records=leads, entries=audits))
+    async def file(
+        self,
+        leads: Sequence[LeadRecord],
+        audits: Sequence[AuditEntry],
+        quoted: Sequence[Quote] = (),
+    ) -> None:
+        if leads or audits or quoted:
+            work = partial(filing.file_batch, records=leads, entries=audits, quoted=quoted)
+            await self._database.run(work)
 
     async def file_entries(self, entries: Sequence[Entry]) -> list[Unreadable]:
         if self._filer is not None:
             return await self._filer.file(entries)
         leads, audits, unreadable = decoded(entries)
-        await self.file(leads, audits)
-        return unreadable
+        quoted, unread_quotes = decoded_quotes(entries)
+        await self.file(leads, audits, quoted)
+        return unreadable + unread_quotes
 
     @property
     def filer(self) -> FilingProcess | None:
@@ -101,6 +110,9 @@ class SqlLedger(Ledger):  # checked against the protocol by mypy
 
     async def lead(self, lead_id: str) -> FiledLead | None:
         return await self._database.run(partial(queries.lead, lead_id=lead_id))
+
+    def quotes(self) -> Quotes:
+        return Quotes(self._database)
 
     async def leads(self, query: LeadQuery) -> LeadPage:
         return await self._database.run(partial(queries.leads_page, query=query))

@@ -1,8 +1,9 @@
 """Every Redis key pingtree writes, and the one place that knows their layout: the state's
 (`StateKeys`: caps, dedup, idempotency, journals, outcomes, breakers, pauses; state/redis.py),
-the delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py) and the ledger's outbox's
-(`OutboxKeys`; outbox/redis.py). The Lua scripts touch only the keys handed to them, or (the
-queue's) keys they build from prefixes given here.
+the delivery queue's and sales ledger's (`QueueKeys`; queue/redis.py), the ledger's outbox's
+(`OutboxKeys`; outbox/redis.py) and the suppression lists' (`SuppressionKeys`;
+suppression/redis.py). The Lua scripts touch only the keys handed to them, or (the queue's) keys
+they build from prefixes given here.
 
 Every key is `<prefix>:{<tag>}:<what>`. The hash tag groups what one script touches into one
 Redis Cluster slot:
@@ -10,12 +11,16 @@ Redis Cluster slot:
 - `{b:<buyer>}`: a buyer's cap counters, dedup claims, held reservations and breaker;
 - `{i:<seller>:<key>}`: an idempotency record;
 - `{o:<lead>}`: a lead's outcome, journal and journal seal;
+- `{h:<seller>:<ping>}`: an exchange ping's held bids;
 - `{p}`: the buyers' pauses, one hash (field: buyer id), read whole by every router;
+- `{t:<tie group>}`: a tie group's turn counter (turns/redis.py), one key;
 - `{q}`: the whole delivery queue, on one node: a claim hands out jobs of many destinations, and
   deliveries are a few per sale, far fewer calls than the auctions' caps and dedup, which do
   spread over the cluster;
 - `{s}`: the sales ledger;
-- `{l}`: the ledger's outbox, one Stream.
+- `{l}`: the ledger's outbox, one Stream;
+- `{x}`: the suppression lists' added entries, one set a list (`SuppressionKeys`;
+  suppression/redis.py): a lead asks every list in one pipeline, which one slot keeps one request.
 """
 
 from __future__ import annotations
@@ -71,9 +76,18 @@ class StateKeys:
     def seal(self, lead_id: str) -> str:
         return f"{self.prefix}:{{o:{lead_id}}}:sealed"
 
+    def held_ping(self, seller_id: str, ping_id: str) -> str:
+        # An exchange ping's held bids (store/held/redis.py), read by whichever router the post
+        # reaches; one key a hold, so holds spread over the cluster like idempotency records.
+        return f"{self.prefix}:{{h:{seller_id}:{ping_id}}}:held"
+
     def pauses(self) -> str:
         """The one hash of paused buyers: kept until resumed, with no expiry."""
         return f"{self.prefix}:{{p}}:pauses"
+
+    def turn(self, tie_group: str) -> str:
+        """A tie group's turn counter (core/ranking.tie_group_key: buyer ids and commas)."""
+        return f"{self.prefix}:{{t:{tie_group}}}:turn"
 
     def cap_keys(self, request: CapRequest) -> list[str]:
         """The keys of one sale, in the order the cap scripts take them."""
@@ -140,3 +154,16 @@ class OutboxKeys:
 
     def stream(self) -> str:
         return f"{self.prefix}:{{l}}:outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionKeys:
+    """The keys of the suppression lists' added entries: one set a list, of 8-byte digests."""
+
+    prefix: str = "pingtree"
+
+    def __post_init__(self) -> None:
+        _check_prefix(self.prefix)
+
+    def entries(self, list_id: str) -> str:
+        return f"{self.prefix}:{{x}}:suppression:{list_id}"

@@ -4,7 +4,8 @@ in dependency order, each reading the parts before it from the app (keys.py):
 
     state file → store → queue → ledger (its database, and the outbox that feeds it) → loop lag
     → transport → router (with its deliveries, the config reloader and the paused buyers) → the
-    paused buyers' refresh → the deliveries' worker → the ledger's writer → the GC watcher
+    paused buyers' refresh → the ranking figures' refresh → the deliveries' worker → the ledger's
+    writer → the GC watcher
 
 The live events (events.py) and the recent calls (recent_calls.py) hold nothing to open: they
 are made with the app, and fed by the router's `on_finished`; the event streams end on shutdown.
@@ -31,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.pauses import PausedBuyers
+from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.router import Router
 from pingtree.config import Config
 from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
@@ -61,7 +63,10 @@ from pingtree.web import (
     operators,
     returns_admin,
     sellers,
+    suppression_admin,
 )
+from pingtree.web import exchange as seller_exchange
+from pingtree.web import quotes_admin as operator_quotes
 from pingtree.web.admission import InFlight, RateLimiter
 from pingtree.web.events import EventBroadcaster
 from pingtree.web.keys import (
@@ -149,16 +154,20 @@ def create_app(
             parts.transport,
             parts.router,
             parts.paused_buyers,
+            parts.ranking_refresh,
             parts.deliveries_worker,
             parts.ledger_writer,
             parts.gc_watcher,
         ]
     )
     sellers.add_routes(app)
+    seller_exchange.add_routes(app)
     operators.add_routes(app)
     ledger_admin.add_routes(app)
+    operator_quotes.add_routes(app)
     deliveries_admin.add_routes(app)
     buyers_admin.add_routes(app)
+    suppression_admin.add_routes(app)
     buyer_api.add_routes(app)
     returns_admin.add_routes(app)
     console.add_routes(app)
@@ -199,6 +208,7 @@ class _Parts:
         # False when the ledger's database did not answer at start: its writer migrates it later.
         self.ledger_migrated = True
         self.ledger_filer = False  # its writer's batches filed by a process of their own
+        self.ranking_stats: RankingStats | None = None  # made with the router, started after
 
     async def state_file(self, app: web.Application) -> AsyncIterator[None]:
         """The embedded store and queue share the state file: one SQLite file, one writer
@@ -264,6 +274,8 @@ class _Parts:
             consumer=self._options.consumer or default_consumer(),
         )
         paused = PausedBuyers(app[STORE], lambda: router.tree.settings.pauses_refresh_ms / 1000)
+        ranking = RankingStats(app.get(LEDGER), lambda: router.tree.settings.ranking)
+        self.ranking_stats = ranking
         events, recent_calls = app[EVENTS], app[RECENT_CALLS]
 
         def finished(outcome: Outcome) -> None:
@@ -280,7 +292,9 @@ class _Parts:
             OUTBOX in app,
             paused=paused,
             on_finished=finished,
+            ranking_stats=ranking,
         )
+        await router.suppression.load(config, router.tree)  # its lists' files, in a thread
         reloader = ConfigReloader(self._options.config_path, router, metrics)
         reloader.tell_others = self._options.tell_other_workers
         app[DELIVERIES] = deliveries
@@ -295,6 +309,15 @@ class _Parts:
         await paused.start()
         yield
         await paused.stop()
+
+    async def ranking_refresh(self, app: web.Application) -> AsyncIterator[None]:
+        """The expected-value figures: read from the ledger before the first lead, then kept
+        fresh in the background (auction/ranking_stats.py); nothing read when ranking by price."""
+        ranking = self.ranking_stats
+        assert ranking is not None  # made by the router's context, just before
+        await ranking.start()
+        yield
+        await ranking.stop()
 
     async def deliveries_worker(self, app: web.Application) -> AsyncIterator[None]:
         deliveries = app[DELIVERIES]

@@ -29,7 +29,7 @@ from aiohttp import web
 from pingtree.config import Operator, masked_url
 from pingtree.config.dialect import secret_header
 from pingtree.core.errors import BadRequest, NotFound, PingtreeError
-from pingtree.deliveries.exports import csv_chunks, record_row
+from pingtree.deliveries.exports import csv_chunks, record_rows
 from pingtree.deliveries.jobs import iso_time
 from pingtree.deliveries.service import Deliveries
 from pingtree.store.queue.base import Job, JobState
@@ -201,7 +201,9 @@ def _handlers(key: web.AppKey[Deliveries]) -> dict[str, Handler]:
         start, end = export_range(dict(request.query), deliveries.now())
         if ledger is not None:
             filed = await ledger.sold(buyer, _utc(start), _utc(end))
-            rows = [record_row(lead.record) for lead in filed]
+            # A lead sold shared is found once per sale: its rows are made once, one per sale.
+            once = {lead.record.outcome.id: lead.record for lead in filed}
+            rows = [row for record in once.values() for row in record_rows(record, buyer)]
         else:
             rows = await deliveries.queue.sales(buyer, start, end)
         span = f"{iso_time(start)[:10]}_{iso_time(end)[:10]}"

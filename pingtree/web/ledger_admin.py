@@ -1,6 +1,6 @@
 """The operator's routes on the ledger (DESIGN §12, §13), behind an operator's token:
 
-    GET  /admin/leads?status&seller&buyer&vertical&sub_id&state&from&to&tz&q&cursor&limit
+    GET  /admin/leads?status&reason&seller&buyer&vertical&sub_id&state&from&to&tz&q&cursor&limit
     GET  /admin/leads/{id}             one lead in full: the ledger's, or the store's until filed
     GET  /admin/reports?by&from&to&tz&<filters>&format=json|csv
     GET  /admin/audit?operator&action&target&from&to&cursor&limit
@@ -40,6 +40,7 @@ from pingtree.ledger.base import (
 )
 from pingtree.web.audit import audited
 from pingtree.web.auth import authenticate_operator, require_admin
+from pingtree.web.exchange import quote_record_view
 from pingtree.web.keys import DELIVERIES, LEDGER, LEDGER_WRITER, ROUTER, STORE
 from pingtree.web.ledger_views import (
     audit_view,
@@ -127,7 +128,12 @@ async def one_lead(
     ledger = app.get(LEDGER)
     filed = await ledger.lead(lead_id) if ledger is not None else None
     if filed is not None:
-        return lead_detail(filed, pii_mask)
+        detail = lead_detail(filed, pii_mask)
+        assert ledger is not None
+        quoted = await ledger.quotes().of_lead(lead_id)  # an exchange post's (DESIGN §14)
+        if quoted is not None:
+            detail["quote"] = quote_record_view(quoted)
+        return detail
     outcome = await app[STORE].get_outcome(lead_id)
     if outcome is None:
         raise NotFound("no such lead (or its retention has passed)")
@@ -168,6 +174,9 @@ async def find_report(request: web.Request, query: Mapping[str, str]) -> FoundRe
     if query.get("status"):
         detail = "a report counts every status: sold, unsold, rejected and pending"
         raise BadRequest("no status filter in reports", fields={"status": detail})
+    if query.get("reason"):
+        detail = "a report counts leads of every reason; GET /admin/leads?reason= lists them"
+        raise BadRequest("no reason filter in reports", fields={"reason": detail})
     tz = zone(query.get("tz"))
     start, end = time_range(query, _now(), default_days=7)
     assert start is not None and end is not None  # a default range always has both

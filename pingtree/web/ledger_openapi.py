@@ -99,6 +99,11 @@ def _leads_path() -> dict[str, Any]:
             "parameters": [
                 _query("q", _TEXT, "a pingtree id, a seller's lead_id, a phone or an email"),
                 _query("status", STATUS, "one status"),
+                _query(
+                    "reason",
+                    {"type": "string", "pattern": ID_PATTERN},
+                    "the outcome's reason, e.g. suppressed (leads only, not reports)",
+                ),
                 *_FILTERS,
                 *_RANGE,
                 *_PAGE,

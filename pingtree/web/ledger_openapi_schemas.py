@@ -41,6 +41,8 @@ _SUMMARY_FIELDS: dict[str, Any] = {
     "test": {"type": "boolean"},
     "received_at": _TIME,
     "auction_ms": {"type": "integer"},
+    "shared": {"type": "boolean", "description": "sold shared (docs/shared-leads.md)"},
+    "sales": {"type": "array", "items": {"$ref": "#/components/schemas/Sale"}},
 }
 
 _PII_NOTE = "PII: masked for a viewer; null without one, and once erased"
@@ -167,6 +169,10 @@ def openapi_schemas() -> dict[str, Any]:
                             "type": ["string", "null"],
                             "format": "date-time",
                             "description": "when its PII was erased (forget, retention)",
+                        },
+                        "quote": {
+                            "$ref": "#/components/schemas/QuoteRecord",
+                            "description": "an exchange post's: the quote of its ping",
                         },
                     },
                 },

@@ -36,6 +36,8 @@ def lead_summary(filed: FiledLead) -> dict[str, Any]:
         "test": outcome.test,
         "received_at": outcome.received_at,
         "auction_ms": outcome.auction_ms,
+        "shared": outcome.shared,
+        "sales": [line.as_json() for line in outcome.sale_lines()],
     }
 
 

@@ -20,9 +20,13 @@ from pingtree.web.buyers_openapi import openapi_paths as buyer_paths
 from pingtree.web.buyers_openapi import openapi_schemas as buyer_schemas
 from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
 from pingtree.web.deliveries_openapi import openapi_schemas as delivery_schemas
+from pingtree.web.exchange_openapi import openapi_paths as exchange_paths
+from pingtree.web.exchange_openapi import openapi_schemas as exchange_schemas
 from pingtree.web.ledger_openapi import openapi_paths as ledger_paths
 from pingtree.web.ledger_openapi_schemas import openapi_schemas as ledger_schemas
 from pingtree.web.openapi_schemas import SCHEMAS
+from pingtree.web.suppression_openapi import openapi_paths as suppression_paths
+from pingtree.web.suppression_openapi import openapi_schemas as suppression_schemas
 
 _ERROR_CODES = {
     "400": "Malformed body (not JSON, not a JSON object, bad form encoding, a key or form field "
@@ -80,6 +84,8 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(ledger_paths())
     document["paths"].update(delivery_paths())
     document["paths"].update(buyer_paths())
+    document["paths"].update(exchange_paths())
+    document["paths"].update(suppression_paths())
     document["paths"].update(buyer_api_paths())  # a buyer's own API and returns (buyer_api.py)
     document["components"]["securitySchemes"].update(buyer_api_security)
     document["components"]["schemas"] = {
@@ -87,6 +93,8 @@ def openapi_document() -> dict[str, Any]:
         **ledger_schemas(),
         **delivery_schemas(),
         **buyer_schemas(),
+        **exchange_schemas(),
+        **suppression_schemas(),
         **buyer_api_schemas(),
     }
     return document

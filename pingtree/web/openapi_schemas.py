@@ -65,6 +65,35 @@ SCHEMAS: dict[str, Any] = {
             "buyer_id": {**_NULLABLE_STRING, "description": "only with reveal: [buyer]"},
             "price": {**_MONEY, "description": "only with reveal: [price]"},
             "test": {"type": "boolean"},
+            "shared": {"type": "boolean", "description": "only on a lead sold shared"},
+            "sales": {
+                "type": "array",
+                "description": "a lead sold shared: each sale's payout and redirect_url, its "
+                "buyer_id and price only with reveal; payout above is their sum",
+                "items": {
+                    "type": "object",
+                    "required": ["payout"],
+                    "properties": {
+                        "payout": _MONEY,
+                        "redirect_url": {"type": "string"},
+                        "buyer_id": {"type": "string"},
+                        "price": _MONEY,
+                    },
+                },
+            },
+        },
+    },
+    "Sale": {
+        "type": "object",
+        "description": "one sale of a lead: its one sale, or a share of a lead sold shared",
+        "required": ["buyer_id", "price", "payout", "margin"],
+        "properties": {
+            "buyer_id": {"type": "string"},
+            "price": _MONEY,
+            "payout": {**_MONEY, "description": "the seller's, for this sale"},
+            "margin": _MONEY,
+            "buyer_lead_id": _NULLABLE_STRING,
+            "redirect_url": _NULLABLE_STRING,
         },
     },
     "TraceEvent": {
@@ -72,8 +101,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["at_ms", "buyer_id", "step", "result"],
         "properties": {
             "at_ms": {"type": "integer", "description": "ms after receipt"},
-            "buyer_id": {"type": "string"},
-            "step": {"type": "string", "enum": ["skip", "offer", "ping", "post"]},
+            "buyer_id": {
+                "type": "string",
+                "description": "the buyer's id; in a check step, the check's id (`consent`: "
+                "the consent-evidence gate)",
+            },
+            "step": {"type": "string", "enum": ["skip", "offer", "ping", "post", "check"]},
             "result": {
                 "type": "string",
                 "enum": [
@@ -85,6 +118,7 @@ SCHEMAS: dict[str, Any] = {
                     "accepted",
                     "rejected",
                     "unknown",
+                    "passed",
                 ],
                 "description": "shadow: a skip the breaker would have made, in shadow mode "
                 "(the buyer was called anyway)",
@@ -148,6 +182,12 @@ SCHEMAS: dict[str, Any] = {
                 "additionalProperties": {"type": "integer"},
             },
             "trace": {"type": "array", "items": {"$ref": "#/components/schemas/TraceEvent"}},
+            "shared": {"type": "boolean", "description": "sold shared (docs/shared-leads.md)"},
+            "sales": {
+                "type": "array",
+                "description": "every sale, best first; shared: price and payout are the sums",
+                "items": {"$ref": "#/components/schemas/Sale"},
+            },
         },
     },
     "Reloaded": {

@@ -79,9 +79,10 @@ def limit(text: str | None, *, default: int = DEFAULT_LIMIT, most: int = MAX_LIM
 
 
 def filters(query: Mapping[str, str]) -> Filters:
-    """status, seller, buyer, vertical, sub_id, state (two letters), test (true: test leads)."""
+    """status, seller, buyer, vertical, sub_id, state (two letters), reason, test (true: test
+    leads)."""
     values: dict[str, str | None] = {}
-    for name in ("seller", "buyer", "vertical", "sub_id", "state"):
+    for name in ("seller", "buyer", "vertical", "sub_id", "state", "reason"):
         text = query.get(name) or None
         if text is not None and not _ID.match(text):
             raise BadRequest(f"bad {name}", fields={name: "an id: letters, digits and ._:-"})

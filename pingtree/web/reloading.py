@@ -52,6 +52,8 @@ class ConfigReloader:
                 log.warning(
                     "router.retention differs from the running one: takes effect on restart"
                 )
+            # The lists first (their files read in a thread): a file gone refuses the reload.
+            await self._router.suppression.load(config, self._router.tree)
             tree = self._router.reload(config)
             self._generation += 1
             self._metrics.config_reloads.labels("applied").inc()

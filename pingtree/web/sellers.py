@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -46,20 +48,42 @@ async def post_lead(request: web.Request) -> web.Response:
     """Cheapest refusals first: too many leads in flight (503), the key (400 for two that
     differ, 401), the seller's rate limit (429), the content type and encoding (415); then the
     body (408, 413, 400), its signature (401) and the lead itself (422), before any auction."""
+    return await in_flight(request, _sell_lead)
+
+
+async def in_flight(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.Response]]
+) -> web.Response:
+    """`handler` as one of the router.max_in_flight requests under way, else 503 at once."""
     settings = request.app[ROUTER].tree.settings
-    in_flight = request.app[IN_FLIGHT]
+    counted = request.app[IN_FLIGHT]
     try:
-        in_flight.enter(settings.max_in_flight)
+        counted.enter(settings.max_in_flight)
     except PingtreeError:
         request.app[METRICS].overload_refusals.inc()
         raise
     try:
-        return await _sell_lead(request)
+        return await handler(request)
     finally:
-        in_flight.leave()
+        counted.leave()
 
 
 async def _sell_lead(request: web.Request) -> web.Response:
+    seller, decoded = await read_lead_request(request)
+    tree = request.app[ROUTER].tree
+    lead = parse_lead(decoded)
+    lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
+    fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
+    key = _idempotency_key(request, seller, lead.lead_id, fingerprint)
+    outcome, replayed = await request.app[ROUTER].submit(seller, lead, key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return json_response(seller_view(outcome, seller), headers=headers)
+
+
+async def read_lead_request(request: web.Request) -> tuple[SellerConfig, dict[str, Any]]:
+    """The seller and its body's fields, decoded, before any lead is made of them: the key (401),
+    its rate limit (429), the content type (415), the body (408, 413, 400) and its signature
+    (401). /v1/leads, /v1/ping and /v1/post read their requests alike."""
     seller = authenticate_seller(request)
     metrics = request.app[METRICS]
     try:
@@ -78,13 +102,7 @@ async def _sell_lead(request: web.Request) -> web.Response:
     except PingtreeError:
         metrics.bad_signatures.labels(seller.id).inc()
         raise
-    lead = parse_lead(decode_lead_body(content_type, body))
-    lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
-    fingerprint = hashlib.sha256(jsonenc.dumps_sorted(lead.model_dump())).hexdigest()
-    key = _idempotency_key(request, seller, lead.lead_id, fingerprint)
-    outcome, replayed = await request.app[ROUTER].submit(seller, lead, key)
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return json_response(seller_view(outcome, seller), headers=headers)
+    return seller, decode_lead_body(content_type, body)
 
 
 async def get_lead(request: web.Request) -> web.Response:

@@ -124,7 +124,7 @@ def test_schema_pii_joins_what_a_buyer_of_the_vertical_never_gets_in_a_ping() ->
         (
             {"colour": 1},
             "verticals.x.colour",
-            "unknown key; the keys here are attributes, derived, required",
+            "unknown key; the keys here are attributes, derived, max_buyers, required, sell",
         ),
         ({"atributes": {}}, "verticals.x.atributes", "unknown key; did you mean 'attributes'?"),
     ],

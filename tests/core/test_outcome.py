@@ -6,10 +6,18 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from pingtree.core import outcome as outcome_module
-from pingtree.core.outcome import Outcome, TraceEvent, decode_outcome, encode_outcome, operator_view
+from pingtree.core.outcome import (
+    Outcome,
+    SaleLine,
+    TraceEvent,
+    decode_outcome,
+    encode_outcome,
+    operator_view,
+)
 
 FULL = Outcome(
     id="ld_01TEST",
@@ -71,3 +79,35 @@ def test_the_finished_record_is_frozen_plain_data() -> None:
         assert dataclasses.is_dataclass(cls), cls
         params = cls.__dataclass_params__  # type: ignore[attr-defined]
         assert params.frozen, f"{cls.__name__} can change after the auction"
+
+
+SHARED = dataclasses.replace(
+    FULL,
+    price=Decimal("75.00"),
+    payout=Decimal("60.00"),
+    sales=(
+        SaleLine("lawfirm-a", Decimal("35.50"), Decimal("28.40"), "A-1", "https://a/thanks"),
+        SaleLine("lawfirm-c", Decimal("39.50"), Decimal("31.60")),
+    ),
+)
+
+
+def test_a_shared_outcome_round_trips_with_every_sale() -> None:
+    decoded = decode_outcome(encode_outcome(SHARED))
+    assert decoded == SHARED and decoded.shared
+    view = operator_view(decoded)
+    assert view["shared"] is True
+    assert [(s["buyer_id"], s["price"], s["margin"]) for s in view["sales"]] == [
+        ("lawfirm-a", Decimal("35.50"), Decimal("7.10")),
+        ("lawfirm-c", Decimal("39.50"), Decimal("7.90")),
+    ]
+
+
+def test_an_outcome_stored_before_shared_leads_still_reads() -> None:
+    """Outcomes stored before sales existed have no `sales` key: read as one exclusive sale."""
+    stored = orjson.loads(encode_outcome(FULL))
+    assert "sales" not in stored  # an exclusive sale's stored form did not change
+    decoded = decode_outcome(orjson.dumps(stored))
+    assert decoded == FULL and not decoded.shared
+    (line,) = decoded.sale_lines()
+    assert (line.buyer_id, line.price, line.payout) == ("lawfirm-a", FULL.price, FULL.payout)

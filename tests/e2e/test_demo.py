@@ -194,3 +194,15 @@ async def test_send_posts_a_lead_file_as_a_seller_would(buyers, start_router) ->
     code, output = await _send("samples/solar.json", "--url", base, "--key", "not-a-real-key")
     assert code == 1 and output.startswith("HTTP 401"), output
     assert len(buyers.recorded("a").posts) == 2
+
+
+def test_the_report_counts_each_share_of_a_lead_sold_shared_for_its_buyer() -> None:
+    view = {
+        "id": "ld_1", "status": "sold", "test": False, "buyer_id": "a", "price": "50.00",
+        "payout": "40.00", "auction_ms": 2, "trace": [],
+        "sales": [{"buyer_id": "a", "price": "30.00"}, {"buyer_id": "b", "price": "20.00"}],
+    }  # fmt: skip
+    summary = summarize([(200, {}, False)], [view])
+    a, b = summary.buyers["a"], summary.buyers["b"]
+    assert (a.wins, a.revenue, b.wins, b.revenue) == (1, 30, 1, 20)
+    assert summary.revenue == 50

@@ -129,6 +129,16 @@ def _counted(*events: TraceEvent, status: str = "unsold") -> dict[str, int]:
             {"buyers": 0},
         ),
         (
+            "a check before the auction (passed, rejected or failed) is no buyer's call",
+            [
+                TraceEvent(30, "phone", "check", "passed", duration_ms=29),
+                TraceEvent(31, "tf", "check", "rejected", "check:tf", duration_ms=30),
+                TraceEvent(300, "hang", "check", "failed", "timeout", duration_ms=300),
+                TraceEvent(0, "consent", "check", "rejected", "consent_evidence"),
+            ],
+            {"buyers": 0},
+        ),
+        (
             "a post whose answer was lost: a post, not accepted",
             [TraceEvent(5, "b", "post", "unknown", "post_unknown")],
             {"posts": 1, "buyers": 1},

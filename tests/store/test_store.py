@@ -1004,7 +1004,8 @@ async def test_the_store_and_the_queue_share_one_file_and_its_writer(tmp_path: P
     components = await file.read(
         lambda db: dict(db.execute("SELECT component, version FROM schema_version"))
     )
-    assert components == {"store": 2, "deliveries": 2}  # the store's 2: the pauses
+    # the store's 2: the pauses; turns: the tie groups' counters (store/turns/sqlite.py)
+    assert components == {"store": 2, "deliveries": 2, "turns": 1}
     await file.close()
     with pytest.raises(StoreUnavailable):  # a write to a closed file
         await store.record_outcome(outcome("ld_2"))

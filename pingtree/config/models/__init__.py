@@ -5,6 +5,7 @@
     buyers.py           `buyers:`: tiers, filters, schedules, caps, pricing
     endpoints.py        a buyer's ping and post, deliveries and postbacks; TLS
     operators.py        `operators:`: who may use the operator API, by token and role
+    suppression.py      `suppression:`: lists of phones or emails never to sell (DESIGN §16)
     root.py             `Config`, the whole file, and the checks across its sections
 
 A buyer's dialect is config/dialect.py's (and dialect_response.py's); vertical schemas are
@@ -35,10 +36,12 @@ from pingtree.config.models.root import Config
 from pingtree.config.models.router_settings import (
     BreakerPolicy,
     DeliverySettings,
+    RankingSettings,
     Retention,
     RouterSettings,
 )
 from pingtree.config.models.sellers import RateLimit, SellerConfig
+from pingtree.config.models.suppression import SuppressionList, SuppressionMatch
 
 __all__ = [
     "DEFAULT_RETRY_S",
@@ -55,6 +58,7 @@ __all__ = [
     "Operator",
     "OperatorConfig",
     "Range",
+    "RankingSettings",
     "RateLimit",
     "Retention",
     "Role",
@@ -62,6 +66,8 @@ __all__ = [
     "Schedule",
     "SellerConfig",
     "StateCodes",
+    "SuppressionList",
+    "SuppressionMatch",
     "Weekday",
     "masked_url",
 ]

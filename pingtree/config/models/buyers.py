@@ -137,10 +137,15 @@ class BuyerConfig(ConfigModel):
     dedup_days: float | None = Field(None, gt=0, le=3650)
     pricing: Literal["bid", "fixed"] = "bid"
     price: Money | None = None
+    # Its share of the ties it is in under `router.tie_break: weighted` (docs/ranking.md).
+    weight: int = Field(1, ge=1, le=1000)
     # A post that may have been taken: no answer (timeout, connection lost) or a 2xx that says
     # neither yes nor no. `stop` leaves the lead pending; `next` lets it go on down the tree.
     on_post_timeout: Literal["stop", "next"] = "stop"
     on_post_unknown: Literal["stop", "next"] = "stop"
+    # Takes shared leads (DESIGN §14): on a lead sold shared its bid buys one of max_buyers
+    # places; a buyer without it bids for the whole lead. On an exclusive lead, no difference.
+    shared: bool = False
     pii_attributes: frozenset[str] = frozenset()
     # PII this buyer's pings carry because its spec demands it (DESIGN §8b): some of
     # config.reads.PING_PII_OPT_INS, never more; `pingtree validate` lists each.

@@ -14,9 +14,11 @@ from pydantic import Field, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across, parsed
 from pingtree.config.models.buyers import BuyerConfig
+from pingtree.config.models.compliance import CheckConfig
 from pingtree.config.models.operators import ADMIN_TOKEN_NAME, OperatorConfig
 from pingtree.config.models.router_settings import RouterSettings
 from pingtree.config.models.sellers import SellerConfig
+from pingtree.config.models.suppression import SuppressionList
 from pingtree.config.reads import mapping_errors
 from pingtree.config.types import FrozenMap
 from pingtree.config.verticals import VerticalSchema
@@ -29,6 +31,8 @@ class Config(ConfigModel):
     sellers: tuple[SellerConfig, ...] = Field(min_length=1)
     buyers: tuple[BuyerConfig, ...] = Field(min_length=1)
     operators: tuple[OperatorConfig, ...] = ()
+    checks: tuple[CheckConfig, ...] = ()  # DESIGN §16: run before the auction (gates/checks.py)
+    suppression: tuple[SuppressionList, ...] = ()
 
     @field_validator("router", mode="before")
     @classmethod
@@ -68,6 +72,19 @@ class Config(ConfigModel):
                     "(below_floor), so this buyer could never buy a lead",
                 )
 
+    @across("sellers", "verticals", "buyers")
+    def _shared_leads_have_buyers(self) -> Iterator[Problem]:
+        # Not an error of one seller alone: its shared leads would all sell exclusive, silently.
+        if any(buyer.shared for buyer in self.buyers):
+            return
+        why = "sell: shared, but no buyer has shared: true: every lead would sell exclusive"
+        for index, seller in enumerate(self.sellers):
+            if seller.sell == "shared":
+                yield ("sellers", index, "sell"), why
+        for name, schema in self.verticals.items():
+            if schema.sell == "shared":
+                yield ("verticals", name, "sell"), why
+
     @across("sellers", "buyers", "operators")
     def _unique(self) -> Iterator[Problem]:
         # The loader reports these at their paths (with every other error); a Config built in
@@ -83,6 +100,41 @@ class Config(ConfigModel):
         )
         if errors:
             yield (), "; ".join(f"{path}: {message}" for path, message in errors)
+
+    @across("checks")
+    def _check_ids(self) -> Iterator[Problem]:
+        first: dict[str, int] = {}
+        for index, check in enumerate(self.checks):
+            if check.id in first:
+                yield (
+                    ("checks", index, "id"),
+                    f"the same id {check.id!r} as checks[{first[check.id]}]",
+                )
+            first.setdefault(check.id, index)
+
+    @across("router", "checks")
+    def _checks_leave_time_to_ping(self) -> Iterator[Problem]:
+        # The checks' time comes out of the ping phase (budget less the post reserve).
+        r = self.router
+        if self.checks and r.checks_budget_ms + r.post_reserve_ms >= r.budget_ms:
+            yield (
+                ("router", "checks_budget_ms"),
+                f"with post_reserve_ms ({r.post_reserve_ms}) it leaves no time to ping buyers "
+                f"within budget_ms ({r.budget_ms})",
+            )
+
+    @across("suppression", "buyers")
+    def _suppression_lists_known(self) -> Iterator[Problem]:
+        # A list named twice would be matched under one id and listed under the other; a buyer
+        # misspelt in a scope would be sold the leads its list was meant to keep from it.
+        buyers, seen = {b.id for b in self.buyers}, set()
+        for index, listed in enumerate(self.suppression):
+            if listed.id in seen:
+                yield ("suppression", index, "id"), f"the same id {listed.id!r} as another list"
+            seen.add(listed.id)
+            for buyer_id in () if listed.scope == "all" else listed.scope:
+                if buyer_id not in buyers:
+                    yield ("suppression", index, "scope"), f"unknown buyer {buyer_id!r}"
 
     @across("router", "operators")
     def _admin_token_apart(self) -> Iterator[Problem]:

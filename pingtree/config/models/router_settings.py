@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
+from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.models.portal import ReturnRules
 from pingtree.config.types import Money
 
@@ -70,6 +71,19 @@ class DeliverySettings(ConfigModel):
     ledger_days: float | None = Field(None, gt=0, le=3650)
 
 
+class RankingSettings(ConfigModel):
+    """`router.ranking`: the order offers are posted in (DESIGN §14, docs/ranking.md). `price`:
+    highest bid first. `expected_value`: bid x the buyer's post acceptance x (1 - its return
+    rate) over the last `window_days`, from the ledger, for buyers with at least `min_sales`
+    sales in that window (the others rank by their bid); the price charged stays the bid."""
+
+    by: Literal["price", "expected_value"] = "price"
+    window_days: float = Field(30, gt=0, le=365)
+    min_sales: int = Field(50, ge=0)
+    # How often each router reads its buyers' figures from the ledger again, in the background.
+    refresh_s: float = Field(60, ge=0.1, le=86_400)
+
+
 class RouterSettings(ConfigModel):
     budget_ms: int = Field(3000, ge=100, le=60_000)
     post_reserve_ms: int = Field(1000, ge=0)
@@ -101,6 +115,15 @@ class RouterSettings(ConfigModel):
     # How often this router re-reads the buyers paused by an operator (POST /admin/buyers/{id}/
     # pause) from the store: a pause made on another router takes effect here within this.
     pauses_refresh_ms: int = Field(1000, ge=50, le=60_000)
+    # Compliance gates (DESIGN §16): the consent evidence every lead must carry (a seller's own
+    # `consent` replaces it), and the time the top-level `checks` may take, out of budget_ms.
+    consent: ConsentEvidence | None = None
+    checks_budget_ms: int = Field(300, ge=10, le=60_000)
+    ranking: RankingSettings = RankingSettings()
+    # Equal offers (equal price, or equal expected value): `priority` (lower priority number,
+    # earlier answer, file order), `round_robin` or `weighted` (buyers' `weight`), shared by
+    # every router on one store (docs/ranking.md).
+    tie_break: Literal["priority", "round_robin", "weighted"] = "priority"
     # What a buyer may return, and when (DESIGN §15); a buyer's `returns:` overrides it.
     returns: ReturnRules = ReturnRules()
 
@@ -110,6 +133,11 @@ class RouterSettings(ConfigModel):
     def _reserve_fits(self) -> Iterator[Problem]:
         if self.post_reserve_ms >= self.budget_ms:
             yield ("post_reserve_ms",), "post_reserve_ms must be less than budget_ms"
+
+    @across("checks_budget_ms", "budget_ms")
+    def _checks_fit(self) -> Iterator[Problem]:
+        if self.checks_budget_ms >= self.budget_ms:
+            yield ("checks_budget_ms",), "checks_budget_ms must be less than budget_ms"
 
     @across("floor", "max_bid")
     def _floor_fits(self) -> Iterator[Problem]:

@@ -12,7 +12,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.dialect import Signing
+from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.models.endpoints import Destination
+from pingtree.config.share_terms import SellMode, share_problems
 from pingtree.config.types import Money
 from pingtree.config.verticals import vertical_names
 
@@ -45,6 +47,16 @@ class SellerConfig(ConfigModel):
     rate_limit: RateLimit | None = None
     # Set: every lead must carry a valid Standard Webhooks signature over its exact body.
     signing: Signing | None = None
+    # Shared leads (DESIGN §14, docs/shared-leads.md): unset, the vertical's setting applies.
+    sell: SellMode | None = None
+    max_buyers: int | None = None
+    # The consent evidence this seller's leads must carry, instead of router.consent's.
+    consent: ConsentEvidence | None = None
+    # Exchange mode (POST /v1/ping, /v1/post; DESIGN §14): how long a seller's ping may take,
+    # the step its quote is rounded down to, and how long its bids are held without an expiry.
+    ping_budget_ms: int = Field(1000, ge=50, le=60_000)
+    price_step: Decimal = Field(Decimal("0.01"), ge=Decimal("0.01"), le=1000)
+    ping_ttl_s: int = Field(60, ge=1, le=86_400)
     # An approved return of this seller's lead takes its payout back (DESIGN §15).
     chargeback: bool = False
 
@@ -71,6 +83,10 @@ class SellerConfig(ConfigModel):
     def _one_payout_rule(self) -> Iterator[Problem]:
         if self.revshare is not None and self.payout is not None:
             yield (), "give revshare or payout, not both"
+
+    @across("sell", "max_buyers")
+    def _share_terms(self) -> Iterator[Problem]:
+        yield from share_problems(self.sell, self.max_buyers)
 
     @property
     def effective_revshare(self) -> Decimal:

@@ -15,6 +15,8 @@ entity declarations (an entity bomb, an external entity) stay refused (DESIGN §
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from xml.etree.ElementTree import ParseError
@@ -91,6 +93,38 @@ def read_post_answer(response: ResponseMap | None, status: int, body: bytes) -> 
         buyer_lead_id=_short_text(_found(document, response.buyer_lead_id)),
         redirect_url=web_url(redirect),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPassed:
+    """A check's answer that lets the lead go on, and the attributes its map read from it (a
+    scalar each, as found: a JSON number stays a number; what is not there is left out)."""
+
+    attributes: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+
+def read_check_answer(
+    response: ResponseMap, attributes: Mapping[str, Locator], status: int, body: bytes
+) -> CheckPassed | Decline | Failure:
+    """A compliance check's answer (gates/checks.py), read like a ping's: `accepted` passes,
+    `rejected` (or, without it, an `accepted` value that is not an accepting one) is a Decline,
+    anything else a Failure. `attributes` are read only from an answer that passed."""
+    document = _document(response.format, status, body)
+    if isinstance(document, Failure):
+        return document
+    verdict = _verdict(response, document, body, refusal="rejected", implied=True)
+    if isinstance(verdict, Decline | Failure):
+        return verdict
+    found = {name: _scalar(find(document, locator)) for name, locator in attributes.items()}
+    return CheckPassed({name: value for name, value in found.items() if value is not None})
+
+
+def _scalar(found: Any) -> str | int | float | bool | None:
+    if isinstance(found, str):
+        return found.strip()[:_TEXT_MAX] or None
+    if isinstance(found, bool | int | float):
+        return found
+    return None  # an object or a list is no attribute
 
 
 def _document(format: Literal["json", "xml", "text"], status: int, body: bytes) -> Any:
@@ -219,4 +253,12 @@ def _number(found: Any) -> float | Failure | None:
     return Failure("bad_response", "'expires_in_ms' is not a number")
 
 
-__all__ = ["read_ping_answer", "read_post_answer", "read_price", "reads_as_refusal", "snippet"]
+__all__ = [
+    "CheckPassed",
+    "read_check_answer",
+    "read_ping_answer",
+    "read_post_answer",
+    "read_price",
+    "reads_as_refusal",
+    "snippet",
+]

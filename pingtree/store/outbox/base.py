@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-Kind = Literal["lead", "audit"]
+Kind = Literal["lead", "audit", "quote"]  # quote: an exchange ping's (core/exchange.py)
 
 
 @dataclass(frozen=True, slots=True)

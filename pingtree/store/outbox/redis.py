@@ -43,7 +43,7 @@ from pingtree.store.redis_keys import OutboxKeys
 
 __all__ = ["RedisOutbox"]
 
-_KINDS: dict[bytes, Kind] = {b"lead": "lead", b"audit": "audit"}
+_KINDS: dict[bytes, Kind] = {b"lead": "lead", b"audit": "audit", b"quote": "quote"}
 
 _FORGET_IF_IDLE = """
 local function forget_if_idle(consumer)

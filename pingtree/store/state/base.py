@@ -41,7 +41,10 @@ from pingtree.config import BreakerPolicy, Caps
 from pingtree.core.breaker import Phase
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.turns.base import Turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,20 @@ class Store(Protocol):
         """The ledger's outbox on this store's medium (its state file, memory, Redis): what
         `record_outcome(…, ledger)` puts into and the ledger's writer takes from. The same one
         every call; closed with the store."""
+
+    def turns(self) -> Turns:
+        """The tie groups' turn counters on this store's medium (store/turns/), shared by every
+        router on it: asked only when offers tie and the tie-break is not priority."""
+        ...
+
+    def held_bids(self) -> HeldBids:
+        """Exchange pings' held bids (store/held/) on this store's medium; the same one every
+        call."""
+
+    def suppression(self) -> SuppressionEntries:
+        """The suppression lists' entries added at runtime, on this store's medium (memory, its
+        state file, Redis: shared by every router): store/suppression/."""
+        ...
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 

@@ -42,6 +42,7 @@ from pingtree.config import BreakerPolicy
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.state.base import (
     AnswerWrite,
@@ -55,6 +56,9 @@ from pingtree.store.state.base import (
     Reservation,
     Store,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.guarded import GuardedEntries
+from pingtree.store.turns.base import Turns
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -330,6 +334,17 @@ class GuardedStore:
 
     def outbox(self) -> Outbox:
         return self.inner.outbox()
+
+    def turns(self) -> Turns:
+        # Unguarded: a turn that fails ranks the tie by priority (auction/ordering.py), and
+        # says nothing of the store's health the auction's own calls would not.
+        return self.inner.turns()
+
+    def held_bids(self) -> HeldBids:
+        return self.inner.held_bids()
+
+    def suppression(self) -> SuppressionEntries:
+        return GuardedEntries(self.inner.suppression(), self._call)
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)

@@ -20,6 +20,8 @@ from pingtree.config import BreakerPolicy, Retention
 from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, phase
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows, cap_reason
+from pingtree.store.held.base import HeldBids
+from pingtree.store.held.memory import MemoryHeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.memory import MemoryOutbox
 from pingtree.store.state.base import (
@@ -36,6 +38,10 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.memory import MemorySuppression
+from pingtree.store.turns.base import Turns
+from pingtree.store.turns.memory import MemoryTurns
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -186,6 +192,9 @@ class MemoryStore:
         self._pauses: dict[str, Pause] = {}  # kept until resumed: an operator's switch
         # The ledger's records, as lasting as the rest of this store (not at all).
         self._ledger_outbox = MemoryOutbox(clock=clock)
+        self._turns: Turns = MemoryTurns()
+        self._held_bids: HeldBids | None = None  # made at the first exchange ping
+        self._suppression = MemorySuppression()
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -363,6 +372,17 @@ class MemoryStore:
 
     def outbox(self) -> Outbox:
         return self._ledger_outbox
+
+    def turns(self) -> Turns:
+        return self._turns
+
+    def held_bids(self) -> HeldBids:
+        if self._held_bids is None:
+            self._held_bids = MemoryHeldBids(self._clock)
+        return self._held_bids
+
+    def suppression(self) -> SuppressionEntries:
+        return self._suppression
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         stored = self._outcomes.get(lead_id)

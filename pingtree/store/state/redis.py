@@ -43,6 +43,8 @@ from pingtree.core.breaker import BreakerState, phase
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows
+from pingtree.store.held.base import HeldBids
+from pingtree.store.held.redis import RedisHeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
@@ -62,6 +64,10 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.redis import RedisSuppression
+from pingtree.store.turns.base import Turns
+from pingtree.store.turns.redis import RedisTurns
 
 # As memory.py: a window's counter outlives its window a little.
 _HOUR_WINDOW_TTL_MS = (2 * 3600 + 60) * 1000
@@ -110,6 +116,8 @@ class RedisStore:
         )
         self._clock = clock
         self._ledger_outbox = RedisOutbox(self._redis, prefix=prefix)
+        self._held_bids = RedisHeldBids(self._redis, self.keys)
+        self._suppression = RedisSuppression(self._redis, prefix=prefix)
         retention = retention or Retention()
         self._outcome_ttl_ms = _ms(retention.outcomes_hours * 3600)
         # An answer whose claim is gone makes the record again, for as long as a claim's.
@@ -386,9 +394,21 @@ class RedisStore:
         with redis_errors_as_unavailable():
             await self._redis.ping()
 
+    def held_bids(self) -> HeldBids:
+        """Held bids (held/redis.py) on this store's client and keys, shared by every router."""
+        return self._held_bids
+
     def outbox(self) -> Outbox:
         """The shared outbox (outbox/redis.py) on this store's client and prefix."""
         return self._ledger_outbox
+
+    def turns(self) -> Turns:
+        """The tie groups' turns (turns/redis.py) on this store's client and prefix."""
+        return RedisTurns(self._redis, self.keys)
+
+    def suppression(self) -> SuppressionEntries:
+        """The suppression lists' added entries (suppression/redis.py), shared by every router."""
+        return self._suppression
 
     async def close(self) -> None:
         await self._ledger_outbox.close()

@@ -57,6 +57,8 @@ from typing import Any, Literal
 from pingtree.config import Retention
 from pingtree.core import jsonenc
 from pingtree.core.outcome import Outcome
+from pingtree.store.held.base import HeldBids
+from pingtree.store.held.sqlite import SqliteHeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.sqlite import SqliteOutbox, put_statements
 from pingtree.store.sqlite_file import SqliteFile
@@ -71,6 +73,9 @@ from pingtree.store.state.base import (
     Reservation,
 )
 from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
+from pingtree.store.suppression.base import SuppressionEntries
+from pingtree.store.suppression.sqlite import SqliteSuppression
+from pingtree.store.turns.sqlite import SqliteTurns
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
@@ -198,6 +203,8 @@ class SqliteStore(MemoryStore):
         self.file.migrate("store", SCHEMA)
         self.file.read_now(self._load)
         self._file_outbox: SqliteOutbox | None = None
+        self._turns = SqliteTurns(self.file)
+        self._file_suppression: SqliteSuppression | None = None
 
     # idempotency ------------------------------------------------------------------------------
 
@@ -321,6 +328,19 @@ class SqliteStore(MemoryStore):
         if self._file_outbox is None:
             self._file_outbox = SqliteOutbox(self.file, clock=self._clock)
         return self._file_outbox
+
+    def held_bids(self) -> HeldBids:
+        """Held bids in this store's state file (made, with their table, at the first call)."""
+        if self._held_bids is None:
+            self._held_bids = SqliteHeldBids(self.file, self._clock)
+        return self._held_bids
+
+    def suppression(self) -> SuppressionEntries:
+        """The added suppression entries on this store's state file (its table made and read
+        at the first call: the suppression gate makes it at start-up)."""
+        if self._file_suppression is None:
+            self._file_suppression = SqliteSuppression(self.file)
+        return self._file_suppression
 
     # pauses -------------------------------------------------------------------------------------
 

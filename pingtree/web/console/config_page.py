@@ -1,6 +1,7 @@
 """Config (`/console/config`): the running tree's summary (config_view.py: never a secret), the
 file it was read from, checked and reloaded as `pingtree validate` and POST /admin/reload do
-them, and the audit log, newest first (ledger_admin.find_audit: GET /admin/audit's entries).
+them, the suppression lists and their sizes (read-only), and the audit log, newest first
+(ledger_admin.find_audit: GET /admin/audit's entries).
 
     GET  /console/config?cursor=     the summary and the audit log
     GET  /console/config/check       the file read again and validated: every error with its
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from pingtree.config import Operator, load_config
 from pingtree.config.diff import config_diff, is_empty
-from pingtree.core.errors import ConfigError, PingtreeError
+from pingtree.core.errors import ConfigError, PingtreeError, StoreUnavailable
 from pingtree.web.console.config_view import audit_detail, diff_lines, tree_summary
 from pingtree.web.console.guards import action, page
 from pingtree.web.console.render import render, see_other
@@ -59,11 +60,21 @@ async def config_page(request: web.Request, operator: Operator) -> web.StreamRes
         page="config",
         path=request.app[RELOADER].path,
         summary=tree_summary(request.app[ROUTER].tree.config),
+        suppression=await _suppression_lists(request),
         entries=entries,
         next_cursor=next_cursor,
         ledger=ledger,
         reloaded=reloaded if reloaded.isdigit() else None,
     )
+
+
+async def _suppression_lists(request: web.Request) -> list[dict[str, Any]] | None:
+    """The suppression lists and their sizes (GET /admin/suppression's); None if the store
+    cannot say how many entries were added (the rest of the page still shows)."""
+    try:
+        return await request.app[ROUTER].suppression.listing()
+    except StoreUnavailable:
+        return None
 
 
 def _config_file(request: web.Request) -> Path:

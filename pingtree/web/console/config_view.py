@@ -13,6 +13,7 @@ from typing import Any
 
 from pingtree.config import Config, masked_url
 from pingtree.config.models import BuyerConfig, Endpoint, SellerConfig
+from pingtree.config.models.compliance import CheckConfig, ConsentEvidence
 from pingtree.core.money import cents
 
 
@@ -28,6 +29,8 @@ def tree_summary(config: Config) -> dict[str, Any]:
         ("min margin", str(cents(r.min_margin))),
         ("consent required", "yes" if r.require_consent else "no"),
         ("timezone", r.timezone),
+        ("consent evidence", _consent(r.consent)),
+        ("checks budget", f"{r.checks_budget_ms} ms"),
     ]
     tiers = [
         (priority, [_buyer(b, config) for b in config.buyers if b.priority == priority])
@@ -41,6 +44,25 @@ def tree_summary(config: Config) -> dict[str, Any]:
         "sellers": [_seller(s) for s in config.sellers],
         "tiers": tiers,
         "operators": operators,
+        "checks": [_check(c) for c in config.checks],
+    }
+
+
+def _consent(evidence: ConsentEvidence | None) -> str:
+    if evidence is None:
+        return "none"
+    age = f", at most {evidence.max_age_s} s old" if evidence.max_age_s is not None else ""
+    return f"{evidence.require}{age}"
+
+
+def _check(check: CheckConfig) -> dict[str, Any]:
+    """A check as the Config page lists it: how it is called (as a buyer's ping is shown: auth
+    said to be there, headers named, the URL masked), what it adds, what an error does."""
+    return {
+        "id": check.id,
+        "call": _endpoint(check),
+        "attributes": ", ".join(check.attribute_names()),
+        "on_error": check.on_error,
     }
 
 
@@ -56,6 +78,7 @@ def _seller(seller: SellerConfig) -> dict[str, Any]:
         "verticals": ", ".join(sorted(seller.verticals)) if seller.verticals else "any",
         "rate_limit": f"{seller.rate_limit.per_second:g}/s" if seller.rate_limit else "",
         "postback": masked_url(seller.postback.url) if seller.postback else "",
+        "consent": _consent(seller.consent) if seller.consent else "",
     }
 
 

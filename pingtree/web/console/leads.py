@@ -130,12 +130,18 @@ async def _lead(
         attributes=sorted(((lead or {}).get("attributes") or {}).items()),
         pii_fields=PII_FIELDS,
         pii_attributes=_pii_attributes(request, view),
-        timeline=timeline(view["trace"], view["auction_ms"]),
+        timeline=timeline(_post_phase(view["trace"]), view["auction_ms"]),
         describe=describe,
         deliveries=await _deliveries(request.app, view),
         revealed=revealed,
         can_reveal=operator.admin and not revealed and bool(lead) and not view["pii_erased_at"],
     )
+
+
+def _post_phase(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the timeline draws: an exchange post's trace starts with its ping phase's events, at
+    negative times (before the post came, maybe minutes before), which the trace table lists."""
+    return [event for event in trace if event["at_ms"] >= 0]
 
 
 def _lead_fields(lead: dict[str, Any] | None) -> list[tuple[str, Any]]:

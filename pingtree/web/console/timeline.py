@@ -94,7 +94,7 @@ def _mark(event: Mapping[str, Any], middle: float, scale: float) -> Mark:
     at = int(event["at_ms"])
     duration = event.get("duration_ms")
     step, result = str(event["step"]), str(event["result"])
-    called = step in ("ping", "post") and duration is not None
+    called = step in ("ping", "post", "check") and duration is not None
     start = max(0, at - int(duration)) if called and duration is not None else at
     width = max(MIN_BAR_W, (at - start) * scale) if called else 0.0
     return Mark(

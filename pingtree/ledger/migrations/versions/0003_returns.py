@@ -1,8 +1,8 @@
 """A buyer's own API (DESIGN §15): returns, the adjustments an approved one makes, pulled leads'
 acknowledgements, and buyers' feedback.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from pingtree.ledger.schema import UtcDateTime
 
-revision = "0002"
-down_revision: str | None = "0001"
+revision = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | None = None
 depends_on: str | None = None
 
