@@ -12,6 +12,7 @@ from decimal import Decimal
 from pingtree.config.models.portal import ReturnRules
 from pingtree.ledger.base import ReportQuery
 from pingtree.ledger.buyer_leads import BuyerLeadQuery
+from pingtree.ledger.buyer_stats import buyer_stats
 from pingtree.ledger.portal import Portal
 from pingtree.ledger.returns import ReturnClaim
 from pingtree.ledger.sql import SqlLedger
@@ -120,3 +121,15 @@ async def test_returns_asked_at_once_never_pass_the_cap_together(ledger: SqlLedg
     )
     kinds = sorted(type(answer).__name__ for answer in answers)
     assert kinds == ["ReturnRateExceeded"] * 6 + ["dict"] * 6
+
+
+async def test_expected_value_ranking_sees_approved_returns(ledger: SqlLedger) -> None:
+    """The ranking's figures (ledger/buyer_stats.py) read the rollups an approval adds to."""
+    await ledger.file([make_record(n) for n in range(1, 5)], [])
+    portal = Portal(ledger.database)
+    filed = await portal.request_return(claim(1, "b-one"))
+    now = DAY + timedelta(days=1)
+    assert (await buyer_stats(ledger, now, 30))["b-one"].return_rate == Decimal("0")
+    await portal.decide(filed["id"], True, "alice", frozenset(), now)
+    figures = (await buyer_stats(ledger, now, 30))["b-one"]
+    assert (figures.sales, figures.return_rate) == (4, Decimal("0.25"))
