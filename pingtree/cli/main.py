@@ -1,6 +1,6 @@
 """The command line: its parser and the small commands (validate · sim · demo · send · try);
 `serve` is serve.py's, `deliveries` deliveries.py's, `leads`, `report` and `forget` records.py's,
-`ledger migrate` ledger_command.py's."""
+`ledger migrate` ledger_command.py's, `returns` returns.py's."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from pingtree.cli.config_file import load_or_report, print_config_errors
 from pingtree.cli.deliveries import add_commands as add_delivery_commands
 from pingtree.cli.ledger_command import add_commands as add_ledger_commands
 from pingtree.cli.records import add_commands as add_record_commands
+from pingtree.cli.returns import add_commands as add_return_commands
 from pingtree.cli.serve import add_command as add_serve_command
 from pingtree.cli.serve import bind_error
 from pingtree.cli.suppress import add_commands as add_suppress_commands
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_record_commands(commands)  # pingtree leads · report · forget
     add_ledger_commands(commands)  # pingtree ledger migrate
     add_suppress_commands(commands)  # pingtree suppress add|lists
+    add_return_commands(commands)  # pingtree returns list|approve|deny
     return parser
 
 

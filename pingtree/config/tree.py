@@ -47,6 +47,9 @@ class Tree:
         self.check_attributes = frozenset(n for c in config.checks for n in c.attribute_names())
         self._sellers_by_key = {_digest(s.api_key.get_secret_value()): s for s in config.sellers}
         self._operators_by_token = _operators_by_token(config)
+        self._buyers_by_key = {
+            _digest(b.portal.api_key.get_secret_value()): b for b in config.buyers if b.portal
+        }
         every = [Candidate(i, b) for i, b in enumerate(config.buyers)]
         self._any_vertical = tuple(c for c in every if c.buyer.verticals is None)
         verticals = {v for b in config.buyers for v in b.verticals or ()}
@@ -106,6 +109,10 @@ class Tree:
     def seller_for_key(self, api_key: str) -> SellerConfig | None:
         # Looked up by digest: the time taken says nothing about how much of a guess was right.
         return self._sellers_by_key.get(_digest(api_key))
+
+    def buyer_for_key(self, api_key: str) -> BuyerConfig | None:
+        """The buyer whose `portal.api_key` this is (its own API, DESIGN §15); by digest too."""
+        return self._buyers_by_key.get(_digest(api_key))
 
     @property
     def operator_api_on(self) -> bool:

@@ -99,6 +99,11 @@ class ReportRow:
     returns_amount: Decimal = Decimal("0.00")
     net_revenue: Decimal = Decimal("0.00")
     return_rate: Decimal | None = None
+    chargebacks_amount: Decimal = Decimal("0.00")  # payouts taken back (sellers' chargeback)
+    contacted: int = 0  # buyers' feedback: leads contacted, converted, and the conversions'
+    converted: int = 0  # value; conversion_rate = converted / wins
+    conversion_rate: Decimal | None = None
+    conversion_value: Decimal = Decimal("0.00")
     ping_p50_ms: int | None = None
     ping_p95_ms: int | None = None
 

@@ -5,10 +5,9 @@ same at 10k or 10M leads. Test leads are left out, as in every report.
 - sales: the buyer's sales (`wins`);
 - acceptance: its posts accepted ÷ its posts that went out (`post_accept_rate`: a post that
   timed out or failed counts as not accepted: the router could not sell there either);
-- return_rate: its returns ÷ its sales (`return_rate`). Returns reach the rollups with issue 18
-  (DESIGN §15); until then they are zero and the rate is 0. This is the hook: once approved
-  returns are counted in the rollups, ranking by expected value discounts them with no change
-  here.
+- return_rate: its approved returns ÷ its sales (`return_rate`): an approved return is counted
+  in the rollups beside the sale it reverses (ledger/returns.py, DESIGN §15), so ranking by
+  expected value discounts it from the next refresh.
 
 Read by the ranking's refresher (auction/ranking_stats.py) in the background, never by an auction.
 """

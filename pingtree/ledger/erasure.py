@@ -4,7 +4,8 @@ rollup counts stay), and rows past `ledger_days` deleted.
 `forget` erases the PII of every lead of the given phone or email hashes and remembers each hash
 with the time (`erasures`), so a lead received before that and still on its way in the outbox is
 filed erased (filing.py). `purge` erases the PII of leads older than `pii_days`, deletes leads,
-their sales and calls, audit rows, erasures and rollup hours older than `ledger_days`.
+their sales and calls (and a buyer's returns, adjustments, acknowledgements and feedback), audit
+rows, erasures and rollup hours older than `ledger_days`. Returns' notes go with the PII.
 """
 
 from __future__ import annotations
@@ -18,7 +19,23 @@ from sqlalchemy.engine import Connection
 
 from pingtree.ledger.base import Erased
 from pingtree.ledger.rollups import epoch_hour
-from pingtree.ledger.schema import audit, calls, erasures, leads, quotes, rollups, sales
+from pingtree.ledger.schema import (
+    adjustments,
+    audit,
+    calls,
+    erasures,
+    feedback,
+    leads,
+    pull_acks,
+    quotes,
+    returns,
+    rollups,
+    sales,
+)
+
+# A buyer's own rows of a lead (DESIGN §15), deleted with it; a return's `note` is the buyer's
+# free text, which may name the consumer: erased with the lead's PII.
+_BUYER_ROWS = (returns, adjustments, pull_acks, feedback)
 
 
 def forget(connection: Connection, hashes: Sequence[str], at: datetime) -> Erased:
@@ -43,8 +60,11 @@ def forget(connection: Connection, hashes: Sequence[str], at: datetime) -> Erase
         .where(of_consumer, leads.c.pii.is_not(None))
         .values(pii=None, pii_erased_at=at)
     )
-    ids = connection.execute(sa.select(leads.c.id).where(of_consumer).order_by(leads.c.id))
-    return Erased(list(ids.scalars()))
+    ids = list(
+        connection.execute(sa.select(leads.c.id).where(of_consumer).order_by(leads.c.id)).scalars()
+    )
+    connection.execute(returns.update().where(returns.c.lead_pk.in_(ids)).values(note=None))
+    return Erased(ids)
 
 
 def purge(
@@ -56,6 +76,8 @@ def purge(
     old = sa.select(leads.c.id).where(leads.c.received_at < kept_from)
     connection.execute(sales.delete().where(sales.c.lead_pk.in_(old)))
     connection.execute(calls.delete().where(calls.c.lead_pk.in_(old)))
+    for table in _BUYER_ROWS:
+        connection.execute(table.delete().where(table.c.lead_pk.in_(old)))
     deleted = connection.execute(leads.delete().where(leads.c.received_at < kept_from)).rowcount
     connection.execute(audit.delete().where(audit.c.at < kept_from))
     connection.execute(quotes.delete().where(quotes.c.quoted_at < kept_from))
@@ -63,6 +85,12 @@ def purge(
     # An hour's rollups go once all of it is older than the leads kept.
     connection.execute(rollups.delete().where(rollups.c.hour < epoch_hour(kept_from)))
     pii_before = now - timedelta(days=pii_days)
+    erased_leads = sa.select(leads.c.id).where(leads.c.received_at < pii_before)
+    connection.execute(
+        returns.update()
+        .where(returns.c.lead_pk.in_(erased_leads), returns.c.note.is_not(None))
+        .values(note=None)
+    )
     erased = connection.execute(
         leads.update()
         .where(leads.c.received_at < pii_before, leads.c.pii.is_not(None))

@@ -26,7 +26,7 @@ from pingtree.ledger.schema import UtcDateTime, audit, leads, sales
 
 MAX_LIMIT = 500
 
-_RECORD_COLUMNS = (
+RECORD_COLUMNS = (
     leads.c.id,
     leads.c.received_at,
     leads.c.outcome,
@@ -61,7 +61,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadRequest("cursor is not one this API gave", fields={"cursor": "unknown"}) from None
 
 
-def _after(moment: datetime, row_id: str) -> sa.Tuple:
+def cursor_after(moment: datetime, row_id: str) -> sa.Tuple:
     """A cursor's (time, id), typed as the columns it is compared with."""
     return sa.tuple_(sa.literal(moment, UtcDateTime()), sa.literal(row_id, sa.String()))
 
@@ -79,7 +79,7 @@ def filed_lead(row: Row[*tuple[Any, ...]]) -> FiledLead:
 
 
 def lead(connection: Connection, lead_id: str) -> FiledLead | None:
-    found = connection.execute(sa.select(*_RECORD_COLUMNS).where(leads.c.id == lead_id)).first()
+    found = connection.execute(sa.select(*RECORD_COLUMNS).where(leads.c.id == lead_id)).first()
     return None if found is None else filed_lead(found)
 
 
@@ -118,9 +118,9 @@ def leads_page(connection: Connection, query: LeadQuery) -> LeadPage:
         conditions.append(leads.c.received_at < query.end)
     if query.cursor is not None:
         at, row_id = decode_cursor(query.cursor)
-        conditions.append(sa.tuple_(leads.c.received_at, leads.c.id) < _after(at, row_id))
+        conditions.append(sa.tuple_(leads.c.received_at, leads.c.id) < cursor_after(at, row_id))
     statement = (
-        sa.select(*_RECORD_COLUMNS)
+        sa.select(*RECORD_COLUMNS)
         .where(*conditions)
         .order_by(leads.c.received_at.desc(), leads.c.id.desc())
         .limit(limit + 1)
@@ -137,7 +137,7 @@ def sold(
 ) -> list[FiledLead]:
     """The leads sold in [start, end) (by the sale's time), oldest first."""
     statement = (
-        sa.select(*_RECORD_COLUMNS)
+        sa.select(*RECORD_COLUMNS)
         .join(sales, sales.c.lead_pk == leads.c.id)
         .where(sales.c.sold_at >= start, sales.c.sold_at < end)
         .order_by(sales.c.sold_at, leads.c.id)
@@ -160,7 +160,7 @@ def audit_page(connection: Connection, query: AuditQuery) -> AuditPage:
         conditions.append(audit.c.at < query.end)
     if query.cursor is not None:
         at, entry_id = decode_cursor(query.cursor)
-        conditions.append(sa.tuple_(audit.c.at, audit.c.id) < _after(at, entry_id))
+        conditions.append(sa.tuple_(audit.c.at, audit.c.id) < cursor_after(at, entry_id))
     statement = (
         sa.select(audit)
         .where(*conditions)

@@ -19,7 +19,11 @@ its columns. Test leads are left out unless `filters.test`, which counts them wi
 fractions rounded half-up to 4 places, None when there is nothing to divide by: sold_pct =
 sold / leads, bid_rate = bids / pings, win_rate = wins / bids, post_accept_rate = posts accepted
 / posts, return_rate = returns / wins; margin = revenue - payout, net_revenue = revenue -
-returns_amount. Ping times are quantiles of the rollups' histogram (schema.PING_BUCKETS_MS) by
+returns_amount. Returns and charge-backs (approved returns, ledger/returns.py) count in the hour
+their lead was received, beside the sale they reverse; payout stays gross, `chargebacks_amount`
+beside it. Buyers' feedback counts the same way: `contacted` and `converted` once per lead and
+buyer, `conversion_value` the values it gave, `conversion_rate` = converted / wins.
+Ping times are quantiles of the rollups' histogram (schema.PING_BUCKETS_MS) by
 nearest rank: the bucket holding the ceil(q·n)-th fastest ping, reported as that bucket's upper
 bound ("p95 ≤ 300 ms"), so within one bucket of the true value: 10 ms below 50 ms, a third of it
 above; pings slower than the last bound (10 s) are reported as that bound.
@@ -196,6 +200,11 @@ def report_row(key: str, counts: Counts) -> ReportRow:
         returns_amount=returned,
         net_revenue=revenue - returned,
         return_rate=_rate(c["returns"], wins),
+        chargebacks_amount=_money(c["chargebacks_cents"]),
+        contacted=c["contacted"],
+        converted=c["converted"],
+        conversion_rate=_rate(c["converted"], wins),
+        conversion_value=_money(c["conversion_cents"]),
         ping_p50_ms=ping_quantile(buckets, 0.50),
         ping_p95_ms=ping_quantile(buckets, 0.95),
     )

@@ -46,11 +46,12 @@ by state for one buyer (13), the slowest asked, in ~200 ms.
 **Measures** (rates in reports.py): `leads`; `sold`; `wins` (sales); `revenue_cents` and
 `payout_cents` of the sales; `pings`: requests for a price, a ping that went out or a fixed-price
 buyer's offer (no call: its price answers at once); `bids`: valid bids among them (result `bid`);
-`posts` that went out (a delivery buyer's assignment included) and `posts_accepted`; `returns`
-and `returns_cents` (returns come with issue 18: zero until then); and a histogram of ping
-durations (`ping_le_<ms>` … `ping_slower`, schema.PING_BUCKETS_MS: 10 ms wide up to 50 ms, then
-at most a third wider than the bucket before, up to 10 s). A ping cut off when its tier's ping
-phase closed has no duration of its own and is counted in `pings`, not in the histogram.
+`posts` that went out (a delivery buyer's assignment included) and `posts_accepted`; `returns`,
+`returns_cents` and `chargebacks_cents` (approved returns, added by ledger/returns.py); and a
+histogram of ping durations (`ping_le_<ms>` … `ping_slower`, schema.PING_BUCKETS_MS: 10 ms wide
+up to 50 ms, then at most a third wider than the bucket before, up to 10 s). A ping cut off when
+its tier's ping phase closed has no duration of its own and is counted in `pings`, not in the
+histogram.
 """
 
 from __future__ import annotations

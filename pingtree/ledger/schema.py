@@ -181,6 +181,63 @@ quotes = sa.Table(
     sa.Index("ix_quotes_lead_pk", "lead_pk"),
 )
 
+# A buyer's own API (DESIGN §15; migration 0003_returns). A return is one row per sale
+# (lead, buyer), whatever its fate; what an approved one reverses is new `adjustments` rows
+# (negative cents: the buyer's charge, the seller's payout on a charge-back), never an edit of
+# the sale. `pull_acks` are the pulled leads a buyer acknowledged; `feedback` its conversion facts.
+returns = sa.Table(
+    "returns",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("lead_pk", sa.String(), nullable=False),
+    sa.Column("buyer_id", sa.String(), nullable=False),
+    sa.Column("seller_id", sa.String(), nullable=False),
+    sa.Column("reason", sa.String(), nullable=False),
+    sa.Column("note", sa.Text()),
+    sa.Column("status", sa.String(), nullable=False),  # pending · approved · denied
+    sa.Column("requested_at", UtcDateTime(), nullable=False),
+    sa.Column("decided_at", UtcDateTime()),
+    sa.Column("decided_by", sa.String()),  # an operator's name, or "auto"
+    sa.Column("price_cents", sa.BigInteger(), nullable=False),  # the sale's, as it was
+    sa.UniqueConstraint("lead_pk", "buyer_id", name="uq_returns_sale"),
+    sa.Index("ix_returns_buyer_requested", "buyer_id", "requested_at"),
+    sa.Index("ix_returns_status_requested", "status", "requested_at"),
+)
+
+adjustments = sa.Table(
+    "adjustments",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("return_id", sa.String(), nullable=False),
+    sa.Column("lead_pk", sa.String(), nullable=False),
+    sa.Column("party", sa.String(), nullable=False),  # buyer · seller
+    sa.Column("party_id", sa.String(), nullable=False),
+    sa.Column("amount_cents", sa.BigInteger(), nullable=False),  # negative: money given back
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_adjustments_return", "return_id"),
+    sa.Index("ix_adjustments_party_at", "party", "party_id", "at"),
+)
+
+pull_acks = sa.Table(
+    "pull_acks",
+    metadata,
+    sa.Column("lead_pk", sa.String(), primary_key=True),
+    sa.Column("buyer_id", sa.String(), primary_key=True),
+    sa.Column("acked_at", UtcDateTime(), nullable=False),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("lead_pk", sa.String(), nullable=False),
+    sa.Column("buyer_id", sa.String(), nullable=False),
+    sa.Column("event", sa.String(), nullable=False),  # contacted · converted
+    sa.Column("value_cents", sa.BigInteger()),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_feedback_buyer_at", "buyer_id", "at"),
+)
+
 ROLLUP_DIMENSIONS = ("buyer_id", "seller_id", "vertical", "sub_id", "state")
 # The ping-time histogram's buckets, by upper bound in ms; a last bucket holds what is slower.
 PING_BUCKETS_MS: tuple[int, ...] = (
@@ -200,6 +257,10 @@ ROLLUP_COUNTS = (
     "posts_accepted",
     "returns",
     "returns_cents",
+    "chargebacks_cents",  # sellers' payouts taken back by approved returns (0003_returns)
+    "contacted",  # leads a buyer said it contacted, once each (its feedback, 0003_returns)
+    "converted",  # leads a buyer said converted, once each
+    "conversion_cents",  # the values of its conversions
     *PING_BUCKET_COLUMNS,
 )
 

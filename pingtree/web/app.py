@@ -40,6 +40,7 @@ from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
 from pingtree.ledger.database import default_url, temporary_ledger
+from pingtree.ledger.portal import Portal
 from pingtree.ledger.sql import SqlLedger
 from pingtree.ledger.writer import LedgerWriter, WriterSettings
 from pingtree.metrics import Metrics
@@ -54,11 +55,13 @@ from pingtree.store.state.redis import RedisStore
 from pingtree.store.state.sqlite import SqliteStore
 from pingtree.transport.client import HttpTransport, Transport
 from pingtree.web import (
+    buyer_api,
     buyers_admin,
     console,
     deliveries_admin,
     ledger_admin,
     operators,
+    returns_admin,
     sellers,
     suppression_admin,
 )
@@ -76,6 +79,7 @@ from pingtree.web.keys import (
     METRICS,
     OUTBOX,
     PAUSED,
+    PORTAL,
     QUEUE,
     RATE_LIMITER,
     RECENT_CALLS,
@@ -164,6 +168,8 @@ def create_app(
     deliveries_admin.add_routes(app)
     buyers_admin.add_routes(app)
     suppression_admin.add_routes(app)
+    buyer_api.add_routes(app)
+    returns_admin.add_routes(app)
     console.add_routes(app)
     return app
 
@@ -351,6 +357,7 @@ class _Parts:
             app[LEDGER] = ledger
             app[OUTBOX] = outbox
             app[AUDIT] = OutboxAudit(outbox)
+            app[PORTAL] = Portal(ledger.database)
             yield
             await ledger.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.config import Operator, SellerConfig
+from pingtree.config import BuyerConfig, Operator, SellerConfig
 from pingtree.core.errors import BadRequest, Forbidden, Unauthorized
 from pingtree.web.keys import ROUTER
 
@@ -46,6 +46,15 @@ def authenticate_seller(request: web.Request) -> SellerConfig:
     return seller
 
 
+def authenticate_buyer(request: web.Request) -> BuyerConfig:
+    """The buyer whose `portal.api_key` the request carries (its own API, DESIGN §15), or 401."""
+    key = _presented_key(request)
+    buyer = request.app[ROUTER].tree.buyer_for_key(key) if key else None
+    if buyer is None:
+        raise Unauthorized("unknown or missing API key (X-API-Key or Authorization: Bearer)")
+    return buyer
+
+
 def authenticate_operator(request: web.Request) -> Operator:
     """The operator whose token the request carries, or 401."""
     tree = request.app[ROUTER].tree
@@ -64,4 +73,10 @@ def require_admin(operator: Operator) -> None:
         raise Forbidden(f"{operator.name} is a viewer: this changes state and needs an admin")
 
 
-__all__ = ["Operator", "authenticate_operator", "authenticate_seller", "require_admin"]
+__all__ = [
+    "Operator",
+    "authenticate_buyer",
+    "authenticate_operator",
+    "authenticate_seller",
+    "require_admin",
+]

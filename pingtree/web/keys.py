@@ -4,12 +4,16 @@ ones before it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 
 from pingtree.auction.pauses import PausedBuyers
 from pingtree.auction.router import Router
 from pingtree.deliveries.service import Deliveries
 from pingtree.ledger.base import AuditLog, Ledger
+from pingtree.ledger.portal import Portal
 from pingtree.ledger.writer import LedgerWriter
 from pingtree.metrics import Metrics
 from pingtree.store.outbox.base import Outbox
@@ -39,11 +43,16 @@ LEDGER_WRITER = web.AppKey("ledger_writer", LedgerWriter)
 PAUSED = web.AppKey("paused", PausedBuyers)
 EVENTS = web.AppKey("events", EventBroadcaster)  # this router's finished auctions, live
 RECENT_CALLS = web.AppKey("recent_calls", RecentCalls)
+# The buyers' own API and the returns queue on the ledger (absent with it).
+PORTAL = web.AppKey("portal", Portal)
+# The time the buyers' API goes by (return windows): the wall clock unless a test sets one.
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # Where operator actions are audited (the ledger's outbox); absent: logged only (web/audit.py).
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
 
 __all__ = [
     "AUDIT",
+    "CLOCK",
     "DELIVERIES",
     "EVENTS",
     "IN_FLIGHT",
@@ -52,6 +61,7 @@ __all__ = [
     "METRICS",
     "OUTBOX",
     "PAUSED",
+    "PORTAL",
     "QUEUE",
     "RATE_LIMITER",
     "RECENT_CALLS",

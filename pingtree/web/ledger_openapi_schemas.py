@@ -88,6 +88,11 @@ _ROW_FIELDS: dict[str, Any] = {
     "returns_amount": _MONEY,
     "net_revenue": {**_MONEY, "description": "revenue - returns_amount"},
     "return_rate": {**_RATE, "description": "returns / wins"},
+    "chargebacks_amount": {**_MONEY, "description": "payouts taken back by approved returns"},
+    "contacted": {**_COUNT, "description": "sales the buyer said it contacted"},
+    "converted": {**_COUNT, "description": "sales the buyer said converted"},
+    "conversion_rate": {**_RATE, "description": "converted / wins"},
+    "conversion_value": {**_MONEY, "description": "the values of those conversions"},
     "ping_p50_ms": {
         "type": ["integer", "null"],
         "description": "the upper bound of the histogram bucket holding the median ping",

@@ -13,6 +13,9 @@ from functools import cache
 from typing import Any
 
 from pingtree import __version__
+from pingtree.web.buyer_api_openapi import SECURITY_SCHEMES as buyer_api_security
+from pingtree.web.buyer_api_openapi import openapi_paths as buyer_api_paths
+from pingtree.web.buyer_api_openapi import openapi_schemas as buyer_api_schemas
 from pingtree.web.buyers_openapi import openapi_paths as buyer_paths
 from pingtree.web.buyers_openapi import openapi_schemas as buyer_schemas
 from pingtree.web.deliveries_openapi import openapi_paths as delivery_paths
@@ -83,6 +86,8 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(buyer_paths())
     document["paths"].update(exchange_paths())
     document["paths"].update(suppression_paths())
+    document["paths"].update(buyer_api_paths())  # a buyer's own API and returns (buyer_api.py)
+    document["components"]["securitySchemes"].update(buyer_api_security)
     document["components"]["schemas"] = {
         **SCHEMAS,
         **ledger_schemas(),
@@ -90,6 +95,7 @@ def openapi_document() -> dict[str, Any]:
         **buyer_schemas(),
         **exchange_schemas(),
         **suppression_schemas(),
+        **buyer_api_schemas(),
     }
     return document
 

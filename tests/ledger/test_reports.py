@@ -288,6 +288,11 @@ def expected(tally: Tally) -> dict[str, Any]:
         "returns_amount": Decimal("0.00"),
         "net_revenue": tally.revenue,
         "return_rate": rate(0, tally.sold),
+        "chargebacks_amount": Decimal("0.00"),
+        "contacted": 0,
+        "converted": 0,
+        "conversion_rate": rate(0, tally.sold),
+        "conversion_value": Decimal("0.00"),
         "ping_p50_ms": percentile(tally.durations, 0.50),
         "ping_p95_ms": percentile(tally.durations, 0.95),
     }

@@ -8,10 +8,11 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.models.endpoints import Destination, Endpoint
+from pingtree.config.models.portal import Portal, ReturnRulesOverride, pull_deliveries
 from pingtree.config.models.router_settings import check_timezone
 from pingtree.config.reads import check_ping_pii_opt_ins
 from pingtree.config.types import FrozenMap, Money, Scalar
@@ -152,6 +153,12 @@ class BuyerConfig(ConfigModel):
     ping: Endpoint | None = None
     post: Endpoint | None = None  # none: a delivery buyer (pricing: fixed with deliveries)
     deliveries: tuple[Destination, ...] = ()
+    # The buyer's own API (DESIGN §15, models/portal.py); `pull`: `deliveries: [{method: pull}]`.
+    portal: Portal | None = None
+    returns: ReturnRulesOverride | None = None
+    pull: bool = False
+
+    _pull = model_validator(mode="before")(pull_deliveries)
 
     _tz = field_validator("timezone")(lambda v: v if v is None else check_timezone(v))
     _opt_ins = field_validator("ping_pii_allowed")(check_ping_pii_opt_ins)
@@ -173,9 +180,9 @@ class BuyerConfig(ConfigModel):
         if self.pricing == "bid" and self.ping is None:
             yield ("ping",), "pricing: bid needs ping.url (or set pricing: fixed with a price)"
 
-    @across("pricing", "post", "deliveries")
+    @across("pricing", "post", "deliveries", "pull")
     def _reachable(self) -> Iterator[Problem]:
-        if self.post is None and not (self.pricing == "fixed" and self.deliveries):
+        if self.post is None and not (self.pricing == "fixed" and (self.deliveries or self.pull)):
             yield (
                 ("post",),
                 "post.url is required, unless the buyer is pricing: fixed with deliveries "

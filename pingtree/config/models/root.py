@@ -92,6 +92,7 @@ class Config(ConfigModel):
         sellers = [{"id": s.id, "api_key": s.api_key.get_secret_value()} for s in self.sellers]
         buyers = [
             {"id": b.id, "filters": {"sellers": sorted(b.filters.sellers or ())}}
+            | ({"portal": {"api_key": b.portal.api_key.get_secret_value()}} if b.portal else {})
             for b in self.buyers
         ]
         errors = cross_errors(
@@ -193,6 +194,7 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
     repeats("sellers", sellers, "id")
     repeats("sellers", sellers, "api_key")
     repeats("buyers", buyers, "id")
+    errors += _repeated_portal_keys(buyers)
     repeats("operators", operators, "name")
     repeats("operators", operators, "token")
     errors += _operators_beside_admin_token(raw.get("router"), operators)
@@ -206,6 +208,23 @@ def cross_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
             if isinstance(seller_id, str) and seller_id not in known:
                 where = f"buyers{index_label(index, buyer)}.filters.sellers"
                 errors.append((where, f"unknown seller {seller_id!r}"))
+    return errors
+
+
+def _repeated_portal_keys(buyers: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Two buyers with one `portal.api_key` would see each other's leads: refused, unshown."""
+    first: dict[str, str] = {}
+    errors: list[tuple[str, str]] = []
+    for index, buyer in enumerate(buyers):
+        portal = buyer.get("portal")
+        key = portal.get("api_key") if isinstance(portal, dict) else None
+        if not isinstance(key, str) or not key:
+            continue
+        where = f"buyers{index_label(index, buyer)}"
+        if key in first:
+            errors.append((f"{where}.portal.api_key", f"the same api_key as {first[key]}"))
+        else:
+            first[key] = where
     return errors
 
 

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.models.compliance import ConsentEvidence
+from pingtree.config.models.portal import ReturnRules
 from pingtree.config.types import Money
 
 
@@ -123,6 +124,8 @@ class RouterSettings(ConfigModel):
     # earlier answer, file order), `round_robin` or `weighted` (buyers' `weight`), shared by
     # every router on one store (docs/ranking.md).
     tie_break: Literal["priority", "round_robin", "weighted"] = "priority"
+    # What a buyer may return, and when (DESIGN §15); a buyer's `returns:` overrides it.
+    returns: ReturnRules = ReturnRules()
 
     _tz = field_validator("timezone")(check_timezone)
 

@@ -57,6 +57,8 @@ class SellerConfig(ConfigModel):
     ping_budget_ms: int = Field(1000, ge=50, le=60_000)
     price_step: Decimal = Field(Decimal("0.01"), ge=Decimal("0.01"), le=1000)
     ping_ttl_s: int = Field(60, ge=1, le=86_400)
+    # An approved return of this seller's lead takes its payout back (DESIGN §15).
+    chargeback: bool = False
 
     @model_validator(mode="before")
     @classmethod

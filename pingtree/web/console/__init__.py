@@ -12,6 +12,8 @@
     buyers.py    Buyers: their live state, pause and resume; tryout.py: "try this buyer"
     sellers.py   Sellers: each seller's volume and payouts, beside its terms
     deliveries.py  Deliveries: dead letters, waiting jobs, replay and retry
+    returns.py   Returns: buyers' returns, approve and deny
+    portal.py    the buyers' own read-only page, logged into with a buyer's key
     config_page.py, config_view.py   Config: the tree's summary, validate and reload, the audit
     templates/, static/   the pages, and console.css, console.js and the vendored libraries
 
@@ -29,7 +31,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pingtree.web.console import buyers, leads, live, login, reports, sellers, tryout
+from pingtree.web.console import (
+    buyers,
+    leads,
+    live,
+    login,
+    portal,
+    reports,
+    returns,
+    sellers,
+    tryout,
+)
 from pingtree.web.console.config_page import add_routes as add_config
 from pingtree.web.console.deliveries import add_routes as add_deliveries
 from pingtree.web.console.render import (
@@ -56,6 +68,8 @@ def add_routes(app: web.Application) -> None:
     tryout.add_routes(app)
     sellers.add_routes(app)
     add_deliveries(app)
+    returns.add_routes(app)
+    portal.add_routes(app)  # the buyers' page, apart from the operators'
     add_config(app)
 
 

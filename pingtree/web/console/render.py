@@ -46,6 +46,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("buyers", "Buyers", "/console/buyers"),
     ("sellers", "Sellers", "/console/sellers"),
     ("deliveries", "Deliveries", "/console/deliveries"),
+    ("returns", "Returns", "/console/returns"),
     ("config", "Config", "/console/config"),
 )
 
