@@ -315,12 +315,23 @@ def _decision(verb: str) -> dict[str, Any]:
     }
 
 
+def _buyer_paths() -> dict[str, Any]:
+    """The buyer's routes; each may answer 400 for a request with two different keys
+    (web/auth.py), whatever else it answers 400 for."""
+    paths = {**_list_paths(), **_lead_paths(), **_account_paths()}
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"].setdefault("400", _TWO_KEYS)
+    return paths
+
+
+_TWO_KEYS = _error("two different API keys (X-API-Key, Authorization: Bearer)")
+
+
 def openapi_paths() -> dict[str, Any]:
     status = {"type": "string", "enum": ["pending", "approved", "denied"]}
     return {
-        **_list_paths(),
-        **_lead_paths(),
-        **_account_paths(),
+        **_buyer_paths(),
         "/admin/returns": {
             "get": {
                 "summary": "Buyers' returns, newest first",
