@@ -38,8 +38,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy pingtree
 
+# On every core: each test starts its own servers on free ports and its own temp folders, so two
+# workers never share one (the session's redis-server, PostgreSQL and Chromium are per worker).
 suite: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 test: tools lint typecheck suite
 
