@@ -17,6 +17,8 @@ from pingtree.config import parse_config
 from pingtree.config.tree import Tree
 from pingtree.core.errors import ConfigError
 from pingtree.core.lead import phone_e164
+from pingtree.gates import suppression_file
+from pingtree.gates.suppression_cache import cache_path
 from pingtree.gates.suppression_file import load_list_file
 from pingtree.gates.suppression_values import Digester, normalized_email, normalized_phone
 from tests.conftest import config_dict, make_buyer
@@ -149,3 +151,45 @@ def test_a_list_loaded_once_is_read_again_from_its_digests_while_content_and_key
     kept.write_bytes(kept.read_bytes()[:-3])  # damaged: read again, and kept anew
     assert not load_list_file(path, "phone", b"s3cret-material").from_cache
     assert load_list_file(path, "phone", b"s3cret-material").from_cache
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_large_file_read_in_parallel_loads_as_it_would_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, newline: str
+) -> None:
+    """The parts' digests, line count and bad lines' numbers are the whole file's, whatever
+    part each line fell in (a header, bad lines here and there, a last line without its end)."""
+    rng = random.Random(7)
+    area_codes = ("305", "212", "415", "617")
+    lines = ["phone"] + [
+        f"{rng.choice(area_codes)}{rng.randint(200, 999)}{n:04d}" for n in range(3000)
+    ]
+    for at in (5, 1499, 1500, 1501, 2999):
+        lines[at] = "not a number"
+    path = tmp_path / "dnc.csv"
+    path.write_bytes(newline.join(lines).encode())  # no line end after the last
+    monkeypatch.setattr(suppression_file, "PARALLEL_FROM_BYTES", 10**12)
+    alone = load_list_file(path, "phone", b"k")
+    cache_path(path, "phone").unlink()
+    monkeypatch.setattr(suppression_file, "PARALLEL_FROM_BYTES", 1)
+    monkeypatch.setattr(suppression_file.os, "cpu_count", lambda: 3)
+    assert len(suppression_file._parts(path)) == 3
+    together = load_list_file(path, "phone", b"k")
+    assert not together.from_cache
+    assert (together.digests, together.lines, together.bad_lines, together.first_bad_lines) == (
+        alone.digests,
+        alone.lines,
+        alone.bad_lines,
+        alone.first_bad_lines,
+    )
+    assert alone.lines == 3001 and alone.bad_lines >= 5 and 6 in alone.first_bad_lines
+
+
+def test_a_file_whose_lines_end_in_a_lone_cr_is_read_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "dnc.csv"
+    path.write_bytes(b"phone\r3055551234\r3055551299\r")
+    monkeypatch.setattr(suppression_file, "PARALLEL_FROM_BYTES", 1)
+    assert len(suppression_file._parts(path)) == 1
+    assert len(load_list_file(path, "phone", b"k").digests) == 2
