@@ -11,28 +11,29 @@ anyway (store/guard.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from types import MappingProxyType
 
+from pingtree.auction.refreshed import Refreshed
 from pingtree.core.errors import StoreUnavailable
 from pingtree.store.state.base import Pause
 from pingtree.store.state.guard import GuardedStore
 
-log = logging.getLogger(__name__)
 
+class PausedBuyers(Refreshed):
+    what = "paused buyers"
+    unavailable = StoreUnavailable
 
-class PausedBuyers:
     def __init__(self, store: GuardedStore, refresh_every_s: Callable[[], float]) -> None:
         """`refresh_every_s` is asked before each wait: a reload's new interval applies."""
+        super().__init__()
         self._store = store
         self._refresh_every_s = refresh_every_s
         self._pauses: Mapping[str, Pause] = MappingProxyType({})
         self.ids: frozenset[str] = frozenset()
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
+
+    def every_s(self) -> float:
+        return self._refresh_every_s()
 
     @property
     def pauses(self) -> Mapping[str, Pause]:
@@ -53,35 +54,6 @@ class PausedBuyers:
         # Swapped whole: an auction that read the set keeps what it read.
         self._pauses = MappingProxyType(pauses)
         self.ids = frozenset(pauses)
-
-    async def start(self) -> None:
-        """Read them once (a restarted router skips a paused buyer from its first lead), then
-        keep them fresh in the background."""
-        await self._refresh_quietly()
-        self._task = asyncio.get_running_loop().create_task(self._keep_fresh())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _keep_fresh(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_every_s())
-            await self._refresh_quietly()
-
-    async def _refresh_quietly(self) -> None:
-        try:
-            await self.refresh()
-        except StoreUnavailable:
-            if not self._failing:
-                log.warning("paused buyers could not be read: the last ones read still apply")
-            self._failing = True
-        except Exception:
-            log.exception("paused buyers could not be read")
-        else:
-            self._failing = False
 
 
 __all__ = ["PausedBuyers"]

@@ -14,14 +14,13 @@ bid, and it says so at start.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 
+from pingtree.auction.refreshed import Refreshed
 from pingtree.config.models.router_settings import RankingSettings
 from pingtree.core.errors import LedgerUnavailable
 from pingtree.core.ranking import BuyerStats, expected_value_factors
@@ -31,7 +30,10 @@ from pingtree.ledger.buyer_stats import buyer_stats
 log = logging.getLogger(__name__)
 
 
-class RankingStats:
+class RankingStats(Refreshed):
+    what = "ranking figures"
+    unavailable = LedgerUnavailable
+
     def __init__(
         self,
         ledger: Ledger | None,
@@ -39,15 +41,17 @@ class RankingStats:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`settings` is asked at each refresh: a reload's window, min_sales and interval apply."""
+        super().__init__()
         self._ledger = ledger
         self.has_ledger = ledger is not None
         self._settings = settings
         self._clock = clock
         self.stats: Mapping[str, BuyerStats] = MappingProxyType({})
         self.factors: Mapping[str, Decimal] = MappingProxyType({})
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
         self._told_no_ledger = False
+
+    def every_s(self) -> float:
+        return self._settings().refresh_s
 
     async def refresh(self) -> None:
         """Read the figures again (by expected value only); LedgerUnavailable leaves the last
@@ -65,33 +69,6 @@ class RankingStats:
         factors = expected_value_factors(stats, settings.min_sales)
         # Swapped whole: an auction that read the factors keeps what it read.
         self.stats, self.factors = MappingProxyType(stats), MappingProxyType(factors)
-
-    async def start(self) -> None:
-        await self._refresh_quietly()
-        self._task = asyncio.get_running_loop().create_task(self._keep_fresh())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _keep_fresh(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings().refresh_s)
-            await self._refresh_quietly()
-
-    async def _refresh_quietly(self) -> None:
-        try:
-            await self.refresh()
-        except LedgerUnavailable:
-            if not self._failing:
-                log.warning("ranking figures could not be read: the last ones read still apply")
-            self._failing = True
-        except Exception:
-            log.exception("ranking figures could not be read")
-        else:
-            self._failing = False
 
 
 __all__ = ["RankingStats"]
