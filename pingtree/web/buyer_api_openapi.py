@@ -10,11 +10,13 @@ from typing import Any
 
 from pingtree.ledger.buyer_leads import FEEDBACK_EVENTS
 from pingtree.web.buyer_api import MAX_ACK_IDS, MAX_NOTE_CHARS
+from pingtree.web.openapi_parts import PATH_ID as _ID
+from pingtree.web.openapi_parts import error as _error
+from pingtree.web.openapi_parts import json_answer as _json
+from pingtree.web.openapi_parts import query as _query
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _BUYER: list[dict[str, list[str]]] = [{"ApiKey": []}, {"BuyerBearer": []}]
 _OPERATOR: list[dict[str, list[str]]] = [{"AdminBearer": []}]
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _MONEY = {"type": "number", "description": "currency units, to the cent"}
 _TIME = {"type": "string", "format": "date-time"}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
@@ -30,29 +32,8 @@ SECURITY_SCHEMES = {
 }
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_ERROR}
-
-
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
-
-
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:

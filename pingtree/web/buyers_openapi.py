@@ -8,25 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from pingtree.web.buyers_admin import MAX_REASON_CHARS
+from pingtree.web.openapi_parts import PATH_ID as _ID
+from pingtree.web.openapi_parts import error as _error
+from pingtree.web.openapi_parts import json_answer as _json
 from pingtree.web.recent_calls import KINDS
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OPERATOR: list[dict[str, list[str]]] = [{"AdminBearer": []}]
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _MONEY = {"type": ["number", "null"], "description": "currency units, to the cent"}
 _COUNT = {"type": ["integer", "null"], "minimum": 0}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_ERROR}
-
-
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
 
 
 def _cap(number: dict[str, Any], description: str) -> dict[str, Any]:

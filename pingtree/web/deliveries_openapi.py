@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from pingtree.store.queue.base import JobState
+from pingtree.web.openapi_parts import PATH_ID as _ID
+from pingtree.web.openapi_parts import error as _error
 
 MAX_LIMIT = 1000  # the most jobs GET /admin/deliveries lists at once
 JOB_STATES: tuple[str, ...] = get_args(JobState)
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _ADMIN: list[dict[str, list[str]]] = [{"AdminBearer": []}]
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _VIEWER = "A viewer's token: this changes state (admins only)"
 
@@ -48,10 +48,6 @@ _DELIVERY_FIELDS: dict[str, Any] = {
     "last_error": _NULLABLE_TEXT,
     "history": {"type": "array", "items": {"type": "string"}},
 }
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_ERROR}
 
 
 def _delivery(description: str) -> dict[str, Any]:

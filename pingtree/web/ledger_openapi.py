@@ -11,20 +11,12 @@ from typing import Any
 
 from pingtree.ledger.base import REPORT_BY
 from pingtree.web.ledger_openapi_schemas import STATUS
+from pingtree.web.openapi_parts import json_answer as _json
+from pingtree.web.openapi_parts import query as _query
 from pingtree.web.ranges import DEFAULT_LIMIT, ID_PATTERN, MAX_LIMIT
 
 _OPERATOR: list[dict[str, list[str]]] = [{"AdminBearer": []}]
 _TEXT = {"type": "string"}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
 
 
 _RANGE = [
@@ -67,13 +59,6 @@ def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
 
 

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pingtree.web.openapi_parts import PATH_ID as _ID
+from pingtree.web.openapi_parts import error as _error
+from pingtree.web.openapi_parts import json_answer as _json
 from pingtree.web.suppression_admin import MAX_BODY_BYTES, MAX_VALUES
 
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OPERATOR: list[dict[str, list[str]]] = [{"AdminBearer": []}]
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _COUNT = {"type": "integer", "minimum": 0}
 _SCHEMAS = "#/components/schemas/"
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_ERROR}
-
-
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
 
 
 _LIST = {
