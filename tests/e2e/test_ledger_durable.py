@@ -12,7 +12,7 @@ import json
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,13 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.buyers import BuyerServer, BuyerThread
+from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, OTHER_KEY, SELLER_KEY, config_dict, make_buyer
 from tests.e2e.router_processes import (
     Answer,
     Seller,
     StartRouters,
     consumer,
-    routers,
     seller,
 )
 from tests.postgres_server import PostgresProcess
@@ -43,20 +42,6 @@ BUDGET_MS = 1500
 # A claim outlives its router by the budget and the router's grace (auction/router.py): a lead
 # cut off by the kill is resent after that, and answered by a takeover or a new auction.
 CLAIM_LEASE_S = BUDGET_MS / 1000 + 2.0
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[StartRouters]:
-    async with routers(tmp_path) as start_routers:
-        yield start_routers
-
-
-@pytest.fixture
-async def own_loop_buyers() -> AsyncIterator[BuyerServer]:
-    """Buyers on their own loop and thread: this test's loop is busy sending (BuyerThread)."""
-    thread = BuyerThread()
-    yield await thread.start()
-    await thread.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pingtree.config.urls import masked_redis_url
-from tests.buyers import BuyerServer, BuyerThread
+from tests.buyers import BuyerServer
 from tests.conftest import ADMIN_TOKEN, SELLER_KEY, config_dict, make_buyer
 from tests.e2e.router_processes import (
     Answer,
@@ -31,7 +30,6 @@ from tests.e2e.router_processes import (
     Served,
     StartRouters,
     consumer,
-    routers,
     seller,
 )
 from tests.redis_server import free_port
@@ -41,20 +39,6 @@ CAP = 100
 REVEALING = [
     {"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8, "reveal": ["buyer", "price"]}
 ]
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[StartRouters]:
-    async with routers(tmp_path) as start_routers:
-        yield start_routers
-
-
-@pytest.fixture
-async def own_loop_buyers() -> AsyncIterator[BuyerServer]:
-    """Buyers answering from their own loop and thread (tests/buyers.py, BuyerThread)."""
-    thread = BuyerThread()
-    yield await thread.start()
-    await thread.close()
 
 
 def market(buyers: BuyerServer, budget_ms: int = 5000) -> dict[str, Any]:

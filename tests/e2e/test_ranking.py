@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 import yaml
 
@@ -38,7 +36,7 @@ from pingtree.store.redis_keys import StateKeys
 from pingtree.store.state.memory import MemoryStore
 from pingtree.store.turns.base import Turns
 from pingtree.web.app import ServeOptions, create_app
-from tests.buyers import BuyerServer, BuyerThread
+from tests.buyers import BuyerServer
 from tests.conftest import (
     ADMIN_TOKEN,
     SELLER_KEY,
@@ -55,7 +53,6 @@ from tests.e2e.router_processes import (
     Served,
     StartRouters,
     consumer,
-    routers,
     seller,
 )
 
@@ -65,20 +62,6 @@ REVEALING = [
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 LEADS = 300  # round robin's, as the issue asks
 WEIGHTED_LEADS = 120  # twenty periods of 3:2:1 (60, 40, 20 wins): shares a wrong order would miss
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[StartRouters]:
-    async with routers(tmp_path) as start_routers:
-        yield start_routers
-
-
-@pytest.fixture
-async def own_loop_buyers() -> AsyncIterator[BuyerServer]:
-    """Buyers answering from their own loop and thread, not from behind this test's sends."""
-    thread = BuyerThread()
-    yield await thread.start()
-    await thread.close()
 
 
 FLAT = ("flat-a", "flat-b", "flat-c")

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.buyers import BuyerServer
 from tests.conftest import SELLER_KEY, config_dict, make_buyer
-from tests.e2e.router_processes import Answer, Seller, StartRouters, consumer, routers, seller
+from tests.e2e.router_processes import Answer, Seller, StartRouters, consumer, seller
 from tests.redis_server import RedisProcess
 
 FAST_503_S = 0.100
@@ -54,12 +54,6 @@ async def forgetful_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
     """A redis-server that keeps nothing on disk: started again, it is empty."""
     async with redis_of_our_own(tmp_path, durable=False) as server:
         yield server
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[StartRouters]:
-    async with routers(tmp_path) as start_routers:
-        yield start_routers
 
 
 async def health(client: Seller, base: str) -> tuple[int, str, str | None]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,18 +15,12 @@ import pytest
 
 from tests.buyers import BuyerServer
 from tests.conftest import SELLER_KEY, config_dict, make_buyer
-from tests.e2e.router_processes import Answer, StartRouters, consumer, routers, seller
+from tests.e2e.router_processes import Answer, StartRouters, consumer, seller
 
 REVEALING = [
     {"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8, "reveal": ["buyer", "price"]}
 ]
 LEASE_GRACE_S = 2.0  # router._LEASE_GRACE_S: a claim's lease is the budget and this
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[StartRouters]:
-    async with routers(tmp_path) as start_routers:
-        yield start_routers
 
 
 def one_buyer(buyers: BuyerServer, budget_ms: int, post_timeout_ms: int) -> dict[str, Any]:
