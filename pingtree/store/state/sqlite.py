@@ -72,7 +72,8 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
-from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
+from pingtree.store.state.memory import MemoryStore
+from pingtree.store.state.memory_records import CapUsage, IdempotencyRecord
 from pingtree.store.state.sqlite_tables import (
     DELETE_DEDUP,
     DELETE_IDEMPOTENCY,
