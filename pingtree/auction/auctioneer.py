@@ -6,49 +6,44 @@ breaker, trace). Router (router.py) owns what surrounds it: the idempotency clai
 recording, answers. The auction returns what it decided (result.py's `AuctionResult`), or raises
 `StoreFailedMidAuction` with what it knew.
 
-Store calls here fail safe (router.py's docstring has the table): a reserve or journal that fails
-means no post; a confirm that fails is ignored on the safe side.
+Store calls here fail safe: a sale's reserve, journal and confirm are sale_claims.py's (its
+docstring says how).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from contextlib import suppress
 from decimal import Decimal
 from functools import partial
 
 from pingtree.auction.bidder import Bidder
+from pingtree.auction.compliance import ComplianceGates
 from pingtree.auction.live import LiveAuction, Sale, loop_time
 from pingtree.auction.ordering import OfferOrder
 from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
+from pingtree.auction.sale_claims import cap_request, confirm, journal_post, reserve
 from pingtree.auction.shared_sale import SharedSale
 from pingtree.auction.wire import Wire
 from pingtree.config import BuyerConfig
 from pingtree.config.tree import Candidate
 from pingtree.core.codec import Accepted, PostAnswer, Unknown
 from pingtree.core.codec.transforms import MappingError
-from pingtree.core.errors import StoreUnavailable, TakenOver
+from pingtree.core.errors import StoreUnavailable
 from pingtree.core.money import breakeven
 from pingtree.core.ranking import Offer, plan_tiers
 from pingtree.core.rules import (
     BidLimits,
     bid_reason,
-    cap_windows,
     filter_reason,
     local_time,
     pause_reason,
-    rejection,
     schedule_open,
 )
 from pingtree.gates.checks import Checks
-from pingtree.gates.consent import consent_rejection
 from pingtree.gates.suppression import Screening, SuppressionGate
-from pingtree.store.state.base import CapRequest, Refused, Reservation
+from pingtree.store.state.base import Refused, Reservation
 from pingtree.store.state.guard import GuardedStore
-
-log = logging.getLogger(__name__)
 
 
 class Auctioneer:
@@ -62,9 +57,8 @@ class Auctioneer:
     ) -> None:
         self._store = store
         self._bidder = bidder
-        self._checks = checks
         self._order = OfferOrder(store, ranking_stats)
-        self._suppression = suppression or SuppressionGate(store)
+        self._compliance = ComplianceGates(checks, suppression or SuppressionGate(store))
 
     async def run(self, auction: LiveAuction) -> AuctionResult:
         """The auction to its end. If the store fails meanwhile: StoreFailedMidAuction, with what
@@ -78,26 +72,9 @@ class Auctioneer:
     # the auction ------------------------------------------------------------------------------
 
     async def gates(self, auction: LiveAuction) -> AuctionResult | Screening:
-        """The business rules, then the compliance gates (DESIGN §16): consent evidence, the
-        outside checks (which may add attributes to the lead, `auction.lead`, that the filters
-        read), the suppression lists. A rejection ends the auction (its result); otherwise the
-        lists' screening, which skips the buyers a list is scoped to. An exchange post passes
-        them too (auction/exchange.py): its ping carried no consumer to check."""
-        lead, seller, tree = auction.lead, auction.seller, auction.tree
-        rejected = rejection(
-            lead, seller, require_consent=tree.settings.require_consent, buys=tree.buys
-        )
-        rejected = rejected or consent_rejection(auction)
-        if rejected is None and self._checks is not None:
-            rejected = await self._checks.rejection(auction)
-        if rejected is not None:
-            return AuctionResult(auction.finish(loop_time(), "rejected", reason=rejected))
-        screened = await self._suppression.screen(lead)  # gates/suppression.py
-        if screened.rejected_by is not None:
-            detail = f"on suppression list {screened.rejected_by} (scope: all)"
-            auction.note(loop_time(), "*", "skip", "rejected", reason="suppressed", detail=detail)
-            return AuctionResult(auction.finish(loop_time(), "rejected", reason="suppressed"))
-        return screened
+        """The business rules and the compliance gates (compliance.py): the auction's result when
+        they reject the lead, else the suppression lists' screening."""
+        return await self._compliance.gates(auction)
 
     async def ranked(self, auction: LiveAuction, offers: list[Offer]) -> list[Offer]:
         """A tier's offers in post order: by price or expected value, ties by the tie-break."""
@@ -165,7 +142,7 @@ class Auctioneer:
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
                 reason = "schedule"
             if reason is None and not lead.test and buyer.limits_sales:
-                refused = await self._store.check(self._cap_request(auction, buyer, Decimal(0)))
+                refused = await self._store.check(cap_request(auction, buyer, Decimal(0)))
                 reason = refused.reason if refused else None
             if reason is None and not await self._breaker_admits(auction, buyer):
                 reason = "breaker_open"
@@ -190,22 +167,6 @@ class Auctioneer:
         detail = "shadow mode: the breaker would skip this buyer; called anyway"
         auction.note(loop_time(), buyer.id, "skip", "shadow", reason="breaker_open", detail=detail)
         return True
-
-    @staticmethod
-    def _cap_request(auction: LiveAuction, buyer: BuyerConfig, price: Decimal) -> CapRequest:
-        """The caps and dedup claim of one sale to `buyer`, counted in the buyer-local hour and
-        day the lead was received in (one wall clock reading per auction: live.py)."""
-        dedup = buyer.dedup_days is not None
-        timezone = auction.tree.config.buyer_timezone(buyer)
-        return CapRequest(
-            buyer_id=buyer.id,
-            lead_id=auction.id,
-            caps=buyer.caps,
-            windows=cap_windows(auction.received_at, timezone),
-            price=price,
-            dedup_keys=auction.dedup_keys if dedup else (),
-            dedup_ttl_s=buyer.dedup_days * 86400 if buyer.dedup_days else None,
-        )
 
     @staticmethod
     def _limits(auction: LiveAuction) -> BidLimits:
@@ -313,7 +274,7 @@ class Auctioneer:
             skip, detail = "mapping", str(built)
         reservation: Reservation | None = None
         if skip is None and not auction.lead.test and buyer.limits_sales:
-            reserved = await self._reserve(self._cap_request(auction, buyer, offer.price))
+            reserved = await reserve(self._store, cap_request(auction, buyer, offer.price))
             if isinstance(reserved, Refused):
                 skip = reserved.reason
             else:
@@ -329,7 +290,7 @@ class Auctioneer:
                 detail=detail,
             )
             return None
-        await self._journal_post(auction, buyer.id, reservation)
+        await journal_post(self._store, auction, buyer.id, reservation)
         answer = await self._bidder.post(auction, buyer, offer, built, timeout_s)
         return await self._settle(auction, buyer, offer, reservation, answer)
 
@@ -339,7 +300,7 @@ class Auctioneer:
         With no post there is nothing ambiguous to journal."""
         reservation: Reservation | None = None
         if not auction.lead.test and buyer.limits_sales:
-            reserved = await self._reserve(self._cap_request(auction, buyer, offer.price))
+            reserved = await reserve(self._store, cap_request(auction, buyer, offer.price))
             if isinstance(reserved, Refused):
                 auction.note(
                     loop_time(),
@@ -351,7 +312,7 @@ class Auctioneer:
                 )
                 return None
             reservation = reserved
-        await self._confirm(reservation)
+        await confirm(self._store, reservation)
         detail = "assigned: no post, the lead goes out by its deliveries"
         if offer.buyer_id in auction.rank_notes:  # ordering.py: why it ranked where it did
             detail += f"; {auction.rank_notes[offer.buyer_id]}"
@@ -371,55 +332,18 @@ class Auctioneer:
             # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
             # cap) and stop, unless the buyer's config lets the lead go on: on_post_timeout when
             # no status came back, on_post_unknown when one did.
-            await self._confirm(reservation)
+            await confirm(self._store, reservation)
             then = buyer.on_post_timeout if answer.status is None else buyer.on_post_unknown
             if then == "stop":
                 return Sale("pending", offer)
             auction.unknown_post = auction.unknown_post or buyer.id
             return None
         if isinstance(answer, Accepted):
-            await self._confirm(reservation)
+            await confirm(self._store, reservation)
             return Sale("sold", offer, answer.redirect_url, answer.buyer_lead_id)
         if reservation is not None:
             await self._store.release_eventually(reservation)
         return None
-
-    # store calls that fail safe (the table in the module docstring) ---------------------------
-
-    async def _reserve(self, request: CapRequest) -> Reservation | Refused:
-        try:
-            return await self._store.reserve(request)
-        except StoreUnavailable:
-            # The script may have run and only its answer been lost: free what it may hold.
-            await self._store.release_eventually(Reservation(request))
-            raise
-
-    async def _journal_post(
-        self, auction: LiveAuction, buyer_id: str, reservation: Reservation | None
-    ) -> None:
-        """Journal the post before it goes out. If the store fails, or another router took the
-        lead over (its journal is sealed), the post does not go out and the slot is freed."""
-        try:
-            journaled = await self._store.journal_post(auction.id, buyer_id)
-        except StoreUnavailable:
-            if reservation is not None:
-                await self._store.release_eventually(reservation)
-            raise
-        if not journaled:
-            if reservation is not None:
-                await self._store.release_eventually(reservation)
-            log.warning("auction %s outlived its lease: another router took it over", auction.id)
-            raise TakenOver(
-                "another router took this lead over when this one outlived its lease; "
-                "resend it to read the answer"
-            )
-
-    async def _confirm(self, reservation: Reservation | None) -> None:
-        if reservation is None:
-            return
-        # Unconfirmed, the slot stays counted until its held marker expires: the safe side.
-        with suppress(StoreUnavailable):
-            await self._store.confirm(reservation)
 
     # The exchange's phases (auction/exchange.py) run these pieces on their own: a seller's
     # ping is eligible buyers and tier offers only; its post sells held offers, without pings.

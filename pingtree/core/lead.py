@@ -15,17 +15,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import date, datetime
-from math import isfinite
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pingtree.core.errors import LeadInvalid
+from pingtree.core.lead_schema import BOOLEAN_WORDS
+from pingtree.core.lead_schema import apply_schema as apply_schema  # importable from here too
 from pingtree.core.us_states import state_code
-
-if TYPE_CHECKING:  # config imports this module (PII_FIELDS)
-    from pingtree.config.verticals import VerticalSchema
 
 KNOWN_FIELDS: frozenset[str] = frozenset(
     {
@@ -48,7 +46,6 @@ COMPLIANCE_FIELDS: tuple[str, ...] = (
     "ip_address", "tcpa_consent", "consent_timestamp", "trustedform_url", "jornaya_leadid",
 )  # fmt: skip
 
-_BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -171,8 +168,8 @@ class Lead(BaseModel):
     def _boolean(cls, value: Any) -> Any:
         if isinstance(value, str):
             word = value.strip().lower()
-            if word in _BOOLEAN_WORDS:
-                return _BOOLEAN_WORDS[word]
+            if word in BOOLEAN_WORDS:
+                return BOOLEAN_WORDS[word]
             raise ValueError("must be true or false")
         if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
             return bool(value)
@@ -343,83 +340,3 @@ def redact(text: str, lead: Lead) -> str:
     for secret in _pii_values(lead):
         text = re.sub(re.escape(secret), "*" * len(secret), text, flags=re.IGNORECASE)
     return text
-
-
-def apply_schema(lead: Lead, schema: VerticalSchema | None) -> Lead:
-    """The lead checked against its vertical's schema (config/verticals.py): required fields
-    present, attributes of the declared type (text from a form becomes a number, boolean or
-    date), values among those allowed. Raise LeadInvalid naming every bad field, as sent."""
-    if schema is None:
-        return lead
-    fields: dict[str, str] = {}
-    for name in schema.required:
-        if getattr(lead, name) is None:
-            fields[name] = f"is required for vertical {lead.vertical}"
-    attributes = dict(lead.attributes)
-    for name, spec in schema.attributes.items():
-        value = attributes.get(name)
-        if value is None or value == "":
-            attributes.pop(name, None)
-            if spec.required:
-                fields[name] = f"is required for vertical {lead.vertical}"
-            continue
-        typed = _typed(value, spec.type)
-        if typed is None:
-            fields[name] = f"must be {_TYPE_WORDS[spec.type]}"
-        elif spec.values is not None and not _allowed(typed, spec.values):
-            fields[name] = "must be one of " + ", ".join(str(v) for v in spec.values)
-        else:
-            attributes[name] = typed
-    if fields:
-        raise LeadInvalid("the lead has invalid fields", fields=fields)
-    return lead.model_copy(update={"attributes": attributes})
-
-
-_TYPE_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "date": "a date (YYYY-MM-DD or MM/DD/YYYY)",
-}
-
-
-def _typed(value: Any, kind: str) -> Any:
-    """`value` as `kind`, or None when it is not one (a form sends every value as text)."""
-    if kind == "string":
-        return value if isinstance(value, str) else None
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        return _BOOLEAN_WORDS.get(value.strip().lower()) if isinstance(value, str) else None
-    if kind == "date":
-        return _iso_date(value) if isinstance(value, str) else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip().replace(",", "")) if value.strip() else None
-        except ValueError:
-            return None
-    if not isinstance(value, int | float) or (isinstance(value, float) and not isfinite(value)):
-        return None
-    if kind == "integer":
-        return int(value) if float(value).is_integer() else None
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _iso_date(text: str) -> str | None:
-    for pattern in ("%Y-%m-%d", "%m/%d/%Y"):
-        try:
-            return datetime.strptime(text.strip(), pattern).date().isoformat()
-        except ValueError:
-            continue
-    return None
-
-
-def _allowed(value: Any, allowed: tuple[Any, ...]) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {str(v).strip().lower() for v in allowed}
-    return value in allowed

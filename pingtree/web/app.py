@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -39,7 +37,7 @@ from pingtree.core.errors import LedgerUnavailable, StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.deliveries.service import Deliveries, default_consumer
 from pingtree.ledger.audit_log import LoggedAudit, OutboxAudit
-from pingtree.ledger.database import default_url, temporary_ledger
+from pingtree.ledger.database import temporary_ledger
 from pingtree.ledger.portal import Portal
 from pingtree.ledger.sql import SqlLedger
 from pingtree.ledger.writer import LedgerWriter, WriterSettings
@@ -93,29 +91,9 @@ from pingtree.web.lead_body import HANDLER_ARGS
 from pingtree.web.recent_calls import RecentCalls
 from pingtree.web.reloading import ConfigReloader
 from pingtree.web.responses import errors_as_json
+from pingtree.web.serve_options import ServeOptions, ledger_url
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    """What `pingtree serve` adds to the config: where state lives and who this process is."""
-
-    config_path: Path | None = None  # the file POST /admin/reload and SIGHUP re-read
-    state_file: str | None = None  # the embedded store's file (--state); default: the config's
-    redis_url: str | None = None  # state and deliveries shared with every router on this Redis
-    redis_prefix: str = "pingtree"
-    # The ledger's database (postgresql://…, sqlite:///PATH); None: a SQLite file beside the
-    # state file, in memory without one, and no ledger with Redis (ledger_url says why).
-    database_url: str | None = None
-    ledger: bool = True  # False: no ledger at all (`serve --no-ledger`)
-    # The writer's batches filed by a process of their own (ledger/filer.py; `serve` does): off
-    # the loop's GIL. A ledger that would be in memory is then a temporary file (removed when the
-    # router stops), which that process can reach.
-    ledger_filer: bool = False
-    consumer: str | None = None  # this router's name on the queue's leases; default: host:pid
-    # A worker of `serve --workers N`: asks the supervisor to have the others reload too.
-    tell_other_workers: Callable[[], None] | None = None
 
 
 def create_app(
@@ -397,19 +375,6 @@ class _Parts:
         stop_watching = self._metrics.watch_gc()
         yield
         stop_watching()
-
-
-def ledger_url(config: Config, options: ServeOptions) -> str | None:
-    """Where the ledger lives: `--database-url`; else with Redis nowhere (several routers need
-    one database: PostgreSQL); else a SQLite file beside the state file; else in memory."""
-    if not options.ledger:
-        return None
-    if options.database_url is not None:
-        return options.database_url
-    if options.redis_url is not None:
-        return None
-    state = options.state_file if options.state_file is not None else config.router.state_file
-    return default_url(state or None)
 
 
 async def redis_problem(url: str, prefix: str) -> str | None:

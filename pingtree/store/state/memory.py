@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 from pingtree.config import BreakerPolicy, Retention
 from pingtree.core.breaker import CLOSED, BreakerState, admits, after_call, phase
@@ -38,132 +35,15 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.state.expiring import ExpiringMap
+from pingtree.store.state.memory_records import CapUsage, ClaimRow, IdempotencyRecord
 from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.suppression.memory import MemorySuppression
 from pingtree.store.turns.base import Turns
 from pingtree.store.turns.memory import MemoryTurns
 
-K = TypeVar("K")
-V = TypeVar("V")
-
 _HOUR_WINDOW_TTL_S = 2 * 3600 + 60
 _DAY_WINDOW_TTL_S = 50 * 3600  # a local day is at most 25 h; keep it a little past its end
-
-
-class ExpiringMap(Generic[K, V]):
-    """A dict whose entries expire and whose size is capped; oldest insert evicted first.
-
-    Entries are kept in insertion order and re-inserted on update, so expired ones are at the front
-    and the sweep stops at the first live one. Callers that use mixed TTLs accept that a long-lived
-    entry at the front may shield shorter ones behind it until it expires or is evicted by size.
-
-    Values kept per lead should be atomic (str, bytes, numbers, plain tuples of those): the garbage
-    collector stops tracking such an entry after its first pass, so a hundred thousand retained
-    leads cost a full collection nothing. One tracked object per lead made every full collection
-    walk them all, a pause that grew with the retained leads (30-60 ms at 20-40k leads) and showed
-    in the answer-time tail (docs/benchmarks.md, scenario 2).
-    """
-
-    def __init__(self, clock: Callable[[], float], max_items: int | None = None) -> None:
-        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._clock = clock
-        self._max_items = max_items
-
-    def get(self, key: K) -> V | None:
-        entry = self._items.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            del self._items[key]
-            return None
-        return entry[1]
-
-    def put(self, key: K, value: V, ttl_s: float) -> None:
-        self._items.pop(key, None)
-        self._items[key] = (self._clock() + ttl_s, value)
-        self.sweep()
-
-    def replace(self, key: K, value: V) -> None:
-        """A new value for a kept key, with its expiry and place unchanged."""
-        entry = self._items.get(key)
-        if entry is not None:
-            self._items[key] = (entry[0], value)
-
-    def expires_at(self, key: K) -> float:
-        entry = self._items.get(key)
-        return 0.0 if entry is None else entry[0]
-
-    def pop(self, key: K) -> V | None:
-        entry = self._items.pop(key, None)
-        return None if entry is None else entry[1]
-
-    def sweep(self) -> None:
-        now = self._clock()
-        while self._items:
-            key, (expires, _) = next(iter(self._items.items()))
-            if expires > now and (self._max_items is None or len(self._items) <= self._max_items):
-                break
-            del self._items[key]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-# An IdempotencyRecord's fields as a plain tuple, the form the map keeps (atomic values).
-ClaimRow = tuple[str, str, tuple[str, ...], float, bytes | None, str | None, bool]
-
-
-@dataclass(slots=True)
-class IdempotencyRecord:
-    """One idempotency record: whose auction owns it, until when, and its answer once known.
-    Kept as a `ClaimRow`; read into an `IdempotencyRecord` to work on it."""
-
-    fingerprint: str  # of the lead: the same key with another lead is a conflict
-    owner: str  # the auction that owns the key (or a random token for a claim without one)
-    chain: tuple[str, ...]  # every auction that has owned it, oldest first
-    lease_until: float
-    answer: bytes | None = None  # the outcome's summary, encoded
-    answered_by: str | None = None  # the id of the outcome in `answer`
-    verdict: bool = False  # the answer is a takeover's verdict about an earlier owner
-
-    def row(self) -> ClaimRow:
-        return (
-            self.fingerprint,
-            self.owner,
-            self.chain,
-            self.lease_until,
-            self.answer,
-            self.answered_by,
-            self.verdict,
-        )
-
-    def refusal(self, fingerprint: str, outcome_id: str, lead_id: str | None) -> AnswerWrite | None:
-        """None when the answer `outcome_id` of the auction `lead_id` is to be written here,
-        else what became of it (base.py, `complete_idempotency`)."""
-        if fingerprint != self.fingerprint:
-            return "conflict"
-        if lead_id is None:
-            return None  # a caller that does not say who it is answers as before leases
-        # A takeover that knew of this auction: it answers from this one's outcome or journal.
-        superseded = lead_id in self.chain and lead_id != self.owner
-        if self.answer is not None:
-            # The auction a takeover's verdict was about finished after all: its own answer wins.
-            if self.verdict and self.answered_by == lead_id == outcome_id:
-                return None
-            if self.answered_by == outcome_id:
-                return "answered"
-            return "superseded" if superseded else "taken"
-        if superseded:
-            return "superseded"
-        # Its owner, or a claim made without knowing of this auction (the store lost the key's
-        # record, then a resend claimed it): this auction ran first, its answer is the answer.
-        return None
-
-
-@dataclass
-class CapUsage:
-    count: int = 0
-    spend: Decimal = Decimal(0)
 
 
 class MemoryStore:

@@ -39,7 +39,6 @@ from redis.asyncio import Redis
 
 from pingtree.config import BreakerPolicy, Retention
 from pingtree.core import jsonenc
-from pingtree.core.breaker import BreakerState, phase
 from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome, decode_outcome, encode_outcome
 from pingtree.core.rules import CapWindows
@@ -64,6 +63,7 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
+from pingtree.store.state.redis_usage import buyer_usage
 from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.suppression.redis import RedisSuppression
 from pingtree.store.turns.base import Turns
@@ -357,38 +357,7 @@ class RedisStore:
         }
 
     async def buyer_usage(self, windows: dict[str, CapWindows]) -> dict[str, BuyerUsage]:
-        """One round trip for every buyer: a pipeline of reads (no transaction: the buyers'
-        keys are in different cluster slots, and a report needs no atomicity across them)."""
-        buyers = list(windows)
-        pipe = self._redis.pipeline(transaction=False)
-        for buyer_id in buyers:
-            pipe.hmget(self.keys.hour(buyer_id, windows[buyer_id].hour), ["exp", "n", "cents"])
-            pipe.hmget(self.keys.day(buyer_id, windows[buyer_id].day), ["exp", "n", "cents"])
-            pipe.hmget(self.keys.breaker(buyer_id), ["open_until", "probing"])
-        with redis_errors_as_unavailable():
-            answers = await pipe.execute() if buyers else []
-        now_ms = self._now_ms()
-        usage = {}
-        for index, buyer_id in enumerate(buyers):
-            hour, day, breaker = answers[3 * index : 3 * index + 3]
-            hour_count, _ = self._window(hour, now_ms)
-            day_count, day_cents = self._window(day, now_ms)
-            open_until, probing = breaker
-            state = BreakerState(
-                open_until=int(open_until) / 1000 if open_until else None,
-                probing=probing == b"1",
-            )
-            spend = Decimal(day_cents).scaleb(-2)
-            usage[buyer_id] = BuyerUsage(hour_count, day_count, spend, phase(state, now_ms / 1000))
-        return usage
-
-    @staticmethod
-    def _window(fields: list[bytes | None], now_ms: int) -> tuple[int, int]:
-        """(sales, cents) of a cap window's hash as HMGET gives it; none once it expired."""
-        exp, count, cents = fields
-        if exp is None or int(exp) <= now_ms:
-            return 0, 0
-        return int(count or 0), int(cents or 0)
+        return await buyer_usage(self._redis, self.keys, windows, self._now_ms)
 
     async def ping(self) -> None:
         with redis_errors_as_unavailable():

@@ -72,110 +72,26 @@ from pingtree.store.state.base import (
     Refused,
     Reservation,
 )
-from pingtree.store.state.memory import CapUsage, IdempotencyRecord, MemoryStore
+from pingtree.store.state.memory import MemoryStore
+from pingtree.store.state.memory_records import CapUsage, IdempotencyRecord
+from pingtree.store.state.sqlite_tables import (
+    DELETE_DEDUP,
+    DELETE_IDEMPOTENCY,
+    SCHEMA,
+    TABLES,
+    UPSERT_DEDUP,
+    UPSERT_IDEMPOTENCY,
+    UPSERT_JOURNAL,
+    UPSERT_OUTCOME,
+    UPSERT_PAUSE,
+    UPSERT_USAGE,
+    Statement,
+)
 from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.suppression.sqlite import SqliteSuppression
 from pingtree.store.turns.sqlite import SqliteTurns
 
 __all__ = ["SCHEMA", "SqliteStore"]
-
-# One tuple of statements per schema version; a new version appends a step, never edits one.
-SCHEMA: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE store_usage (
-            buyer_id TEXT NOT NULL,
-            period TEXT NOT NULL,
-            count INTEGER NOT NULL,
-            spend TEXT NOT NULL,
-            expires_at REAL NOT NULL,
-            PRIMARY KEY (buyer_id, period)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX store_usage_expiry ON store_usage (expires_at)",
-        """CREATE TABLE store_dedup (
-            buyer_id TEXT NOT NULL,
-            dedup_key TEXT NOT NULL,
-            lead_id TEXT NOT NULL,
-            expires_at REAL NOT NULL,
-            PRIMARY KEY (buyer_id, dedup_key)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX store_dedup_expiry ON store_dedup (expires_at)",
-        """CREATE TABLE store_idempotency (
-            seller_id TEXT NOT NULL,
-            key TEXT NOT NULL,
-            fingerprint TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            chain TEXT NOT NULL,
-            lease_until REAL NOT NULL,
-            answer BLOB,
-            answered_by TEXT,
-            verdict INTEGER NOT NULL,
-            expires_at REAL NOT NULL,
-            PRIMARY KEY (seller_id, key)
-        )""",
-        "CREATE INDEX store_idempotency_expiry ON store_idempotency (expires_at)",
-        """CREATE TABLE store_journal (
-            lead_id TEXT PRIMARY KEY,
-            buyers TEXT,
-            journal_until REAL,
-            sealed_until REAL,
-            expires_at REAL NOT NULL
-        )""",
-        "CREATE INDEX store_journal_expiry ON store_journal (expires_at)",
-        """CREATE TABLE store_outcomes (
-            lead_id TEXT PRIMARY KEY,
-            outcome BLOB NOT NULL,
-            expires_at REAL NOT NULL
-        )""",
-        "CREATE INDEX store_outcomes_expiry ON store_outcomes (expires_at)",
-    ),
-    (
-        """CREATE TABLE store_pauses (
-            buyer_id TEXT PRIMARY KEY,
-            paused_by TEXT NOT NULL,
-            paused_at TEXT NOT NULL,
-            reason TEXT
-        )""",
-    ),
-)
-
-_TABLES = ("store_usage", "store_dedup", "store_idempotency", "store_journal", "store_outcomes")
-
-_UPSERT_USAGE = (
-    "INSERT INTO store_usage (buyer_id, period, count, spend, expires_at) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT DO UPDATE SET count = excluded.count, spend = excluded.spend,"
-    " expires_at = excluded.expires_at"
-)
-_UPSERT_DEDUP = (
-    "INSERT INTO store_dedup (buyer_id, dedup_key, lead_id, expires_at) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT DO UPDATE SET lead_id = excluded.lead_id, expires_at = excluded.expires_at"
-)
-_DELETE_DEDUP = "DELETE FROM store_dedup WHERE buyer_id = ? AND dedup_key = ?"
-_UPSERT_IDEMPOTENCY = (
-    "INSERT INTO store_idempotency (seller_id, key, fingerprint, owner, chain, lease_until,"
-    " answer, answered_by, verdict, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, owner = excluded.owner,"
-    " chain = excluded.chain, lease_until = excluded.lease_until, answer = excluded.answer,"
-    " answered_by = excluded.answered_by, verdict = excluded.verdict,"
-    " expires_at = excluded.expires_at"
-)
-_DELETE_IDEMPOTENCY = "DELETE FROM store_idempotency WHERE seller_id = ? AND key = ?"
-_UPSERT_JOURNAL = (
-    "INSERT INTO store_journal (lead_id, buyers, journal_until, sealed_until, expires_at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET buyers = excluded.buyers,"
-    " journal_until = excluded.journal_until, sealed_until = excluded.sealed_until,"
-    " expires_at = excluded.expires_at"
-)
-_UPSERT_PAUSE = (
-    "INSERT INTO store_pauses (buyer_id, paused_by, paused_at, reason) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT DO UPDATE SET paused_by = excluded.paused_by,"
-    " paused_at = excluded.paused_at, reason = excluded.reason"
-)
-_UPSERT_OUTCOME = (
-    "INSERT INTO store_outcomes (lead_id, outcome, expires_at) VALUES (?, ?, ?)"
-    " ON CONFLICT DO UPDATE SET outcome = excluded.outcome, expires_at = excluded.expires_at"
-)
-
-Statement = tuple[str, Sequence[Any]]
 
 
 class SqliteStore(MemoryStore):
@@ -239,7 +155,7 @@ class SqliteStore(MemoryStore):
     def _idempotency_rows(self, scope: tuple[str, str]) -> list[Statement]:
         record = self._claim(scope)
         if record is None:
-            return [(_DELETE_IDEMPOTENCY, scope)]
+            return [(DELETE_IDEMPOTENCY, scope)]
         row = (
             *scope,
             record.fingerprint,
@@ -251,7 +167,7 @@ class SqliteStore(MemoryStore):
             int(record.verdict),
             self._idempotency.expires_at(scope),
         )
-        return [(_UPSERT_IDEMPOTENCY, row)]
+        return [(UPSERT_IDEMPOTENCY, row)]
 
     # caps and dedup ---------------------------------------------------------------------------
 
@@ -274,16 +190,14 @@ class SqliteStore(MemoryStore):
             usage = self._usage.get((buyer, period))
             if usage is not None:
                 expires = self._usage.expires_at((buyer, period))
-                rows.append(
-                    (_UPSERT_USAGE, (buyer, period, usage.count, str(usage.spend), expires))
-                )
+                rows.append((UPSERT_USAGE, (buyer, period, usage.count, str(usage.spend), expires)))
         for dedup_key in request.dedup_keys:
             owner = self._dedup.get((buyer, dedup_key))
             if owner is None:
-                rows.append((_DELETE_DEDUP, (buyer, dedup_key)))
+                rows.append((DELETE_DEDUP, (buyer, dedup_key)))
             else:
                 expires = self._dedup.expires_at((buyer, dedup_key))
-                rows.append((_UPSERT_DEDUP, (buyer, dedup_key, owner, expires)))
+                rows.append((UPSERT_DEDUP, (buyer, dedup_key, owner, expires)))
         return rows
 
     # journal and outcomes ---------------------------------------------------------------------
@@ -308,7 +222,7 @@ class SqliteStore(MemoryStore):
         sealed_until = self._sealed.expires_at(lead_id) if sealed else None
         expires = max(journal_until or 0.0, sealed_until or 0.0)
         listed = None if buyers is None else jsonenc.dumps(list(buyers)).decode()
-        return [(_UPSERT_JOURNAL, (lead_id, listed, journal_until, sealed_until, expires))]
+        return [(UPSERT_JOURNAL, (lead_id, listed, journal_until, sealed_until, expires))]
 
     async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
         await super().record_outcome(outcome)
@@ -316,7 +230,7 @@ class SqliteStore(MemoryStore):
         encoded = self._outcomes.get(outcome.id)  # as memory encoded it: once per outcome
         if encoded is not None:
             expires = self._outcomes.expires_at(outcome.id)
-            statements.append((_UPSERT_OUTCOME, (outcome.id, encoded, expires)))
+            statements.append((UPSERT_OUTCOME, (outcome.id, encoded, expires)))
         if ledger:
             self.outbox()  # its table, made at start-up by the ledger's wiring
             statements += put_statements(ledger, self._clock())
@@ -346,7 +260,7 @@ class SqliteStore(MemoryStore):
 
     async def pause(self, buyer_id: str, by: str, at: str, reason: str | None) -> None:
         await super().pause(buyer_id, by, at, reason)
-        await self._write([(_UPSERT_PAUSE, (buyer_id, by, at, reason))])
+        await self._write([(UPSERT_PAUSE, (buyer_id, by, at, reason))])
 
     async def resume(self, buyer_id: str) -> None:
         await super().resume(buyer_id)
@@ -379,7 +293,7 @@ class SqliteStore(MemoryStore):
         """Expired rows deleted; outcomes, journals and idempotency records trimmed to the newest
         as many as memory keeps."""
         statements: list[Statement] = [
-            (f"DELETE FROM {table} WHERE expires_at <= ?", (now,)) for table in _TABLES
+            (f"DELETE FROM {table} WHERE expires_at <= ?", (now,)) for table in TABLES
         ]
         for table, keep in self._kept():
             statements.append(
