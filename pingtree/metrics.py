@@ -272,6 +272,19 @@ class Metrics:
             buckets=_GC_BUCKETS,
             registry=r,
         )
+        self.quotes = Counter(
+            "pingtree_quotes",
+            "Sellers' pings answered (POST /v1/ping), by seller and whether a quote was given",
+            ["seller", "accepted"],
+            registry=r,
+        )
+        self.returns = Counter(
+            "pingtree_returns",
+            "Returns by buyer: `filed` as each is filed, `approved` (by an operator or"
+            " auto_approve) and `denied` as each is decided",
+            ["buyer", "status"],
+            registry=r,
+        )
         self.deliveries = DeliveryMetrics(r)
 
     def watch_gc(self) -> Callable[[], None]:

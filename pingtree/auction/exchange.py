@@ -195,7 +195,8 @@ class Exchange:
         else:
             result = await self._sell(auction, held, gated, shift_ms)
         await self._on_record(posted_quote(held, auction.id))  # which lead the quote became
-        return result
+        # The live events say the lead came from a ping, and what it was quoted.
+        return replace(result, outcome=replace(result.outcome, quote=held.quote))
 
     async def _sell(
         self, auction: LiveAuction, held: HeldPing, screened: Screening, shift_ms: float

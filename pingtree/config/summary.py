@@ -7,6 +7,14 @@ from __future__ import annotations
 from pingtree.config.models import BuyerConfig, Config, masked_url
 from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.reads import ping_pii
+from pingtree.config.terms_text import (
+    buyer_market,
+    ranking_text,
+    returns_text,
+    seller_exchange,
+    share_text,
+    suppression_text,
+)
 from pingtree.core.money import cents
 
 
@@ -17,8 +25,11 @@ def describe_tree(config: Config) -> str:
         f"router: mode={r.mode} budget={r.budget_ms}ms post_reserve={r.post_reserve_ms}ms "
         f"floor={cents(r.floor)} max_bid={cents(r.max_bid)} min_margin={cents(r.min_margin)} "
         f"require_consent={'yes' if r.require_consent else 'no'} timezone={r.timezone}",
-        f"sellers ({len(config.sellers)}):",
+        f"ranking: {ranking_text(r)}",
+        f"returns: {returns_text(r.returns)}",
     ]
+    lines += _vertical_share_lines(config)
+    lines.append(f"sellers ({len(config.sellers)}):")
     for seller in config.sellers:
         terms = (
             f"payout {cents(seller.payout)}"
@@ -26,7 +37,11 @@ def describe_tree(config: Config) -> str:
             else f"revshare {seller.effective_revshare}"
         )
         verticals = ",".join(sorted(seller.verticals)) if seller.verticals else "any vertical"
-        lines.append(f"  {seller.id}: {terms}, {verticals}")
+        shared = share_text(seller.sell, seller.max_buyers)
+        extra = [shared] if shared else []
+        lines.append(
+            f"  {seller.id}: " + ", ".join([terms, verticals, *extra, *seller_exchange(seller)])
+        )
     lines.append(f"buyers ({len(config.buyers)}):")
     for priority in sorted({b.priority for b in config.buyers}):
         lines.append(f"  tier {priority}:")
@@ -34,7 +49,22 @@ def describe_tree(config: Config) -> str:
             lines.append(f"    {buyer.id}: {_buyer_terms(buyer, config)}")
     lines += _ping_pii_lines(config)
     lines += _gate_lines(config)
+    lines += _suppression_lines(config)
     return "\n".join(lines)
+
+
+def _vertical_share_lines(config: Config) -> list[str]:
+    """The verticals that say how their leads are sold (DESIGN §14); a seller's own wins."""
+    return [
+        f"vertical {name}: {share_text(schema.sell, schema.max_buyers)}"
+        for name, schema in sorted(config.verticals.items())
+        if schema.sell is not None
+    ]
+
+
+def _suppression_lines(config: Config) -> list[str]:
+    lines = [f"  {listed.id}: {suppression_text(listed)}" for listed in config.suppression]
+    return [f"suppression lists ({len(lines)}):", *lines] if lines else []
 
 
 def _gate_lines(config: Config) -> list[str]:
@@ -99,4 +129,4 @@ def _buyer_terms(buyer: BuyerConfig, config: Config) -> str:
         )
     if buyer.dedup_days:
         parts.append(f"dedup {buyer.dedup_days:g}d")
-    return " · ".join(parts)
+    return " · ".join(parts + buyer_market(buyer))

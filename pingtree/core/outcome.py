@@ -92,6 +92,9 @@ class Outcome:
     # A lead sold shared: every sale, best first. Then buyer_id, buyer_lead_id and redirect_url
     # are the first sale's, price and payout the sums. Empty for a lead sold exclusive.
     sales: tuple[SaleLine, ...] = ()
+    # A lead posted in exchange mode (POST /v1/post): the quote its ping was given. Told to the
+    # live events as the auction finishes; not stored (the ledger's quotes table keeps it).
+    quote: Decimal | None = None
 
     @property
     def shared(self) -> bool:
@@ -239,7 +242,7 @@ def _event_row(event: TraceEvent) -> list[Any]:
 
 
 _OUTCOME_FIELDS = tuple(
-    name for name in Outcome.__dataclass_fields__ if name not in ("trace", "sales")
+    name for name in Outcome.__dataclass_fields__ if name not in ("trace", "sales", "quote")
 )
 _outcome_values = operator.attrgetter(*_OUTCOME_FIELDS)
 _event_values = operator.attrgetter(*_EVENT_FIELDS)

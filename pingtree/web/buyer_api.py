@@ -33,7 +33,7 @@ from pingtree.ledger.portal import Portal
 from pingtree.ledger.returns import ReturnClaim
 from pingtree.web.auth import authenticate_buyer
 from pingtree.web.buyers_admin import pause, resume
-from pingtree.web.keys import CLOCK, PORTAL, ROUTER
+from pingtree.web.keys import CLOCK, METRICS, PORTAL, ROUTER
 from pingtree.web.ledger_admin import LedgerOff
 from pingtree.web.ledger_views import lead_detail
 from pingtree.web.ranges import instant, limit
@@ -161,6 +161,10 @@ async def return_lead(request: web.Request) -> web.Response:
         now=now(request.app),
     )
     filed = await portal(request.app).request_return(claim)
+    counted = request.app[METRICS].returns
+    counted.labels(buyer.id, "filed").inc()
+    if filed["status"] != "pending":  # decided as it was filed: its reason is auto_approve's
+        counted.labels(buyer.id, filed["status"]).inc()
     return json_response(filed, status=201)
 
 

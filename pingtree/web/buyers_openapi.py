@@ -115,6 +115,25 @@ def openapi_schemas() -> dict[str, Any]:
                 "auction_ms": {"type": "integer"},
                 "received_at": {"type": "string", "format": "date-time"},
                 "test": {"type": "boolean"},
+                "sales": {
+                    "type": "array",
+                    "description": "every sale of a sold lead: a shared lead's each, best "
+                    "first; an exclusive one's one; none unless sold",
+                    "items": {
+                        "type": "object",
+                        "required": ["buyer_id", "price", "payout"],
+                        "properties": {
+                            "buyer_id": {"type": "string"},
+                            "price": {"type": "number"},
+                            "payout": {"type": "number"},
+                        },
+                    },
+                },
+                "quote": {
+                    **_MONEY,
+                    "description": "an exchange post (POST /v1/post): what its ping was quoted; "
+                    "null for a lead posted whole",
+                },
             },
         },
     }

@@ -2,7 +2,10 @@
 every operator listening, as server-sent events. Other routers' auctions are theirs to tell.
 
     event: lead       {id, seller_id, vertical, status, reason, buyer_id, price, payout,
-                       auction_ms, received_at, test}: no PII, no trace
+                       auction_ms, received_at, test, sales, quote}: no PII, no trace; `sales`
+                       every sale of a sold lead ({buyer_id, price, payout}: a shared lead's
+                       each, an exclusive one's one), `quote` what an exchange post's ping was
+                       quoted (None for a lead posted whole)
     event: dropped    {"count": n}: n leads this listener missed, where they would have been
     : keep-alive      a comment every `keep_alive_s` (15 s), so proxies keep the stream open
 
@@ -39,6 +42,11 @@ def lead_event(outcome: Outcome) -> dict[str, Any]:
         "auction_ms": outcome.auction_ms,
         "received_at": outcome.received_at,
         "test": outcome.test,
+        "sales": [
+            {"buyer_id": line.buyer_id, "price": line.price, "payout": line.payout}
+            for line in outcome.sale_lines()
+        ],
+        "quote": outcome.quote,
     }
 
 

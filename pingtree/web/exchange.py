@@ -23,7 +23,7 @@ from pingtree.core.exchange import Quote, parse_ping, without_pii
 from pingtree.core.lead import apply_schema, parse_lead
 from pingtree.core.outcome import seller_view
 from pingtree.store.state.base import IdempotencyKey
-from pingtree.web.keys import ROUTER
+from pingtree.web.keys import METRICS, ROUTER
 from pingtree.web.responses import json_response
 from pingtree.web.sellers import in_flight, read_lead_request
 
@@ -49,6 +49,8 @@ async def _quote(request: web.Request) -> web.Response:
     lead = parse_ping(without_pii(decoded, marked))
     lead = apply_schema(lead, tree.config.verticals.get(lead.vertical))
     quoted = await router.exchange.ping(tree, seller, lead)
+    accepted = "true" if quoted.accepted else "false"
+    request.app[METRICS].quotes.labels(seller.id, accepted).inc()
     return json_response(quote_view(quoted))
 
 

@@ -19,7 +19,7 @@ from pingtree.core.errors import BadRequest
 from pingtree.web.audit import audited
 from pingtree.web.auth import authenticate_operator, require_admin
 from pingtree.web.buyer_api import chargeback_sellers, now, portal
-from pingtree.web.keys import ROUTER
+from pingtree.web.keys import METRICS, ROUTER
 from pingtree.web.ranges import limit
 from pingtree.web.responses import json_response
 
@@ -75,6 +75,7 @@ async def decide(
     decided = await portal(request.app).decide(
         return_id, approve, operator.name, chargeback_sellers(tree), now(request.app)
     )
+    request.app[METRICS].returns.labels(decided["buyer_id"], decided["status"]).inc()
     action = "return_approve" if approve else "return_deny"
     detail = {"lead_id": decided["lead_id"], "buyer_id": decided["buyer_id"]}
     await audited(request, operator, action, return_id, detail)

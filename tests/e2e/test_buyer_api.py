@@ -258,6 +258,10 @@ async def test_the_operator_queue_and_the_money_in_reports_cent_for_cent(market:
     twice = await call(router, "POST", f"/admin/returns/{queued[1]['id']}/approve", None)
     assert (twice[0], twice[1]["error"]) == (409, "return_decided")
     assert (await call(router, "GET", "/admin/returns?status=pending", None))[1]["returns"] == []
+    async with router.session.get(router.url("/metrics")) as r:
+        metrics = await r.text()
+    for status, count in (("filed", 3), ("approved", 2), ("denied", 1)):
+        assert f'pingtree_returns_total{{buyer="firm-a",status="{status}"}} {count}.0' in metrics
 
     by_buyer = (await call(router, "GET", "/admin/reports?by=buyer", None))[1]["rows"]
     (firm_a,) = [row for row in by_buyer if row["key"] == "firm-a"]

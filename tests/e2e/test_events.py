@@ -21,8 +21,10 @@ from pingtree.core.outcome import Outcome
 from pingtree.web.app import create_app
 from pingtree.web.keys import EVENTS
 from tests.buyers import BuyerServer
-from tests.conftest import SELLER_KEY, make_buyer, make_config, sample
+from tests.conftest import SELLER_KEY, StartRouter, make_buyer, make_config, sample
+from tests.e2e.test_exchange import anonymized, full_lead, ping, post
 from tests.e2e.test_operators import BOB, OPERATORS, schema
+from tests.e2e.test_shared_leads import SHARED_BIDS, SHARED_SELLER
 
 LEAD_FIELDS = {
     "id",
@@ -36,6 +38,8 @@ LEAD_FIELDS = {
     "auction_ms",
     "received_at",
     "test",
+    "sales",
+    "quote",
 }
 
 
@@ -140,6 +144,8 @@ async def test_every_finished_auction_is_streamed_without_pii(buyers: BuyerServe
         24,
     )
     assert (sold["seller_id"], sold["vertical"], sold["test"]) == ("acme-media", "mva", False)
+    assert sold["sales"] == [{"buyer_id": "a", "price": 30, "payout": 24}]
+    assert sold["quote"] is None and rejected["sales"] == []
     assert test["test"] is True
     assert (rejected["status"], rejected["reason"]) == ("rejected", "consent_required")
     lead = sample("mva-legal")
@@ -203,3 +209,53 @@ async def test_the_stream_ends_when_the_router_stops_and_needs_a_token(
             assert await stream.next() is None
             assert time.monotonic() - started < 5
         assert server.app[EVENTS].listeners == 0
+
+
+async def test_a_shared_lead_tells_every_sale(
+    buyers: BuyerServer, start_router: StartRouter
+) -> None:
+    """Sold to three shared buyers: the event names each with its price, best first, not only
+    the first buyer and the sum."""
+    entries = []
+    for buyer_id, bid in SHARED_BIDS.items():
+        buyers.set(buyer_id, bid=bid)
+        entries.append(make_buyer(buyer_id, buyers, shared=True))
+    router = await start_router(make_config(entries, sellers=[SHARED_SELLER], operators=OPERATORS))
+    async with listening(router.server, router.session) as stream:
+        answer = await send(router.server, router.session, 1)
+        (frame,) = await stream.events(1)
+    event = frame.data
+    assert (event["id"], event["status"], event["buyer_id"]) == (answer["id"], "sold", "s1")
+    assert event["price"] == 75 and event["payout"] == 60
+    assert [(sale["buyer_id"], sale["price"], sale["payout"]) for sale in event["sales"]] == [
+        ("s1", 30, 24),
+        ("s2", 25, 20),
+        ("s3", 20, 16),
+    ]
+    assert event["quote"] is None
+    jsonschema.validate(event, schema("LeadEvent"))
+
+
+async def test_an_exchange_post_says_it_came_from_a_ping(
+    buyers: BuyerServer, start_router: StartRouter
+) -> None:
+    """A lead posted to its ping's held bids: its event carries the quote; a lead posted
+    whole by the same seller carries none."""
+    buyers.set("a", bid=30)
+    config = make_config(
+        [make_buyer("a", buyers)],
+        sellers=[{"id": "acme-media", "api_key": SELLER_KEY, "revshare": 0.8}],
+        operators=OPERATORS,
+    )
+    router = await start_router(config)
+    async with listening(router.server, router.session) as stream:
+        quoted = await ping(router, anonymized())
+        status, answer, _ = await post(router, quoted["ping_id"], full_lead())
+        assert status == 200 and answer["status"] == "sold"
+        whole = await send(router.server, router.session, 2)
+        first, second = await stream.events(2)
+    assert (first.data["id"], first.data["quote"]) == (answer["id"], 24)
+    assert first.data["sales"] == [{"buyer_id": "a", "price": 30, "payout": 24}]
+    assert (second.data["id"], second.data["quote"]) == (whole["id"], None)
+    for frame in (first, second):
+        jsonschema.validate(frame.data, schema("LeadEvent"))

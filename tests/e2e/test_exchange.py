@@ -113,6 +113,19 @@ async def test_a_ping_is_quoted_and_its_post_sells_to_the_held_bid(buyers, start
         assert r.status == 200 and (await r.json())["status"] == "sold"
 
 
+async def test_pings_are_counted_by_seller_and_whether_quoted(buyers, start_router):
+    buyers.set("a", bid=None)  # no bid: no quote
+    router = await start_router(exchange_config(buyers, make_buyer("a", buyers)))
+    assert (await ping(router, anonymized()))["accepted"] is False
+    buyers.set("a", bid=30)
+    assert (await ping(router, anonymized()))["accepted"] is True
+    assert (await ping(router, anonymized()))["accepted"] is True
+    async with router.session.get(router.url("/metrics")) as r:
+        metrics = await r.text()
+    assert 'pingtree_quotes_total{accepted="false",seller="acme-media"} 1.0' in metrics
+    assert 'pingtree_quotes_total{accepted="true",seller="acme-media"} 2.0' in metrics
+
+
 async def test_the_quote_is_rounded_down_to_the_price_step_and_never_exceeded(buyers, start_router):
     buyers.set("a", bid=30.7)  # x 0.8 = 24.56: quoted 24.5 on a 0.5 step
     config = exchange_config(buyers, make_buyer("a", buyers), price_step=0.5)

@@ -14,6 +14,13 @@ from typing import Any
 from pingtree.config import Config, masked_url
 from pingtree.config.models import BuyerConfig, Endpoint, SellerConfig
 from pingtree.config.models.compliance import CheckConfig, ConsentEvidence
+from pingtree.config.terms_text import (
+    buyer_market,
+    ranking_text,
+    returns_text,
+    seller_exchange,
+    share_text,
+)
 from pingtree.core.money import cents
 
 
@@ -31,6 +38,13 @@ def tree_summary(config: Config) -> dict[str, Any]:
         ("timezone", r.timezone),
         ("consent evidence", _consent(r.consent)),
         ("checks budget", f"{r.checks_budget_ms} ms"),
+        ("ranking", ranking_text(r)),
+        ("returns", returns_text(r.returns)),
+    ]
+    router += [
+        (f"vertical {name}", share_text(schema.sell, schema.max_buyers))
+        for name, schema in sorted(config.verticals.items())
+        if schema.sell is not None
     ]
     tiers = [
         (priority, [_buyer(b, config) for b in config.buyers if b.priority == priority])
@@ -79,6 +93,8 @@ def _seller(seller: SellerConfig) -> dict[str, Any]:
         "rate_limit": f"{seller.rate_limit.per_second:g}/s" if seller.rate_limit else "",
         "postback": masked_url(seller.postback.url) if seller.postback else "",
         "consent": _consent(seller.consent) if seller.consent else "",
+        "selling": share_text(seller.sell, seller.max_buyers),
+        "exchange": " · ".join(seller_exchange(seller)),
     }
 
 
@@ -108,6 +124,7 @@ def _buyer(buyer: BuyerConfig, config: Config) -> dict[str, Any]:
         "ping": _endpoint(buyer.ping),
         "post": _endpoint(buyer.post),
         "deliveries": ", ".join(d.id for d in buyer.deliveries),
+        "market": " · ".join(buyer_market(buyer)),
     }
 
 

@@ -61,11 +61,22 @@ function leadRow(lead) {
     idCell.appendChild(document.createTextNode(" "));
     idCell.appendChild(tag);
   }
+  if (lead.quote !== null && lead.quote !== undefined) {
+    // An exchange post: its ping was quoted this (the lead's page has the quote's details).
+    var quoted = document.createElement("span");
+    quoted.className = "tag quoted";
+    quoted.textContent = "quoted " + money(lead.quote);
+    idCell.appendChild(document.createTextNode(" "));
+    idCell.appendChild(quoted);
+  }
   cell(row, lead.seller_id);
   cell(row, lead.vertical);
   cell(row, lead.status, "status status-" + lead.status);
   cell(row, lead.reason);
-  cell(row, lead.buyer_id);
+  // A shared lead: every buyer of it, best first (the price is the sum of theirs).
+  var sales = lead.sales || [];
+  var buyers = sales.map(function (sale) { return sale.buyer_id + " " + money(sale.price); });
+  cell(row, sales.length > 1 ? buyers.join(", ") : lead.buyer_id, "buyer");
   cell(row, money(lead.price), "num");
   cell(row, money(lead.payout), "num");
   cell(row, lead.auction_ms, "num");
