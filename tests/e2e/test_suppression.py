@@ -277,7 +277,9 @@ async def test_a_lead_the_lists_cannot_be_checked_for_is_refused_never_sold_unch
     assert not buyers.recorded("a").pings and not buyers.recorded("b").pings
 
 
-async def test_the_console_config_page_shows_the_lists_and_their_sizes(router: Operated) -> None:
+async def test_the_console_config_page_shows_the_lists_and_their_sizes(
+    router: Operated, tmp_path: Path
+) -> None:
     await router.call("POST", "/admin/suppression/dnc", ALICE, {"values": [ADDED_PHONE]})
     cookies, _ = await log_in(router, BOB)
     async with router.session.get(router.base + "/console/config", headers=cookies) as page:
@@ -286,7 +288,7 @@ async def test_the_console_config_page_shows_the_lists_and_their_sizes(router: O
     row = re.search(r'<tr data-list="dnc">(.*?)</tr>', text, re.S)
     assert row is not None
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row[1])
-    assert cells == ["dnc", "phone", "all", "3", "1", "1"]
+    assert cells == ["dnc", "phone", "all", str(tmp_path / "dnc.csv"), "3", "1", "1"]
     assert "5550177" not in text and "5550101" not in text
 
 
