@@ -104,6 +104,10 @@ class ReportRow:
     converted: int = 0  # value; conversion_rate = converted / wins
     conversion_rate: Decimal | None = None
     conversion_value: Decimal = Decimal("0.00")
+    rejected: int = 0  # leads rejected, and of those the ones a compliance gate refused:
+    suppressed: int = 0  # on a suppression list (scope all)
+    consent_failed: int = 0  # without the consent evidence asked for
+    check_failed: int = 0  # refused by an outside check (or failed with on_error: reject)
     ping_p50_ms: int | None = None
     ping_p95_ms: int | None = None
 

@@ -205,6 +205,10 @@ def report_row(key: str, counts: Counts) -> ReportRow:
         converted=c["converted"],
         conversion_rate=_rate(c["converted"], wins),
         conversion_value=_money(c["conversion_cents"]),
+        rejected=c["rejected"],
+        suppressed=c["suppressed"],
+        consent_failed=c["consent_failed"],
+        check_failed=c["check_failed"],
         ping_p50_ms=ping_quantile(buckets, 0.50),
         ping_p95_ms=ping_quantile(buckets, 0.95),
     )

@@ -125,6 +125,23 @@ _PINGS, _BIDS = ROLLUP_COUNTS.index("pings"), ROLLUP_COUNTS.index("bids")
 _POSTS, _ACCEPTED = ROLLUP_COUNTS.index("posts"), ROLLUP_COUNTS.index("posts_accepted")
 
 
+_REJECTED = ROLLUP_COUNTS.index("rejected")
+_GATES = {
+    "suppressed": ROLLUP_COUNTS.index("suppressed"),
+    "consent_evidence": ROLLUP_COUNTS.index("consent_failed"),
+}
+_CHECK_FAILED = ROLLUP_COUNTS.index("check_failed")
+
+
+def _gate_count(reason: str | None) -> int | None:
+    """The column of the compliance gate that rejected a lead for `reason`, if one did."""
+    if reason is None:
+        return None
+    if reason.startswith("check:"):
+        return _CHECK_FAILED
+    return _GATES.get(reason)
+
+
 def epoch_hour(moment: datetime) -> int:
     """Whole UTC hours since the epoch: the rollups' hour of an aware datetime."""
     return int(moment.timestamp() // 3600)
@@ -202,6 +219,11 @@ def lead_counts(outcome: Outcome) -> tuple[list[int], dict[str, list[int]]]:
             bucket = ping_bucket(event.duration_ms)
             share[bucket] += 1
             lead[bucket] += 1
+    if outcome.status == "rejected":
+        lead[_REJECTED] = 1
+        gate = _gate_count(outcome.reason)
+        if gate is not None:
+            lead[gate] = 1
     # A lead is sold once, whatever its sales; each sale is a win, its money its buyer's.
     for line in outcome.sale_lines():
         share = buyers.get(line.buyer_id)

@@ -245,6 +245,7 @@ PING_BUCKETS_MS: tuple[int, ...] = (
     1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000,
 )  # fmt: skip
 PING_BUCKET_COLUMNS = (*(f"ping_le_{ms}" for ms in PING_BUCKETS_MS), "ping_slower")
+GATE_COUNTS = ("rejected", "suppressed", "consent_failed", "check_failed")
 ROLLUP_COUNTS = (
     "leads",
     "sold",
@@ -261,6 +262,9 @@ ROLLUP_COUNTS = (
     "contacted",  # leads a buyer said it contacted, once each (its feedback, 0003_returns)
     "converted",  # leads a buyer said converted, once each
     "conversion_cents",  # the values of its conversions
+    # Leads rejected (lead grains only: no buyer was called), and of those the ones a compliance
+    # gate refused (0004_gate_counts): a suppression list, consent evidence, an outside check.
+    *GATE_COUNTS,
     *PING_BUCKET_COLUMNS,
 )
 

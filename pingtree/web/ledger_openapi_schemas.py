@@ -93,6 +93,10 @@ _ROW_FIELDS: dict[str, Any] = {
     "converted": {**_COUNT, "description": "sales the buyer said converted"},
     "conversion_rate": {**_RATE, "description": "converted / wins"},
     "conversion_value": {**_MONEY, "description": "the values of those conversions"},
+    "rejected": {**_COUNT, "description": "leads rejected (0 in a buyer's rows: none called)"},
+    "suppressed": {**_COUNT, "description": "of those, on a suppression list of scope all"},
+    "consent_failed": {**_COUNT, "description": "of those, without the consent evidence asked"},
+    "check_failed": {**_COUNT, "description": "of those, refused by an outside check"},
     "ping_p50_ms": {
         "type": ["integer", "null"],
         "description": "the upper bound of the histogram bucket holding the median ping",

@@ -187,6 +187,20 @@ async def test_suppressed_leads_are_found_by_reason(router: Operated) -> None:
     status, answer = await router.call("GET", "/admin/reports?reason=suppressed", BOB)
     assert (status, list(answer["fields"])) == (400, ["reason"])
 
+    # The reports count them apart: one lead of two rejected, by a suppression list.
+    async def totals_of_both() -> bool:
+        status, report = await router.call("GET", "/admin/reports?by=seller", BOB)
+        assert status == 200, report
+        assert_documented("/admin/reports", "get", status, JSON, report)
+        reported.update(report["totals"])
+        return bool(reported["leads"] == 2)
+
+    reported: dict[str, Any] = {}
+    await until(totals_of_both)
+    totals = reported
+    assert (totals["leads"], totals["rejected"], totals["suppressed"]) == (2, 1, 1)
+    assert (totals["consent_failed"], totals["check_failed"]) == (0, 0)
+
 
 async def _equals(found: Any, expected: list[str]) -> bool:
     return bool(await found == expected)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,7 +128,9 @@ def _lead(rng: random.Random, n: int) -> LeadRecord:
         status=status,
         received_at=iso(received),
         auction_ms=rng.randint(50, 2900),
-        reason={"rejected": "no_consent", "unsold": "no_bids"}.get(status),
+        reason=rng.choice(REJECTIONS)
+        if status == "rejected"
+        else {"unsold": "no_bids"}.get(status),
         buyer_id=buyer,
         price=price,
         payout=payout,
@@ -139,6 +142,8 @@ def _lead(rng: random.Random, n: int) -> LeadRecord:
     return LeadRecord(outcome, facts, {"phone": "+13055550100"})
 
 
+# A business rule, or one of the compliance gates the reports count apart.
+REJECTIONS = ("consent_required", "suppressed", "consent_evidence", "check:phone")
 RECORDS = [_lead(random.Random(1500 + n), n) for n in range(900)]
 
 
@@ -156,11 +161,16 @@ class Tally:
     posts: int = 0
     accepted: int = 0
     durations: list[int] = field(default_factory=list)
+    rejected: int = 0  # a lead's own count: a buyer's share of a lead never holds it
+    gates: Counter[str] = field(default_factory=Counter)
 
     def count(self, record: LeadRecord, buyer: str | None) -> None:
         """One lead: all of it (buyer None), or the share of one buyer."""
         outcome = record.outcome
         self.leads += 1
+        if outcome.status == "rejected" and buyer is None:
+            self.rejected += 1
+            self.gates[outcome.reason or ""] += 1
         if outcome.status == "sold" and buyer in (None, outcome.buyer_id):
             self.sold += 1
             self.revenue += outcome.price or 0
@@ -293,6 +303,10 @@ def expected(tally: Tally) -> dict[str, Any]:
         "converted": 0,
         "conversion_rate": rate(0, tally.sold),
         "conversion_value": Decimal("0.00"),
+        "rejected": tally.rejected,
+        "suppressed": tally.gates["suppressed"],
+        "consent_failed": tally.gates["consent_evidence"],
+        "check_failed": tally.gates["check:phone"],
         "ping_p50_ms": percentile(tally.durations, 0.50),
         "ping_p95_ms": percentile(tally.durations, 0.95),
     }
