@@ -179,6 +179,15 @@ async def test_suppressed_leads_are_found_by_reason(router: Operated) -> None:
         return [found["id"] for found in page["leads"]]
 
     await until(lambda: _equals(listed(), [rejected["id"]]))
+    # The console's Leads page searches by reason too.
+    cookies, _ = await log_in(router, BOB)
+    console = router.base + "/console/leads?reason=suppressed"
+    async with router.session.get(console, headers=cookies) as page:
+        assert page.status == 200
+        shown = await page.text()
+    assert rejected["id"] in shown, shown
+    assert 'name="reason" type="text" value="suppressed"' in shown
+    assert shown.count("/console/leads/ld_") == 1  # the one lead, not the one sold
     command = [sys.executable, "-m", "pingtree", "leads", "--reason", "suppressed"]
     command += ["--url", router.base, "--token", BOB]
     done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)

@@ -35,7 +35,9 @@ from pingtree.web.masking import mask
 
 STATUSES = ("sold", "unsold", "rejected", "pending")
 # The list's form: GET /admin/leads's parameters, in the order the form shows them.
-SEARCH_FIELDS = ("q", "status", "seller", "buyer", "vertical", "sub_id", "state", "from", "to")
+SEARCH_FIELDS = (
+    "q", "status", "reason", "seller", "buyer", "vertical", "sub_id", "state", "from", "to",
+)  # fmt: skip
 SEARCH_PARAMETERS = (*SEARCH_FIELDS, "tz", "test", "limit")
 PAGE_SIZES = ("25", "50", "100", "200")
 
