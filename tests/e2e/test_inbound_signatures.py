@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -104,37 +105,52 @@ def _replaced(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
 
 
 BODY = _body()
-GOOD = _signed(BODY)
 TEN_MINUTES = timedelta(minutes=10)
-REFUSED = [
-    pytest.param(BODY, {}, {"webhook-id", "webhook-timestamp", "webhook-signature"}, id="unsigned"),
+
+
+def _good() -> dict[str, str]:
+    return _signed(BODY)
+
+
+# Each case's headers are made when it runs, not when the module is collected: a signature made
+# then is minutes old by the time a long suite (or a second worker) reaches it, and is refused
+# for its timestamp instead of for what the case is about.
+REFUSED: list[Any] = [
     pytest.param(
-        BODY, _without(GOOD, "webhook-signature"), {"webhook-signature"}, id="no-signature"
+        BODY, dict, {"webhook-id", "webhook-timestamp", "webhook-signature"}, id="unsigned"
     ),
-    pytest.param(BODY, _without(GOOD, "webhook-id"), {"webhook-id"}, id="no-id"),
-    pytest.param(BODY, _signed(BODY, OTHER_SECRET), {"webhook-signature"}, id="other-secret"),
-    pytest.param(BODY.replace(b", ", b",  "), GOOD, {"webhook-signature"}, id="body-re-encoded"),
     pytest.param(
         BODY,
-        _replaced(GOOD, "webhook-signature", "v1,bm90IGEgc2lnbmF0dXJl"),
+        lambda: _without(_good(), "webhook-signature"),
+        {"webhook-signature"},
+        id="no-signature",
+    ),
+    pytest.param(BODY, lambda: _without(_good(), "webhook-id"), {"webhook-id"}, id="no-id"),
+    pytest.param(
+        BODY, lambda: _signed(BODY, OTHER_SECRET), {"webhook-signature"}, id="other-secret"
+    ),
+    pytest.param(BODY.replace(b", ", b",  "), _good, {"webhook-signature"}, id="body-re-encoded"),
+    pytest.param(
+        BODY,
+        lambda: _replaced(_good(), "webhook-signature", "v1,bm90IGEgc2lnbmF0dXJl"),
         {"webhook-signature"},
         id="garbage-signature",
     ),
     pytest.param(
         BODY,
-        _signed(BODY, at=datetime.now(UTC) - TEN_MINUTES),
+        lambda: _signed(BODY, at=datetime.now(UTC) - TEN_MINUTES),
         {"webhook-timestamp"},
         id="ten-minutes-old",
     ),
     pytest.param(
         BODY,
-        _signed(BODY, at=datetime.now(UTC) + TEN_MINUTES),
+        lambda: _signed(BODY, at=datetime.now(UTC) + TEN_MINUTES),
         {"webhook-timestamp"},
         id="ten-minutes-ahead",
     ),
     pytest.param(
         BODY,
-        _replaced(GOOD, "webhook-timestamp", "yesterday"),
+        lambda: _replaced(_good(), "webhook-timestamp", "yesterday"),
         {"webhook-timestamp"},
         id="timestamp-not-seconds",
     ),
@@ -143,9 +159,9 @@ REFUSED = [
 
 @pytest.mark.parametrize(("body", "headers", "named"), REFUSED)
 async def test_a_lead_without_a_valid_signature_is_a_401_naming_the_header(
-    router: RouterClient, body: bytes, headers: dict[str, str], named: set[str]
+    router: RouterClient, body: bytes, headers: Callable[[], dict[str, str]], named: set[str]
 ) -> None:
-    status, answer = await _post(router, body, headers)
+    status, answer = await _post(router, body, headers())
     assert (status, answer["error"]) == (401, "bad_signature"), answer
     assert set(answer["fields"]) == named, answer
     assert all(name in answer["detail"] for name in named), answer
