@@ -46,6 +46,18 @@ from pingtree.store.state.base import Refused, Reservation
 from pingtree.store.state.guard import GuardedStore
 
 
+def standing_reason(auction: LiveAuction, buyer: BuyerConfig, screened: Screening) -> str | None:
+    """Why `buyer` may not have this lead whatever its caps, schedule and breaker say: paused by
+    an operator, on a suppression list scoped to it, or refused by its filters. Asked of every
+    candidate (`_eligible`) and again of every held offer at an exchange post (exchange.py),
+    where the checks' attributes have joined the lead since its ping."""
+    return (
+        pause_reason(buyer, auction.paused)
+        or screened.skip_reason(buyer.id)
+        or filter_reason(buyer, auction.lead, auction.seller.id)
+    )
+
+
 class Auctioneer:
     def __init__(
         self,
@@ -133,11 +145,7 @@ class Auctioneer:
         eligible: list[Candidate] = []
         for candidate in candidates:
             buyer = candidate.buyer
-            reason = (
-                pause_reason(buyer, auction.paused)
-                or screened.skip_reason(buyer.id)
-                or filter_reason(buyer, lead, auction.seller.id)
-            )
+            reason = standing_reason(auction, buyer, screened)
             timezone = auction.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
                 reason = "schedule"

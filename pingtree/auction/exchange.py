@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from pingtree.auction.auctioneer import Auctioneer
+from pingtree.auction.auctioneer import Auctioneer, standing_reason
 from pingtree.auction.live import LiveAuction, Sale, loop_time
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
 from pingtree.auction.wire import Wire
@@ -50,7 +50,7 @@ from pingtree.core.exchange import (
 )
 from pingtree.core.lead import Lead
 from pingtree.core.ranking import Offer, plan_tiers
-from pingtree.core.rules import filter_reason, pause_reason, rejection
+from pingtree.core.rules import rejection
 from pingtree.gates.suppression import NOTHING, Screening
 from pingtree.store.outbox.base import Entry
 from pingtree.store.state.guard import GuardedStore
@@ -227,13 +227,7 @@ class Exchange:
         ping, on a suppression list scoped to it, or its filters refusing what the checks added
         to the lead (a filter on a check's attribute)."""
         buyer = auction.tree.buyers.get(buyer_id)
-        if buyer is None:
-            return "buyer_removed"
-        return (
-            pause_reason(buyer, auction.paused)
-            or screened.skip_reason(buyer_id)
-            or filter_reason(buyer, auction.lead, auction.seller.id)
-        )
+        return "buyer_removed" if buyer is None else standing_reason(auction, buyer, screened)
 
 
 def _ended(auction: LiveAuction, sale: Sale, quoted: Decimal) -> AuctionResult:
