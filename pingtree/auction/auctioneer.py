@@ -22,7 +22,7 @@ from pingtree.auction.live import LiveAuction, Sale, loop_time
 from pingtree.auction.ordering import OfferOrder
 from pingtree.auction.ranking_stats import RankingStats
 from pingtree.auction.result import AuctionResult, StoreFailedMidAuction
-from pingtree.auction.sale_claims import cap_request, confirm, journal_post, reserve
+from pingtree.auction.sale_claims import cap_request, claim_post, confirm, reserve
 from pingtree.auction.shared_sale import SharedSale
 from pingtree.auction.wire import Wire
 from pingtree.config import BuyerConfig
@@ -42,7 +42,7 @@ from pingtree.core.rules import (
 )
 from pingtree.gates.checks import Checks
 from pingtree.gates.suppression import Screening, SuppressionGate
-from pingtree.store.state.base import Refused, Reservation
+from pingtree.store.state.base import Admission, Admitted, Refused, Reservation
 from pingtree.store.state.guard import GuardedStore
 
 
@@ -140,20 +140,33 @@ class Auctioneer:
         self, auction: LiveAuction, candidates: tuple[Candidate, ...], screened: Screening
     ) -> list[Candidate]:
         """Candidates minus those paused, or skipped by a suppression list, filters, schedule,
-        caps, dedup or their breaker."""
+        caps, dedup or their breaker. What the store knows (caps, dedup, breakers) is asked of
+        every candidate the rules leave at once, in one call (one round trip on Redis,
+        whatever their number: issue 20)."""
         lead, now_utc = auction.lead, auction.received_at
-        eligible: list[Candidate] = []
+        policy = auction.tree.settings.breaker
+        reasons: dict[str, str | None] = {}
+        admissions: list[Admission] = []
         for candidate in candidates:
             buyer = candidate.buyer
             reason = standing_reason(auction, buyer, screened)
             timezone = auction.tree.config.buyer_timezone(buyer)
             if reason is None and not schedule_open(buyer.schedule, local_time(now_utc, timezone)):
                 reason = "schedule"
-            if reason is None and not lead.test and buyer.limits_sales:
-                refused = await self._store.check(cap_request(auction, buyer, Decimal(0)))
-                reason = refused.reason if refused else None
-            if reason is None and not await self._breaker_admits(auction, buyer):
-                reason = "breaker_open"
+            reasons[buyer.id] = reason
+            if reason is None:
+                limited = not lead.test and buyer.limits_sales
+                caps = cap_request(auction, buyer, Decimal(0)) if limited else None
+                breaker = policy if policy.mode != "off" else None
+                admissions.append(Admission(buyer.id, caps, breaker))
+        admitted = await self._store.admit(admissions)
+        answers = {a.buyer_id: answer for a, answer in zip(admissions, admitted, strict=True)}
+        eligible: list[Candidate] = []
+        for candidate in candidates:
+            buyer = candidate.buyer
+            reason = reasons[buyer.id]
+            if buyer.id in answers:
+                reason = answers[buyer.id].refused or self._breaker(auction, buyer, answers)
             if reason is not None:
                 detail = screened.detail(buyer.id) if reason == "suppressed" else None
                 auction.note(loop_time(), buyer.id, "skip", "skipped", reason=reason, detail=detail)
@@ -161,20 +174,21 @@ class Auctioneer:
                 eligible.append(candidate)
         return eligible
 
-    async def _breaker_admits(self, auction: LiveAuction, buyer: BuyerConfig) -> bool:
-        """Whether the breaker lets this buyer be called. In shadow mode it always does, and a
-        call the breaker would have skipped is traced (`skip`, `shadow`, `breaker_open`) and
-        counted: an operator sees what enforcing it would do before turning it on."""
-        policy = auction.tree.settings.breaker
-        if policy.mode == "off":
-            return True
-        if await self._store.breaker_admit(buyer.id, policy):
-            return True
-        if policy.mode == "enforce":
-            return False
+    @staticmethod
+    def _breaker(
+        auction: LiveAuction, buyer: BuyerConfig, answers: dict[str, Admitted]
+    ) -> str | None:
+        """`breaker_open` when the buyer's breaker would not let it be called. In shadow mode
+        it is called anyway, and the call the breaker would have skipped is traced (`skip`,
+        `shadow`, `breaker_open`) and counted: an operator sees what enforcing it would do
+        before turning it on."""
+        if not answers[buyer.id].breaker_open:
+            return None
+        if auction.tree.settings.breaker.mode == "enforce":
+            return "breaker_open"
         detail = "shadow mode: the breaker would skip this buyer; called anyway"
         auction.note(loop_time(), buyer.id, "skip", "shadow", reason="breaker_open", detail=detail)
-        return True
+        return None
 
     @staticmethod
     def _limits(auction: LiveAuction) -> BidLimits:
@@ -281,12 +295,15 @@ class Auctioneer:
         if isinstance(built, MappingError):
             skip, detail = "mapping", str(built)
         reservation: Reservation | None = None
-        if skip is None and not auction.lead.test and buyer.limits_sales:
-            reserved = await reserve(self._store, cap_request(auction, buyer, offer.price))
-            if isinstance(reserved, Refused):
-                skip = reserved.reason
+        if skip is None and built is not None and not isinstance(built, MappingError):
+            request = None
+            if not auction.lead.test and buyer.limits_sales:
+                request = cap_request(auction, buyer, offer.price)
+            claimed = await claim_post(self._store, auction, buyer.id, request)
+            if isinstance(claimed, Refused):
+                skip = claimed.reason
             else:
-                reservation = reserved
+                reservation = claimed.reservation
         if skip is not None or built is None or isinstance(built, MappingError):
             auction.note(
                 loop_time(),
@@ -298,7 +315,6 @@ class Auctioneer:
                 detail=detail,
             )
             return None
-        await journal_post(self._store, auction, buyer.id, reservation)
         answer = await self._bidder.post(auction, buyer, offer, built, timeout_s)
         return await self._settle(auction, buyer, offer, reservation, answer)
 
@@ -320,7 +336,7 @@ class Auctioneer:
                 )
                 return None
             reservation = reserved
-        await confirm(self._store, reservation)
+        confirm(auction, reservation)
         detail = "assigned: no post, the lead goes out by its deliveries"
         if offer.buyer_id in auction.rank_notes:  # ordering.py: why it ranked where it did
             detail += f"; {auction.rank_notes[offer.buyer_id]}"
@@ -340,14 +356,14 @@ class Auctioneer:
             # Ambiguous: the buyer may have taken it. Keep the cap and dedup claim (never over a
             # cap) and stop, unless the buyer's config lets the lead go on: on_post_timeout when
             # no status came back, on_post_unknown when one did.
-            await confirm(self._store, reservation)
+            confirm(auction, reservation)
             then = buyer.on_post_timeout if answer.status is None else buyer.on_post_unknown
             if then == "stop":
                 return Sale("pending", offer)
             auction.unknown_post = auction.unknown_post or buyer.id
             return None
         if isinstance(answer, Accepted):
-            await confirm(self._store, reservation)
+            confirm(auction, reservation)
             return Sale("sold", offer, answer.redirect_url, answer.buyer_lead_id)
         if reservation is not None:
             await self._store.release_eventually(reservation)

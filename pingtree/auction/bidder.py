@@ -9,13 +9,14 @@ sends and reads through the same `send_ping`, `send_post` and `offer_for`, with 
 trace: what it shows is what an auction would send and make of the answer.
 
 Breaker: a call that timed out while this router's event loop ran late is not held against the
-buyer (core/breaker.py's `call_evidence`); the trace then says so. A breaker record the store
-misses is ignored: health statistics, not a lead's state (router.py's failure table).
+buyer (core/breaker.py's `call_evidence`); the trace then says so. A call is counted with the
+auction's last writes (`LiveAuction.breaker_calls`, Store.finish), or the exchange ping's
+(exchange.py): one round trip for every call of a lead, not one a call (issue 20). Another auction
+meanwhile reads the breaker without it, for as long as this one still runs. A breaker record the
+store misses is ignored: health statistics, not a lead's state (router.py's failure table).
 """
 
 from __future__ import annotations
-
-from contextlib import suppress
 
 from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
@@ -25,12 +26,12 @@ from pingtree.core import ids
 from pingtree.core.breaker import call_evidence
 from pingtree.core.codec import Accepted, Bid, Decline, Failure, PingAnswer, PostAnswer, Unknown
 from pingtree.core.codec.transforms import MappingError
-from pingtree.core.errors import BuyerTimeout, StoreUnavailable
+from pingtree.core.errors import BuyerTimeout
 from pingtree.core.lead import redact
 from pingtree.core.ranking import Offer
 from pingtree.core.rules import BidLimits, bid_reason
 from pingtree.metrics import Metrics
-from pingtree.store.state.guard import GuardedStore
+from pingtree.store.state.base import BreakerCall
 from pingtree.transport.client import Call, Transport, call
 
 Built = tuple[Target, bytes]  # a request as wire.py builds it
@@ -83,14 +84,12 @@ def offer_for(buyer: BuyerConfig, bid: Bid, *, ping_id: str, answered_ms: int, o
 class Bidder:
     def __init__(
         self,
-        store: GuardedStore,
         transport: Transport,
         loop_lag: LoopLag | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         """`loop_lag`: this process's event loop lag, so that a timeout while the loop ran late
         is not held against the buyer (without one, every timeout counts)."""
-        self._store = store
         self._transport = transport
         self._loop_lag = loop_lag
         self._metrics = metrics
@@ -207,9 +206,7 @@ class Bidder:
                 f"this router's event loop ran {lag_s * 1000:.0f} ms late meanwhile: not "
                 "counted against the buyer's breaker"
             )
-        # The breaker's statistics miss a call: no lead's state depends on it.
-        with suppress(StoreUnavailable):
-            await self._store.breaker_record(buyer_id, evidence, policy)
+        auction.breaker_calls.append(BreakerCall(buyer_id, evidence, policy))
         return None
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -85,6 +86,10 @@ class Exchange:
         auction = self._open_ping(tree, seller, lead)
         received_at = auction.received_at.timestamp()
         offers, reason = await self._ping_phase(auction)
+        # The pings' breaker calls, at once (no outcome is recorded for a ping to take them).
+        if auction.breaker_calls:
+            with suppress(StoreUnavailable):
+                await self._store.breaker_record_all(auction.breaker_calls)
         quoted = Quote(
             auction.id, seller.id, lead.vertical, lead.sub_id, received_at, False, test=lead.test
         )

@@ -24,6 +24,7 @@ from pingtree.core.lead import Lead
 from pingtree.core.money import seller_payout
 from pingtree.core.outcome import Outcome, SaleLine, Status, Step, TraceEvent
 from pingtree.core.ranking import Offer
+from pingtree.store.state.base import BreakerCall, Reservation
 
 
 def loop_time() -> float:
@@ -63,6 +64,10 @@ class LiveAuction:
     unknown_post: str | None = None  # the buyer whose post was ambiguous, when the lead went on
     # Why each offer ranked where it did (auction/ordering.py), for the winner's post event.
     rank_notes: dict[str, str] = field(default_factory=dict)
+    # Store writes that can wait for the auction's last (Store.finish: one round trip on Redis,
+    # issue 20): the pings' and posts' breaker calls, and the slots of sales to confirm.
+    breaker_calls: list[BreakerCall] = field(default_factory=list)
+    confirms: list[Reservation] = field(default_factory=list)
 
     @classmethod
     def open(

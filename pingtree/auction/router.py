@@ -17,10 +17,16 @@ probe finds it back), each store call fails safe:
   any of these after a refused post             the auction stops: unsold, store_unavailable
                                                 (pending, post_unknown, after an ambiguous post
                                                 the lead went on past)
-  confirm (after a sale or a post timeout)      ignored: the slot stays counted, the safe side
+  confirm (after a sale or a post timeout)      with the last writes; ignored if they fail: the
+                                                slot stays counted, the safe side
   release (after a refused post)                queued until the store is back
-  breaker_record                                ignored: health statistics, not state
+  breaker calls (with the last writes)          ignored: health statistics, not state
   record_outcome, complete_idempotency          queued: the seller still gets the outcome
+
+A lead costs the Redis store a handful of round trips whatever the number of buyers (issue 20):
+the claim; every candidate's caps and breaker at once (Store.admit); each post's journal and slot
+(Store.journal_and_reserve); and the last writes (Store.finish: confirms, breaker calls, the
+ledger's record, the outcome, the answer).
 
 The auctioneer says whether a post went out when the store failed (`StoreFailedMidAuction`); after
 a crash, the journal does (result.py says why).
@@ -120,7 +126,7 @@ class Router:
         self.tree = Tree(config)
         self._store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._metrics = metrics
-        bidder = Bidder(self._store, transport, loop_lag, metrics)
+        bidder = Bidder(transport, loop_lag, metrics)
         self.suppression = suppression or SuppressionGate(self._store)
         # ranking_stats: the expected-value figures (ranking_stats.py); none: by bid only.
         self._auctioneer = Auctioneer(
@@ -278,8 +284,14 @@ class Router:
         # The ledger's record with the outcome (the store puts it in its outbox no later than
         # the outcome), before the answer: an answered lead is on record (filing it twice,
         # after a resend, is harmless: the ledger files by id).
+        # With the auction's breaker calls and confirms: its last writes in one (Store.finish).
         await self._store.record(
-            outcome, key, lead_id=auction.id, ledger=self._ledger_entry(auction, outcome)
+            outcome,
+            key,
+            lead_id=auction.id,
+            ledger=self._ledger_entry(auction, outcome),
+            confirms=auction.confirms,
+            calls=auction.breaker_calls,
         )
         self._observe(outcome)
         return outcome

@@ -1,24 +1,24 @@
 """A sale's claims on the store, for the auctioneer (auctioneer.py): the cap and dedup request of
-one sale, and the reserve, journal and confirm around its post.
+one sale, and the journal, reserve and confirm around its post.
 
 These store calls fail safe (router.py's docstring has the table): a reserve or journal that fails
-means no post; a confirm that fails is ignored on the safe side.
+means no post; a confirm goes with the auction's last writes, and one that fails is ignored on
+the safe side.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 from decimal import Decimal
 
 from pingtree.auction.live import LiveAuction
 from pingtree.config import BuyerConfig
 from pingtree.core.errors import StoreUnavailable, TakenOver
 from pingtree.core.rules import cap_windows
-from pingtree.store.state.base import CapRequest, Refused, Reservation
+from pingtree.store.state.base import CapRequest, Journaled, Refused, Reservation, Sealed
 from pingtree.store.state.guard import GuardedStore
 
-__all__ = ["cap_request", "confirm", "journal_post", "reserve"]
+__all__ = ["cap_request", "claim_post", "confirm", "reserve"]
 
 # The auction's log, under the name it had before these calls left auctioneer.py.
 log = logging.getLogger("pingtree.auction.auctioneer")
@@ -41,6 +41,7 @@ def cap_request(auction: LiveAuction, buyer: BuyerConfig, price: Decimal) -> Cap
 
 
 async def reserve(store: GuardedStore, request: CapRequest) -> Reservation | Refused:
+    """A slot with no post to journal (a delivery buyer's assignment)."""
     try:
         return await store.reserve(request)
     except StoreUnavailable:
@@ -49,30 +50,30 @@ async def reserve(store: GuardedStore, request: CapRequest) -> Reservation | Ref
         raise
 
 
-async def journal_post(
-    store: GuardedStore, auction: LiveAuction, buyer_id: str, reservation: Reservation | None
-) -> None:
-    """Journal the post before it goes out. If the store fails, or another router took the
-    lead over (its journal is sealed), the post does not go out and the slot is freed."""
+async def claim_post(
+    store: GuardedStore, auction: LiveAuction, buyer_id: str, request: CapRequest | None
+) -> Journaled | Refused:
+    """Journal the post before it goes out and reserve its slot (`request`; none for a test
+    lead or a buyer with no caps or dedup), in one step (Store.journal_and_reserve). If the
+    store fails, or another router took the lead over (its journal is sealed), the post does
+    not go out and the slot it may hold is freed."""
     try:
-        journaled = await store.journal_post(auction.id, buyer_id)
+        claimed = await store.journal_and_reserve(auction.id, buyer_id, request)
     except StoreUnavailable:
-        if reservation is not None:
-            await store.release_eventually(reservation)
+        if request is not None:
+            await store.release_eventually(Reservation(request))
         raise
-    if not journaled:
-        if reservation is not None:
-            await store.release_eventually(reservation)
+    if isinstance(claimed, Sealed):
         log.warning("auction %s outlived its lease: another router took it over", auction.id)
         raise TakenOver(
             "another router took this lead over when this one outlived its lease; "
             "resend it to read the answer"
         )
+    return claimed
 
 
-async def confirm(store: GuardedStore, reservation: Reservation | None) -> None:
-    if reservation is None:
-        return
-    # Unconfirmed, the slot stays counted until its held marker expires: the safe side.
-    with suppress(StoreUnavailable):
-        await store.confirm(reservation)
+def confirm(auction: LiveAuction, reservation: Reservation | None) -> None:
+    """Confirm the slot with the auction's last writes (Store.finish): a router that dies
+    before leaves it unconfirmed, counted until its held marker expires: the safe side."""
+    if reservation is not None:
+        auction.confirms.append(reservation)

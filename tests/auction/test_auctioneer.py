@@ -88,7 +88,7 @@ def _open(config: Config, **changes: Any) -> LiveAuction:
 
 
 async def _run(guard: GuardedStore, market: Handler, auction: LiveAuction) -> AuctionResult:
-    return await Auctioneer(guard, Bidder(guard, MockTransport(market))).run(auction)
+    return await Auctioneer(guard, Bidder(MockTransport(market))).run(auction)
 
 
 async def test_a_sale_comes_back_with_the_offer_that_won(guard: GuardedStore) -> None:

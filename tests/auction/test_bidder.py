@@ -6,7 +6,6 @@ In-process: a MemoryStore, a mock transport, a loop lag told what to say."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,15 +16,13 @@ from pingtree.auction.bidder import Bidder
 from pingtree.auction.live import LiveAuction, loop_time
 from pingtree.auction.loop_lag import LoopLag
 from pingtree.auction.wire import Wire
-from pingtree.config import BuyerConfig, Retention
+from pingtree.config import BuyerConfig
 from pingtree.config.tree import Tree
 from pingtree.core.codec import Accepted, Decline, Failure, Unknown
 from pingtree.core.lead import parse_lead
 from pingtree.core.ranking import Offer
 from pingtree.core.rules import BidLimits
 from pingtree.metrics import Metrics
-from pingtree.store.state.guard import GuardedStore
-from pingtree.store.state.memory import MemoryStore
 from pingtree.transport.client import MockTransport
 from tests.conftest import make_buyer, make_config, sample
 
@@ -34,16 +31,9 @@ KEY = "buyer-key-5678"  # in the buyer's URLs: a secret the trace must not quote
 LIMITS = BidLimits(Decimal(1), Decimal(1000), None)
 
 
-class CountingStore(MemoryStore):
-    """Keeps what the breaker was told."""
-
-    def __init__(self) -> None:
-        super().__init__(Retention())
-        self.breaker_calls: list[tuple[str, Any]] = []
-
-    async def breaker_record(self, buyer_id: str, evidence: Any, policy: Any) -> None:
-        self.breaker_calls.append((buyer_id, evidence))
-        await super().breaker_record(buyer_id, evidence, policy)
+def breaker_calls(rig: Rig) -> list[tuple[str, bool]]:
+    """What the auction will count in the breakers with its last writes (Store.finish)."""
+    return [(call.buyer_id, call.ok) for call in rig.auction.breaker_calls]
 
 
 class LateLoop(LoopLag):
@@ -60,11 +50,9 @@ class LateLoop(LoopLag):
 class Rig:
     def __init__(self, answer: Any, late_s: float = 0.0) -> None:
         self.answer = answer  # (status, body), or seconds to hang
-        self.store = CountingStore()
-        self.guard = GuardedStore(self.store, probe_every_s=0.01)
         self.metrics = Metrics()
         transport = MockTransport(self._buyer)
-        self.bidder = Bidder(self.guard, transport, LateLoop(late_s), self.metrics)
+        self.bidder = Bidder(transport, LateLoop(late_s), self.metrics)
         urls = {
             "ping": {"url": f"http://firm.test/ping?key={KEY}"},
             "post": {"url": f"http://firm.test/post?key={KEY}"},
@@ -101,11 +89,8 @@ class Rig:
 
 
 @pytest.fixture
-async def closing() -> AsyncIterator[list[Rig]]:
-    rigs: list[Rig] = []
-    yield rigs
-    for rig in rigs:
-        await rig.guard.close()
+def closing() -> list[Rig]:
+    return []
 
 
 def rig(closing: list[Rig], answer: Any, late_s: float = 0.0) -> Rig:
@@ -130,7 +115,7 @@ async def test_a_bid_is_read_into_the_offer_it_makes(closing: list[Rig]) -> None
         bid_id="b-9",
         expires_at_ms=event.at_ms + 400,
     )
-    assert firm.store.breaker_calls == [("firm", True)]
+    assert breaker_calls(firm) == [("firm", True)]
 
 
 async def test_a_buyers_words_are_traced_without_pii_or_its_secrets(closing: list[Rig]) -> None:
@@ -182,6 +167,6 @@ async def test_a_timeout_while_this_routers_loop_ran_late_is_not_held_against_th
     assert await firm.ping(timeout_s=0.05) is None
     (event,) = firm.auction.trace
     assert (event.result, event.reason) == ("failed", "timeout")
-    assert firm.store.breaker_calls == ([("firm", False)] if counted else [])
+    assert breaker_calls(firm) == ([("firm", False)] if counted else [])
     assert ("not counted against the buyer's breaker" in (event.detail or "")) is not counted
     assert firm.excused() == (0 if counted else 1)

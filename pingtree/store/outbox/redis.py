@@ -165,6 +165,13 @@ class RedisOutbox:
         with redis_errors_as_unavailable():
             yield
 
+    def put_commands(self, entries: Sequence[Entry]) -> list[tuple[str | bytes, ...]]:
+        """The XADDs of `put`, for a caller that sends them in a pipeline of its own (the
+        store's last writes of an auction, state/redis_phases.py)."""
+        return [
+            ("XADD", self._stream, "*", "kind", e.kind, "id", e.id, "body", e.body) for e in entries
+        ]
+
     async def put(self, entries: Sequence[Entry]) -> None:
         if not entries:
             return

@@ -144,6 +144,49 @@ class BuyerUsage:
     breaker: Phase = "closed"
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One buyer asked whether it may be pinged: its caps and dedup (`caps`; None: nothing to
+    check) and its breaker (`breaker`; None: the breaker is off)."""
+
+    buyer_id: str
+    caps: CapRequest | None = None
+    breaker: BreakerPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """What `admit` says of one buyer: `refused`, why its caps or dedup would refuse any sale
+    now (its breaker is then not asked); else `breaker_open`, whether its breaker would not let
+    it be called (an open breaker whose cooldown passed admits one probe, and this is it)."""
+
+    refused: str | None = None
+    breaker_open: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerCall:
+    """One ping or post counted in its buyer's breaker: whether it went well."""
+
+    buyer_id: str
+    ok: bool
+    policy: BreakerPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Journaled:
+    """The post is journaled and its slot reserved (`reservation`; None when nothing was asked
+    of the caps): it may go out."""
+
+    reservation: Reservation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """The lead's journal is sealed: another router took the lead over. Nothing is held or
+    written, and the post must not go out."""
+
+
 class Store(Protocol):
     async def claim_idempotency(
         self,
@@ -214,6 +257,40 @@ class Store(Protocol):
         """The suppression lists' entries added at runtime, on this store's medium (memory, its
         state file, Redis: shared by every router): store/suppression/."""
         ...
+
+    async def admit(self, admissions: Sequence[Admission]) -> list[Admitted]:
+        """Every buyer of a ping phase asked at once (one round trip on Redis, whatever their
+        number): for each, `check` of its caps, then, if they would take a sale, its breaker's
+        admission; in the order given."""
+
+    async def journal_and_reserve(
+        self, lead_id: str, buyer_id: str, request: CapRequest | None
+    ) -> Journaled | Refused | Sealed:
+        """A post's claims in one step (one round trip on Redis): its journal entry (as
+        `journal_post`) and its slot (as `reserve`; none without `request`). Refused: nothing
+        held, and the journal does not name the buyer (a removal the store fails leaves the entry,
+        the safe side: a crash then reads `pending`, never a second sale). Sealed: nothing held
+        or written."""
+
+    async def breaker_record_all(self, calls: Sequence[BreakerCall]) -> None:
+        """Count the calls in their buyers' breakers (as `breaker_record`, in order): a phase's
+        pings at once, one round trip on Redis."""
+
+    async def finish(
+        self,
+        outcome: Outcome,
+        ledger: Sequence[Entry],
+        key: IdempotencyKey | None,
+        *,
+        lead_id: str,
+        confirms: Sequence[Reservation] = (),
+        calls: Sequence[BreakerCall] = (),
+    ) -> AnswerWrite | None:
+        """An auction's last writes in one step (one round trip on Redis): `confirm` each of
+        `confirms`, count `calls` in their breakers, `record_outcome(outcome, ledger)`, then
+        answer `key` (`complete_idempotency`; None without a key). All of it is safe to write
+        again: a caller whose call failed writes the outcome and the answer again later (guard.py)
+        and lets the confirms and calls go (the safe side, and health statistics)."""
 
     async def get_outcome(self, lead_id: str) -> Outcome | None: ...
 

@@ -45,15 +45,20 @@ from pingtree.core.rules import CapWindows
 from pingtree.store.held.base import HeldBids
 from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.state.base import (
+    Admission,
+    Admitted,
     AnswerWrite,
+    BreakerCall,
     BuyerUsage,
     CapRequest,
     IdempotencyClaim,
     IdempotencyKey,
     InFlight,
+    Journaled,
     Pause,
     Refused,
     Reservation,
+    Sealed,
     Store,
 )
 from pingtree.store.suppression.base import SuppressionEntries
@@ -237,34 +242,42 @@ class GuardedStore:
         *,
         lead_id: str,
         ledger: Sequence[Entry] = (),
+        confirms: Sequence[Reservation] = (),
+        calls: Sequence[BreakerCall] = (),
     ) -> None:
         """Record a finished auction's outcome, with the lead's record for the ledger (`ledger`,
-        put no later than the outcome: Store.record_outcome), then answer its key: now, or once
-        the store is back, in that order. Never raises StoreUnavailable: the seller gets the
-        outcome either way."""
+        put no later than the outcome: Store.record_outcome), then answer its key, in one step
+        with the auction's confirms and breaker calls (Store.finish): now, or once the store is
+        back, the outcome and the answer in that order (the confirms and calls then go: the safe
+        side, and health statistics). Never raises StoreUnavailable: the seller gets the outcome
+        either way."""
         inner = self.inner
 
-        async def outcome_recorded() -> None:
-            await inner.record_outcome(outcome, ledger)
+        def landed(write: AnswerWrite | None) -> None:
+            if write not in (None, "answered"):
+                raise NotLanded(f"the answer to {outcome.id}'s key", _NOT_LANDED[write])
 
-        async def key_answered() -> None:
-            if key is None:
-                return
-            landed = await inner.complete_idempotency(key, outcome, lead_id=lead_id)
-            if landed != "answered":
-                raise NotLanded(f"the answer to {outcome.id}'s key", _NOT_LANDED[landed])
+        async def at_once() -> None:
+            written = await inner.finish(
+                outcome, ledger, key, lead_id=lead_id, confirms=confirms, calls=calls
+            )
+            landed(written)
 
         async def both() -> None:
-            await outcome_recorded()
-            await key_answered()
+            await inner.record_outcome(outcome, ledger)
+            if key is not None:
+                landed(await inner.complete_idempotency(key, outcome, lead_id=lead_id))
 
         if self._up:
             try:
-                await outcome_recorded()
+                await at_once()
+                self._answered_at = time.monotonic()
+                return
             except StoreUnavailable as error:
                 self._failed(error)
-            else:
-                await self._surely(f"the answer to {outcome.id}'s key", key_answered)
+            except NotLanded as error:
+                self._answered_at = time.monotonic()
+                self._not_landed(error)
                 return
         await self._surely(f"the outcome of {outcome.id}", both)
 
@@ -348,6 +361,33 @@ class GuardedStore:
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         return await self._call(self.inner.get_outcome, lead_id)
+
+    async def admit(self, admissions: Sequence[Admission]) -> list[Admitted]:
+        return await self._call(self.inner.admit, admissions)
+
+    async def journal_and_reserve(
+        self, lead_id: str, buyer_id: str, request: CapRequest | None
+    ) -> Journaled | Refused | Sealed:
+        return await self._call(self.inner.journal_and_reserve, lead_id, buyer_id, request)
+
+    async def breaker_record_all(self, calls: Sequence[BreakerCall]) -> None:
+        await self._call(self.inner.breaker_record_all, calls)
+
+    async def finish(
+        self,
+        outcome: Outcome,
+        ledger: Sequence[Entry],
+        key: IdempotencyKey | None,
+        *,
+        lead_id: str,
+        confirms: Sequence[Reservation] = (),
+        calls: Sequence[BreakerCall] = (),
+    ) -> AnswerWrite | None:
+        """As the store's (`record` is the router's: it defers what fails)."""
+        finish = self.inner.finish
+        return await self._call(
+            finish, outcome, ledger, key, lead_id=lead_id, confirms=confirms, calls=calls
+        )
 
     async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool:
         return await self._call(self.inner.breaker_admit, buyer_id, policy)

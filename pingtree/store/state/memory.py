@@ -37,6 +37,7 @@ from pingtree.store.state.base import (
 )
 from pingtree.store.state.expiring import ExpiringMap
 from pingtree.store.state.memory_records import CapUsage, ClaimRow, IdempotencyRecord
+from pingtree.store.state.one_by_one import OneByOne
 from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.suppression.memory import MemorySuppression
 from pingtree.store.turns.base import Turns
@@ -46,7 +47,7 @@ _HOUR_WINDOW_TTL_S = 2 * 3600 + 60
 _DAY_WINDOW_TTL_S = 50 * 3600  # a local day is at most 25 h; keep it a little past its end
 
 
-class MemoryStore:
+class MemoryStore(OneByOne):
     def __init__(
         self, retention: Retention | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:

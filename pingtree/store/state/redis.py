@@ -32,7 +32,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -48,9 +48,13 @@ from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
 from pingtree.store.redis_keys import StateKeys
+from pingtree.store.state import redis_phases as phases
 from pingtree.store.state import redis_scripts as lua
 from pingtree.store.state.base import (
+    Admission,
+    Admitted,
     AnswerWrite,
+    BreakerCall,
     BuyerUsage,
     CapRequest,
     Claimed,
@@ -59,10 +63,13 @@ from pingtree.store.state.base import (
     IdempotencyClaim,
     IdempotencyKey,
     InFlight,
+    Journaled,
     Pause,
     Refused,
     Reservation,
+    Sealed,
 )
+from pingtree.store.state.redis_calls import answer_write, breaker_args, cap_args, cents
 from pingtree.store.state.redis_usage import buyer_usage
 from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.suppression.redis import RedisSuppression
@@ -75,15 +82,7 @@ _DAY_WINDOW_TTL_MS = 50 * 3600 * 1000
 # A reservation lives for one auction; one not released or confirmed by the end of its day window
 # can no longer be released (its slot stays counted: the safe side).
 _HELD_TTL_MS = _DAY_WINDOW_TTL_MS
-# Breaker state is kept while a buyer is called; one idle this long starts closed again.
-_BREAKER_IDLE_TTL_MS = 24 * 3600 * 1000
-# Above any Money (12 digits): clamping keeps HINCRBY and Lua's doubles exact for absurd bids.
-_MAX_CENTS = 10**14
 _POLL_FIRST_S, _POLL_MAX_S = 0.02, 0.05
-
-
-def _cents(amount: Decimal, rounding: str = ROUND_CEILING) -> int:
-    return min(int(amount.scaleb(2).to_integral_value(rounding)), _MAX_CENTS)
 
 
 def _ms(seconds: float) -> int:
@@ -134,6 +133,7 @@ class RedisStore:
         self._put_record = register(lua.PUT_RECORD)
         self._breaker_admit = register(lua.BREAKER_ADMIT)
         self._breaker_record = register(lua.BREAKER_RECORD)
+        self._admit = register(lua.ADMIT)
 
     @classmethod
     async def connect(cls, url: str, retention: Retention | None = None, **kw: Any) -> RedisStore:
@@ -200,25 +200,21 @@ class RedisStore:
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 1.5, _POLL_MAX_S)
 
+    def _complete_args(
+        self, key: IdempotencyKey, outcome: Outcome, lead_id: str | None
+    ) -> tuple[int, bytes, str, str, str, int, int]:
+        summary = encode_outcome(outcome.summary())
+        now, ttl_ms = self._now_ms(), self._idempotency_ttl_ms
+        return (now, summary, outcome.id, lead_id or "", key.fingerprint, now + ttl_ms, ttl_ms)
+
     async def complete_idempotency(
         self, key: IdempotencyKey, outcome: Outcome, *, lead_id: str | None = None
     ) -> AnswerWrite:
         record = self.keys.idempotency(key.seller_id, key.key)
-        summary = encode_outcome(outcome.summary())
-        now, ttl_ms = self._now_ms(), self._idempotency_ttl_ms
-        args = (now, summary, outcome.id, lead_id or "", key.fingerprint, now + ttl_ms, ttl_ms)
+        args = self._complete_args(key, outcome, lead_id)
         with redis_errors_as_unavailable():
             landed = await self._complete(keys=[record], args=args)
-        match as_bytes(landed):
-            case b"answered":
-                return "answered"
-            case b"superseded":
-                return "superseded"
-            case b"conflict":
-                return "conflict"
-            case b"taken":
-                return "taken"
-        raise AssertionError(f"unexpected answer to an answer: {landed!r}")
+        return answer_write(landed)
 
     async def abandon_idempotency(self, key: IdempotencyKey, *, lead_id: str | None = None) -> None:
         record = self.keys.idempotency(key.seller_id, key.key)
@@ -227,41 +223,36 @@ class RedisStore:
 
     # caps and dedup ---------------------------------------------------------------------------
 
-    def _cap_args(self, request: CapRequest, price: Decimal) -> list[str | int]:
-        caps = request.caps
-        return [
-            self._now_ms(),
-            request.lead_id,
-            "" if caps.hourly is None else caps.hourly,
-            "" if caps.daily is None else caps.daily,
-            "" if caps.daily_budget is None else _cents(caps.daily_budget, ROUND_FLOOR),
-            _cents(price),
-        ]
-
     async def check(self, request: CapRequest) -> Refused | None:
-        keys = self.keys.cap_keys(request)
+        keys, args = self.keys.cap_keys(request), cap_args(self._now_ms(), request, Decimal(0))
         with redis_errors_as_unavailable():
-            reason = await self._check(keys=keys, args=self._cap_args(request, Decimal(0)))
+            reason = await self._check(keys=keys, args=args)
         return None if reason is None else Refused(as_bytes(reason).decode())
 
-    async def reserve(self, request: CapRequest) -> Reservation | Refused:
-        args = self._cap_args(request, request.price)
-        now = args[0]
-        assert isinstance(now, int)
+    def _reserve_args(self, request: CapRequest) -> list[str | int]:
+        now = self._now_ms()
         dedup_ttl_ms = _ms(request.dedup_ttl_s or 0)
-        args += [
+        return [
+            *cap_args(now, request, request.price),
             *(now + _HOUR_WINDOW_TTL_MS, _HOUR_WINDOW_TTL_MS),
             *(now + _DAY_WINDOW_TTL_MS, _DAY_WINDOW_TTL_MS),
             _HELD_TTL_MS,
             *(now + dedup_ttl_ms, dedup_ttl_ms),
         ]
+
+    @staticmethod
+    def _reserved(request: CapRequest, answer: object) -> Reservation | Refused:
+        return Reservation(request) if answer == b"ok" else Refused(as_bytes(answer).decode())
+
+    async def reserve(self, request: CapRequest) -> Reservation | Refused:
+        args = self._reserve_args(request)
         with redis_errors_as_unavailable():
             answer = await self._reserve(keys=self.keys.cap_keys(request), args=args)
-        return Reservation(request) if answer == b"ok" else Refused(as_bytes(answer).decode())
+        return self._reserved(request, answer)
 
     async def release(self, reservation: Reservation) -> None:
         request = reservation.request
-        args = (self._now_ms(), request.lead_id, -_cents(request.price))
+        args = (self._now_ms(), request.lead_id, -cents(request.price))
         with redis_errors_as_unavailable():
             await self._release(keys=self.keys.cap_keys(request), args=args)
 
@@ -276,9 +267,12 @@ class RedisStore:
     def _journal_keys(self, lead_id: str) -> list[str]:
         return [self.keys.journal(lead_id), self.keys.seal(lead_id)]
 
-    async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
+    def _journal_args(self, buyer_id: str) -> tuple[int, int, int, str]:
         now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
-        args = (now, now + ttl_ms, ttl_ms, buyer_id)
+        return (now, now + ttl_ms, ttl_ms, buyer_id)
+
+    async def journal_post(self, lead_id: str, buyer_id: str) -> bool:
+        args = self._journal_args(buyer_id)
         with redis_errors_as_unavailable():
             written = await self._journal_post(keys=self._journal_keys(lead_id), args=args)
         return bool(written)
@@ -302,13 +296,43 @@ class RedisStore:
             return ()
         return tuple(as_bytes(buyer).decode() for buyer in entries[1:])
 
+    def _record_args(self, outcome: Outcome) -> tuple[int, int, bytes]:
+        now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
+        return (now + ttl_ms, ttl_ms, encode_outcome(outcome))
+
     async def record_outcome(self, outcome: Outcome, ledger: Sequence[Entry] = ()) -> None:
         # The record first (the outbox's keys are in a slot of their own: no script spans both).
         await self._ledger_outbox.put(ledger)
-        now, ttl_ms = self._now_ms(), self._outcome_ttl_ms
-        args = (now + ttl_ms, ttl_ms, encode_outcome(outcome))
+        args = self._record_args(outcome)
         with redis_errors_as_unavailable():
             await self._put_record(keys=[self.keys.outcome(outcome.id)], args=args)
+
+    # a phase in one round trip (redis_phases.py) ------------------------------------------
+
+    async def admit(self, admissions: Sequence[Admission]) -> list[Admitted]:
+        return await phases.admit(self, admissions)
+
+    async def journal_and_reserve(
+        self, lead_id: str, buyer_id: str, request: CapRequest | None
+    ) -> Journaled | Refused | Sealed:
+        return await phases.journal_and_reserve(self, lead_id, buyer_id, request)
+
+    async def breaker_record_all(self, calls: Sequence[BreakerCall]) -> None:
+        await phases.breaker_record_all(self, calls)
+
+    async def finish(
+        self,
+        outcome: Outcome,
+        ledger: Sequence[Entry],
+        key: IdempotencyKey | None,
+        *,
+        lead_id: str,
+        confirms: Sequence[Reservation] = (),
+        calls: Sequence[BreakerCall] = (),
+    ) -> AnswerWrite | None:
+        return await phases.finish(
+            self, outcome, ledger, key, lead_id=lead_id, confirms=confirms, calls=calls
+        )
 
     async def get_outcome(self, lead_id: str) -> Outcome | None:
         with redis_errors_as_unavailable():
@@ -319,21 +343,18 @@ class RedisStore:
 
     # circuit breaker --------------------------------------------------------------------------
 
-    def _breaker_args(self, policy: BreakerPolicy) -> list[int]:
-        now = self._now_ms()
-        cooldown_ms = _ms(policy.cooldown_s)
-        return [now, now + cooldown_ms, max(_BREAKER_IDLE_TTL_MS, 2 * cooldown_ms)]
-
     async def breaker_admit(self, buyer_id: str, policy: BreakerPolicy) -> bool:
-        key = self.keys.breaker(buyer_id)
+        key, args = self.keys.breaker(buyer_id), breaker_args(self._now_ms(), policy)
         with redis_errors_as_unavailable():
-            admitted = await self._breaker_admit(keys=[key], args=self._breaker_args(policy))
+            admitted = await self._breaker_admit(keys=[key], args=args)
         return bool(admitted)
 
+    def _breaker_record_args(self, ok: bool, policy: BreakerPolicy) -> list[int | str]:
+        args: list[int | str] = [*breaker_args(self._now_ms(), policy), int(ok), policy.window]
+        return [*args, policy.min_calls, repr(policy.failure_ratio)]
+
     async def breaker_record(self, buyer_id: str, ok: bool, policy: BreakerPolicy) -> None:
-        key = self.keys.breaker(buyer_id)
-        args: list[int | str] = [*self._breaker_args(policy), int(ok), policy.window]
-        args += [policy.min_calls, repr(policy.failure_ratio)]
+        key, args = self.keys.breaker(buyer_id), self._breaker_record_args(ok, policy)
         with redis_errors_as_unavailable():
             await self._breaker_record(keys=[key], args=args)
 

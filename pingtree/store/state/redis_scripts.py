@@ -123,14 +123,14 @@ return 1
 """
 )
 
-# The cap and dedup checks, shared by `check` and `reserve`.
-# KEYS: hour counter, day counter, held marker, dedup claims...
+# The cap and dedup checks, shared by `check`, `reserve` and `admit`.
+# KEYS: hour counter, day counter, held marker, dedup claims (up to KEYS[last])...
 # ARGV: now, lead_id, hourly, daily, budget_cents ('' = no such cap), price_cents, ...
 # Mirrors pingtree.core.rules.cap_reason; the contract suite runs both stores on the same cases.
 _REFUSAL = """
-local function refusal(now)
+local function refusal(now, last)
   local lead = ARGV[2]
-  for i = 4, #KEYS do
+  for i = 4, last do
     if live(KEYS[i], now) and redis.call('HGET', KEYS[i], 'lead') ~= lead then
       return 'dedup'
     end
@@ -158,7 +158,7 @@ CHECK = (
     _PRELUDE
     + _REFUSAL
     + """
-return refusal(tonumber(ARGV[1]))
+return refusal(tonumber(ARGV[1]), #KEYS)
 """
 )
 
@@ -170,7 +170,7 @@ RESERVE = (
     + _REFUSAL
     + """
 local now = tonumber(ARGV[1])
-local reason = refusal(now)
+local reason = refusal(now, #KEYS)
 if reason then return reason end
 local function count(key, exp, ttl_ms)
   if not live(key, now) then
@@ -268,15 +268,41 @@ return 0
 # for a record: ok ('1'/'0'), window, min_calls, failure_ratio.
 
 # → 1 admitted, 0 not. An open breaker whose cooldown passed lets one probe through.
-BREAKER_ADMIT = """
-local key, now = KEYS[1], tonumber(ARGV[1])
-local open_until = redis.call('HGET', key, 'open_until')
-if not open_until or open_until == '' then return 1 end
-if now < tonumber(open_until) then return 0 end
-redis.call('HSET', key, 'probing', '1', 'open_until', ARGV[2])
-redis.call('PEXPIRE', key, ARGV[3])
-return 1
+_BREAKER_ADMIT = """
+local function breaker_admit(key, now, open_until_if_opens, ttl_ms)
+  local open_until = redis.call('HGET', key, 'open_until')
+  if not open_until or open_until == '' then return 1 end
+  if now < tonumber(open_until) then return 0 end
+  redis.call('HSET', key, 'probing', '1', 'open_until', open_until_if_opens)
+  redis.call('PEXPIRE', key, ttl_ms)
+  return 1
+end
 """
+
+BREAKER_ADMIT = _BREAKER_ADMIT + (
+    "return breaker_admit(KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3])"
+)
+
+# One buyer's admission to a ping phase (`admit`): CHECK, then, if the caps would take a sale,
+# BREAKER_ADMIT; the breaker is not asked (no probe taken) for a buyer its caps refuse.
+# KEYS: CHECK's when ARGV[9] is '1' (none otherwise), then the breaker's when ARGV[10] is '1'
+# ARGV: CHECK's six, then BREAKER_ADMIT's open_until and ttl_ms, check caps, ask the breaker
+# → {reason or '', 1 admitted by the breaker (or not asked) | 0 not}
+ADMIT = (
+    _PRELUDE
+    + _REFUSAL
+    + _BREAKER_ADMIT
+    + """
+local now, last = tonumber(ARGV[1]), #KEYS
+if ARGV[10] == '1' then last = last - 1 end
+if ARGV[9] == '1' then
+  local reason = refusal(now, last)
+  if reason then return {reason, 0} end
+end
+if ARGV[10] == '1' then return {'', breaker_admit(KEYS[#KEYS], now, ARGV[7], ARGV[8])} end
+return {'', 1}
+"""
+)
 
 BREAKER_RECORD = """
 local key, now, ok = KEYS[1], tonumber(ARGV[1]), ARGV[4]

@@ -1,0 +1,140 @@
+"""The Redis store's per-phase calls (store/base.py: `admit`, `journal_and_reserve`,
+`breaker_record_all`, `finish`): each a pipeline of the single calls' scripts, one round trip
+whatever the number of buyers (redis_calls.py says how, and why not one script: a buyer's keys
+are in its own cluster slot). `RedisStore` (redis.py) calls them with itself, whose scripts and
+arguments these are; the contract suite holds them to the one-by-one answers of the stores in
+process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from pingtree.core.errors import StoreUnavailable
+from pingtree.core.outcome import Outcome
+from pingtree.store.outbox.base import Entry
+from pingtree.store.redis_client import as_bytes, redis_errors_as_unavailable
+from pingtree.store.state.base import (
+    Admission,
+    Admitted,
+    AnswerWrite,
+    BreakerCall,
+    CapRequest,
+    IdempotencyKey,
+    Journaled,
+    Refused,
+    Reservation,
+    Sealed,
+)
+from pingtree.store.state.redis_calls import (
+    Queued,
+    answer_write,
+    breaker_args,
+    cap_args,
+    pipelined,
+    script_call,
+)
+
+if TYPE_CHECKING:
+    from pingtree.store.state.redis import RedisStore
+
+__all__ = ["admit", "breaker_record_all", "finish", "journal_and_reserve"]
+
+
+async def admit(store: RedisStore, admissions: Sequence[Admission]) -> list[Admitted]:
+    """One ADMIT script a buyer with caps or a breaker to ask, all in one pipeline."""
+    now = store._now_ms()
+    asked: list[int] = []
+    calls: list[Queued] = []
+    for number, admission in enumerate(admissions):
+        caps, policy = admission.caps, admission.breaker
+        if caps is None and policy is None:
+            continue
+        keys = [] if caps is None else store.keys.cap_keys(caps)
+        args: list[str | int] = [now, "", "", "", "", 0]
+        if caps is not None:
+            args = cap_args(now, caps, Decimal(0))
+        if policy is not None:
+            keys.append(store.keys.breaker(admission.buyer_id))
+            args += breaker_args(now, policy)[1:]
+        else:
+            args += ["", ""]
+        args += ["0" if caps is None else "1", "0" if policy is None else "1"]
+        asked.append(number)
+        calls.append(script_call(store._admit, keys, args))
+    admitted = [Admitted() for _ in admissions]
+    for number, (reason, ok) in zip(asked, await pipelined(store._redis, calls), strict=True):
+        refused = as_bytes(reason).decode() or None
+        admitted[number] = Admitted(refused=refused, breaker_open=refused is None and not ok)
+    return admitted
+
+
+async def journal_and_reserve(
+    store: RedisStore, lead_id: str, buyer_id: str, request: CapRequest | None
+) -> Journaled | Refused | Sealed:
+    """JOURNAL_POST then RESERVE, in one pipeline. The rare ends cost a round trip more: a
+    sealed journal frees the slot the RESERVE took; a refused slot takes the buyer back out
+    of the journal."""
+    journal_keys = store._journal_keys(lead_id)
+    calls = [script_call(store._journal_post, journal_keys, store._journal_args(buyer_id))]
+    if request is not None:
+        reserve_args = store._reserve_args(request)
+        calls.append(script_call(store._reserve, store.keys.cap_keys(request), reserve_args))
+    answers = await pipelined(store._redis, calls)
+    reserved = None if request is None else store._reserved(request, answers[1])
+    if not answers[0]:
+        if isinstance(reserved, Reservation):
+            await store.release(reserved)
+        return Sealed()
+    if isinstance(reserved, Refused):
+        # Best effort: an entry left names a post that never went out, which a crash reads
+        # as `pending` (the operator's), never as a second sale.
+        with suppress(StoreUnavailable), redis_errors_as_unavailable():
+            await store._redis.lrem(journal_keys[0], -1, buyer_id)
+        return reserved
+    return Journaled(reserved)
+
+
+def _breaker_calls(store: RedisStore, calls: Sequence[BreakerCall]) -> list[Queued]:
+    return [
+        script_call(
+            store._breaker_record,
+            [store.keys.breaker(call.buyer_id)],
+            store._breaker_record_args(call.ok, call.policy),
+        )
+        for call in calls
+    ]
+
+
+async def breaker_record_all(store: RedisStore, calls: Sequence[BreakerCall]) -> None:
+    await pipelined(store._redis, _breaker_calls(store, calls))
+
+
+async def finish(
+    store: RedisStore,
+    outcome: Outcome,
+    ledger: Sequence[Entry],
+    key: IdempotencyKey | None,
+    *,
+    lead_id: str,
+    confirms: Sequence[Reservation] = (),
+    calls: Sequence[BreakerCall] = (),
+) -> AnswerWrite | None:
+    """Confirms (DEL of the held markers), breaker records, the ledger's XADD, the outcome,
+    the answer: in that order, in one pipeline."""
+    # One DEL a marker: two buyers' markers are in two cluster slots.
+    held = (store.keys.held(r.request.buyer_id, r.request.lead_id) for r in confirms)
+    queued = [Queued(("DEL", marker)) for marker in held]
+    queued += _breaker_calls(store, calls)
+    queued += [Queued(command) for command in store._ledger_outbox.put_commands(ledger)]
+    outcome_key = store.keys.outcome(outcome.id)
+    queued.append(script_call(store._put_record, [outcome_key], store._record_args(outcome)))
+    if key is not None:
+        record = store.keys.idempotency(key.seller_id, key.key)
+        answer_args = store._complete_args(key, outcome, lead_id)
+        queued.append(script_call(store._complete, [record], answer_args))
+    answers = await pipelined(store._redis, queued)
+    return None if key is None else answer_write(answers[-1])
