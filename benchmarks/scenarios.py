@@ -68,9 +68,10 @@ def latency_figures(result: dict[str, Any]) -> Figures:
 
 
 def max_rate(bench: Bench) -> tuple[list[Row], Figures]:
-    """10 instant buyers in one tier; pingtree and the baseline in alternating rounds, medians."""
-    with bench.market("s1-max-rate", instant_buyers(10), {}, baseline=True) as market:
-        runs = bench.alternate(market.contenders(), "s1")
+    """10 instant buyers in one tier; pingtree, the baseline and the Go yardstick in alternating
+    rounds, medians."""
+    with bench.market("s1-max-rate", instant_buyers(10), {}, baseline=True, go=True) as market:
+        runs = bench.alternate(market.contenders() | market.go_contender(), "s1")
         bench.probe(market)
     rate = {name: statistics.median(r.rate for r in rounds) for name, rounds in runs.items()}
     bench.max_rate = rate["pingtree"]
@@ -83,11 +84,27 @@ def max_rate(bench: Bench) -> tuple[list[Row], Figures]:
     row = Row("1 · 10 instant buyers", "max leads/s (median of rounds)", f"{rate['pingtree']:.0f}")
     row.reference, row.target = f"{rate['baseline']:.0f}", "pingtree/baseline ≥ 0.75"
     row.verdict = f"{ratio:.2f} {verdict(ratio >= 0.75)}"
+    go_row, ratio_go = _beside_go(rate, market.go_absent)
     figures = {
         "ratio": round(ratio, 3),
+        "ratio_go": ratio_go,
+        **({"go_absent": market.go_absent} if market.go_absent else {}),
         **{name: [throughput_figures(r) for r in rounds] for name, rounds in runs.items()},
     }
-    return [row], figures
+    return [row, go_row], figures
+
+
+def _beside_go(rate: dict[str, float], absent: str) -> tuple[Row, float | None]:
+    """Scenario 1's second row: pingtree ÷ the Go yardstick (no target: how far this stack is
+    from a compiled one), or why it was not measured."""
+    measure = "max leads/s beside the Go yardstick"
+    row = Row("1 · 10 instant buyers", measure, f"{rate['pingtree']:.0f}", target="pingtree/Go")
+    if "go" not in rate:
+        row.reference, row.verdict = "—", f"not measured: {absent}"
+        return row, None
+    ratio = rate["pingtree"] / rate["go"]
+    row.reference, row.verdict = f"{rate['go']:.0f} (Go)", f"{ratio:.2f}"
+    return row, round(ratio, 3)
 
 
 # 2 ------------------------------------------------------------------------------------------------
