@@ -65,9 +65,11 @@ demo: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py
 
-# The benchmark rig's system tools: nginx with the echo module (the buyers), wrk (the sellers) and
-# redis-server (scenario 8 starts its own).
-BENCH_PACKAGES := nginx libnginx-mod-http-echo wrk redis-server
+# The benchmark rig's system tools: nginx with the echo module (the buyers), wrk (the sellers),
+# redis-server (scenario 8 starts its own) and golang-go (Go 1.19: scenario 1 builds the Go
+# yardstick, benchmarks/yardstick_go/, offline from the standard library; tests/benchmarks/ too,
+# and skips without it: `make test` does not install it).
+BENCH_PACKAGES := nginx libnginx-mod-http-echo wrk redis-server golang-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 bench-tools:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from go_yardstick import GoBuildError, build, go_missing
 from market import (
     ADMIN_TOKEN,
     SELLER_KEY,
@@ -41,6 +42,7 @@ from rig import (
     run_loadgen,
     run_wrk,
     start_baseline,
+    start_go_yardstick,
     start_hang,
     start_nginx,
     start_router,
@@ -144,6 +146,9 @@ class Market:
     router_url: str
     baseline: Service | None = None
     baseline_url: str = ""
+    go: Service | None = None  # the Go yardstick, when asked for and built
+    go_url: str = ""
+    go_absent: str = ""  # why it was asked for and is not running: not installed, not built
 
     @property
     def winner(self) -> str:
@@ -157,6 +162,10 @@ class Market:
             "pingtree": (self.router_url, self.router),
             "baseline": (self.baseline_url, self.baseline),
         }
+
+    def go_contender(self) -> dict[str, tuple[str, Service]]:
+        """The Go yardstick by name, or nothing when it is not running (`go_absent` says why)."""
+        return {"go": (self.go_url, self.go)} if self.go is not None else {}
 
 
 @dataclass
@@ -189,6 +198,7 @@ class Bench:
         router: dict[str, Any],
         *,
         baseline: bool = False,
+        go: bool = False,
         top: dict[str, Any] | None = None,
     ) -> Iterator[Market]:
         directory = self.workdir / name
@@ -213,9 +223,31 @@ class Bench:
                 )
                 running.callback(market.baseline.stop)
                 market.baseline_url = _leads_url(port)
+            if go:
+                self._start_go(market)
+                if market.go is not None:
+                    running.callback(market.go.stop)
             yield market
             service.ensure_running()
             self._no_filtered_calls(market)
+
+    def _start_go(self, market: Market) -> None:
+        """The Go yardstick beside the market's router, built into the run's temp folder. Go
+        missing is no error (the scenario's row says so); a failed build is a problem of the run."""
+        market.go_absent = go_missing() or ""
+        if market.go_absent:
+            return
+        try:
+            binary = build(self.workdir)
+        except GoBuildError as exc:
+            self.problems.append(f"{market.name}: the Go yardstick: {exc}")
+            market.go_absent = "go build failed (see PROBLEMS)"
+            return
+        port = free_port()
+        market.go = start_go_yardstick(
+            binary, market.directory / "market.json", port, market.directory
+        )
+        market.go_url = _leads_url(port)
 
     def _no_filtered_calls(self, market: Market) -> None:
         never = market.directory / "never.log"

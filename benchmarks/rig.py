@@ -149,6 +149,14 @@ def start_baseline(market: Path, port: int, workdir: Path, loop: str) -> Service
     return service
 
 
+def start_go_yardstick(binary: Path, market: Path, port: int, workdir: Path) -> Service:
+    """The Go yardstick (go_yardstick.py built it) on the router's core, as the baseline."""
+    argv = [str(binary), "--config", str(market), "--host", "127.0.0.1", "--port", str(port)]
+    service = start("go-yardstick", argv, ROUTER_CORE, workdir, {"GOMAXPROCS": "1"})
+    wait_for_tcp(service, "127.0.0.1", port)
+    return service
+
+
 def start_nginx(conf: Path, port: int, workdir: Path) -> Service:
     argv = ["nginx", "-c", str(conf), "-p", str(workdir), "-e", str(workdir / "nginx-error.log")]
     argv += ["-g", "daemon off;"]

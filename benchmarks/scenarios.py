@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from harness import CONNECTIONS, Bench, Market, Row, throughput_figures, verdict
+from harness import CONNECTIONS, Bench, Market, Row, Throughput, throughput_figures, verdict
 from market import SELLER_KEY, Buyer, instant_buyers
 from rig import (
     LOAD_CORE,
@@ -41,6 +41,7 @@ Scenario = Callable[[Bench], tuple[list[Row], Figures]]
 BUDGET_MS, POST_RESERVE_MS, BUDGET_SLACK_MS = 1500, 500, 25
 DELAY_S = 0.05
 OUTRUN_RATIO = 1.1  # pingtree this much faster than the baseline is beyond this machine's noise
+LOAD_CORE_FULL = 0.95  # the load core's share above which it, not the router, may set the rate
 MEMORY_LIMIT_S = 600  # scenario 7 aborts if the router has not answered its leads by then
 # A breaker that never opens within a run: with the default one, the hanging buyers would be rested
 # after 10 timeouts and scenario 4 would stop measuring the budget at all.
@@ -68,9 +69,10 @@ def latency_figures(result: dict[str, Any]) -> Figures:
 
 
 def max_rate(bench: Bench) -> tuple[list[Row], Figures]:
-    """10 instant buyers in one tier; pingtree and the baseline in alternating rounds, medians."""
-    with bench.market("s1-max-rate", instant_buyers(10), {}, baseline=True) as market:
-        runs = bench.alternate(market.contenders(), "s1")
+    """10 instant buyers in one tier; pingtree, the baseline and the Go yardstick in alternating
+    rounds, medians."""
+    with bench.market("s1-max-rate", instant_buyers(10), {}, baseline=True, go=True) as market:
+        runs = bench.alternate(market.contenders() | market.go_contender(), "s1")
         bench.probe(market)
     rate = {name: statistics.median(r.rate for r in rounds) for name, rounds in runs.items()}
     bench.max_rate = rate["pingtree"]
@@ -83,11 +85,43 @@ def max_rate(bench: Bench) -> tuple[list[Row], Figures]:
     row = Row("1 · 10 instant buyers", "max leads/s (median of rounds)", f"{rate['pingtree']:.0f}")
     row.reference, row.target = f"{rate['baseline']:.0f}", "pingtree/baseline ≥ 0.75"
     row.verdict = f"{ratio:.2f} {verdict(ratio >= 0.75)}"
+    go_row, ratio_go = _beside_go(bench, runs, market.go_absent)
     figures = {
         "ratio": round(ratio, 3),
+        "ratio_go": ratio_go,
+        **({"go_absent": market.go_absent} if market.go_absent else {}),
         **{name: [throughput_figures(r) for r in rounds] for name, rounds in runs.items()},
     }
-    return [row], figures
+    return [row, go_row], figures
+
+
+def _beside_go(
+    bench: Bench, runs: dict[str, list[Throughput]], absent: str
+) -> tuple[Row, float | None]:
+    """Scenario 1's second row: pingtree ÷ the Go yardstick (no target: how far this stack is
+    from a compiled one), or why it was not measured. CPU per lead goes to the checks: the Go
+    yardstick may be held back by the load core (nginx and wrk), not by its own."""
+    rate = {name: statistics.median(r.rate for r in rounds) for name, rounds in runs.items()}
+    measure = "max leads/s beside the Go yardstick"
+    row = Row("1 · 10 instant buyers", measure, f"{rate['pingtree']:.0f}", target="pingtree/Go")
+    if "go" not in runs:
+        row.reference, row.verdict = "—", f"not measured: {absent}"
+        return row, None
+    ratio = rate["pingtree"] / rate["go"]
+    row.reference, row.verdict = f"{rate['go']:.0f} (Go)", f"{ratio:.2f}"
+    cpu = {
+        name: statistics.median(r.cpu_ms_per_lead for r in rounds) for name, rounds in runs.items()
+    }
+    bench.checks.append(
+        "s1: CPU per lead (medians): " + ", ".join(f"{n} {ms:.2f} ms" for n, ms in cpu.items())
+    )
+    load = statistics.median(r.usage.cores.get(f"cpu{LOAD_CORE}", 0.0) for r in runs["go"])
+    if load >= LOAD_CORE_FULL:
+        bench.checks.append(
+            f"s1: NOTE the load core was {load:.0%} busy in the Go yardstick's rounds: its "
+            "leads/s may be the rig's limit, not its own (CPU per lead compares without it)"
+        )
+    return row, round(ratio, 3)
 
 
 # 2 ------------------------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+module pingtree/benchmarks/yardstick_go
+
+go 1.19
