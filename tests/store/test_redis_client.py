@@ -101,6 +101,30 @@ async def test_a_script_is_one_round_trip_and_its_reload_two_more(
     assert ran_since(redis_server, before, "evalsha") == 5  # the one refused is counted too
 
 
+async def test_a_script_queued_on_a_pipeline_costs_a_script_exists_first(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    """redis-py asks SCRIPT EXISTS before a pipeline holding a Script object, every time (then
+    SCRIPT LOAD for what is missing): a round trip more than the pipeline. EVALSHA queued by
+    its sha alone goes in the one write."""
+    script = client.register_script("return redis.call('INCR', KEYS[1])")
+    await script(keys=["rt:{t}:p"])  # known to Redis from here on
+    state = Counted("state")
+    before = commands_run(redis_server)
+    async with client.pipeline(transaction=False) as pipe:
+        for _ in range(3):
+            await script(keys=["rt:{t}:p"], client=pipe)
+        assert await pipe.execute() == [2, 3, 4]
+    assert state.grew() == 2
+    assert ran_since(redis_server, before, "script|exists") == 1
+    state.start()
+    async with client.pipeline(transaction=False) as pipe:
+        for _ in range(3):
+            pipe.evalsha(script.sha, 1, "rt:{t}:p")
+        assert await pipe.execute() == [5, 6, 7]
+    assert state.grew() == 1
+
+
 async def test_calls_at_once_on_several_connections_count_one_each(client: Redis) -> None:
     state = Counted("state")
     # More calls than the pool has connections (4): each new connection's handshake is left out.
