@@ -23,11 +23,20 @@ SAMPLED_KEYS = 200  # of each kind, for MEMORY USAGE
 
 @dataclass(frozen=True, slots=True)
 class Calls:
+    """What Redis has run, and read: scripts, commands, and its reads of a client's socket (INFO
+    stats total_reads_processed), one per request a client sends and waits on (a pipeline's
+    commands arrive together), more only for a request too big for one read (16 KiB)."""
+
     scripts: int
     commands: int
+    reads: int
 
     def __sub__(self, before: Calls) -> Calls:
-        return Calls(self.scripts - before.scripts, self.commands - before.commands)
+        return Calls(
+            self.scripts - before.scripts,
+            self.commands - before.commands,
+            self.reads - before.reads,
+        )
 
 
 @dataclass
@@ -51,13 +60,13 @@ class RedisServer:
 
     def calls(self) -> Calls:
         """Scripts and commands Redis has run since it started (INFO commandstats, less the INFO
-        commands that read them). A script's own commands count as commands: round trips are the
-        scripts plus the commands sent on their own."""
+        commands that read them; a script's own commands count as commands), and its reads."""
         with self.client() as client:
             stats: dict[str, Any] = client.info("commandstats")
+            reads = int(client.info("stats")["total_reads_processed"])
         calls = {name: int(stat["calls"]) for name, stat in stats.items()}
         scripts = sum(calls.get(f"cmdstat_{name}", 0) for name in ("evalsha", "eval"))
-        return Calls(scripts, sum(calls.values()) - calls.get("cmdstat_info", 0))
+        return Calls(scripts, sum(calls.values()) - calls.get("cmdstat_info", 0), reads)
 
     def stored_bytes(self) -> int:
         """What the data costs: used_memory less the clients' buffers."""

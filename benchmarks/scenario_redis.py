@@ -1,14 +1,25 @@
-"""Scenario 8 (issue 6): what the Redis store costs per lead against the memory store, what a second
-router process on the same Redis adds, and how much Redis memory a retained lead takes. Since
-issue 15 the Redis routers keep their ledger as several routers do, on a PostgreSQL beside Redis
-(the rig's own, core 1, like Redis): their figures include putting each lead's record in the
-outbox (on Redis) and filing it; the memory store's router keeps its ledger in memory.
+"""Scenario 8 (issues 6 and 20): what the Redis store costs per lead against the memory store, in
+router CPU, Redis CPU and round trips to Redis, with 10 buyers and with 100; what a second router
+process on the same Redis adds; how much Redis memory a retained lead takes. Since issue 15 the
+Redis routers keep their ledger as several routers do, on a PostgreSQL beside Redis (the rig's own,
+core 1, like Redis): their figures include putting each lead's record in the outbox (on Redis) and
+filing it; the memory store's router keeps its ledger in memory.
 
 Scenario 1's market (10 instant buyers in one tier). Up at once: a router on the memory store
 (core 0), a router on Redis (core 0) and a second router on the same Redis (core 1), the rig's own
 redis-server (core 1, as a Redis on another host: its CPU is not the router's, and is measured on
 its own). Three contenders in alternating rounds: the memory store, Redis with one process, Redis
-with two (both routers at once, each loaded by its own wrk with half the connections).
+with two (both routers at once, each loaded by its own wrk with half the connections). Then a
+market of 100 instant buyers in one tier, its memory-store router against one Redis router (their
+own key prefix) in alternating rounds at WIDE_CONNECTIONS: issue 20's target is a cost per lead
+that does not grow with the buyers.
+
+Round trips per lead are the Redis routers' own count (pingtree_redis_round_trips_total on
+/metrics, before and after each round: every command, pipeline and script call written, the
+ledger writer's reads of the outbox included), beside Redis's count of its reads of the clients'
+sockets (INFO stats total_reads_processed: one a request, more for one over 16 KiB; the idle
+routers' background reads and the rig's INFO calls add a few), and the scripts and commands Redis
+ran (INFO commandstats).
 
 On a 2-core machine the second process shares core 1 with everything that loads the routers (wrk,
 nginx as the 10 buyers, Redis): "2 processes" measures what a second process gets from the
@@ -19,18 +30,16 @@ with Redis's own CPU per lead beside it.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-from harness import CONNECTIONS, Bench, Market, Row, Throughput, throughput_figures
+from harness import CONNECTIONS, Bench, Market, Row, Throughput
 from market import SELLER_KEY, instant_buyers
 from postgres_server import postgres_server
-from redis_server import Calls, RedisServer, redis_server
+from redis_server import KEY_PREFIX, RedisServer, redis_server
 from rig import (
     LOAD_CORE,
     ROUTER_CORE,
@@ -42,44 +51,52 @@ from rig import (
     free_port,
     http_json,
     ledger_drained,
+    metrics_page,
     parse_wrk,
+    pin_children,
+    run_wrk,
     start,
     start_router,
     wrk_argv,
 )
+from scenario_redis_rows import (
+    KIND_OF_KEYS,
+    MEMORY,
+    ONE,
+    TWO,
+    Figures,
+    Round,
+    Rounds,
+    figures,
+    rows,
+)
 
-Figures = dict[str, Any]
-MEMORY, ONE, TWO = "memory store", "Redis, 1 process", "Redis, 2 processes"
-KIND_OF_KEYS = ("outcome", "journal", "idempotency")  # what each lead leaves in Redis
 GIB = 1024**3
-
-
-@dataclass
-class Round:
-    """One contender's closed-loop run: leads, seconds, the routers' and Redis's CPU seconds."""
-
-    leads: int
-    seconds: float
-    router_cpu_s: float
-    redis_cpu_s: float
-    redis_calls: Calls
-    runs: list[Throughput]
-
-    @property
-    def rate(self) -> float:
-        return self.leads / self.seconds if self.seconds else 0.0
-
-    def per_lead_ms(self, cpu_s: float) -> float:
-        return 1000 * cpu_s / max(self.leads, 1)
+WIDE = 100  # the second market's buyers: what a lead costs must not grow with them (issue 20)
+WIDE_PREFIX = f"pingtree-{WIDE}"  # its Redis router's keys, apart from the 10 buyers' market's
+# Its sellers' connections: 8 leads in flight (800 buyer calls) keep one core busy. At 32, a lead
+# costing some 30 ms of CPU waits a second on the core, and leads then end on their budget, not
+# their cost (a --quick run on a loaded machine at 32: the Redis router sold half or none).
+WIDE_CONNECTIONS = 8
+_COUNTED = "pingtree_redis_round_trips_total{"
 
 
 def redis_store(bench: Bench) -> tuple[list[Row], Figures]:
-    """The memory store against Redis, 1 router process against 2 on Redis; Redis bytes per lead."""
+    """The memory store against Redis, 1 router process against 2 on Redis, and Redis bytes per
+    lead, with 10 buyers; then the memory store against Redis with WIDE buyers."""
+    with ExitStack() as stack:
+        directory = bench.workdir / "s8-server"
+        directory.mkdir()
+        server = stack.enter_context(redis_server(directory))
+        postgres = stack.enter_context(postgres_server())
+        narrow, retained = _ten_buyers(bench, server, postgres.create_database("s8"))
+        wide = _many_buyers(bench, server, postgres.create_database("s8_wide"))
+    return rows(narrow, wide, retained, wide_buyers=WIDE), figures(narrow, wide, retained)
+
+
+def _ten_buyers(bench: Bench, server: RedisServer, ledger: str) -> tuple[Rounds, Figures]:
     with ExitStack() as stack:
         market = stack.enter_context(bench.market("s8-redis", instant_buyers(10), {}))
-        server = stack.enter_context(redis_server(market.directory))
-        postgres = stack.enter_context(postgres_server())
-        ledger = postgres.create_database("s8")
         before = server.stored_bytes()
         first = _redis_router(bench, market, server, ledger, "pingtree-redis-1", ROUTER_CORE)
         stack.callback(first.router.stop)
@@ -90,22 +107,47 @@ def redis_store(bench: Bench) -> tuple[list[Row], Figures]:
             ONE: lambda label, s: _one(bench, server, first, label, s),
             TWO: lambda label, s: _two(bench, server, (first, second), label, s),
         }
-        rounds = _alternate(bench, contenders)
+        rounds = _alternate(bench, "s8", contenders)
         _shared_store(bench, first, second)
         drained_s = ledger_drained(first.router_url, "s8")
         time.sleep(1)  # the last answers' connections idle: their buffers out of the reading
         retained = _retained(server, before)
     retained["ledger_drained_s"] = round(drained_s, 2)
-    return _rows(rounds, retained), _figures(rounds, retained)
+    return rounds, retained
+
+
+def _many_buyers(bench: Bench, server: RedisServer, ledger: str) -> Rounds:
+    """WIDE buyers in one tier: the memory store against one Redis router, under their own key
+    prefix (the retained-memory figures are the 10 buyers' alone)."""
+    name = f"s8-redis-{WIDE}"
+    with ExitStack() as stack:
+        market = stack.enter_context(bench.market(name, instant_buyers(WIDE), {}))
+        router = _redis_router(
+            bench, market, server, ledger, f"pingtree-redis-{WIDE}", ROUTER_CORE, WIDE_PREFIX
+        )
+        stack.callback(router.router.stop)
+        contenders: dict[str, Callable[[str, float], Round]] = {
+            MEMORY: lambda label, s: _one(bench, server, market, label, s, WIDE_CONNECTIONS),
+            ONE: lambda label, s: _one(bench, server, router, label, s, WIDE_CONNECTIONS),
+        }
+        rounds = _alternate(bench, f"s8 {WIDE} buyers", contenders)
+        bench.probe(router)
+    return rounds
 
 
 def _redis_router(
-    bench: Bench, market: Market, server: RedisServer, ledger: str, name: str, core: str
+    bench: Bench,
+    market: Market,
+    server: RedisServer,
+    ledger: str,
+    name: str,
+    core: str,
+    prefix: str = KEY_PREFIX,
 ) -> Market:
     """Another router on the market's buyers.yaml, with the Redis store and the ledger on
     PostgreSQL, as a Market to probe."""
     port = free_port()
-    options = ("--redis-url", server.url, "--database-url", ledger)
+    options = ("--redis-url", server.url, "--redis-prefix", prefix, "--database-url", ledger)
     router = start_router(
         market.directory / "buyers.yaml",
         port,
@@ -123,23 +165,56 @@ def _url(port: int) -> str:
 
 
 def _alternate(
-    bench: Bench, contenders: dict[str, Callable[[str, float], Round]]
-) -> dict[str, list[Round]]:
+    bench: Bench, label: str, contenders: dict[str, Callable[[str, float], Round]]
+) -> Rounds:
     for name, run in contenders.items():
-        run(f"s8 {name} warm-up", bench.timings.warmup_s)
-    rounds: dict[str, list[Round]] = {name: [] for name in contenders}
+        run(f"{label} {name} warm-up", bench.timings.warmup_s)
+    rounds: Rounds = {name: [] for name in contenders}
     for number in range(1, bench.timings.rounds + 1):
         for name, run in contenders.items():
-            rounds[name].append(run(f"s8 {name} round {number}", bench.timings.throughput_s))
+            rounds[name].append(run(f"{label} {name} round {number}", bench.timings.throughput_s))
     return rounds
 
 
-def _one(bench: Bench, server: RedisServer, market: Market, label: str, seconds: float) -> Round:
-    redis_cpu, calls = cpu_seconds(server.service.pid), server.calls()
-    run = bench.throughput(market.router_url, market.router, label, seconds)
+def round_trips(market: Market) -> float:
+    """The router's own count of the requests it has written to Redis (every part): its /metrics'
+    pingtree_redis_round_trips_total, 0 on the memory store."""
+    text = metrics_page(market.router_url.replace("/v1/leads", "/metrics"))
+    counts = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(_COUNTED)]
+    return sum(float(count) for count in counts)
+
+
+def _one(
+    bench: Bench,
+    server: RedisServer,
+    market: Market,
+    label: str,
+    seconds: float,
+    connections: int = CONNECTIONS,
+) -> Round:
+    redis_cpu, calls, sent = cpu_seconds(server.service.pid), server.calls(), round_trips(market)
+    if connections == CONNECTIONS:
+        run = bench.throughput(market.router_url, market.router, label, seconds)
+    else:
+        run = _throughput(bench, market, label, seconds, connections)
     redis_cpu = cpu_seconds(server.service.pid) - redis_cpu
-    calls = server.calls() - calls
-    return Round(run.wrk.requests, run.wrk.seconds, run.usage.cpu_s, redis_cpu, calls, [run])
+    calls, sent = server.calls() - calls, round_trips(market) - sent
+    return Round(run.wrk.requests, run.wrk.seconds, run.usage.cpu_s, redis_cpu, calls, sent, [run])
+
+
+def _throughput(
+    bench: Bench, market: Market, label: str, seconds: float, connections: int
+) -> Throughput:
+    """Bench.throughput at `connections` rather than the rig's CONNECTIONS, checked as it is."""
+    market.router.ensure_running()
+    pin_children(market.router.pid)
+    meter = UsageMeter(market.router.pid)
+    prefix = bench.prefix(label)
+    run = run_wrk(market.router_url, bench.template, SELLER_KEY, prefix, seconds, connections)
+    measured = Throughput(run, meter.read())
+    bench.check_wrk(label, run)
+    bench.check_quiet(label, measured.usage)
+    return measured
 
 
 def _two(
@@ -150,6 +225,7 @@ def _two(
         market.router.ensure_running()
     meters = [UsageMeter(market.router.pid) for market in markets]
     redis_cpu, calls = cpu_seconds(server.service.pid), server.calls()
+    sent = sum(round_trips(market) for market in markets)
     tools = [
         _start_wrk(bench, market, f"{label} process {n}", seconds)
         for n, market in enumerate(markets, start=1)
@@ -157,6 +233,7 @@ def _two(
     runs = [_wait_wrk(tool, seconds) for tool in tools]
     redis_cpu = cpu_seconds(server.service.pid) - redis_cpu
     calls = server.calls() - calls
+    sent = sum(round_trips(market) for market in markets) - sent
     measured = [Throughput(run, meter.read()) for run, meter in zip(runs, meters, strict=True)]
     for n, run in enumerate(measured, start=1):
         bench.check_wrk(f"{label} process {n}", run.wrk)
@@ -165,7 +242,7 @@ def _two(
     leads = sum(run.wrk.requests for run in measured)
     span = max(run.wrk.seconds for run in measured)
     cpu = sum(run.usage.cpu_s for run in measured)
-    return Round(leads, span, cpu, redis_cpu, calls, measured)
+    return Round(leads, span, cpu, redis_cpu, calls, sent, measured)
 
 
 def _start_wrk(bench: Bench, market: Market, label: str, seconds: float) -> Service:
@@ -238,91 +315,3 @@ def _retained(server: RedisServer, before: int) -> Figures:
         "sales_ledger_bytes_per_lead": round(ledger),
         "gib_per_million_leads": round(per_lead * 1_000_000 / GIB, 2),
     }
-
-
-def _medians(rounds: list[Round]) -> dict[str, float]:
-    return {
-        "leads_per_s": statistics.median(r.rate for r in rounds),
-        "router_cpu_ms_per_lead": statistics.median(r.per_lead_ms(r.router_cpu_s) for r in rounds),
-        "redis_cpu_ms_per_lead": statistics.median(r.per_lead_ms(r.redis_cpu_s) for r in rounds),
-        "redis_scripts_per_lead": statistics.median(
-            r.redis_calls.scripts / max(r.leads, 1) for r in rounds
-        ),
-        "redis_commands_per_lead": statistics.median(
-            r.redis_calls.commands / max(r.leads, 1) for r in rounds
-        ),
-    }
-
-
-def _rows(rounds: dict[str, list[Round]], retained: Figures) -> list[Row]:
-    median = {name: _medians(runs) for name, runs in rounds.items()}
-    scenario = "8 · Redis, 10 buyers"
-
-    def cost(name: str) -> str:
-        figures = median[name]
-        text = f"{figures['leads_per_s']:.0f} · {figures['router_cpu_ms_per_lead']:.2f} ms"
-        return text if name == MEMORY else f"{text} · {figures['redis_cpu_ms_per_lead']:.2f} ms"
-
-    cpu_ratio = median[ONE]["router_cpu_ms_per_lead"] / median[MEMORY]["router_cpu_ms_per_lead"]
-    rate_ratio = median[TWO]["leads_per_s"] / median[ONE]["leads_per_s"]
-    sizes = retained["mean_key_bytes"]
-    kinds = ", ".join(f"{kind} {sizes[kind]:,} B" for kind in KIND_OF_KEYS)
-    return [
-        Row(scenario, f"{MEMORY}: leads/s · router CPU/lead", cost(MEMORY), "core 0"),
-        Row(scenario, f"{ONE}: leads/s · router · Redis CPU/lead", cost(ONE), "core 0"),
-        Row(scenario, f"{TWO}: leads/s · routers · Redis CPU/lead", cost(TWO), "cores 0 + 1"),
-        Row(scenario, "router CPU/lead, Redis ÷ memory", f"{cpu_ratio:.2f}"),
-        Row(
-            scenario,
-            "the ledger on PostgreSQL: every record filed, after the last round, in",
-            f"{retained['ledger_drained_s']:.1f} s",
-        ),
-        Row(
-            scenario,
-            "Redis scripts · commands per lead",
-            f"{median[ONE]['redis_scripts_per_lead']:.1f} · "
-            f"{median[ONE]['redis_commands_per_lead']:.1f}",
-        ),
-        Row(scenario, "leads/s, 2 ÷ 1 process (core 1 shared with the load)", f"{rate_ratio:.2f}"),
-        Row(
-            scenario,
-            "Redis memory per retained lead",
-            f"{retained['bytes_per_lead']:,} B",
-            f"{retained['leads']:,} leads; keys: {kinds}",
-        ),
-        Row(
-            scenario,
-            "Redis memory per million retained leads",
-            f"{retained['gib_per_million_leads']:.2f} GiB",
-        ),
-        Row(
-            scenario,
-            "  of which the sales ledger (router.deliveries.ledger_days)",
-            f"{retained['sales_ledger_bytes_per_lead']:,} B",
-        ),
-        Row(
-            scenario,
-            "  after outcomes_hours, the idempotency record alone",
-            f"{retained['idempotency_alone_bytes']:,} B",
-        ),
-    ]
-
-
-def _figures(rounds: dict[str, list[Round]], retained: Figures) -> Figures:
-    figures: Figures = {"retained": retained}
-    for name, runs in rounds.items():
-        medians = {key: round(value, 3) for key, value in _medians(runs).items()}
-        figures[name] = medians | {
-            "rounds": [
-                {
-                    "leads_per_s": round(r.rate, 1),
-                    "router_cpu_ms_per_lead": round(r.per_lead_ms(r.router_cpu_s), 3),
-                    "redis_cpu_ms_per_lead": round(r.per_lead_ms(r.redis_cpu_s), 3),
-                    "redis_scripts": r.redis_calls.scripts,
-                    "redis_commands": r.redis_calls.commands,
-                    "processes": [throughput_figures(run) for run in r.runs],
-                }
-                for r in runs
-            ]
-        }
-    return figures

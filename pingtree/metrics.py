@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pingtree.core.outcome import Outcome
+from pingtree.store.redis_client import round_trips
 
 _AUCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _BUYER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -57,6 +58,35 @@ class MoneyCounter(Collector):
         family = self._family()
         for label_value, (total, created) in list(self._totals.items()):
             family.add_metric([label_value], float(total), created=created)
+        yield family
+
+
+class RedisRoundTrips(Collector):
+    """`pingtree_redis_round_trips_total{part}`: the requests this process has written to Redis
+    (one per command, pipeline or script call), read when scraped from the counts its Redis
+    connections keep (store/redis_client.py says what counts). Every part from the start, at 0
+    on the embedded store."""
+
+    _NAME = "pingtree_redis_round_trips"
+    _DOCUMENTATION = (
+        "Requests this process wrote to Redis (each command, pipeline or script call), by part:"
+        " state (the store, and the held bids, turns, suppression and ledger outbox on its"
+        " connections), queue (deliveries), outbox (one on connections of its own)"
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        registry.register(self)
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self._NAME, self._DOCUMENTATION, labels=["part"])
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for part, count in round_trips().items():
+            family.add_metric([part], count)
         yield family
 
 
@@ -286,6 +316,7 @@ class Metrics:
             registry=r,
         )
         self.deliveries = DeliveryMetrics(r)
+        self.redis_round_trips = RedisRoundTrips(r)
 
     def watch_gc(self) -> Callable[[], None]:
         """Time every garbage collection into `gc_pause_seconds` until the returned function is

@@ -6,20 +6,78 @@ no retries (redis-py's default is ten, with backoff, and would run a script twic
 answer was lost) make a dead Redis fail in milliseconds; a hung one fails within the socket
 timeout (plus the pool's wait, when every connection is stuck on it). A timeout is marked `slow`
 (state/guard.py tells a busy store from a hung one).
+
+Every request a pool made here writes to Redis is counted (`round_trips()`, exported as
+`pingtree_redis_round_trips_total`), by its connection as it writes it: one per single command,
+one per pipeline (its commands go out in one write and their answers are read together), one per
+script call (EVALSHA; redis-py's NOSCRIPT fallback is two more, SCRIPT LOAD and EVALSHA again).
+A new connection's handshake (CLIENT SETINFO, SELECT) is not a request of pingtree's and is left
+out: a pool makes at most `max_connections` of them. A client the caller made is not counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pingtree.core.errors import StoreUnavailable
+
+# Which part of pingtree a pool is for, by the user `client_for` is given. What shares a pool is
+# counted with it: the held bids, turns, suppression lists and ledger outbox on the store's client
+# are `state`; `outbox` is an outbox on a pool of its own (a URL given to RedisOutbox).
+_PARTS = {"RedisStore": "state", "RedisQueue": "queue", "RedisOutbox": "outbox"}
+# This process's requests written to Redis, by part. A dict of ints, bumped by the connections
+# on the event loop's thread: a counter costs nothing measurable beside the write it counts.
+_round_trips = dict.fromkeys(_PARTS.values(), 0)
+
+
+def round_trips() -> dict[str, int]:
+    """Requests this process's pools have written to Redis so far, by part (every part, 0 too)."""
+    return dict(_round_trips)
+
+
+class _CountsRoundTrips(AbstractConnection):
+    """Counts each write of a request (or of a whole pipeline) into `_round_trips[part]`. Every
+    request reaches the socket through `send_packed_command`: a single command by send_command,
+    a pipeline's packed commands at once; nothing else of redis-py's writes, but for the
+    handshake of a new connection, which is not counted."""
+
+    part = "state"
+    _handshaking = False
+
+    async def on_connect_check_health(self, check_health: bool = True) -> None:
+        self._handshaking = True
+        try:
+            await super().on_connect_check_health(check_health)
+        finally:
+            self._handshaking = False
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        if not self._handshaking:
+            _round_trips[self.part] += 1
+        await super().send_packed_command(command, check_health)
+
+
+_counted_classes: dict[tuple[type[AbstractConnection], str], type[AbstractConnection]] = {}
+
+
+def _counted(base: type[AbstractConnection], part: str) -> type[AbstractConnection]:
+    """`base` (TCP, TLS or Unix socket: the URL's scheme chose it) counting its requests."""
+    key = (base, part)
+    if key not in _counted_classes:
+        made = type(f"Counted{base.__name__}", (_CountsRoundTrips, base), {"part": part})
+        _counted_classes[key] = cast(type[AbstractConnection], made)
+    return _counted_classes[key]
 
 
 def client_for(
@@ -48,6 +106,7 @@ def client_for(
             retry=Retry(NoBackoff(), 0),
             protocol=2,
         )
+        pool.connection_class = _counted(pool.connection_class, _PARTS.get(user, "state"))
         client: Redis = Redis.from_pool(pool)
     else:
         client = url_or_client
