@@ -6,6 +6,9 @@ buyers, and a server that forgot its scripts (restarted, flushed) still answers.
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 from redis.asyncio import Redis
 
 from pingtree.config import Caps
@@ -22,6 +25,7 @@ from pingtree.store.state.base import (
     Store,
 )
 from pingtree.store.state.redis import RedisStore
+from pingtree.store.state.redis_breakers import BreakerBook
 from tests.store.test_store import (
     POLICY,
     RETENTION,
@@ -130,6 +134,7 @@ async def test_finish_confirms_counts_records_and_answers(store: Store) -> None:
     landed = await store.finish(sold, (), key(), lead_id="ld_1", confirms=[slot], calls=calls)
     assert landed == "answered"
     assert await store.get_outcome("ld_1") == sold
+    await store.breaker_record_all([])  # what the store held of `calls` (Redis: redis_breakers.py)
     assert await store.breaker_admit("lawfirm-b", POLICY) is False
     await store.release(slot)  # confirmed: a release frees nothing
     assert await store.check(sale("ld_2", ONE_A_DAY)) == Refused("cap:daily")
@@ -220,3 +225,88 @@ async def test_a_server_that_forgot_the_scripts_still_answers(
     finally:
         await raw.aclose()
         await redis_store.close()
+
+
+async def test_a_breaker_seen_closed_admits_without_a_round_trip(
+    redis_url: str, clock: FakeClock
+) -> None:
+    counted = Counted(redis_url, clock)
+    try:
+        breakers = [Admission(f"seen-{n}", None, POLICY) for n in range(10)]
+        assert await counted.admit(breakers) == [Admitted()] * 10
+        before = counted.round_trips
+        assert await counted.admit(breakers) == [Admitted()] * 10
+        assert counted.round_trips == before  # seen closed within the second: nothing asked
+        with_caps = [Admission("seen-0", sale("ld_1", ONE_A_DAY, buyer="seen-0"), POLICY)]
+        assert await counted.admit(with_caps) == [Admitted()]
+        assert counted.round_trips == before + 1  # caps are always asked
+    finally:
+        await counted.close()
+
+
+async def test_a_breaker_another_router_opens_stops_this_ones_calls_within_the_view(
+    redis_url: str, clock: FakeClock
+) -> None:
+    here = RedisStore(redis_url, RETENTION, clock=clock, prefix="view")
+    there = RedisStore(redis_url, RETENTION, clock=clock, prefix="view")
+    record, clock_ms = here._breaker_record, here._now_ms
+    here.breakers = BreakerBook(here._redis, here.keys, record, clock_ms, view_s=0.2)
+    try:
+        admission = [Admission("flaky", None, POLICY)]
+        assert await here.admit(admission) == [Admitted()]
+        await trip(there, "flaky")
+        assert await here.admit(admission) == [Admitted()]  # its view is still fresh
+        await asyncio.sleep(0.25)
+        assert await here.admit(admission) == [Admitted(breaker_open=True)]
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_the_calls_of_a_finish_are_counted_within_moments(
+    redis_url: str, clock: FakeClock
+) -> None:
+    here = RedisStore(redis_url, RETENTION, clock=clock, prefix="held")
+    there = RedisStore(redis_url, RETENTION, clock=clock, prefix="held")
+    try:
+        assert await here.admit([Admission("flaky", None, POLICY)]) == [Admitted()]
+        failed = [BreakerCall("flaky", False, POLICY)] * POLICY.min_calls
+        await here.finish(outcome("ld_1"), (), None, lead_id="ld_1", calls=failed)
+        assert await there.breaker_admit("flaky", POLICY) is True  # held, not sent yet
+        await asyncio.sleep(0.2)
+        assert await there.breaker_admit("flaky", POLICY) is False
+        # This router's own flush said the breaker opened: it asks Redis again at once.
+        assert await here.admit([Admission("flaky", None, POLICY)]) == [Admitted(breaker_open=True)]
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_many_calls_in_one_record_are_the_same_as_one_at_a_time(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """BREAKER_RECORD takes a buyer's held calls in one script: the state it leaves is the one
+    the same calls leave one by one, probes, trips and all (the single calls are held to
+    core/breaker.py's answers by test_store.py)."""
+    rng = random.Random(20)
+    one_by_one = RedisStore(redis_url, RETENTION, clock=clock, prefix="single")
+    many = RedisStore(redis_url, RETENTION, clock=clock, prefix="many")
+    raw = Redis.from_url(redis_url)
+    try:
+        for round_ in range(40):
+            oks = [rng.random() < 0.6 for _ in range(rng.randint(1, 8))]
+            for ok in oks:
+                await one_by_one.breaker_record("b", ok, POLICY)
+            await many.breaker_record_all([BreakerCall("b", ok, POLICY) for ok in oks])
+            single_state = await raw.hgetall(one_by_one.keys.breaker("b"))
+            many_state = await raw.hgetall(many.keys.breaker("b"))
+            assert single_state == many_state, round_
+            if rng.random() < 0.3:
+                clock.advance(POLICY.cooldown_s + 1)
+                assert await one_by_one.breaker_admit("b", POLICY) == await many.breaker_admit(
+                    "b", POLICY
+                )
+    finally:
+        await raw.aclose()
+        await one_by_one.close()
+        await many.close()

@@ -260,8 +260,9 @@ class Store(Protocol):
 
     async def admit(self, admissions: Sequence[Admission]) -> list[Admitted]:
         """Every buyer of a ping phase asked at once (one round trip on Redis, whatever their
-        number): for each, `check` of its caps, then, if they would take a sale, its breaker's
-        admission; in the order given."""
+        number, and none when no buyer has caps and every breaker was seen closed within the
+        second: state/redis_breakers.py): for each, `check` of its caps, then, if they would take
+        a sale, its breaker's admission; in the order given."""
 
     async def journal_and_reserve(
         self, lead_id: str, buyer_id: str, request: CapRequest | None
@@ -273,8 +274,8 @@ class Store(Protocol):
         or written."""
 
     async def breaker_record_all(self, calls: Sequence[BreakerCall]) -> None:
-        """Count the calls in their buyers' breakers (as `breaker_record`, in order): a phase's
-        pings at once, one round trip on Redis."""
+        """Count the calls in their buyers' breakers (as `breaker_record`, in order), and any
+        the store holds from `finish`, now: one round trip on Redis."""
 
     async def finish(
         self,
@@ -287,7 +288,8 @@ class Store(Protocol):
         calls: Sequence[BreakerCall] = (),
     ) -> AnswerWrite | None:
         """An auction's last writes in one step (one round trip on Redis): `confirm` each of
-        `confirms`, count `calls` in their breakers, `record_outcome(outcome, ledger)`, then
+        `confirms`, count `calls` in their breakers (Redis holds them a moment, to count many
+        leads' at once: state/redis_breakers.py), `record_outcome(outcome, ledger)`, then
         answer `key` (`complete_idempotency`; None without a key). All of it is safe to write
         again: a caller whose call failed writes the outcome and the answer again later (guard.py)
         and lets the confirms and calls go (the safe side, and health statistics)."""

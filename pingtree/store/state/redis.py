@@ -69,6 +69,7 @@ from pingtree.store.state.base import (
     Reservation,
     Sealed,
 )
+from pingtree.store.state.redis_breakers import BreakerBook
 from pingtree.store.state.redis_calls import answer_write, breaker_args, cap_args, cents
 from pingtree.store.state.redis_usage import buyer_usage
 from pingtree.store.suppression.base import SuppressionEntries
@@ -134,6 +135,7 @@ class RedisStore:
         self._breaker_admit = register(lua.BREAKER_ADMIT)
         self._breaker_record = register(lua.BREAKER_RECORD)
         self._admit = register(lua.ADMIT)
+        self.breakers = BreakerBook(self._redis, self.keys, self._breaker_record, self._now_ms)
 
     @classmethod
     async def connect(cls, url: str, retention: Retention | None = None, **kw: Any) -> RedisStore:
@@ -401,5 +403,6 @@ class RedisStore:
         return self._suppression
 
     async def close(self) -> None:
+        await self.breakers.close()
         await self._ledger_outbox.close()
         await self._redis.aclose()

@@ -45,12 +45,15 @@ __all__ = ["admit", "breaker_record_all", "finish", "journal_and_reserve"]
 
 
 async def admit(store: RedisStore, admissions: Sequence[Admission]) -> list[Admitted]:
-    """One ADMIT script a buyer with caps or a breaker to ask, all in one pipeline."""
-    now = store._now_ms()
+    """One ADMIT script a buyer with caps to check or a breaker to ask, all in one pipeline; a
+    breaker seen closed lately admits without one (redis_breakers.py)."""
+    now, book = store._now_ms(), store.breakers
     asked: list[int] = []
     calls: list[Queued] = []
     for number, admission in enumerate(admissions):
         caps, policy = admission.caps, admission.breaker
+        if policy is not None and book.known_closed(admission.buyer_id):
+            policy = None
         if caps is None and policy is None:
             continue
         keys = [] if caps is None else store.keys.cap_keys(caps)
@@ -69,6 +72,8 @@ async def admit(store: RedisStore, admissions: Sequence[Admission]) -> list[Admi
     for number, (reason, ok) in zip(asked, await pipelined(store._redis, calls), strict=True):
         refused = as_bytes(reason).decode() or None
         admitted[number] = Admitted(refused=refused, breaker_open=refused is None and not ok)
+        if refused is None and admissions[number].breaker is not None:
+            book.saw(admissions[number].buyer_id, ok)
     return admitted
 
 
@@ -98,19 +103,10 @@ async def journal_and_reserve(
     return Journaled(reserved)
 
 
-def _breaker_calls(store: RedisStore, calls: Sequence[BreakerCall]) -> list[Queued]:
-    return [
-        script_call(
-            store._breaker_record,
-            [store.keys.breaker(call.buyer_id)],
-            store._breaker_record_args(call.ok, call.policy),
-        )
-        for call in calls
-    ]
-
-
 async def breaker_record_all(store: RedisStore, calls: Sequence[BreakerCall]) -> None:
-    await pipelined(store._redis, _breaker_calls(store, calls))
+    """These calls, and any the store holds (`finish`'s), counted now."""
+    store.breakers.hold(calls)
+    await store.breakers.flush()
 
 
 async def finish(
@@ -123,12 +119,11 @@ async def finish(
     confirms: Sequence[Reservation] = (),
     calls: Sequence[BreakerCall] = (),
 ) -> AnswerWrite | None:
-    """Confirms (DEL of the held markers), breaker records, the ledger's XADD, the outcome,
-    the answer: in that order, in one pipeline."""
+    """Confirms (DEL of the held markers), the ledger's XADD, the outcome, the answer: in that
+    order, in one pipeline. The breaker calls are held for the next flush (redis_breakers.py)."""
     # One DEL a marker: two buyers' markers are in two cluster slots.
     held = (store.keys.held(r.request.buyer_id, r.request.lead_id) for r in confirms)
     queued = [Queued(("DEL", marker)) for marker in held]
-    queued += _breaker_calls(store, calls)
     queued += [Queued(command) for command in store._ledger_outbox.put_commands(ledger)]
     outcome_key = store.keys.outcome(outcome.id)
     queued.append(script_call(store._put_record, [outcome_key], store._record_args(outcome)))
@@ -136,5 +131,6 @@ async def finish(
         record = store.keys.idempotency(key.seller_id, key.key)
         answer_args = store._complete_args(key, outcome, lead_id)
         queued.append(script_call(store._complete, [record], answer_args))
+    store.breakers.hold(calls)
     answers = await pipelined(store._redis, queued)
     return None if key is None else answer_write(answers[-1])

@@ -265,13 +265,15 @@ return 0
 # through both and require the same answers and the same states.
 # KEYS[1] the buyer's breaker: a hash (recent '1'/'0' newest last, open_until ms or '', probing
 # '1'/'0'); absent = closed with a clean window. ARGV now, open_until if it opens now, ttl_ms, then
-# for a record: ok ('1'/'0'), window, min_calls, failure_ratio.
+# for a record: the calls ('1' ok, '0' failed, oldest first: one or many), window, min_calls,
+# failure_ratio. A record → 1 when the breaker is open after it, 0 when closed.
 
-# → 1 admitted, 0 not. An open breaker whose cooldown passed lets one probe through.
+# → 2 admitted (closed), 1 admitted (the probe), 0 not. An open breaker whose cooldown passed lets
+# one probe through.
 _BREAKER_ADMIT = """
 local function breaker_admit(key, now, open_until_if_opens, ttl_ms)
   local open_until = redis.call('HGET', key, 'open_until')
-  if not open_until or open_until == '' then return 1 end
+  if not open_until or open_until == '' then return 2 end
   if now < tonumber(open_until) then return 0 end
   redis.call('HSET', key, 'probing', '1', 'open_until', open_until_if_opens)
   redis.call('PEXPIRE', key, ttl_ms)
@@ -287,7 +289,7 @@ BREAKER_ADMIT = _BREAKER_ADMIT + (
 # BREAKER_ADMIT; the breaker is not asked (no probe taken) for a buyer its caps refuse.
 # KEYS: CHECK's when ARGV[9] is '1' (none otherwise), then the breaker's when ARGV[10] is '1'
 # ARGV: CHECK's six, then BREAKER_ADMIT's open_until and ttl_ms, check caps, ask the breaker
-# → {reason or '', 1 admitted by the breaker (or not asked) | 0 not}
+# → {reason or '', 2 admitted by a closed breaker (or not asked) | 1 the probe | 0 not}
 ADMIT = (
     _PRELUDE
     + _REFUSAL
@@ -300,30 +302,41 @@ if ARGV[9] == '1' then
   if reason then return {reason, 0} end
 end
 if ARGV[10] == '1' then return {'', breaker_admit(KEYS[#KEYS], now, ARGV[7], ARGV[8])} end
-return {'', 1}
+return {'', 2}
 """
 )
 
 BREAKER_RECORD = """
-local key, now, ok = KEYS[1], tonumber(ARGV[1]), ARGV[4]
+local key, now, oks = KEYS[1], tonumber(ARGV[1]), ARGV[4]
 local state = redis.call('HMGET', key, 'recent', 'open_until', 'probing')
 local recent, open_until, probing = state[1] or '', state[2] or '', state[3] == '1'
-local function keep(new_recent, new_open_until)
-  redis.call('HSET', key, 'recent', new_recent, 'open_until', new_open_until, 'probing', '0')
-  redis.call('PEXPIRE', key, ARGV[3])
+local changed = false
+for i = 1, #oks do
+  local ok = string.sub(oks, i, i)
+  if open_until ~= '' then
+    -- An answer to a call admitted before the breaker opened changes nothing; a probe's does:
+    -- closed with a clean window, or open for another cooldown.
+    if probing then
+      if ok == '1' then recent, open_until = '', '' else recent, open_until = '', ARGV[2] end
+      probing, changed = false, true
+    end
+  else
+    recent = string.sub(recent .. ok, -tonumber(ARGV[5]))
+    local _, failures = string.gsub(recent, '0', '')
+    if #recent >= tonumber(ARGV[6]) and failures / #recent >= tonumber(ARGV[7]) then
+      recent, open_until = '', ARGV[2]
+    end
+    changed = true
+  end
 end
-if open_until ~= '' then
-  -- An answer to a call admitted before the breaker opened changes nothing; a probe's does.
-  if not probing then return 0 end
-  if ok == '1' then redis.call('DEL', key) else keep('', ARGV[2]) end
-  return 0
+if changed then
+  if recent == '' and open_until == '' then
+    redis.call('DEL', key)
+  else
+    redis.call('HSET', key, 'recent', recent, 'open_until', open_until, 'probing', '0')
+    redis.call('PEXPIRE', key, ARGV[3])
+  end
 end
-recent = string.sub(recent .. ok, -tonumber(ARGV[5]))
-local _, failures = string.gsub(recent, '0', '')
-if #recent >= tonumber(ARGV[6]) and failures / #recent >= tonumber(ARGV[7]) then
-  keep('', ARGV[2])
-else
-  keep(recent, '')
-end
+if open_until ~= '' then return 1 end
 return 0
 """

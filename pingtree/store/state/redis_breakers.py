@@ -1,0 +1,117 @@
+"""The buyers' breakers as a Redis router sees them between round trips (issue 20): what it last
+learned of each, and the calls it has yet to count.
+
+A breaker costs a script for each buyer of each lead when every admission asks Redis and every
+call is counted at once: two a buyer, a lead's cost growing with its buyers. Yet a closed breaker
+changes nothing when it admits, and its statistics tolerate a little delay (health, not a lead's
+state: the router already counts a lead's calls with its last writes). So:
+
+- **Admissions.** A breaker this router saw closed less than `view_s` ago (1 s) admits at once,
+  without Redis. Any other (never seen, seen open, or seen too long ago) is asked of Redis in
+  the phase's one round trip (redis_phases.py), which is what keeps an open breaker's probe one
+  at a time across every router. So a breaker another router opens stops this one's calls
+  within `view_s`; one this router's own calls open, at once (the record says so).
+- **Calls** are held and sent every `flush_every_s` (50 ms) in one pipeline, one script for each
+  buyer with all of its calls in order (BREAKER_RECORD takes many), whatever the number of
+  leads meanwhile. A flush that fails loses those calls: health statistics, never state, as a
+  breaker record the store misses always was (auction/router.py's table). Closing the store
+  sends what is held.
+
+The stores in process have no round trip to save: they count each call as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from pingtree.config import BreakerPolicy
+from pingtree.core.errors import StoreUnavailable
+from pingtree.store.redis_keys import StateKeys
+from pingtree.store.state.base import BreakerCall
+from pingtree.store.state.redis_calls import breaker_args, pipelined, script_call
+
+__all__ = ["BreakerBook"]
+
+log = logging.getLogger(__name__)
+
+# BREAKER_ADMIT's and ADMIT's word for a closed breaker (redis_scripts.py).
+CLOSED = 2
+
+
+class BreakerBook:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: StateKeys,
+        record: AsyncScript,
+        clock_ms: Callable[[], int],
+        *,
+        view_s: float = 1.0,
+        flush_every_s: float = 0.05,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._record = record
+        self._clock_ms = clock_ms
+        self._view_s = view_s
+        self._flush_every_s = flush_every_s
+        self._closed_at: dict[str, float] = {}  # buyer → when (monotonic) it was seen closed
+        self._held: dict[str, tuple[list[str], BreakerPolicy]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    def known_closed(self, buyer_id: str) -> bool:
+        seen = self._closed_at.get(buyer_id)
+        return seen is not None and time.monotonic() - seen < self._view_s
+
+    def saw(self, buyer_id: str, admitted: int) -> None:
+        """What an admission of Redis answered: CLOSED, or a probe or a refusal (open)."""
+        if admitted == CLOSED:
+            self._closed_at[buyer_id] = time.monotonic()
+        else:
+            self._closed_at.pop(buyer_id, None)
+
+    def hold(self, calls: Sequence[BreakerCall]) -> None:
+        """Count these calls with the next flush (within `flush_every_s`)."""
+        for call in calls:
+            oks, _ = self._held.get(call.buyer_id, ([], call.policy))
+            oks.append("1" if call.ok else "0")
+            self._held[call.buyer_id] = (oks, call.policy)  # the newest policy (a reload)
+        if self._held and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        while self._held:  # and any held while a flush was under way
+            await asyncio.sleep(self._flush_every_s)
+            try:
+                await self.flush()
+            except StoreUnavailable as error:
+                log.debug("breaker calls not counted: %s", error)
+
+    async def flush(self) -> None:
+        """Send every call held, now: StoreUnavailable if Redis fails (the calls are lost)."""
+        held, self._held = self._held, {}
+        if not held:
+            return
+        now = self._clock_ms()
+        calls = []
+        for buyer_id, (oks, policy) in held.items():
+            args = [*breaker_args(now, policy), "".join(oks), policy.window]
+            args += [policy.min_calls, repr(policy.failure_ratio)]
+            calls.append(script_call(self._record, [self._keys.breaker(buyer_id)], args))
+        for buyer_id, opened in zip(held, await pipelined(self._redis, calls), strict=True):
+            if opened:
+                self._closed_at.pop(buyer_id, None)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        with suppress(StoreUnavailable):
+            await self.flush()
