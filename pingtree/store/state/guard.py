@@ -61,6 +61,7 @@ from pingtree.store.state.base import (
     Sealed,
     Store,
 )
+from pingtree.store.state.guard_words import NOT_LANDED, NotLanded, refusal
 from pingtree.store.suppression.base import SuppressionEntries
 from pingtree.store.suppression.guarded import GuardedEntries
 from pingtree.store.turns.base import Turns
@@ -70,23 +71,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 Write = Callable[[], Awaitable[None]]
-
-# Why an answer the store took did not land on its key (AnswerWrite, store/base.py).
-_NOT_LANDED: dict[AnswerWrite, str] = {
-    "superseded": "another auction took the key over when this one's lease ran out, and answers it"
-    " from this lead's outcome and journal",
-    "conflict": "the key now names another lead: the store lost its record and the key was"
-    " used again",
-    "taken": "the key holds the answer of another auction that did not know of this one: the"
-    " store lost its record and a resend ran meanwhile; check this lead for a second sale",
-}
-
-
-class NotLanded(Exception):
-    """A write the store took that cannot land, now or ever: not retried, logged as such."""
-
-    def __init__(self, what: str, why: str) -> None:
-        super().__init__(f"{what} could not land: {why}")
 
 
 class GuardedStore:
@@ -122,7 +106,7 @@ class GuardedStore:
 
     def refuse_if_down(self) -> None:
         if not self._up:
-            raise _refusal()
+            raise refusal()
 
     async def healthy(self) -> bool:
         """Up and answering: a PING when it is thought up (a load balancer's health check should
@@ -136,7 +120,7 @@ class GuardedStore:
 
     async def _call(self, method: Callable[P, Awaitable[T]], *args: P.args, **kw: P.kwargs) -> T:
         if not self._up:
-            raise _refusal()
+            raise refusal()
         try:
             answer = await method(*args, **kw)
         except StoreUnavailable as error:
@@ -255,7 +239,7 @@ class GuardedStore:
 
         def landed(write: AnswerWrite | None) -> None:
             if write not in (None, "answered"):
-                raise NotLanded(f"the answer to {outcome.id}'s key", _NOT_LANDED[write])
+                raise NotLanded(f"the answer to {outcome.id}'s key", NOT_LANDED[write])
 
         async def at_once() -> None:
             written = await inner.finish(
@@ -417,9 +401,3 @@ class GuardedStore:
         if self._deferred:
             log.error("closing with %d store write(s) that never reached it", len(self._deferred))
         await self.inner.close()
-
-
-def _refusal() -> StoreUnavailable:
-    return StoreUnavailable(
-        f"the store is unavailable; retry after {StoreUnavailable.retry_after_s} s"
-    )
