@@ -177,13 +177,13 @@ class Counted(RedisStore):
         pool.connection_class = Counting
 
 
-async def test_every_phase_is_one_round_trip_whatever_the_number_of_buyers(
+async def test_a_leads_phases_cost_the_same_round_trips_whatever_the_number_of_buyers(
     redis_url: str, clock: FakeClock
 ) -> None:
     counted = Counted(redis_url, clock)
     try:
         await counted.ping()
-        for buyers in (10, 100):
+        for buyers in (1, 10, 100):  # the first, to load the scripts (another test flushes them)
             ids = [f"b{buyers}-{n}" for n in range(buyers)]
             admissions = [
                 Admission(b, sale(f"ld_{buyers}", ONE_A_DAY, buyer=b), POLICY) for b in ids
@@ -203,7 +203,9 @@ async def test_every_phase_is_one_round_trip_whatever_the_number_of_buyers(
                 confirms=[claimed.reservation],
                 calls=calls,
             )
-            assert counted.round_trips - before == 3, buyers
+            # The admission, the slot, the journal entry, the last writes (the breaker calls
+            # held: their flush is no lead's).
+            assert counted.round_trips - before == 4 or buyers == 1, buyers
     finally:
         await counted.close()
 

@@ -11,11 +11,12 @@ state: the router already counts a lead's calls with its last writes). So:
   the phase's one round trip (redis_phases.py), which is what keeps an open breaker's probe one
   at a time across every router. So a breaker another router opens stops this one's calls
   within `view_s`; one this router's own calls open, at once (the record says so).
-- **Calls** are held and sent every `flush_every_s` (50 ms) in one pipeline, one script for each
-  buyer with all of its calls in order (BREAKER_RECORD takes many), whatever the number of
-  leads meanwhile. A flush that fails loses those calls: health statistics, never state, as a
-  breaker record the store misses always was (auction/router.py's table). Closing the store
-  sends what is held.
+- **Calls** are held and sent every `flush_every_s` (50 ms), one script for each buyer with all
+  of its calls in order (BREAKER_RECORD takes many), whatever the number of leads meanwhile: in
+  the pipeline of the first lead's last writes once they are due (no round trip of their own
+  under load), or on their own when no lead comes. A flush that fails loses those calls:
+  health statistics, never state, as a breaker record the store misses always was
+  (auction/router.py's table). Closing the store sends what is held.
 
 The stores in process have no round trip to save: they count each call as it comes.
 """
@@ -27,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -35,7 +37,7 @@ from pingtree.config import BreakerPolicy
 from pingtree.core.errors import StoreUnavailable
 from pingtree.store.redis_keys import StateKeys
 from pingtree.store.state.base import BreakerCall
-from pingtree.store.state.redis_calls import breaker_args, pipelined, script_call
+from pingtree.store.state.redis_calls import Queued, breaker_args, pipelined, script_call
 
 __all__ = ["BreakerBook"]
 
@@ -64,6 +66,7 @@ class BreakerBook:
         self._flush_every_s = flush_every_s
         self._closed_at: dict[str, float] = {}  # buyer → when (monotonic) it was seen closed
         self._held: dict[str, tuple[list[str], BreakerPolicy]] = {}
+        self._held_since = 0.0  # when (monotonic) the oldest call held came
         self._flusher: asyncio.Task[None] | None = None
 
     def known_closed(self, buyer_id: str) -> bool:
@@ -79,6 +82,8 @@ class BreakerBook:
 
     def hold(self, calls: Sequence[BreakerCall]) -> None:
         """Count these calls with the next flush (within `flush_every_s`)."""
+        if calls and not self._held:
+            self._held_since = time.monotonic()
         for call in calls:
             oks, _ = self._held.get(call.buyer_id, ([], call.policy))
             oks.append("1" if call.ok else "0")
@@ -87,27 +92,45 @@ class BreakerBook:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        while self._held:  # and any held while a flush was under way
-            await asyncio.sleep(self._flush_every_s)
+        """Calls no lead's last writes took (`due`) once they were due: sent on their own."""
+        while self._held:
+            waited = time.monotonic() - self._held_since
+            await asyncio.sleep(max(2 * self._flush_every_s - waited, 0.001))
+            if not self._held or time.monotonic() - self._held_since < 2 * self._flush_every_s:
+                continue  # a lead took them meanwhile: these came since
             try:
                 await self.flush()
             except StoreUnavailable as error:
                 log.debug("breaker calls not counted: %s", error)
 
-    async def flush(self) -> None:
-        """Send every call held, now: StoreUnavailable if Redis fails (the calls are lost)."""
+    def due(self) -> tuple[list[str], list[Queued]]:
+        """The calls held, if the oldest has waited `flush_every_s`, as (buyers, script calls)
+        for a pipeline of the caller's (an auction's last writes: under load the calls go with
+        a lead's round trip, never one of their own); `opened` takes the scripts' answers."""
+        if not self._held or time.monotonic() - self._held_since < self._flush_every_s:
+            return [], []
+        return self._take()
+
+    def opened(self, buyers: list[str], answers: list[Any]) -> None:
+        for buyer_id, opened in zip(buyers, answers, strict=True):
+            if opened:
+                self._closed_at.pop(buyer_id, None)
+
+    def _take(self) -> tuple[list[str], list[Queued]]:
         held, self._held = self._held, {}
-        if not held:
-            return
         now = self._clock_ms()
         calls = []
         for buyer_id, (oks, policy) in held.items():
             args = [*breaker_args(now, policy), "".join(oks), policy.window]
             args += [policy.min_calls, repr(policy.failure_ratio)]
             calls.append(script_call(self._record, [self._keys.breaker(buyer_id)], args))
-        for buyer_id, opened in zip(held, await pipelined(self._redis, calls), strict=True):
-            if opened:
-                self._closed_at.pop(buyer_id, None)
+        return list(held), calls
+
+    async def flush(self) -> None:
+        """Send every call held, now: StoreUnavailable if Redis fails (the calls are lost)."""
+        buyers, calls = self._take()
+        if calls:
+            self.opened(buyers, await pipelined(self._redis, calls))
 
     async def close(self) -> None:
         if self._flusher is not None:

@@ -9,14 +9,12 @@ process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import suppress
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pingtree.core.errors import StoreUnavailable
 from pingtree.core.outcome import Outcome
 from pingtree.store.outbox.base import Entry
-from pingtree.store.redis_client import as_bytes, redis_errors_as_unavailable
+from pingtree.store.redis_client import as_bytes
 from pingtree.store.state.base import (
     Admission,
     Admitted,
@@ -80,27 +78,21 @@ async def admit(store: RedisStore, admissions: Sequence[Admission]) -> list[Admi
 async def journal_and_reserve(
     store: RedisStore, lead_id: str, buyer_id: str, request: CapRequest | None
 ) -> Journaled | Refused | Sealed:
-    """JOURNAL_POST then RESERVE, in one pipeline. The rare ends cost a round trip more: a
-    sealed journal frees the slot the RESERVE took; a refused slot takes the buyer back out
-    of the journal."""
-    journal_keys = store._journal_keys(lead_id)
-    calls = [script_call(store._journal_post, journal_keys, store._journal_args(buyer_id))]
+    """The slot first (RESERVE), then the journal entry (JOURNAL_POST): two round trips when
+    there is a slot to hold, not one pipeline of both. The journal must never name a buyer whose
+    slot was refused (their keys are in two cluster slots: no script sees both), or a router
+    killed in between would leave a `pending` for a post that never went out and holds no slot."""
+    reserved = None
     if request is not None:
-        reserve_args = store._reserve_args(request)
-        calls.append(script_call(store._reserve, store.keys.cap_keys(request), reserve_args))
-    answers = await pipelined(store._redis, calls)
-    reserved = None if request is None else store._reserved(request, answers[1])
-    if not answers[0]:
-        if isinstance(reserved, Reservation):
-            await store.release(reserved)
-        return Sealed()
-    if isinstance(reserved, Refused):
-        # Best effort: an entry left names a post that never went out, which a crash reads
-        # as `pending` (the operator's), never as a second sale.
-        with suppress(StoreUnavailable), redis_errors_as_unavailable():
-            await store._redis.lrem(journal_keys[0], -1, buyer_id)
-        return reserved
-    return Journaled(reserved)
+        answer = await store.reserve(request)
+        if isinstance(answer, Refused):
+            return answer
+        reserved = answer
+    if await store.journal_post(lead_id, buyer_id):
+        return Journaled(reserved)
+    if reserved is not None:
+        await store.release(reserved)
+    return Sealed()
 
 
 async def breaker_record_all(store: RedisStore, calls: Sequence[BreakerCall]) -> None:
@@ -119,8 +111,9 @@ async def finish(
     confirms: Sequence[Reservation] = (),
     calls: Sequence[BreakerCall] = (),
 ) -> AnswerWrite | None:
-    """Confirms (DEL of the held markers), the ledger's XADD, the outcome, the answer: in that
-    order, in one pipeline. The breaker calls are held for the next flush (redis_breakers.py)."""
+    """The breaker calls held that are due (redis_breakers.py), confirms (DEL of the held
+    markers), the ledger's XADD, the outcome, the answer: in that order, in one pipeline. This
+    lead's breaker calls are held with the others."""
     # One DEL a marker: two buyers' markers are in two cluster slots.
     held = (store.keys.held(r.request.buyer_id, r.request.lead_id) for r in confirms)
     queued = [Queued(("DEL", marker)) for marker in held]
@@ -132,5 +125,7 @@ async def finish(
         answer_args = store._complete_args(key, outcome, lead_id)
         queued.append(script_call(store._complete, [record], answer_args))
     store.breakers.hold(calls)
-    answers = await pipelined(store._redis, queued)
+    breakers, recorded = store.breakers.due()
+    answers = await pipelined(store._redis, recorded + queued)
+    store.breakers.opened(breakers, answers[: len(recorded)])
     return None if key is None else answer_write(answers[-1])
