@@ -24,9 +24,10 @@ probe finds it back), each store call fails safe:
   record_outcome, complete_idempotency          queued: the seller still gets the outcome
 
 A lead costs the Redis store a handful of round trips whatever the number of buyers (issue 20):
-the claim; every candidate's caps and breaker at once (Store.admit); each post's journal and slot
-(Store.journal_and_reserve); and the last writes (Store.finish: confirms, breaker calls, the
-ledger's record, the outcome, the answer).
+the claim; every candidate's caps at once, when buyers have caps or dedup, and breakers not seen
+closed lately (Store.admit); each post's slot, if it has one, and journal entry
+(Store.journal_and_reserve); the last writes (Store.finish: confirms, the ledger's record, the
+outcome, the answer; the breaker calls held with them). 3 a sold lead, 5 with caps or dedup.
 
 The auctioneer says whether a post went out when the store failed (`StoreFailedMidAuction`); after
 a crash, the journal does (result.py says why).

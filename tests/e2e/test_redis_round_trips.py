@@ -1,7 +1,7 @@
 """Issue 20's target: a lead on Redis in at most 5 round trips, whatever the number of buyers.
 
 A `pingtree serve --redis-url` process (the session's redis-server) with 10, then 100, buyers
-bidding in one tier (one local buyer server, a path each); 20 leads sent one after another after
+(without caps or dedup: 3 round trips; with both: 5) bidding in one tier (one local buyer server, a path each); 20 leads sent one after another after
 a warm-up lead, every one sold. A lead's round trips are read from the router's own count of the
 requests it wrote to Redis, `pingtree_redis_round_trips_total` on /metrics, all parts summed (the
 store's commands, pipelines and scripts; the delivery queue's and the outbox's), over the 20

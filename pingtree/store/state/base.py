@@ -267,11 +267,11 @@ class Store(Protocol):
     async def journal_and_reserve(
         self, lead_id: str, buyer_id: str, request: CapRequest | None
     ) -> Journaled | Refused | Sealed:
-        """A post's claims in one step (one round trip on Redis): its journal entry (as
-        `journal_post`) and its slot (as `reserve`; none without `request`). Refused: nothing
-        held, and the journal does not name the buyer (a removal the store fails leaves the entry,
-        the safe side: a crash then reads `pending`, never a second sale). Sealed: nothing held
-        or written."""
+        """A post's claims in one call: its slot (as `reserve`; none without `request`), then
+        its journal entry (as `journal_post`): on Redis one round trip each, two in all only when
+        there is a slot to hold. Refused: nothing held or written (the journal never names a
+        buyer whose slot was refused, so a `pending` after a crash always holds its slot).
+        Sealed: nothing held or written."""
 
     async def breaker_record_all(self, calls: Sequence[BreakerCall]) -> None:
         """Count the calls in their buyers' breakers (as `breaker_record`, in order), and any
