@@ -1,11 +1,12 @@
 """Issue 20's target: a lead on Redis in at most 5 round trips, whatever the number of buyers.
 
 A `pingtree serve --redis-url` process (the session's redis-server) with 10, then 100, buyers
-(without caps or dedup: 3 round trips; with both: 5) bidding in one tier (one local buyer server, a path each); 20 leads sent one after another after
-a warm-up lead, every one sold. A lead's round trips are read from the router's own count of the
-requests it wrote to Redis, `pingtree_redis_round_trips_total` on /metrics, all parts summed (the
-store's commands, pipelines and scripts; the delivery queue's and the outbox's), over the 20
-leads, less what the router sends when idle (measured over a quiet second before them, as a rate).
+(without caps or dedup: 3 round trips; with both: 5) bidding in one tier (one local buyer server, a
+path each); 20 leads sent one after another after a warm-up lead, every one sold. A lead's round
+trips are read from the router's own count of the requests it wrote to Redis,
+`pingtree_redis_round_trips_total` on /metrics, all parts summed (the store's commands, pipelines
+and scripts; the delivery queue's and the outbox's), over the 20 leads, less what the router sends
+when idle (measured over a quiet second before them, as a rate).
 
 What else talks to Redis is kept quiet rather than guessed at: no ledger (`--no-ledger`, so no
 writer reading the outbox and no record put in it), the paused buyers re-read and the deliveries'
