@@ -286,13 +286,16 @@ class Bench:
         self, servers: dict[str, tuple[str, Service]], label: str, *, rounds: int | None = None
     ) -> dict[str, list[Throughput]]:
         """Short rounds of each server in turn, every server up all along: a machine whose speed
-        drifts (a VM's neighbours) slows every contender alike, so their ratio holds. `rounds`:
-        more than the timings' for a comparison whose target is a few percent."""
+        drifts (a VM's neighbours) slows every contender alike, so their ratio holds. The order
+        turns round every other round (AB, BA, AB...): on a VM that slows down or speeds up over
+        the run, the one always first would always have the faster or the slower moment.
+        `rounds`: more than the timings' for a comparison whose target is a few percent."""
         for name, (url, server) in servers.items():
             self.warm_up(url, server, f"{label} {name}")
         runs: dict[str, list[Throughput]] = {name: [] for name in servers}
         for round_number in range(1, (rounds or self.timings.rounds) + 1):
-            for name, (url, server) in servers.items():
+            order = list(servers.items())
+            for name, (url, server) in order if round_number % 2 else reversed(order):
                 run_label = f"{label} {name} round {round_number}"
                 runs[name].append(
                     self.throughput(url, server, run_label, self.timings.throughput_s)

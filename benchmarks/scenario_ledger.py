@@ -63,7 +63,7 @@ def ledger_cost(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
         name: statistics.median(r.cpu_ms_per_lead for r in rounds) for name, rounds in runs.items()
     }
     ratio = rate["ledger"] / rate["no-ledger"]
-    # Each round beside the one after it (ABAB): the drift between them is the least there is.
+    # Each round beside its pair (AB, then BA): the drift between them is the least there is.
     paired = statistics.median(
         on.rate / off.rate for on, off in zip(runs["ledger"], runs["no-ledger"], strict=True)
     )
