@@ -35,12 +35,13 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pingtree.core.errors import BadRequest
+from pingtree.core.zones import named_zone
 from pingtree.ledger.base import Filters, Report, ReportQuery, ReportRow
 from pingtree.ledger.rollups import Grain, grain_for
 from pingtree.ledger.schema import (
@@ -67,10 +68,10 @@ Counts = list[int]
 
 
 def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadRequest("tz is not an IANA time zone", fields={"tz": "unknown zone"}) from None
+    found = named_zone(name)
+    if found is None:
+        raise BadRequest("tz is not an IANA time zone", fields={"tz": "unknown zone"})
+    return found
 
 
 def hour_range(start: datetime, end: datetime) -> tuple[int, int]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pingtree.core.errors import BadRequest
+from pingtree.core.zones import named_zone
 from pingtree.ledger.base import Filters
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # a filter's id (seller, buyer, vertical…)
@@ -21,12 +22,11 @@ _FALSE = {"0", "false", "no", ""}
 
 def zone(text: str | None) -> ZoneInfo:
     """An IANA zone name (default UTC)."""
-    name = text or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    found = named_zone(text or "UTC")
+    if found is None:
         detail = "an IANA time zone, e.g. America/New_York"
-        raise BadRequest("bad tz", fields={"tz": detail}) from None
+        raise BadRequest("bad tz", fields={"tz": detail})
+    return found
 
 
 def instant(name: str, text: str, tz: ZoneInfo) -> datetime:

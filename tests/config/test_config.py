@@ -277,6 +277,13 @@ ERROR_CASES = [
         True,
         id="timezone:buyer",
     ),
+    pytest.param(  # a folder of zones: ZoneInfo's OSError, once a traceback rather than a refusal
+        _set("buyers", 0, "timezone", value="America"),
+        f"{LAWFIRM}.timezone",
+        "timezone",
+        True,
+        id="timezone:folder",
+    ),
     pytest.param(
         _set("router", "retention", value={"pii_days": 0}),
         "router.retention.pii_days",

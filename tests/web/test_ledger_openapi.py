@@ -112,7 +112,8 @@ async def test_the_ledger_routes_answer_as_documented(
         "to=9999-12-31T23:00:00-10:00",  # after 9999 in UTC: was a 500
     ]:
         assert await refused("GET", f"{LEADS}?{query}", LEADS, ADMIN_TOKEN) == 400, query
-    for path in (f"{REPORTS}?by=week", f"{REPORTS}?tz=Mars/Olympus", f"{REPORTS}?format=xml"):
+    bad_tz = (f"{REPORTS}?tz=Mars/Olympus", f"{REPORTS}?tz=America", f"{LEADS}?tz={'x' * 300}")
+    for path in (f"{REPORTS}?by=week", f"{REPORTS}?format=xml", *bad_tz):
         assert await refused("GET", path, REPORTS, ADMIN_TOKEN) == 400, path
     assert await refused("GET", f"{AUDIT}?from=yesterday", AUDIT, ADMIN_TOKEN) == 400
 

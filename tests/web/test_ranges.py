@@ -67,6 +67,9 @@ def test_a_range_in_utc(
         ({"from": "2026-02-30"}, "from"),
         ({"to": "2026-03-01T25:00:00Z"}, "to"),
         ({"tz": "Mars/Olympus"}, "tz"),
+        # A folder of zones, and a name too long for a file: OSErrors of ZoneInfo (were 500s).
+        ({"tz": "America"}, "tz"),
+        ({"tz": "x" * 300}, "tz"),
         ({"from": "2026-03-02", "to": "2026-03-01"}, "to"),
         ({"from": "2026-03-01", "to": "2026-03-01"}, "to"),
         ({"from": "2024-01-01", "to": "2026-01-01"}, "to"),  # more than 400 days

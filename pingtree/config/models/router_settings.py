@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -14,14 +13,13 @@ from pingtree.config.checked import ConfigModel, Problem, across
 from pingtree.config.models.compliance import ConsentEvidence
 from pingtree.config.models.portal import ReturnRules
 from pingtree.config.types import Money
+from pingtree.core.zones import named_zone
 
 
 def check_timezone(name: str) -> str:
     """An IANA timezone name (the router's, or a buyer's own), refused by name if unknown."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {name!r}") from exc
+    if named_zone(name) is None:
+        raise ValueError(f"unknown timezone {name!r}")
     return name
 
 
