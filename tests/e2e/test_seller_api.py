@@ -109,10 +109,13 @@ async def test_50_concurrent_leads_never_push_a_buyer_past_its_cap(
 ):
     buyers.set("capped", bid=bid)
     buyers.set("backup", bid=10)
+    # Pings with time to spare: 50 leads at once on a loaded machine must not time one out
+    # (the default 800 ms did once in a two-worker suite: a lead unsold, not a cap passed).
+    ping = {"timeout_ms": 3000}
     config = make_config(
         [
-            make_buyer("capped", buyers, caps=caps),
-            make_buyer("backup", buyers, priority=backup_priority),
+            make_buyer("capped", buyers, caps=caps, ping=ping),
+            make_buyer("backup", buyers, priority=backup_priority, ping=ping),
         ],
         router=ROOMY,
     )
