@@ -11,10 +11,11 @@ state: the router already counts a lead's calls with its last writes). So:
   the phase's one round trip (redis_phases.py), which is what keeps an open breaker's probe one
   at a time across every router. So a breaker another router opens stops this one's calls
   within `view_s`; one this router's own calls open, at once (the record says so).
-- **Calls** are held and sent every `flush_every_s` (50 ms), one script for each buyer with all
-  of its calls in order (BREAKER_RECORD takes many), whatever the number of leads meanwhile: in
-  the pipeline of the first lead's last writes once they are due (no round trip of their own
-  under load), or on their own when no lead comes. A flush that fails loses those calls:
+- **Calls** are held, then sent one script for each buyer with all of its calls in order
+  (BREAKER_RECORD takes many), whatever the number of leads meanwhile: in the pipeline of the
+  first lead's last writes once they have waited `flush_every_s` (50 ms; no round trip of their
+  own), or on their own when no lead came for `alone_after_s` (1 s: a lead a second or more
+  apart is a router with round trips to spare). A flush that fails loses those calls:
   health statistics, never state, as a breaker record the store misses always was
   (auction/router.py's table). Closing the store sends what is held.
 
@@ -57,6 +58,7 @@ class BreakerBook:
         *,
         view_s: float = 1.0,
         flush_every_s: float = 0.05,
+        alone_after_s: float = 1.0,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -64,6 +66,7 @@ class BreakerBook:
         self._clock_ms = clock_ms
         self._view_s = view_s
         self._flush_every_s = flush_every_s
+        self._alone_after_s = alone_after_s
         self._closed_at: dict[str, float] = {}  # buyer → when (monotonic) it was seen closed
         self._held: dict[str, tuple[list[str], BreakerPolicy]] = {}
         self._held_since = 0.0  # when (monotonic) the oldest call held came
@@ -81,7 +84,7 @@ class BreakerBook:
             self._closed_at.pop(buyer_id, None)
 
     def hold(self, calls: Sequence[BreakerCall]) -> None:
-        """Count these calls with the next flush (within `flush_every_s`)."""
+        """Count these calls with a later lead's last writes, or on their own (`alone_after_s`)."""
         if calls and not self._held:
             self._held_since = time.monotonic()
         for call in calls:
@@ -95,8 +98,8 @@ class BreakerBook:
         """Calls no lead's last writes took (`due`) once they were due: sent on their own."""
         while self._held:
             waited = time.monotonic() - self._held_since
-            await asyncio.sleep(max(2 * self._flush_every_s - waited, 0.001))
-            if not self._held or time.monotonic() - self._held_since < 2 * self._flush_every_s:
+            await asyncio.sleep(max(self._alone_after_s - waited, 0.001))
+            if not self._held or time.monotonic() - self._held_since < self._alone_after_s:
                 continue  # a lead took them meanwhile: these came since
             try:
                 await self.flush()
