@@ -24,7 +24,28 @@ from pingtree.store.state.base import (
     Store,
 )
 
-__all__ = ["OneByOne"]
+__all__ = ["OneByOne", "journal_and_reserve"]
+
+
+async def journal_and_reserve(
+    store: Store, lead_id: str, buyer_id: str, request: CapRequest | None
+) -> Journaled | Refused | Sealed:
+    """The slot first (`reserve`), then the journal entry (`journal_post`), on every store,
+    Redis's too (two round trips there when there is a slot to hold): the journal must never
+    name a buyer whose slot was refused (on Redis their keys are in two cluster slots, so no
+    one script sees both), or a router killed in between would leave a `pending` for a post
+    that never went out and holds no slot."""
+    reservation = None
+    if request is not None:
+        reserved = await store.reserve(request)
+        if isinstance(reserved, Refused):
+            return reserved
+        reservation = reserved
+    if await store.journal_post(lead_id, buyer_id):
+        return Journaled(reservation)
+    if reservation is not None:
+        await store.release(reservation)
+    return Sealed()
 
 
 class OneByOne:
@@ -47,17 +68,7 @@ class OneByOne:
     async def journal_and_reserve(
         self: Store, lead_id: str, buyer_id: str, request: CapRequest | None
     ) -> Journaled | Refused | Sealed:
-        reservation = None
-        if request is not None:
-            reserved = await self.reserve(request)
-            if isinstance(reserved, Refused):
-                return reserved
-            reservation = reserved
-        if await self.journal_post(lead_id, buyer_id):
-            return Journaled(reservation)
-        if reservation is not None:
-            await self.release(reservation)
-        return Sealed()
+        return await journal_and_reserve(self, lead_id, buyer_id, request)
 
     async def breaker_record_all(self: Store, calls: Sequence[BreakerCall]) -> None:
         for call in calls:

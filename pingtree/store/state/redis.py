@@ -48,6 +48,7 @@ from pingtree.store.outbox.base import Entry, Outbox
 from pingtree.store.outbox.redis import RedisOutbox
 from pingtree.store.redis_client import as_bytes, client_for, redis_errors_as_unavailable
 from pingtree.store.redis_keys import StateKeys
+from pingtree.store.state import one_by_one
 from pingtree.store.state import redis_phases as phases
 from pingtree.store.state import redis_scripts as lua
 from pingtree.store.state.base import (
@@ -317,7 +318,7 @@ class RedisStore:
     async def journal_and_reserve(
         self, lead_id: str, buyer_id: str, request: CapRequest | None
     ) -> Journaled | Refused | Sealed:
-        return await phases.journal_and_reserve(self, lead_id, buyer_id, request)
+        return await one_by_one.journal_and_reserve(self, lead_id, buyer_id, request)
 
     async def breaker_record_all(self, calls: Sequence[BreakerCall]) -> None:
         await phases.breaker_record_all(self, calls)

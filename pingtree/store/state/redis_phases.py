@@ -1,9 +1,9 @@
-"""The Redis store's per-phase calls (store/base.py: `admit`, `journal_and_reserve`,
-`breaker_record_all`, `finish`): each a pipeline of the single calls' scripts, one round trip
-whatever the number of buyers (redis_calls.py says how, and why not one script: a buyer's keys
-are in its own cluster slot). `RedisStore` (redis.py) calls them with itself, whose scripts and
-arguments these are; the contract suite holds them to the one-by-one answers of the stores in
-process.
+"""The Redis store's per-phase calls (store/base.py: `admit`, `breaker_record_all`, `finish`;
+`journal_and_reserve` is one_by_one.py's, two calls in turn): each a pipeline of the single calls'
+scripts, one round trip whatever the number of buyers (redis_calls.py says how, and why not one
+script: a buyer's keys are in its own cluster slot). `RedisStore` (redis.py) calls them with itself,
+whose scripts and arguments these are; the contract suite holds them to the one-by-one answers of
+the stores in process.
 """
 
 from __future__ import annotations
@@ -20,12 +20,8 @@ from pingtree.store.state.base import (
     Admitted,
     AnswerWrite,
     BreakerCall,
-    CapRequest,
     IdempotencyKey,
-    Journaled,
-    Refused,
     Reservation,
-    Sealed,
 )
 from pingtree.store.state.redis_calls import (
     Queued,
@@ -39,7 +35,7 @@ from pingtree.store.state.redis_calls import (
 if TYPE_CHECKING:
     from pingtree.store.state.redis import RedisStore
 
-__all__ = ["admit", "breaker_record_all", "finish", "journal_and_reserve"]
+__all__ = ["admit", "breaker_record_all", "finish"]
 
 
 async def admit(store: RedisStore, admissions: Sequence[Admission]) -> list[Admitted]:
@@ -73,26 +69,6 @@ async def admit(store: RedisStore, admissions: Sequence[Admission]) -> list[Admi
         if refused is None and admissions[number].breaker is not None:
             book.saw(admissions[number].buyer_id, ok)
     return admitted
-
-
-async def journal_and_reserve(
-    store: RedisStore, lead_id: str, buyer_id: str, request: CapRequest | None
-) -> Journaled | Refused | Sealed:
-    """The slot first (RESERVE), then the journal entry (JOURNAL_POST): two round trips when
-    there is a slot to hold, not one pipeline of both. The journal must never name a buyer whose
-    slot was refused (their keys are in two cluster slots: no script sees both), or a router
-    killed in between would leave a `pending` for a post that never went out and holds no slot."""
-    reserved = None
-    if request is not None:
-        answer = await store.reserve(request)
-        if isinstance(answer, Refused):
-            return answer
-        reserved = answer
-    if await store.journal_post(lead_id, buyer_id):
-        return Journaled(reserved)
-    if reserved is not None:
-        await store.release(reserved)
-    return Sealed()
 
 
 async def breaker_record_all(store: RedisStore, calls: Sequence[BreakerCall]) -> None:
