@@ -237,24 +237,18 @@ class GuardedStore:
         either way."""
         inner = self.inner
 
-        def landed(write: AnswerWrite | None) -> None:
-            if write not in (None, "answered"):
-                raise NotLanded(f"the answer to {outcome.id}'s key", NOT_LANDED[write])
-
-        async def at_once() -> None:
+        async def finish(
+            confirms: Sequence[Reservation] = (), calls: Sequence[BreakerCall] = ()
+        ) -> None:
             written = await inner.finish(
                 outcome, ledger, key, lead_id=lead_id, confirms=confirms, calls=calls
             )
-            landed(written)
-
-        async def both() -> None:
-            await inner.record_outcome(outcome, ledger)
-            if key is not None:
-                landed(await inner.complete_idempotency(key, outcome, lead_id=lead_id))
+            if written not in (None, "answered"):
+                raise NotLanded(f"the answer to {outcome.id}'s key", NOT_LANDED[written])
 
         if self._up:
             try:
-                await at_once()
+                await finish(confirms, calls)
                 self._answered_at = time.monotonic()
                 return
             except StoreUnavailable as error:
@@ -263,7 +257,7 @@ class GuardedStore:
                 self._answered_at = time.monotonic()
                 self._not_landed(error)
                 return
-        await self._surely(f"the outcome of {outcome.id}", both)
+        await self._surely(f"the outcome of {outcome.id}", finish)  # without confirms and calls
 
     async def write_eventually(self, what: str, write: Write) -> None:
         """A write of a component beside the store (the delivery queue, on the same Redis) that
