@@ -88,19 +88,9 @@ class Rig:
         return value or 0.0
 
 
-@pytest.fixture
-def closing() -> list[Rig]:
-    return []
-
-
-def rig(closing: list[Rig], answer: Any, late_s: float = 0.0) -> Rig:
-    closing.append(Rig(answer, late_s))
-    return closing[-1]
-
-
-async def test_a_bid_is_read_into_the_offer_it_makes(closing: list[Rig]) -> None:
+async def test_a_bid_is_read_into_the_offer_it_makes() -> None:
     answer = {"accepted": True, "bid": 31.5, "bid_id": "b-9", "expires_in_ms": 400}
-    firm = rig(closing, (200, answer))
+    firm = Rig((200, answer))
     offer = await firm.ping()
     assert offer is not None
     (event,) = firm.auction.trace
@@ -118,9 +108,9 @@ async def test_a_bid_is_read_into_the_offer_it_makes(closing: list[Rig]) -> None
     assert breaker_calls(firm) == [("firm", True)]
 
 
-async def test_a_buyers_words_are_traced_without_pii_or_its_secrets(closing: list[Rig]) -> None:
+async def test_a_buyers_words_are_traced_without_pii_or_its_secrets() -> None:
     said = f"dup {PHONE} / {EMAIL}, key={KEY}"
-    firm = rig(closing, (200, {"accepted": False, "reason": said}))
+    firm = Rig((200, {"accepted": False, "reason": said}))
     assert await firm.ping() is None
     (event,) = firm.auction.trace
     assert (event.result, event.reason) == ("declined", "declined")
@@ -145,9 +135,9 @@ async def test_a_buyers_words_are_traced_without_pii_or_its_secrets(closing: lis
     ],
 )
 async def test_a_posts_answer_is_traced_as_what_it_means(
-    closing: list[Rig], answer: Any, meaning: type, result: str, reason: str | None
+    answer: Any, meaning: type, result: str, reason: str | None
 ) -> None:
-    firm = rig(closing, answer)
+    firm = Rig(answer)
     assert isinstance(await firm.post(timeout_s=0.2), meaning)
     (event,) = firm.auction.trace
     assert (event.step, event.result, event.reason, event.bid) == (
@@ -161,9 +151,9 @@ async def test_a_posts_answer_is_traced_as_what_it_means(
 
 @pytest.mark.parametrize(("late_s", "counted"), [(0.0, True), (0.5, False)])
 async def test_a_timeout_while_this_routers_loop_ran_late_is_not_held_against_the_buyer(
-    closing: list[Rig], late_s: float, counted: bool
+    late_s: float, counted: bool
 ) -> None:
-    firm = rig(closing, 1.0, late_s=late_s)
+    firm = Rig(1.0, late_s=late_s)
     assert await firm.ping(timeout_s=0.05) is None
     (event,) = firm.auction.trace
     assert (event.result, event.reason) == ("failed", "timeout")
